@@ -1,0 +1,294 @@
+"""The `gate` command line: a thin layer over `gate.run`, `gate.policy` and `gate.report`.
+
+Every option is also a GATE_* environment variable (the CronJobs set only those). Values are
+parsed here into plain settings; a value that cannot mean anything stops the command before any
+I/O with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import traceback
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from gate import __version__, policy, report
+from gate.kube.errors import KubeError
+from gate.options import Options, parse_options, with_cluster
+from gate.run import Outcome, read_state, run
+from gate.sources import SOURCE_NAMES
+from gate.status import EXIT_STATUS_HELP, ExitStatus, for_kube_error
+from gate.units import InvalidValue, parse_duration
+
+DEFAULT_DEPLOYMENT = "chatterbox-tts"
+DEFAULT_METRICS_URL = "http://gpu-pod-exporter.nvidia.svc:80/metrics"
+DEFAULT_FLOOR = "6GiB"
+DEFAULT_TIMEZONE = "Europe/London"
+DEFAULT_COOLDOWN = "2m"
+
+app = typer.Typer(
+    name="gate",
+    help=(
+        "Lets the TTS Deployment hold a shared GPU only when the resident tenants leave it room.\n\n"
+        + EXIT_STATUS_HELP.replace("\n", "\n\n")
+    ),
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def fail(message: str, status: ExitStatus) -> NoReturn:
+    """One line on stderr, then the exit status: the only way the gate reports a failure."""
+    typer.echo(f"gate: {' '.join(message.split())}", err=True)
+    raise typer.Exit(code=int(status))
+
+
+# -- the options every command shares ----------------------------------------------------------
+
+Namespace = Annotated[
+    str | None,
+    typer.Option(
+        envvar="GATE_NAMESPACE", help="Namespace of the TTS Deployment [default: the pod's own, or the kubeconfig context's]."
+    ),
+]
+Deployment = Annotated[str, typer.Option(envvar="GATE_DEPLOYMENT", help="The TTS Deployment the gate scales.")]
+MetricsUrl = Annotated[
+    str,
+    typer.Option(
+        envvar="GATE_METRICS_URL", help="The exporter's /metrics URL, or the Prometheus base URL for --source prometheus."
+    ),
+]
+SourceName = Annotated[str, typer.Option("--source", envvar="GATE_SOURCE", help=f"Metrics source: {', '.join(SOURCE_NAMES)}.")]
+Floor = Annotated[
+    str,
+    typer.Option(
+        envvar="GATE_FLOOR",
+        help="Free GPU memory the TTS pod needs: its measured peak plus headroom (6GiB, 6144MiB, 6.5GB, bytes).",
+    ),
+]
+Total = Annotated[
+    str | None,
+    typer.Option(
+        envvar="GATE_TOTAL",
+        help=(
+            "The card's total memory [default: the device's own figure, where the source reports one; "
+            "required for gpu-pod-exporter and prometheus]."
+        ),
+    ),
+]
+WindowOpt = Annotated[
+    str | None,
+    typer.Option("--window", envvar="GATE_WINDOW", help="Daily window HH:MM-HH:MM the card may be taken in [default: any time]."),
+]
+Timezone = Annotated[str, typer.Option("--timezone", envvar="GATE_TIMEZONE", help="IANA time zone of the window.")]
+Cooldown = Annotated[
+    str, typer.Option(envvar="GATE_COOLDOWN", help="After a yield, how long the card must show room before re-entry.")
+]
+MaxAge = Annotated[str, typer.Option(envvar="GATE_MAX_AGE", help="Metrics older than this are stale, which is blindness.")]
+Timeout = Annotated[str, typer.Option(envvar="GATE_TIMEOUT", help="Time limit for each metrics scrape and each API call.")]
+Kubeconfig = Annotated[
+    str | None,
+    typer.Option(envvar="KUBECONFIG", help="kubeconfig file [default: in-cluster service account, else ~/.kube/config]."),
+]
+Context = Annotated[str | None, typer.Option(envvar="GATE_CONTEXT", help="kubeconfig context [default: current-context].")]
+PromQuery = Annotated[
+    str | None,
+    typer.Option(envvar="GATE_PROMETHEUS_QUERY", help="--source prometheus: the query giving bytes by namespace and pod."),
+]
+PromUpQuery = Annotated[
+    str | None,
+    typer.Option(
+        envvar="GATE_PROMETHEUS_UP_QUERY", help="--source prometheus: a query that answers 1 while the exporter is scraped."
+    ),
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", envvar="GATE_DRY_RUN", help="Decide and report; change nothing.")]
+Output = Annotated[str, typer.Option("--output", "-o", envvar="GATE_OUTPUT", help="Report format: text or json.")]
+LogFormat = Annotated[str, typer.Option(envvar="GATE_LOG_FORMAT", help="Log line format on stderr: text (logfmt) or json.")]
+Now = Annotated[str | None, typer.Option(envvar="GATE_NOW", hidden=True, help="Evaluate as if at this RFC 3339 instant.")]
+Debug = Annotated[bool, typer.Option("--debug", envvar="GATE_DEBUG", help="Print a traceback on internal errors.")]
+
+
+def _common_options(
+    namespace: Namespace = None,
+    deployment: Deployment = DEFAULT_DEPLOYMENT,
+    metrics_url: MetricsUrl = DEFAULT_METRICS_URL,
+    source: SourceName = "gpu-pod-exporter",
+    floor: Floor = DEFAULT_FLOOR,
+    total: Total = None,
+    window: WindowOpt = None,
+    timezone_name: Timezone = DEFAULT_TIMEZONE,
+    cooldown: Cooldown = DEFAULT_COOLDOWN,
+    max_age: MaxAge = "60s",
+    timeout: Timeout = "5s",
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    prometheus_query: PromQuery = None,
+    prometheus_up_query: PromUpQuery = None,
+    dry_run: DryRun = False,
+    output: Output = "text",
+    log_format: LogFormat = "text",
+    now: Now = None,
+    debug: Debug = False,
+) -> None:
+    """Only a carrier of the shared options' signature; see `gate_command`."""
+
+
+_COMMON = inspect.signature(_common_options, eval_str=True).parameters
+
+
+def gate_command(needs_total: bool = True, needs_cluster: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the shared options and the shared error handling.
+
+    The command is written as `def cmd(options: Options, <its own options>)`; the wrapper shows
+    Typer one signature with both, parses the shared ones, and maps every expected failure to
+    one stderr line and its exit status.
+    """
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = [p for name, p in inspect.signature(command, eval_str=True).parameters.items() if name != "options"]
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> None:
+            raw = {name: kwargs.pop(name) for name in _COMMON}
+            debug = raw["debug"]
+            try:
+                options, given_namespace = parse_options(raw, needs_total)
+                if needs_cluster:
+                    options = with_cluster(options, given_namespace)
+                command(options, **kwargs)
+            except typer.Exit:
+                raise
+            except InvalidValue as exc:
+                fail(str(exc), ExitStatus.USAGE)
+            except KubeError as exc:
+                fail(str(exc), for_kube_error(exc))
+            except KeyboardInterrupt:
+                fail("interrupted", ExitStatus.INTERRUPTED)
+            except Exception as exc:  # a bug: one line unless asked for the traceback
+                if debug:
+                    traceback.print_exc()
+                fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", ExitStatus.ERROR)
+
+        parameters = own + [p for name, p in _COMMON.items() if name not in {q.name for q in own}]
+        wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+        del wrapper.__wrapped__  # Typer must read the combined signature, not the command's
+        return wrapper
+
+    return decorate
+
+
+# -- the commands --------------------------------------------------------------------------------
+
+
+def _finish(outcome: Outcome, options: Options) -> None:
+    typer.echo(report.log_line(outcome, options.log_format), err=True)
+    for warning in outcome.warnings:
+        typer.echo(f"gate: warning: {warning}", err=True)
+    if options.output == "json":
+        typer.echo(json.dumps(report.outcome_dict(outcome, options.settings), indent=2))
+    else:
+        typer.echo(report.outcome_text(outcome))
+    if outcome.blind:
+        raise typer.Exit(code=int(ExitStatus.METRICS))
+
+
+def _run_once(command: str, options: Options) -> None:
+    source = options.source() if command != "down" else None
+    outcome = run(command, options.settings, source, options.kube(), options.clock(), dry_run=options.dry_run)
+    _finish(outcome, options)
+
+
+@app.command()
+@gate_command()
+def preflight(options: Options) -> None:
+    """Take the card (scale to 1) if it is inside the window, the card has room and no cool-down is running.
+
+    A no-op when already at 1 or more replicas. Refusals are recorded as Events on the Deployment.
+    """
+    _run_once("preflight", options)
+
+
+IntervalOpt = Annotated[str, typer.Option("--interval", envvar="GATE_INTERVAL", help="--watch: time between checks.")]
+WatchOpt = Annotated[bool, typer.Option("--watch", envvar="GATE_WATCH", help="Keep guarding until SIGTERM (the sidecar).")]
+MetricsPort = Annotated[
+    int, typer.Option(envvar="GATE_METRICS_PORT", help="--watch: port serving the gate's Prometheus metrics (0: none).")
+]
+MetricsAddress = Annotated[str, typer.Option(envvar="GATE_METRICS_ADDRESS", help="--watch: address the metrics port binds.")]
+
+
+@app.command()
+@gate_command()
+def guard(
+    options: Options,
+    watch: WatchOpt = False,
+    interval: IntervalOpt = "10s",
+    metrics_port: MetricsPort = 9402,
+    metrics_address: MetricsAddress = "0.0.0.0",
+) -> None:
+    """Holding the card, give it back (scale to 0) when it has no room, the metrics are blind, or the window ended."""
+    if not watch:
+        _run_once("guard", options)
+        return
+    interval_seconds = parse_duration(interval)
+    if interval_seconds <= 0:
+        raise InvalidValue(f"invalid interval {interval!r}: expected a positive duration")
+    if not 0 <= metrics_port <= 65535:
+        raise InvalidValue(f"invalid metrics port {metrics_port}: expected 0-65535")
+    from gate.watch import watch_guard
+
+    watch_guard(options, interval_seconds, metrics_address, metrics_port)
+
+
+@app.command()
+@gate_command(needs_total=False)
+def down(options: Options) -> None:
+    """Give the card back (scale to 0) unconditionally: the window's end. Needs no metrics."""
+    _run_once("down", options)
+
+
+@app.command()
+@gate_command()
+def status(options: Options) -> None:
+    """Show what the gate sees and what each command would decide. Changes nothing."""
+    from gate.run import observe
+
+    now = options.clock()
+    view = policy.assess(observe(options.source()), options.settings, now)
+    state, api_error, api_exc = None, None, None
+    try:
+        _, state = read_state(options.kube(), options.settings)
+    except KubeError as exc:
+        api_error, api_exc = str(exc), exc
+    decisions = [policy.decide(cmd, view, state, options.settings) for cmd in ("preflight", "guard")] if state else []
+    if options.output == "json":
+        payload = report.status_dict(view, state, options.settings, decisions)
+        payload["api_error"] = api_error
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        typer.echo(report.status_text(view, state, options.settings, decisions, api_error))
+    if api_exc is not None:
+        fail(str(api_exc), for_kube_error(api_exc))
+    if view.blind:
+        raise typer.Exit(code=int(ExitStatus.METRICS))
+
+
+@app.command()
+def version() -> None:
+    """Print the gate's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,163 @@
+"""The few API calls the gate makes, over requests, with bounded time and bounded retries.
+
+- read the Deployment (replicas and the gate's annotations): GET apps/v1 deployments/NAME
+- scale it: PATCH deployments/NAME/scale, application/merge-patch+json, so RBAC can be limited
+  to `deployments/scale` on one resourceName
+- keep the gate's state: PATCH the Deployment's annotations (merge patch; null removes a key)
+- record decisions: POST a core/v1 Event about the Deployment
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from gate.kube.config import ClusterConfig
+from gate.kube.errors import KubeError, KubeUnavailable, error_class
+
+MERGE_PATCH = "application/merge-patch+json"
+# The longest Retry-After the gate honours; past it the call fails and the next run tries again.
+MAX_RETRY_AFTER_SECONDS = 5.0
+COMPONENT = "tts-gate"
+
+
+class KubeClient:
+    def __init__(self, config: ClusterConfig, timeout_seconds: float = 5.0, attempts: int = 2):
+        self.config = config
+        self.timeout_seconds = timeout_seconds
+        self.attempts = max(1, attempts)
+        self.session = requests.Session()
+        self.session.verify = config.verify
+        if config.client_cert:
+            self.session.cert = config.client_cert
+        self.session.headers["User-Agent"] = COMPONENT
+        self.session.headers["Accept"] = "application/json"
+
+    # -- the calls ---------------------------------------------------------------------------
+
+    def get_deployment(self, namespace: str, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}", f"get deployment {namespace}/{name}")
+
+    def scale(self, namespace: str, name: str, replicas: int) -> int:
+        """Set desired replicas through the scale subresource; returns what the server now holds."""
+        answer = self._call(
+            "PATCH",
+            f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale",
+            f"scale deployment {namespace}/{name} to {replicas}",
+            body={"spec": {"replicas": replicas}},
+            content_type=MERGE_PATCH,
+        )
+        return int((answer.get("spec") or {}).get("replicas", 0))
+
+    def annotate(self, namespace: str, name: str, changes: dict[str, str | None]) -> None:
+        """Merge-patch annotations; a None value removes the key."""
+        self._call(
+            "PATCH",
+            f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+            f"annotate deployment {namespace}/{name}",
+            body={"metadata": {"annotations": changes}},
+            content_type=MERGE_PATCH,
+        )
+
+    def record_event(self, deployment: dict[str, Any], reason: str, message: str, warning: bool = False) -> None:
+        meta = deployment.get("metadata") or {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        now = datetime.now(UTC)
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            # The name kubectl's recorder uses: the object's name and a nanosecond stamp in hex.
+            "metadata": {"name": f"{name}.{time.time_ns():x}", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": name,
+                "namespace": namespace,
+                "uid": meta.get("uid", ""),
+                "resourceVersion": meta.get("resourceVersion", ""),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": socket.gethostname()[:128],
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        self._call("POST", f"/api/v1/namespaces/{namespace}/events", f"record event {reason}", body=event)
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _call(
+        self, method: str, path: str, what: str, body: Any = None, content_type: str = "application/json"
+    ) -> dict[str, Any]:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return self._once(method, path, what, body, content_type)
+            except KubeUnavailable as exc:
+                wait = exc.retry_after if exc.retry_after is not None else 0.5
+                if attempt == self.attempts or wait > MAX_RETRY_AFTER_SECONDS:
+                    raise
+                time.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(self, method: str, path: str, what: str, body: Any, content_type: str) -> dict[str, Any]:
+        headers = {}
+        token = self.config.bearer_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body)
+        try:
+            answer = self.session.request(
+                method, self.config.server + path, data=data, headers=headers, timeout=self.timeout_seconds
+            )
+        except requests.exceptions.SSLError as exc:
+            raise KubeUnavailable(what, f"TLS verification with {self.config.server} failed (wrong CA?)") from exc
+        except requests.exceptions.Timeout as exc:
+            raise KubeUnavailable(what, f"no answer from {self.config.server} within {self.timeout_seconds:g}s") from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise KubeUnavailable(what, f"cannot connect to {self.config.server}") from exc
+        if 200 <= answer.status_code < 300:
+            try:
+                return answer.json()
+            except ValueError as exc:
+                raise KubeUnavailable(what, f"HTTP {answer.status_code} with a body that is not JSON") from exc
+        raise error_class(answer.status_code)(
+            what,
+            f"HTTP {answer.status_code}: {_status_message(answer)}",
+            status=answer.status_code,
+            retry_after=_retry_after(answer.headers.get("Retry-After")),
+        )
+
+
+def _status_message(answer: requests.Response) -> str:
+    """The `message` of a metav1.Status body, else the body itself cut to 256 characters."""
+    try:
+        status = answer.json()
+    except ValueError:
+        status = None
+    if isinstance(status, dict) and status.get("kind") == "Status" and status.get("message"):
+        return str(status["message"])
+    text = " ".join(answer.text.split())
+    return text[:256] or answer.reason or "no message"
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+__all__ = ["KubeClient", "KubeError"]

@@ -1,0 +1,96 @@
+"""The options every command shares, parsed into plain settings before any I/O.
+
+A value that cannot mean anything raises `InvalidValue` naming it; the CLI prints that as one
+line and exits 2, so nothing is half-done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from gate import policy
+from gate.kube import config as kube_config
+from gate.kube.client import KubeClient
+from gate.sources import SOURCE_NAMES, Source, SourceConfig, make_source
+from gate.units import InvalidValue, parse_duration, parse_instant, parse_size, parse_timezone, parse_window
+
+
+@dataclass(frozen=True)
+class Options:
+    """The shared options, parsed: everything a command needs before it touches the network."""
+
+    settings: policy.Settings
+    source_name: str
+    source_config: SourceConfig
+    timeout_seconds: float
+    kubeconfig: str | None
+    context: str | None
+    dry_run: bool
+    output: str
+    log_format: str
+    now: datetime | None
+    debug: bool
+    cluster: kube_config.ClusterConfig | None = None  # loaded for the commands that use the API
+
+    def clock(self) -> datetime:
+        return self.now or datetime.now(UTC)
+
+    def source(self) -> Source:
+        return make_source(self.source_name, self.source_config)
+
+    def kube(self) -> KubeClient:
+        assert self.cluster is not None, "the command was declared without needs_cluster"
+        return KubeClient(self.cluster, timeout_seconds=self.timeout_seconds)
+
+
+def _choice(value: str, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise InvalidValue(f"invalid {what} {value!r}: expected one of {', '.join(allowed)}")
+    return value
+
+
+def parse_options(raw: dict[str, Any], needs_total: bool) -> tuple[Options, str | None]:
+    """Parse the shared options; returns them and the namespace given (None: ask the cluster)."""
+    tz = parse_timezone(raw["timezone_name"])
+    source_name = _choice(raw["source"], SOURCE_NAMES, "source")
+    total = parse_size(raw["total"]) if raw["total"] else None
+    if needs_total and total is None and not make_source(source_name, SourceConfig(url=raw["metrics_url"])).provides_total:
+        raise InvalidValue(f"source {source_name!r} reports no device total: set GATE_TOTAL (a T4 reports 15360MiB)")
+    timeout = parse_duration(raw["timeout"])
+    if timeout <= 0:
+        raise InvalidValue(f"invalid timeout {raw['timeout']!r}: expected a positive duration")
+    settings = policy.Settings(
+        namespace=raw["namespace"] or "",
+        deployment=raw["deployment"],
+        floor_bytes=parse_size(raw["floor"]),
+        total_bytes=total,
+        window=parse_window(raw["window"], tz) if raw["window"] else None,
+        stable_seconds=parse_duration(raw["cooldown"]),
+        max_age_seconds=parse_duration(raw["max_age"]),
+    )
+    options = Options(
+        settings=settings,
+        source_name=source_name,
+        source_config=SourceConfig(
+            url=raw["metrics_url"], timeout_seconds=timeout, query=raw["prometheus_query"], up_query=raw["prometheus_up_query"]
+        ),
+        timeout_seconds=timeout,
+        kubeconfig=raw["kubeconfig"],
+        context=raw["context"],
+        dry_run=raw["dry_run"],
+        output=_choice(raw["output"], ("text", "json"), "output format"),
+        log_format=_choice(raw["log_format"], ("text", "json"), "log format"),
+        now=parse_instant(raw["now"]) if raw["now"] else None,
+        debug=raw["debug"],
+    )
+    return options, raw["namespace"]
+
+
+def with_cluster(options: Options, given_namespace: str | None) -> Options:
+    """Load the cluster configuration; the namespace is the one given, else the pod's own
+    (in-cluster), else the kubeconfig context's, else `default`."""
+    cluster = kube_config.load(options.kubeconfig, options.context)
+    namespace = given_namespace or cluster.namespace or "default"
+    return replace(options, cluster=cluster, settings=replace(options.settings, namespace=namespace))

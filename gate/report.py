@@ -1,0 +1,163 @@
+"""What the commands print: the report on stdout (text or JSON) and one log line per run."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from gate.policy import Decision, GateState, Settings, View
+from gate.run import Outcome
+from gate.units import format_duration, format_instant, format_size
+
+
+def settings_dict(settings: Settings) -> dict[str, Any]:
+    return {
+        "namespace": settings.namespace,
+        "deployment": settings.deployment,
+        "floor_bytes": settings.floor_bytes,
+        "total_bytes_configured": settings.total_bytes,
+        "window": str(settings.window) if settings.window else None,
+        "stable_seconds": settings.stable_seconds,
+    }
+
+
+def view_dict(view: View) -> dict[str, Any]:
+    return {
+        "time": format_instant(view.now),
+        "in_window": view.in_window,
+        "blind": view.blind_reason,
+        "total_bytes": view.total_bytes,
+        "resident_bytes": None if view.blind else view.resident_bytes,
+        "own_bytes": None if view.blind else view.own_bytes,
+        "unattributed_bytes": None if view.blind else view.unattributed_bytes,
+        "free_bytes": view.free_bytes,
+        "residents": [{"namespace": p.namespace, "pod": p.pod, "used_bytes": p.used_bytes} for p in view.residents],
+        "own": [{"namespace": p.namespace, "pod": p.pod, "used_bytes": p.used_bytes} for p in view.own],
+    }
+
+
+def state_dict(state: GateState) -> dict[str, Any]:
+    return {
+        "replicas": state.replicas,
+        "yielded_at": format_instant(state.yielded_at) if state.yielded_at else None,
+        "room_since": format_instant(state.room_since) if state.room_since else None,
+    }
+
+
+def decision_dict(decision: Decision) -> dict[str, Any]:
+    return {
+        "command": decision.command,
+        "reason": decision.reason.value,
+        "message": decision.message,
+        "replicas": decision.replicas,
+        "annotations": dict(decision.annotations),
+    }
+
+
+def outcome_dict(outcome: Outcome, settings: Settings) -> dict[str, Any]:
+    return {
+        "command": outcome.command,
+        "dry_run": outcome.dry_run,
+        "applied": outcome.applied,
+        "replicas_before": outcome.state.replicas,
+        "replicas_after": outcome.replicas_after if not outcome.dry_run else outcome.state.replicas,
+        "decision": decision_dict(outcome.decision),
+        "state": state_dict(outcome.state),
+        "view": view_dict(outcome.view) if outcome.view else None,
+        "settings": settings_dict(settings),
+        "warnings": outcome.warnings,
+    }
+
+
+def outcome_text(outcome: Outcome) -> str:
+    decision = outcome.decision
+    change = ""
+    if decision.replicas is not None:
+        verb = "would scale" if outcome.dry_run else "scaled"
+        change = f" ({verb} {outcome.state.replicas} -> {decision.replicas})"
+    prefix = "[dry run] " if outcome.dry_run else ""
+    return f"{prefix}{outcome.command}: {decision.reason.value}{change}: {decision.message}"
+
+
+def log_line(outcome: Outcome, log_format: str) -> str:
+    """One structured line per run, for the CronJob's log."""
+    view = outcome.view
+    fields: dict[str, Any] = {
+        "time": format_instant(view.now) if view else None,
+        "command": outcome.command,
+        "reason": outcome.decision.reason.value,
+        "replicas_before": outcome.state.replicas,
+        "replicas_after": outcome.replicas_after,
+        "dry_run": outcome.dry_run,
+        "free_bytes": view.free_bytes if view else None,
+        "resident_bytes": view.resident_bytes if view and not view.blind else None,
+        "blind": view.blind_reason if view else None,
+        "message": outcome.decision.message,
+    }
+    if log_format == "json":
+        return json.dumps(fields, sort_keys=False)
+    return " ".join(f"{key}={_logfmt(value)}" for key, value in fields.items() if value is not None)
+
+
+def _logfmt(value: Any) -> str:
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return json.dumps(text) if (" " in text or "=" in text or '"' in text or not text) else text
+
+
+def status_dict(view: View, state: GateState | None, settings: Settings, decisions: list[Decision]) -> dict[str, Any]:
+    return {
+        "view": view_dict(view),
+        "state": state_dict(state) if state else None,
+        "settings": settings_dict(settings),
+        "would": {d.command: decision_dict(d) for d in decisions},
+    }
+
+
+def status_text(view: View, state: GateState | None, settings: Settings, decisions: list[Decision], api_error: str | None) -> str:
+    rows: list[tuple[str, str]] = []
+    rows.append(
+        (
+            "time",
+            f"{format_instant(view.now)} ({view.now.astimezone(settings.window.tz if settings.window else None):%H:%M %Z} local)",
+        )
+    )
+    rows.append(
+        ("window", f"{settings.window} ({'inside' if view.in_window else 'outside'})" if settings.window else "none (any time)")
+    )
+    if view.blind:
+        rows.append(("metrics", f"BLIND: {view.blind_reason}"))
+    else:
+        rows.append(("total", format_size(view.total_bytes)))
+        for pod in view.residents:
+            rows.append((f"resident {pod.namespace}/{pod.pod}", format_size(pod.used_bytes)))
+        if view.unattributed_bytes:
+            rows.append(("resident (unattributed)", format_size(view.unattributed_bytes)))
+        rows.append(("residents", format_size(view.resident_bytes)))
+        for pod in view.own:
+            rows.append((f"own {pod.namespace}/{pod.pod}", format_size(pod.used_bytes)))
+        rows.append(("own (excluded)", format_size(view.own_bytes)))
+        rows.append(("free for tts", format_size(view.free_bytes)))
+    rows.append(("floor", format_size(settings.floor_bytes)))
+    if state is not None:
+        rows.append(("replicas", str(state.replicas)))
+        if state.yielded_at:
+            rows.append(("last yield", format_instant(state.yielded_at)))
+        if state.room_since:
+            held = (view.now - state.room_since).total_seconds()
+            rows.append(
+                (
+                    "room since",
+                    f"{format_instant(state.room_since)} ({format_duration(held)} of {format_duration(settings.stable_seconds)})",
+                )
+            )
+    else:
+        rows.append(("replicas", f"unknown: {api_error}"))
+    for decision in decisions:
+        rows.append((f"{decision.command} would", f"{decision.reason.value}: {decision.message}"))
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
+def when(instant: datetime) -> str:
+    return format_instant(instant)

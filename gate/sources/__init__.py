@@ -1,0 +1,57 @@
+"""Metric sources: one module per exporter, one interface.
+
+A source reads one exporter (or a Prometheus server) and returns a `policy.Reading`, or raises
+`SourceError` with a one-line reason; the caller turns that into `policy.Blind`. Each module
+keeps parsing (`parse`, pure, over the text it would fetch) apart from fetching (`read`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from gate.policy import Reading
+
+
+class SourceError(Exception):
+    """The metrics could not be read or cannot be trusted; the message is one line."""
+
+
+class Source(Protocol):
+    name: str
+    # Whether the source reports the device's total memory (else GATE_TOTAL is required).
+    provides_total: bool
+
+    def read(self) -> Reading: ...
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    url: str
+    timeout_seconds: float = 5.0
+    max_bytes: int = 4 * 2**20
+    # Prometheus only: the query whose result maps to residents, and the exporter's liveness.
+    query: str | None = None
+    up_query: str | None = None
+
+
+SOURCE_NAMES = ("gpu-pod-exporter", "dcgm", "nvidia-smi", "prometheus")
+
+
+def provides_total(name: str) -> bool:
+    return make_source(name, SourceConfig(url="http://unused.invalid/")).provides_total
+
+
+def make_source(name: str, config: SourceConfig) -> Source:
+    # Imported here so each module stays a leaf that only needs the shared helpers.
+    from gate.sources import dcgm, gpu_pod_exporter, nvidia_smi, prometheus
+
+    modules = {
+        "gpu-pod-exporter": gpu_pod_exporter,
+        "dcgm": dcgm,
+        "nvidia-smi": nvidia_smi,
+        "prometheus": prometheus,
+    }
+    if name not in modules:
+        raise ValueError(f"unknown source {name!r}: expected one of {', '.join(SOURCE_NAMES)}")
+    return modules[name].Source(config)

@@ -1,0 +1,50 @@
+"""The owner's gpu-pod-exporter: `gpu_pod_memory_used_bytes{namespace,pod,container,process_name,pid}`.
+
+One series per GPU process (nvidia-smi compute apps, MiB x 1048576), so usage is summed by pod.
+A process it cannot map carries `unknown` labels: that memory is a resident's, never ours. With
+no GPU processes it serves the family's HELP/TYPE and no samples: an idle card.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from gate.policy import PodUsage, Reading
+from gate.sources import SourceError, exposition
+from gate.sources.scrape import ScrapedSource
+
+METRIC = "gpu_pod_memory_used_bytes"
+UNKNOWN = "unknown"
+MIB = 2**20
+
+
+def parse(body: bytes, where: str, fetched_at: datetime) -> Reading:
+    samples = exposition.parse(body, where).require(METRIC, where)
+    by_pod: dict[tuple[str, str], int] = defaultdict(int)
+    unattributed = 0
+    for sample in samples:
+        if 0 < sample.value < MIB:
+            # The exporter reports whole MiB in bytes; a smaller figure is a unit mix-up.
+            raise SourceError(
+                f"metrics from {where}: {METRIC} value {sample.value:g} is under 1 MiB; "
+                "expected bytes (is the exporter reporting MiB?)"
+            )
+        namespace = sample.labels.get("namespace", "")
+        pod = sample.labels.get("pod", "")
+        if not namespace or not pod or UNKNOWN in (namespace, pod):
+            unattributed += int(sample.value)
+        else:
+            by_pod[(namespace, pod)] += int(sample.value)
+    sampled_at = exposition.sampled_at(samples, fetched_at)
+    return Reading(
+        pods=tuple(PodUsage(ns, pod, used) for (ns, pod), used in sorted(by_pod.items())),
+        unattributed_bytes=unattributed,
+        sampled_at=sampled_at,
+    )
+
+
+class Source(ScrapedSource):
+    name = "gpu-pod-exporter"
+    provides_total = False
+    parse = staticmethod(parse)

@@ -1,0 +1,50 @@
+"""utkuozdemir/nvidia_gpu_exporter: `nvidia_smi_memory_{total,used,free}_bytes{uuid}`.
+
+Per-process series (`--collect.compute-apps`) carry a pid and a process name but no pod, so
+the gate cannot tell its own process from a resident's: everything not free counts as residents'.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from gate.policy import Reading
+from gate.sources import SourceError, exposition
+from gate.sources.scrape import ScrapedSource
+
+TOTAL = "nvidia_smi_memory_total_bytes"
+FREE = "nvidia_smi_memory_free_bytes"
+# A GPU with less than 64 MiB is not a GPU; such a total means the figures are MiB, not bytes.
+MIN_PLAUSIBLE_TOTAL = 64 * 2**20
+
+
+def _one_device(parsed: exposition.Exposition, name: str, where: str) -> float:
+    samples = parsed.require(name, where)
+    if not samples:
+        raise SourceError(f"metrics from {where}: {name} has no samples (no GPU seen by nvidia-smi)")
+    if len({s.labels.get("uuid", "") for s in samples}) > 1:
+        raise SourceError(f"metrics from {where}: {name} reports several GPUs; the gate watches one shared GPU")
+    return samples[0].value
+
+
+def parse(body: bytes, where: str, fetched_at: datetime) -> Reading:
+    parsed = exposition.parse(body, where)
+    total = _one_device(parsed, TOTAL, where)
+    free = _one_device(parsed, FREE, where)
+    if total < MIN_PLAUSIBLE_TOTAL:
+        raise SourceError(f"metrics from {where}: {TOTAL} is {total:g}, expected bytes (MiB?)")
+    if free > total:
+        raise SourceError(f"metrics from {where}: {FREE} {free:g} exceeds {TOTAL} {total:g}")
+    sampled_at = exposition.sampled_at(parsed.samples.get(FREE, []), fetched_at)
+    return Reading(
+        pods=(),
+        unattributed_bytes=int(total - free),
+        device_total_bytes=int(total),
+        sampled_at=sampled_at,
+    )
+
+
+class Source(ScrapedSource):
+    name = "nvidia-smi"
+    provides_total = True
+    parse = staticmethod(parse)

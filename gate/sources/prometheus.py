@@ -1,0 +1,101 @@
+"""A Prometheus server's HTTP API: an instant query whose result maps to residents.
+
+The query (default: `gpu_pod_memory_used_bytes` summed by namespace and pod) must return a
+vector; series with `namespace` and `pod` labels are pods, others count as unattributed.
+An empty vector is ambiguous in Prometheus (an idle card, or an exporter that stopped being
+scraped five minutes ago), so a liveness query must also answer 1, or the gate is blind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from gate.policy import PodUsage, Reading
+from gate.sources import SourceConfig, SourceError
+from gate.sources.scrape import fetch, host_of
+
+DEFAULT_QUERY = "sum by (namespace, pod) (gpu_pod_memory_used_bytes)"
+DEFAULT_UP_QUERY = 'max(up{job="gpu-pod-exporter"})'
+
+
+def parse_vector(body: bytes, where: str, query: str) -> list[tuple[dict[str, str], float, float]]:
+    """A `/api/v1/query` answer -> [(labels, value, timestamp)], every value checked."""
+    try:
+        answer = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceError(f"metrics from {where}: answer to {query!r} is not JSON") from exc
+    if not isinstance(answer, dict) or answer.get("status") != "success":
+        error = answer.get("error", "no status") if isinstance(answer, dict) else "not an object"
+        raise SourceError(f"metrics from {where}: query {query!r} failed: {' '.join(str(error).split())[:160]}")
+    data = answer.get("data") or {}
+    if data.get("resultType") != "vector":
+        raise SourceError(f"metrics from {where}: query {query!r} returned {data.get('resultType')!r}, expected a vector")
+    rows = []
+    seen = set()
+    for item in data.get("result") or []:
+        try:
+            labels = {str(k): str(v) for k, v in item["metric"].items()}
+            stamp, text = item["value"]
+            value, stamp = float(text), float(stamp)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SourceError(f"metrics from {where}: malformed sample in answer to {query!r}") from exc
+        key = tuple(sorted(labels.items()))
+        if key in seen:
+            raise SourceError(f"metrics from {where}: duplicate series {labels} in answer to {query!r}")
+        seen.add(key)
+        if not math.isfinite(value) or value < 0:
+            raise SourceError(f"metrics from {where}: {labels} is {text}, expected a finite non-negative number")
+        rows.append((labels, value, stamp))
+    return rows
+
+
+def parse(body: bytes, where: str, query: str = DEFAULT_QUERY) -> Reading:
+    rows = parse_vector(body, where, query)
+    by_pod: dict[tuple[str, str], int] = defaultdict(int)
+    unattributed = 0
+    for labels, value, _ in rows:
+        namespace, pod = labels.get("namespace", ""), labels.get("pod", "")
+        if namespace and pod and "unknown" not in (namespace, pod):
+            by_pod[(namespace, pod)] += int(value)
+        else:
+            unattributed += int(value)
+    stamps = [stamp for _, _, stamp in rows]
+    return Reading(
+        pods=tuple(PodUsage(ns, pod, used) for (ns, pod), used in sorted(by_pod.items())),
+        unattributed_bytes=unattributed,
+        sampled_at=datetime.fromtimestamp(max(stamps), UTC) if stamps else None,
+    )
+
+
+def check_up(body: bytes, where: str, query: str) -> None:
+    rows = parse_vector(body, where, query)
+    best = max((value for _, value, _ in rows), default=None)
+    if best is None or best < 1:
+        answered = "nothing" if best is None else f"{best:g}"
+        raise SourceError(
+            f"metrics from {where}: the exporter is not up ({query!r} answered {answered}); "
+            "set GATE_PROMETHEUS_UP_QUERY if its job is named otherwise"
+        )
+
+
+class Source:
+    name = "prometheus"
+    provides_total = False
+
+    def __init__(self, config: SourceConfig):
+        self.config = config
+        self.query = config.query or DEFAULT_QUERY
+        self.up_query = config.up_query or DEFAULT_UP_QUERY
+
+    def _query(self, query: str) -> bytes:
+        url = self.config.url.rstrip("/") + "/api/v1/query"
+        body, _ = fetch(url, self.config.timeout_seconds, self.config.max_bytes, params={"query": query})
+        return body
+
+    def read(self) -> Reading:
+        where = host_of(self.config.url)
+        check_up(self._query(self.up_query), where, self.up_query)
+        return parse(self._query(self.query), where, self.query)

@@ -1,0 +1,48 @@
+"""What `guard --watch` serves on its metrics port, for the chart's scrape annotations."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from gate.policy import Settings
+from gate.run import Outcome
+
+
+class WatchMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.resident_bytes = Gauge("gate_resident_bytes", "GPU memory used by resident tenants (not the TTS pod).", registry=r)
+        self.own_bytes = Gauge("gate_own_bytes", "GPU memory used by the TTS Deployment's own pods.", registry=r)
+        self.free_bytes = Gauge("gate_free_bytes", "Total minus residents: what the card offers the TTS pod.", registry=r)
+        self.floor_bytes = Gauge("gate_floor_bytes", "Free memory the gate requires to hold the card.", registry=r)
+        self.total_bytes = Gauge("gate_total_bytes", "The card's total memory as the gate uses it.", registry=r)
+        self.blind = Gauge("gate_blind", "1 when the last observation could not be read or trusted.", registry=r)
+        self.replicas = Gauge("gate_replicas", "Desired replicas of the TTS Deployment after the last run.", registry=r)
+        self.last_run = Gauge("gate_last_run_timestamp_seconds", "When the last run finished.", registry=r)
+        self.scrape_failures = Counter("gate_scrape_failures", "Observations that left the gate blind.", registry=r)
+        self.decisions = Counter("gate_decisions", "Decisions by command and reason.", ["command", "reason"], registry=r)
+        self.api_errors = Counter("gate_api_errors", "Kubernetes API calls that failed, by error kind.", ["kind"], registry=r)
+
+    def record(self, outcome: Outcome, settings: Settings, finished_at: float) -> None:
+        self.floor_bytes.set(settings.floor_bytes)
+        self.decisions.labels(outcome.command, outcome.decision.reason.value).inc()
+        if outcome.replicas_after is not None:
+            self.replicas.set(outcome.replicas_after)
+        self.last_run.set(finished_at)
+        view = outcome.view
+        if view is None:
+            return
+        self.blind.set(1 if view.blind else 0)
+        if view.blind:
+            self.scrape_failures.inc()
+            return
+        self.resident_bytes.set(view.resident_bytes)
+        self.own_bytes.set(view.own_bytes)
+        if view.total_bytes is not None:
+            self.total_bytes.set(view.total_bytes)
+        if view.free_bytes is not None:
+            self.free_bytes.set(view.free_bytes)
+
+    def record_api_error(self, kind: str) -> None:
+        self.api_errors.labels(kind).inc()

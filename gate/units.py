@@ -1,0 +1,154 @@
+"""Parsing and formatting of the values operators type: sizes, durations, windows, times.
+
+Every parser raises `InvalidValue` with a message naming the value and what was expected,
+so the CLI can print it as one line and exit with the usage status.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class InvalidValue(ValueError):
+    """A value given by the operator that cannot mean anything."""
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+    "TiB": 2**40,
+    # Kubernetes quantity spellings, because chart users write them out of habit.
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
+_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+
+
+def parse_size(text: str) -> int:
+    """'6GiB', '6144MiB', '6.5GB', '4096' (bytes) -> bytes."""
+    match = _SIZE_RE.match(str(text))
+    if not match or match.group(2) not in _SIZE_UNITS:
+        raise InvalidValue(
+            f"invalid size {text!r}: expected a number of bytes or a number with one of "
+            "B, KB, MB, GB, TB, KiB, MiB, GiB, TiB (e.g. 6GiB, 6144MiB, 6.5GB)"
+        )
+    try:
+        number = Decimal(match.group(1))
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
+        raise InvalidValue(f"invalid size {text!r}: not a number") from exc
+    return int(number * _SIZE_UNITS[match.group(2)])
+
+
+def format_size(n_bytes: int | float | None) -> str:
+    """Bytes as GiB with two decimals ('4.50 GiB'); '-' for unknown."""
+    if n_bytes is None:
+        return "-"
+    return f"{n_bytes / 2**30:.2f} GiB"
+
+
+_DURATION_PART_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_DURATION_SECONDS = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600)}
+
+
+def parse_duration(text: str) -> float:
+    """'10s', '5m', '1m30s', '500ms', '90' (seconds) -> seconds."""
+    raw = str(text).strip()
+    if re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", raw):
+        return float(raw)
+    parts = _DURATION_PART_RE.findall(raw)
+    if not raw or "".join(number + unit for number, unit in parts) != raw:
+        raise InvalidValue(f"invalid duration {text!r}: expected a number of seconds or parts like 10s, 5m, 1h, 1m30s")
+    return float(sum(Decimal(number) * _DURATION_SECONDS[unit] for number, unit in parts))
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A daily wall-clock window [start, end) in a time zone; it may wrap past midnight."""
+
+    start: time
+    end: time
+    tz: ZoneInfo
+
+    def contains(self, instant: datetime) -> bool:
+        """Whether `instant` (aware) falls inside the window on the local wall clock.
+
+        The comparison is on the local wall clock, so the nights the clocks change behave as a
+        person reading a wall clock expects: on the spring night local times that do not exist
+        are never inside, and on the autumn night the repeated hour is inside both times.
+        """
+        local = instant.astimezone(self.tz).time().replace(tzinfo=None)
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M} {self.tz.key}"
+
+
+_WINDOW_RE = re.compile(r"^\s*([0-9]{1,2}):([0-9]{2})\s*-\s*([0-9]{1,2}):([0-9]{2})\s*$")
+
+
+def parse_timezone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidValue(f"invalid time zone {name!r}: expected an IANA name such as Europe/London or UTC") from exc
+
+
+def parse_window(text: str, tz: ZoneInfo) -> Window:
+    """'02:00-06:00' -> Window; start == end is refused (empty or whole day is ambiguous)."""
+    match = _WINDOW_RE.match(str(text))
+    expected = "expected HH:MM-HH:MM on a 24-hour clock, e.g. 02:00-06:00"
+    if not match:
+        raise InvalidValue(f"invalid window {text!r}: {expected}")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+        raise InvalidValue(f"invalid window {text!r}: {expected}")
+    start, end = time(h1, m1), time(h2, m2)
+    if start == end:
+        raise InvalidValue(f"invalid window {text!r}: start equals end; leave the window unset for no time restriction")
+    return Window(start, end, tz)
+
+
+def parse_instant(text: str) -> datetime:
+    """RFC 3339 ('2026-11-12T02:00:00Z' or with an offset) -> an aware UTC datetime."""
+    raw = str(text).strip()
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidValue(f"invalid time {text!r}: expected RFC 3339, e.g. 2026-11-12T02:00:00Z") from exc
+    if parsed.tzinfo is None:
+        raise InvalidValue(f"invalid time {text!r}: a UTC offset or Z is required")
+    return parsed.astimezone(UTC)
+
+
+def format_instant(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def seconds(delta: timedelta) -> float:
+    return delta.total_seconds()

@@ -1,0 +1,99 @@
+"""A loopback exporter: serves exposition text (or JSON for the Prometheus API) as told.
+
+It answers like the real exporters (status 200, `text/plain; version=0.0.4; charset=utf-8`)
+and can misbehave on demand: another status, a delay before answering, a body that trickles,
+a connection closed without an answer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+@dataclass
+class Answer:
+    body: bytes = b""
+    status: int = 200
+    content_type: str = TEXT_FORMAT
+    delay_seconds: float = 0.0
+    trickle_seconds: float = 0.0  # pause between 1 KiB pieces of the body
+    drop: bool = False
+
+
+@dataclass
+class FakeExporter:
+    answers: dict[str, Answer] = field(default_factory=dict)  # by path; "/metrics" by default
+    queries: list[str] = field(default_factory=list)  # Prometheus `query` parameters seen
+    by_query: dict[str, Answer] = field(default_factory=dict)
+
+    def serve(self, body: bytes | str, path: str = "/metrics", **kwargs: Any) -> None:
+        self.answers[path] = Answer(body.encode() if isinstance(body, str) else body, **kwargs)
+
+    def __post_init__(self) -> None:
+        exporter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                query = parse_qs(parts.query).get("query", [None])[0]
+                if query is not None:
+                    exporter.queries.append(query)
+                answer = exporter.by_query.get(query or "") or exporter.answers.get(parts.path)
+                if answer is None:
+                    answer = Answer(b"404 page not found\n", status=404)
+                if answer.delay_seconds:
+                    time.sleep(answer.delay_seconds)
+                if answer.drop:
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                self.send_response(answer.status)
+                self.send_header("Content-Type", answer.content_type)
+                self.send_header("Content-Length", str(len(answer.body)))
+                self.end_headers()
+                if answer.trickle_seconds:
+                    for start in range(0, len(answer.body), 1024):
+                        self.wfile.write(answer.body[start : start + 1024])
+                        self.wfile.flush()
+                        time.sleep(answer.trickle_seconds)
+                else:
+                    self.wfile.write(answer.body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return self.base_url + "/metrics"
+
+    def __enter__(self) -> FakeExporter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,401 @@
+"""A loopback stand-in for kube-apiserver, faithful for the calls the gate makes.
+
+Real behaviours it reproduces (read from kube-apiserver and apimachinery):
+
+- Paths: `GET/PATCH /apis/apps/v1/namespaces/{ns}/deployments/{name}`, `GET/PATCH/PUT
+  .../deployments/{name}/scale`, `POST /api/v1/namespaces/{ns}/events`. Anything else is a 404
+  `Status` ("the server could not find the requested resource").
+- Every error is a `metav1.Status` JSON body (`kind: Status`, `status: Failure`, `message`,
+  `reason`, `details`, `code`) with `Content-Type: application/json`.
+- Authentication before anything else: no or an unknown bearer token is 401 `Unauthorized`.
+- Authorization per verb, resource and subresource: a denied call is 403 `Forbidden` with the
+  apiserver's message shape (`... is forbidden: User "..." cannot patch resource
+  "deployments/scale" in API group "apps" in the namespace "..."`).
+- PATCH accepts only the patch media types (`application/merge-patch+json`,
+  `application/strategic-merge-patch+json`, `application/json-patch+json`,
+  `application/apply-patch+yaml`); any other is 415 `UnsupportedMediaType`. POST/PUT take JSON.
+- The scale subresource answers an `autoscaling/v1` `Scale` (not the Deployment), and patching
+  it changes the Deployment's `spec.replicas`, `metadata.generation` and `resourceVersion`.
+- JSON merge patch per RFC 7386: `null` removes a key (how the gate clears annotations).
+- A patch or update carrying a stale `metadata.resourceVersion` is 409 `Conflict`; a negative
+  `spec.replicas` is 422 `Invalid`; a missing Deployment is 404 `NotFound` with
+  `details.group: apps, kind: deployments`; an Event whose namespace differs from the URL's is
+  400 `BadRequest`, and one whose name exists already is 409 `AlreadyExists`.
+- Injected faults for what a real server does under stress: 429 with `Retry-After`, 500/503,
+  answers that arrive late, or a connection closed without an answer.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
+
+DEPLOYMENT_RE = re.compile(r"^/apis/apps/v1/namespaces/([^/]+)/deployments/([^/]+)(/scale)?$")
+EVENTS_RE = re.compile(r"^/api/v1/namespaces/([^/]+)/events$")
+
+
+@dataclass
+class Fault:
+    """Answer the next `times` matching requests this way instead of serving them."""
+
+    method: str
+    path_regex: str
+    status: int = 503
+    times: int = 1
+    delay_seconds: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None  # None: a Status object for `status`
+    drop: bool = False  # close the connection without answering
+    then_serve: bool = False  # after the delay, serve the request normally
+
+
+def status_body(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+class FakeKubeAPI:
+    """Start with `with FakeKubeAPI() as api:`; `api.url` is the server, `api.token` a valid token."""
+
+    def __init__(self, namespace: str = "tts", deployment: str = "chatterbox-tts", replicas: int = 0):
+        self.namespace = namespace
+        self.user = f"system:serviceaccount:{namespace}:tts-gate"
+        self.tokens = {"token-1"}
+        self.token = "token-1"
+        self.denied: set[tuple[str, str]] = set()  # (verb, resource[/subresource])
+        self.faults: list[Fault] = []
+        self.requests: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
+        self._resource_version = 1000
+        self._lock = threading.Lock()
+        self.add_deployment(namespace, deployment, replicas)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _next_rv(self) -> str:
+        self._resource_version += 1
+        return str(self._resource_version)
+
+    def add_deployment(self, namespace: str, name: str, replicas: int, annotations: dict[str, str] | None = None) -> None:
+        self.deployments[(namespace, name)] = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "uid": f"uid-{namespace}-{name}",
+                "resourceVersion": self._next_rv(),
+                "generation": 1,
+                "creationTimestamp": "2026-11-01T00:00:00Z",
+                "annotations": dict(annotations or {}),
+            },
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            },
+            "status": {"replicas": replicas},
+        }
+
+    def replicas(self, name: str = "chatterbox-tts") -> int:
+        return self.deployments[(self.namespace, name)]["spec"]["replicas"]
+
+    def annotations(self, name: str = "chatterbox-tts") -> dict[str, str]:
+        return self.deployments[(self.namespace, name)]["metadata"].get("annotations") or {}
+
+    def calls(self, method: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.requests if method is None or r["method"] == method]
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def kubeconfig(self, path: Any, token: str | None = None, token_file: str | None = None, namespace: str | None = None) -> str:
+        user: dict[str, Any] = {"tokenFile": str(token_file)} if token_file else {"token": token or self.token}
+        context: dict[str, Any] = {"cluster": "fake", "user": "gate"}
+        if namespace:
+            context["namespace"] = namespace
+        document = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "gate", "user": user}],
+            "contexts": [{"name": "fake", "context": context}],
+            "current-context": "fake",
+        }
+        path.write_text(json.dumps(document))
+        return str(path)
+
+    def __enter__(self) -> FakeKubeAPI:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- serving ----------------------------------------------------------------------------
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _body(self) -> bytes:
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+
+            def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None, raw: str | None = None) -> None:
+                data = (raw if raw is not None else json.dumps(payload)).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json" if raw is None else "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _serve(self, method: str) -> None:
+                body = self._body()
+                record = {
+                    "method": method,
+                    "path": self.path,
+                    "content_type": self.headers.get("Content-Type"),
+                    "authorization": self.headers.get("Authorization"),
+                    "body": body.decode(errors="replace"),
+                }
+                with api._lock:
+                    api.requests.append(record)
+                    fault = api._take_fault(method, self.path)
+                if fault is not None:
+                    if fault.delay_seconds:
+                        time.sleep(fault.delay_seconds)
+                    if fault.drop:
+                        self.close_connection = True
+                        self.connection.close()
+                        return
+                    if not fault.then_serve:
+                        payload = status_body(fault.status, _reason_for(fault.status), fault.body or _message_for(fault.status))
+                        self._send(fault.status, payload, fault.headers)
+                        return
+                with api._lock:
+                    code, payload = api._route(method, self.path, self.headers, body)
+                self._send(code, payload)
+
+            def do_GET(self) -> None:
+                self._serve("GET")
+
+            def do_PATCH(self) -> None:
+                self._serve("PATCH")
+
+            def do_PUT(self) -> None:
+                self._serve("PUT")
+
+            def do_POST(self) -> None:
+                self._serve("POST")
+
+            def do_DELETE(self) -> None:
+                self._serve("DELETE")
+
+        return Handler
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.method in (method, "*") and re.search(fault.path_regex, path) and fault.times > 0:
+                fault.times -= 1
+                return fault
+        return None
+
+    def _route(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
+        path = path.split("?", 1)[0]
+        auth = headers.get("Authorization") or ""
+        if not auth.startswith("Bearer ") or auth[len("Bearer ") :] not in self.tokens:
+            return 401, status_body(401, "Unauthorized", "Unauthorized")
+        if match := DEPLOYMENT_RE.match(path):
+            namespace, name, scale = match.group(1), match.group(2), bool(match.group(3))
+            return self._deployment(method, namespace, name, scale, headers, body)
+        if match := EVENTS_RE.match(path):
+            if method != "POST":
+                return 405, status_body(
+                    405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+                )
+            return self._event(match.group(1), headers, body)
+        return 404, status_body(404, "NotFound", "the server could not find the requested resource")
+
+    def _forbidden(self, verb: str, resource: str, namespace: str, name: str, group: str = "apps") -> tuple[int, Any] | None:
+        if (verb, resource) not in self.denied:
+            return None
+        kind = resource.split("/")[0]
+        qualified = f"{kind}.{group}" if group else kind
+        message = (
+            f'{qualified} "{name}" is forbidden: User "{self.user}" cannot {verb} resource "{resource}" '
+            f'in API group "{group}" in the namespace "{namespace}"'
+        )
+        return 403, status_body(403, "Forbidden", message, {"name": name, "group": group, "kind": kind})
+
+    def _deployment(self, method: str, namespace: str, name: str, scale: bool, headers: Any, body: bytes) -> tuple[int, Any]:
+        verb = {"GET": "get", "PATCH": "patch", "PUT": "update"}.get(method)
+        if verb is None:
+            return 405, status_body(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        denied = self._forbidden(verb, "deployments/scale" if scale else "deployments", namespace, name)
+        if denied:
+            return denied
+        content_type = (headers.get("Content-Type") or "").split(";")[0].strip()
+        if method == "PATCH" and content_type not in PATCH_TYPES:
+            return 415, status_body(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media types include: {', '.join(PATCH_TYPES)}",
+            )
+        if method == "PUT" and content_type != "application/json":
+            return 415, status_body(415, "UnsupportedMediaType", "the body of the request was in an unknown format")
+        deployment = self.deployments.get((namespace, name))
+        if deployment is None:
+            return 404, status_body(
+                404, "NotFound", f'deployments.apps "{name}" not found', {"name": name, "group": "apps", "kind": "deployments"}
+            )
+        if method == "GET":
+            return 200, self._scale_of(deployment) if scale else deployment
+        try:
+            patch = json.loads(body or b"null")
+        except ValueError:
+            return 400, status_body(400, "BadRequest", "error decoding patch: invalid character")
+        if content_type != "application/merge-patch+json" and method == "PATCH":
+            return 400, status_body(400, "BadRequest", "this double implements merge patches only")
+        if not isinstance(patch, dict):
+            return 400, status_body(400, "BadRequest", "error decoding patch: not a JSON object")
+        sent_rv = (patch.get("metadata") or {}).get("resourceVersion")
+        if sent_rv is not None and sent_rv != deployment["metadata"]["resourceVersion"]:
+            return 409, status_body(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on deployments.apps "{name}": the object has been modified; '
+                "please apply your changes to the latest version and try again",
+                {"name": name, "group": "apps", "kind": "deployments"},
+            )
+        if scale:
+            current = self._scale_of(deployment)
+            updated = merge_patch(current, patch) if method == "PATCH" else patch
+            replicas = (updated.get("spec") or {}).get("replicas", 0)
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                return 422, status_body(
+                    422,
+                    "Invalid",
+                    f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: {json.dumps(replicas)}: '
+                    "must be greater than or equal to 0",
+                    {"name": name, "group": "autoscaling", "kind": "Scale"},
+                )
+            if replicas != deployment["spec"]["replicas"]:
+                deployment["spec"]["replicas"] = replicas
+                deployment["metadata"]["generation"] += 1
+                deployment["metadata"]["resourceVersion"] = self._next_rv()
+            return 200, self._scale_of(deployment)
+        patch.get("metadata", {}).pop("resourceVersion", None)
+        updated = merge_patch(deployment, patch)
+        updated["metadata"]["resourceVersion"] = self._next_rv()
+        self.deployments[(namespace, name)] = updated
+        return 200, updated
+
+    def _scale_of(self, deployment: dict[str, Any]) -> dict[str, Any]:
+        meta = deployment["metadata"]
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")},
+            "spec": {"replicas": deployment["spec"]["replicas"]},
+            "status": {"replicas": deployment["status"]["replicas"], "selector": f"app.kubernetes.io/name={meta['name']}"},
+        }
+
+    def _event(self, namespace: str, headers: Any, body: bytes) -> tuple[int, Any]:
+        content_type = (headers.get("Content-Type") or "").split(";")[0].strip()
+        if content_type not in ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf"):
+            return 415, status_body(415, "UnsupportedMediaType", "the body of the request was in an unknown format")
+        denied = self._forbidden("create", "events", namespace, "", group="")
+        if denied:
+            return denied
+        try:
+            event = json.loads(body)
+        except ValueError:
+            return 400, status_body(400, "BadRequest", "the object provided is unrecognized")
+        meta = event.get("metadata") or {}
+        if meta.get("namespace", namespace) != namespace:
+            return 400, status_body(
+                400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        if not meta.get("name"):
+            return 422, status_body(
+                422, "Invalid", 'Event "" is invalid: metadata.name: Required value: name or generateName is required'
+            )
+        if any(e["metadata"]["name"] == meta["name"] for e in self.events):
+            return 409, status_body(409, "AlreadyExists", f'events "{meta["name"]}" already exists')
+        event["metadata"]["resourceVersion"] = self._next_rv()
+        self.events.append(event)
+        return 201, event
+
+
+def _reason_for(code: int) -> str:
+    return {
+        400: "BadRequest",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "NotFound",
+        409: "Conflict",
+        422: "Invalid",
+        429: "TooManyRequests",
+        500: "InternalError",
+        503: "ServiceUnavailable",
+        504: "Timeout",
+    }.get(code, "Unknown")
+
+
+def _message_for(code: int) -> str:
+    return {
+        429: "storage is (re)initializing",
+        500: "Internal error occurred: etcdserver: request timed out",
+        503: "the server is currently unable to handle the request",
+        504: "the server was unable to return a response in the time allotted, but may still be processing the request",
+    }.get(code, _reason_for(code))

@@ -1,0 +1,300 @@
+"""The commands end to end: options only as GATE_* variables plus KUBECONFIG, against the
+loopback exporter and the loopback kube-apiserver."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from exporter import fixture
+from kubeapi import Fault
+from typer.testing import CliRunner
+
+from gate.cli import app
+from gate.status import ExitStatus
+
+NIGHT = "2026-11-12T02:30:00Z"
+DAY = "2026-11-12T14:00:00Z"
+
+
+@pytest.fixture
+def env(exporter, kubeapi, tmp_path) -> dict[str, str]:
+    exporter.serve(fixture("gpu-pod-exporter.prom"))  # residents 6600 MiB, own 4608 MiB
+    return {
+        "KUBECONFIG": kubeapi.kubeconfig(tmp_path / "kubeconfig", namespace="tts"),
+        "GATE_METRICS_URL": exporter.url,
+        "GATE_TOTAL": "15360MiB",
+        "GATE_FLOOR": "6GiB",
+        "GATE_WINDOW": "02:00-06:00",
+        "GATE_TIMEZONE": "Europe/London",
+        "GATE_NOW": NIGHT,
+    }
+
+
+def gate(env: dict[str, str], *args: str):
+    result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+    return result
+
+
+def one_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+# -- preflight ----------------------------------------------------------------------------------
+
+
+def test_preflight_takes_the_card_when_residents_leave_room(env, kubeapi):
+    result = gate(env, "preflight")
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    assert kubeapi.replicas() == 1
+    assert "entered (scaled 0 -> 1)" in result.stdout
+    assert [e["reason"] for e in kubeapi.events] == ["PreflightEntered"]
+    assert "reason=entered" in one_line(result.stderr)
+
+
+def test_preflight_refuses_without_room_and_records_why(env, kubeapi):
+    result = gate({**env, "GATE_FLOOR": "9GiB"}, "preflight")
+    assert result.exit_code == ExitStatus.OK
+    assert kubeapi.replicas() == 0
+    assert "no-room" in result.stdout
+    assert [e["reason"] for e in kubeapi.events] == ["PreflightNoRoom"]
+
+
+def test_preflight_outside_the_window_does_nothing(env, kubeapi):
+    result = gate({**env, "GATE_NOW": DAY}, "preflight")
+    assert result.exit_code == ExitStatus.OK
+    assert kubeapi.replicas() == 0
+    assert "out-of-window" in result.stdout
+
+
+def test_preflight_blind_refuses_and_exits_3(env, kubeapi, exporter):
+    exporter.serve("unavailable", status=503)
+    result = gate(env, "preflight")
+    assert result.exit_code == ExitStatus.METRICS
+    assert kubeapi.replicas() == 0
+    assert "HTTP 503" in result.stdout
+    [event] = kubeapi.events
+    assert (event["reason"], event["type"]) == ("PreflightBlind", "Warning")
+
+
+def test_preflight_is_a_no_op_when_already_up(env, kubeapi):
+    kubeapi.add_deployment("tts", "chatterbox-tts", 1)
+    result = gate(env, "preflight")
+    assert result.exit_code == ExitStatus.OK
+    assert "already-up" in result.stdout
+    assert kubeapi.calls("PATCH") == [] and kubeapi.events == []
+
+
+def test_dry_run_changes_nothing(env, kubeapi):
+    result = gate({**env, "GATE_DRY_RUN": "true"}, "preflight")
+    assert result.exit_code == ExitStatus.OK
+    assert "[dry run] preflight: entered (would scale 0 -> 1)" in result.stdout
+    assert kubeapi.replicas() == 0
+    assert kubeapi.calls("PATCH") == [] and kubeapi.calls("POST") == []
+
+
+def test_json_output(env, kubeapi):
+    result = gate({**env, "GATE_OUTPUT": "json"}, "preflight")
+    report = json.loads(result.stdout)
+    assert report["decision"]["reason"] == "entered"
+    assert report["replicas_before"] == 0 and report["replicas_after"] == 1
+    assert report["view"]["resident_bytes"] == 6600 * 2**20
+    assert report["view"]["own_bytes"] == 4608 * 2**20
+
+
+def test_json_log_line(env):
+    result = gate({**env, "GATE_LOG_FORMAT": "json"}, "preflight")
+    log = json.loads(one_line(result.stderr))
+    assert log["command"] == "preflight" and log["reason"] == "entered" and log["replicas_after"] == 1
+
+
+# -- guard --------------------------------------------------------------------------------------
+
+
+def test_guard_does_not_evict_itself(env, kubeapi):
+    kubeapi.add_deployment("tts", "chatterbox-tts", 1)
+    result = gate({**env, "GATE_TOTAL": "16GiB"}, "guard")  # the seed's 16 GiB - all pods would be 4.9 GiB
+    assert result.exit_code == ExitStatus.OK
+    assert "holding" in result.stdout
+    assert kubeapi.replicas() == 1
+
+
+def test_guard_yields_when_a_resident_wakes(env, kubeapi):
+    kubeapi.add_deployment("tts", "chatterbox-tts", 1)
+    result = gate({**env, "GATE_FLOOR": "9GiB"}, "guard")
+    assert result.exit_code == ExitStatus.OK
+    assert kubeapi.replicas() == 0
+    assert kubeapi.annotations() == {"tts.gate/yielded-at": NIGHT}
+    assert [e["reason"] for e in kubeapi.events] == ["YieldNoRoom"]
+
+
+def test_guard_yields_when_blind(env, kubeapi, exporter):
+    kubeapi.add_deployment("tts", "chatterbox-tts", 1)
+    exporter.serve("<html>bad gateway</html>")
+    result = gate(env, "guard")
+    assert result.exit_code == ExitStatus.METRICS
+    assert kubeapi.replicas() == 0
+
+
+def test_reentry_after_a_yield_waits_for_stable_room(env, kubeapi):
+    kubeapi.add_deployment("tts", "chatterbox-tts", 1)
+    assert gate({**env, "GATE_FLOOR": "9GiB"}, "guard").exit_code == 0  # yield at 02:30
+    steps = [
+        ("2026-11-12T02:31:00Z", "cooling-down", 0),
+        ("2026-11-12T02:32:00Z", "cooling-down", 0),
+        ("2026-11-12T02:33:00Z", "entered", 1),
+    ]
+    for now, reason, replicas in steps:
+        result = gate({**env, "GATE_NOW": now}, "preflight")
+        assert reason in result.stdout, now
+        assert kubeapi.replicas() == replicas, now
+    assert kubeapi.annotations() == {}
+
+
+# -- down ---------------------------------------------------------------------------------------
+
+
+def test_down_works_with_the_exporter_gone(env, kubeapi):
+    kubeapi.add_deployment("tts", "chatterbox-tts", 1, annotations={"tts.gate/yielded-at": NIGHT})
+    result = gate({**env, "GATE_METRICS_URL": "http://127.0.0.1:9/metrics", "GATE_TOTAL": ""}, "down")
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    assert kubeapi.replicas() == 0
+    assert kubeapi.annotations() == {}
+
+
+# -- status -------------------------------------------------------------------------------------
+
+
+def test_status_prints_the_table(env, kubeapi):
+    result = gate(env, "status")
+    assert result.exit_code == ExitStatus.OK
+    out = result.stdout
+    assert "resident immich/immich-machine-learning-7d9f8b6c5d-x2k4p  2.10 GiB" in out
+    assert "own tts/chatterbox-tts-6b7c9d8f5-h4j7k" in out
+    assert "free for tts" in out and "8.55 GiB" in out
+    assert "preflight would" in out and "entered" in out
+    assert kubeapi.calls("PATCH") == [] and kubeapi.calls("POST") == []
+
+
+def test_status_json(env):
+    result = gate({**env, "GATE_OUTPUT": "json"}, "status")
+    status = json.loads(result.stdout)
+    assert status["would"]["preflight"]["reason"] == "entered"
+    assert status["state"]["replicas"] == 0
+    assert status["view"]["free_bytes"] == (15360 - 6600) * 2**20
+
+
+def test_status_shows_the_metrics_when_the_api_fails(env, kubeapi):
+    kubeapi.denied.add(("get", "deployments"))
+    result = gate(env, "status")
+    assert result.exit_code == ExitStatus.API_DENIED
+    assert "free for tts" in result.stdout
+    assert "RBAC" in one_line(result.stderr)
+
+
+# -- bad input and API failures ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("GATE_FLOOR", "six", "invalid size 'six'"),
+        ("GATE_TOTAL", "15 tera", "invalid size '15 tera'"),
+        ("GATE_WINDOW", "2-6", "invalid window '2-6'"),
+        ("GATE_TIMEZONE", "Europe/Londn", "invalid time zone 'Europe/Londn'"),
+        ("GATE_SOURCE", "nvml", "invalid source 'nvml'"),
+        ("GATE_COOLDOWN", "soon", "invalid duration 'soon'"),
+        ("GATE_OUTPUT", "yaml", "invalid output format 'yaml'"),
+        ("GATE_TOTAL", "", "reports no device total: set GATE_TOTAL"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_touches_nothing(env, kubeapi, variable, value, message):
+    result = gate({**env, variable: value}, "preflight")
+    assert result.exit_code == ExitStatus.USAGE
+    assert message in one_line(result.stderr)
+    assert kubeapi.requests == []
+
+
+@pytest.mark.parametrize(
+    ("setup", "status", "message"),
+    [
+        (lambda api: api.tokens.clear(), ExitStatus.API_DENIED, "HTTP 401"),
+        (lambda api: api.denied.add(("patch", "deployments/scale")), ExitStatus.API_DENIED, "RBAC"),
+        (lambda api: api.deployments.clear(), ExitStatus.API_NOT_FOUND, 'deployments.apps "chatterbox-tts" not found'),
+        (lambda api: api.faults.append(Fault("PATCH", "/scale$", status=409)), ExitStatus.API_REJECTED, "HTTP 409"),
+        (lambda api: api.faults.append(Fault("PATCH", "/scale$", status=422)), ExitStatus.API_REJECTED, "HTTP 422"),
+        (lambda api: api.faults.append(Fault("*", ".", status=503, times=9)), ExitStatus.API_UNAVAILABLE, "HTTP 503"),
+    ],
+)
+def test_api_failures_exit_with_their_status_and_one_line(env, kubeapi, setup, status, message):
+    setup(kubeapi)
+    result = gate(env, "preflight")
+    assert result.exit_code == status
+    line = one_line(result.stderr)
+    assert message in line
+    assert kubeapi.token not in result.stderr + result.stdout
+
+
+def test_missing_kubeconfig_is_bad_input(env, tmp_path):
+    result = gate({**env, "KUBECONFIG": str(tmp_path / "nope")}, "preflight")
+    assert result.exit_code == ExitStatus.USAGE
+    assert "does not exist" in one_line(result.stderr)
+
+
+def test_help_lists_the_commands_and_exit_statuses():
+    result = CliRunner().invoke(app, ["--help"])
+    for word in ("preflight", "guard", "down", "status", "Exit status", "blind"):
+        assert word in result.stdout
+
+
+# -- guard --watch (a real process, real signals) -------------------------------------------------
+
+
+def test_watch_yields_serves_metrics_and_stops_cleanly_on_sigterm(env, kubeapi, exporter):
+    kubeapi.add_deployment("tts", "chatterbox-tts", 1)
+    with __import__("socket").socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process_env = {**os.environ, **env, "GATE_METRICS_PORT": str(port), "GATE_METRICS_ADDRESS": "127.0.0.1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gate", "guard", "--watch", "--interval", "0.1s"],
+        env=process_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    try:
+        metrics = ""
+        for _ in range(100):
+            try:
+                metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
+                if 'gate_decisions_total{command="guard",reason="holding"}' in metrics:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.05)
+        assert "gate_free_bytes 9.185525760e+09" in metrics or "gate_free_bytes 9.18552576e+09" in metrics
+        assert kubeapi.replicas() == 1
+        exporter.serve("", status=500)  # the exporter dies: the sidecar must yield
+        for _ in range(100):
+            if kubeapi.replicas() == 0:
+                break
+            time.sleep(0.05)
+        assert kubeapi.replicas() == 0
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == 0
+    assert "reason=blind" in stderr
+    assert stderr.rstrip().endswith("gate: guard --watch stopped")

@@ -1,0 +1,232 @@
+"""Every source against a loopback server serving each exporter's real wire format."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from exporter import Answer, fixture
+
+from gate.policy import PodUsage
+from gate.sources import SourceConfig, SourceError, make_source, provides_total
+
+MiB = 2**20
+
+
+def read(name: str, exporter, url: str | None = None, **config):
+    return make_source(name, SourceConfig(url=url or exporter.url, **config)).read()
+
+
+# -- gpu-pod-exporter ------------------------------------------------------------------------------
+
+
+def test_gpu_pod_exporter_sums_processes_by_pod(exporter):
+    exporter.serve(fixture("gpu-pod-exporter.prom"), content_type="text/plain; charset=utf-8")
+    reading = read("gpu-pod-exporter", exporter)
+    assert reading.pods == (
+        PodUsage("immich", "immich-machine-learning-7d9f8b6c5d-x2k4p", 2150 * MiB),
+        PodUsage("llama-cpp", "llama-cpp-5c8d7f9b6-q8w2z", 4350 * MiB),
+        PodUsage("tts", "chatterbox-tts-6b7c9d8f5-h4j7k", 4608 * MiB),
+    )
+    assert reading.unattributed_bytes == 100 * MiB  # the `unknown` process
+    assert reading.device_total_bytes is None
+    assert reading.sampled_at is not None
+
+
+def test_gpu_pod_exporter_adds_up_several_processes_of_one_pod(exporter):
+    labels = 'namespace="ai",pod="memory-7d9f8b6c5d-x2k4p",container="w",process_name="python"'
+    exporter.serve(
+        "# HELP gpu_pod_memory_used_bytes GPU memory used by pod\n"
+        "# TYPE gpu_pod_memory_used_bytes gauge\n"
+        f'gpu_pod_memory_used_bytes{{{labels},pid="1"}} 3374317568\n'
+        f'gpu_pod_memory_used_bytes{{{labels},pid="2"}} 4294967296\n'
+    )
+    assert read("gpu-pod-exporter", exporter).pods == (PodUsage("ai", "memory-7d9f8b6c5d-x2k4p", 7314 * MiB),)
+
+
+def test_gpu_pod_exporter_with_no_processes_is_an_idle_card(exporter):
+    exporter.serve(fixture("gpu-pod-exporter-idle.prom"))
+    reading = read("gpu-pod-exporter", exporter)
+    assert reading.pods == () and reading.unattributed_bytes == 0
+
+
+def test_gpu_pod_exporter_needs_a_configured_total():
+    assert provides_total("gpu-pod-exporter") is False
+    assert provides_total("prometheus") is False
+    assert provides_total("dcgm") is True
+    assert provides_total("nvidia-smi") is True
+
+
+# -- dcgm-exporter ---------------------------------------------------------------------------------
+
+
+def test_dcgm_total_is_free_plus_used_plus_reserved_in_mib(exporter):
+    exporter.serve(fixture("dcgm-t4.prom"))
+    reading = read("dcgm", exporter)
+    assert reading.device_total_bytes == 15360 * MiB
+    assert reading.unattributed_bytes == (5120 + 449) * MiB
+    assert reading.pods == ()
+
+
+def test_dcgm_values_in_bytes_are_refused(exporter):
+    text = fixture("dcgm-t4.prom").decode().replace("} 9791", "} 10266607616").replace("} 5120", "} 5368709120")
+    exporter.serve(text)
+    with pytest.raises(SourceError, match="not MiB"):
+        read("dcgm", exporter)
+
+
+def test_dcgm_with_two_gpus_is_refused(exporter):
+    lines = fixture("dcgm-t4.prom").decode().splitlines()
+    extra = [
+        line.replace('gpu="0"', 'gpu="1"').replace("GPU-6d5c", "GPU-7e6d")
+        for line in lines
+        if line.startswith("DCGM_FI_DEV_FB_FREE")
+    ]
+    exporter.serve("\n".join(lines + extra) + "\n")
+    with pytest.raises(SourceError, match="2 series"):
+        read("dcgm", exporter)
+
+
+def test_dcgm_without_reserved_field_still_reads(exporter):
+    text = "\n".join(line for line in fixture("dcgm-t4.prom").decode().splitlines() if "RESERVED" not in line) + "\n"
+    exporter.serve(text)
+    assert read("dcgm", exporter).device_total_bytes == (9791 + 5120) * MiB
+
+
+# -- nvidia_gpu_exporter ---------------------------------------------------------------------------
+
+
+def test_nvidia_smi_reads_total_and_free_in_bytes(exporter):
+    exporter.serve(fixture("nvidia-smi-t4.prom"))
+    reading = read("nvidia-smi", exporter)
+    assert reading.device_total_bytes == 15360 * MiB
+    assert reading.unattributed_bytes == (15360 - 9791) * MiB
+
+
+def test_nvidia_smi_in_mib_is_refused(exporter):
+    exporter.serve(fixture("nvidia-smi-t4.prom").decode().replace("1.6106127360e+10", "15360"))
+    with pytest.raises(SourceError, match="MiB"):
+        read("nvidia-smi", exporter)
+
+
+# -- Prometheus ------------------------------------------------------------------------------------
+
+
+def vector(*series: tuple[dict, str], stamp: float = 1_794_450_600.0) -> str:
+    return json.dumps(
+        {
+            "status": "success",
+            "data": {"resultType": "vector", "result": [{"metric": m, "value": [stamp, v]} for m, v in series]},
+        }
+    )
+
+
+def test_prometheus_maps_the_query_to_pods_after_checking_the_exporter_is_up(exporter):
+    exporter.by_query['max(up{job="gpu-pod-exporter"})'] = Answer(vector(({}, "1")).encode(), content_type="application/json")
+    exporter.by_query["sum by (namespace, pod) (gpu_pod_memory_used_bytes)"] = Answer(
+        vector(
+            ({"namespace": "immich", "pod": "immich-machine-learning-7d9f8b6c5d-x2k4p"}, "2254438400"),
+            ({"namespace": "unknown", "pod": "unknown"}, "104857600"),
+        ).encode(),
+        content_type="application/json",
+    )
+    reading = read("prometheus", exporter, url=exporter.base_url)
+    assert reading.pods == (PodUsage("immich", "immich-machine-learning-7d9f8b6c5d-x2k4p", 2150 * MiB),)
+    assert reading.unattributed_bytes == 100 * MiB
+    assert exporter.queries == ['max(up{job="gpu-pod-exporter"})', "sum by (namespace, pod) (gpu_pod_memory_used_bytes)"]
+
+
+def test_prometheus_with_the_exporter_down_is_blind_not_idle(exporter):
+    exporter.by_query['max(up{job="gpu-pod-exporter"})'] = Answer(vector(({}, "0")).encode(), content_type="application/json")
+    exporter.by_query["sum by (namespace, pod) (gpu_pod_memory_used_bytes)"] = Answer(vector().encode())
+    with pytest.raises(SourceError, match="not up"):
+        read("prometheus", exporter, url=exporter.base_url)
+
+
+def test_prometheus_query_errors_are_reported(exporter):
+    exporter.by_query['max(up{job="gpu-pod-exporter"})'] = Answer(
+        json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"}).encode()
+    )
+    with pytest.raises(SourceError, match="parse error"):
+        read("prometheus", exporter, url=exporter.base_url)
+
+
+# -- what every scraped source refuses -------------------------------------------------------------
+
+GOOD = fixture("gpu-pod-exporter.prom").decode()
+HEADER = "# HELP gpu_pod_memory_used_bytes GPU memory used by pod\n# TYPE gpu_pod_memory_used_bytes gauge\n"
+SERIES = 'gpu_pod_memory_used_bytes{namespace="a",pod="b-7d9f8b6c5d-x2k4p",container="c",process_name="p",pid="1"}'
+
+
+@pytest.mark.parametrize(
+    ("case", "answer", "message"),
+    [
+        ("HTTP 500", Answer(b"internal error", status=500), "HTTP 500"),
+        ("HTTP 503", Answer(b"", status=503), "HTTP 503"),
+        ("empty body", Answer(b""), "no gpu_pod_memory_used_bytes family"),
+        ("HTML error page", Answer(b"<html><body><h1>502 Bad Gateway</h1></body></html>\n"), "not Prometheus exposition text"),
+        ("truncated", Answer(GOOD[: GOOD.index("pod=") + 8].encode()), "not Prometheus exposition text"),
+        ("NaN", Answer((HEADER + SERIES + " NaN\n").encode()), "expected a finite non-negative number"),
+        ("+Inf", Answer((HEADER + SERIES + " +Inf\n").encode()), "expected a finite non-negative number"),
+        ("negative", Answer((HEADER + SERIES + " -1048576\n").encode()), "expected a finite non-negative number"),
+        ("duplicate series", Answer((HEADER + SERIES + " 1048576\n" + SERIES + " 1048576\n").encode()), "duplicate series"),
+        ("another family only", Answer(b"# TYPE up gauge\nup 1\n"), "no gpu_pod_memory_used_bytes family"),
+        ("MiB instead of bytes", Answer((HEADER + SERIES + " 4500\n").encode()), "under 1 MiB"),
+        ("not UTF-8", Answer(b"\xff\xfe\x00gpu"), "not UTF-8"),
+        ("redirect", Answer(b"", status=302), "HTTP 302"),
+    ],
+)
+def test_bad_answers_are_one_line_source_errors(exporter, case, answer, message):
+    exporter.answers["/metrics"] = answer
+    with pytest.raises(SourceError) as error:
+        read("gpu-pod-exporter", exporter)
+    text = str(error.value)
+    assert message in text, case
+    assert "127.0.0.1" in text and "\n" not in text
+
+
+def test_an_enormous_answer_is_cut_off(exporter):
+    exporter.serve(HEADER + "# padding\n" * 200_000)
+    with pytest.raises(SourceError, match="larger than"):
+        read("gpu-pod-exporter", exporter, max_bytes=1_000_000)
+
+
+def test_a_slow_answer_times_out(exporter):
+    exporter.serve(GOOD, delay_seconds=2)
+    with pytest.raises(SourceError, match="no answer within 0.5s"):
+        read("gpu-pod-exporter", exporter, timeout_seconds=0.5)
+
+
+def test_a_trickling_answer_hits_the_deadline(exporter):
+    exporter.serve(GOOD * 8, trickle_seconds=0.1)
+    with pytest.raises(SourceError, match="within 0.5s"):
+        read("gpu-pod-exporter", exporter, timeout_seconds=0.5)
+
+
+def test_a_dropped_connection_is_a_source_error(exporter):
+    exporter.serve(GOOD, drop=True)
+    with pytest.raises(SourceError, match="127.0.0.1"):
+        read("gpu-pod-exporter", exporter)
+
+
+def test_connection_refused():
+    with socket.socket() as sock:  # a port nobody listens on: bind, then close
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(SourceError, match="connection refused"):
+        make_source("gpu-pod-exporter", SourceConfig(url=f"http://127.0.0.1:{port}/metrics")).read()
+
+
+def test_dns_failure(monkeypatch):
+    def no_such_host(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)  # the resolver's answer, without asking one
+    with pytest.raises(SourceError, match="gpu-pod-exporter.nvidia.svc:80: cannot connect \\(DNS lookup failed\\)"):
+        make_source("gpu-pod-exporter", SourceConfig(url="http://gpu-pod-exporter.nvidia.svc:80/metrics")).read()
+
+
+def test_unknown_source_name():
+    with pytest.raises(ValueError, match="expected one of gpu-pod-exporter, dcgm, nvidia-smi, prometheus"):
+        make_source("nvml", SourceConfig(url="http://x/"))
