@@ -1,5 +1,5 @@
-# tts: `make help` lists the targets. Versions are pinned in pyproject.toml (Python) and in
-# the Dockerfiles' ARGs (images); this file only reads them.
+# tts: `make help` lists the targets. Versions are pinned in pyproject.toml (Python), in
+# Dockerfile.cu128's ARGs (the server) and in docker/requirements-cu128.txt; this file reads them.
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -9,7 +9,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint
+# Images. One variable moves both to another registry: make build-image push REGISTRY=ghcr.io/me
+REGISTRY ?= forgejo.viktorbarzin.me/viktor
+SERVER_IMAGE ?= $(REGISTRY)/chatterbox-tts
+GATE_IMAGE ?= $(REGISTRY)/tts-gate
+PLATFORM ?= linux/amd64
+DOCKER ?= docker
+# The upstream server commit: Dockerfile.cu128's default unless overridden.
+CHATTERBOX_REF ?= $(shell sed -n 's/^ARG CHATTERBOX_REF=//p' Dockerfile.cu128 | head -n 1)
+CHATTERBOX_SHORT := $(shell printf '%.8s' '$(CHATTERBOX_REF)')
+GATE_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' gate/__init__.py)
+REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+
+SERVER_TAGS := $(SERVER_IMAGE):latest $(SERVER_IMAGE):$(CHATTERBOX_SHORT)
+GATE_TAGS := $(GATE_IMAGE):$(GATE_VERSION)
+# `push` pushes what this invocation built; alone, it pushes every tag of both images.
+BUILT_TAGS := $(if $(filter build-image,$(MAKECMDGOALS)),$(SERVER_TAGS)) $(if $(filter build-gate,$(MAKECMDGOALS)),$(GATE_TAGS))
+PUSH_TAGS := $(or $(strip $(BUILT_TAGS)),$(SERVER_TAGS) $(GATE_TAGS))
+
+.PHONY: help venv test lint demo bench build-image build-gate push docker-check lock-image runtime-size clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -22,10 +40,45 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --progress-bar off -e '.[test,plot]'
 	@touch $@
 
-lint: $(STAMP) ## ruff, import layering
+lint: $(STAMP) ## ruff, import layering, hadolint on both Dockerfiles
 	$(BIN)/ruff check gate tests
 	$(BIN)/ruff format --check gate tests
 	$(BIN)/lint-imports
+	$(BIN)/hadolint --no-color Dockerfile.cu128 Dockerfile.gate
 
 test: lint ## every test: lint, the chart, the gate
 	$(BIN)/pytest
+
+docker-check: ## fail early unless a docker client and a running engine answer
+	@command -v $(DOCKER) >/dev/null || { echo "make: '$(DOCKER)' is not installed; install Docker to build images" >&2; exit 2; }
+	@$(DOCKER) info >/dev/null 2>&1 || { echo "make: no Docker engine answers ('$(DOCKER) info' failed); start it or set DOCKER_HOST" >&2; exit 2; }
+
+build-image: docker-check ## build the Chatterbox server image (Dockerfile.cu128) for $(PLATFORM)
+	$(DOCKER) build --platform $(PLATFORM) -f Dockerfile.cu128 \
+		--build-arg CHATTERBOX_REF=$(CHATTERBOX_REF) --build-arg VERSION=$(CHATTERBOX_SHORT) \
+		$(foreach tag,$(SERVER_TAGS),-t $(tag)) .
+
+build-gate: docker-check ## build the gate image (Dockerfile.gate) for $(PLATFORM)
+	$(DOCKER) build --platform $(PLATFORM) -f Dockerfile.gate \
+		--build-arg VERSION=$(GATE_VERSION) --build-arg REVISION=$(REVISION) \
+		$(foreach tag,$(GATE_TAGS),-t $(tag)) .
+
+push: docker-check ## push the tags built in the same invocation (alone: every tag)
+	$(foreach tag,$(PUSH_TAGS),$(DOCKER) push $(tag);)
+
+lock-image: $(STAMP) ## re-resolve docker/requirements-cu128.txt from docker/requirements-cu128.in
+	$(BIN)/pip install --quiet '.[lock]'
+	{ sed -n '1,4p' docker/requirements-cu128.txt; \
+	  $(BIN)/uv pip compile docker/requirements-cu128.in --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
+	    --override docker/lock-overrides.txt --no-header --no-annotate; } > docker/requirements-cu128.txt.new
+	mv docker/requirements-cu128.txt.new docker/requirements-cu128.txt
+
+runtime-size: ## print the installed size of the gate's runtime dependencies (a clean venv)
+	rm -rf .build/runtime-venv
+	$(PYTHON) -m venv --without-pip .build/runtime-venv
+	$(PYTHON) -m pip --python .build/runtime-venv/bin/python install --quiet --disable-pip-version-check .
+	@.build/runtime-venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+		| xargs du -sh | awk '{print "gate runtime install (site-packages):", $$1}'
+
+clean: ## remove the venv and build leftovers
+	rm -rf $(VENV) .build build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

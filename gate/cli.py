@@ -280,6 +280,43 @@ def status(options: Options) -> None:
         raise typer.Exit(code=int(ExitStatus.METRICS))
 
 
+ServerUrl = Annotated[
+    str | None, typer.Option(envvar="GATE_SERVER_URL", help="The TTS server's URL; unset skips the synthesis check.")
+]
+Voice = Annotated[str, typer.Option(envvar="GATE_CHECK_VOICE", help="A voice file in voices/ or reference_audio/ on /data.")]
+Phrase = Annotated[str, typer.Option(envvar="GATE_CHECK_PHRASE", help="The phrase to synthesize.")]
+SynthTimeout = Annotated[str, typer.Option(envvar="GATE_SYNTH_TIMEOUT", help="Time limit for the synthesis.")]
+
+
+@app.command()
+@gate_command()
+def check(
+    options: Options,
+    server_url: ServerUrl = None,
+    voice: Voice = "narrator.wav",
+    phrase: Phrase = "Welcome to the old town.",
+    synth_timeout: SynthTimeout = "5m",
+) -> None:
+    """What `helm test` runs: the metrics are readable, the gate's RBAC is complete (server-side dry
+    runs), and, when the server is up, a short phrase comes back as WAV audio. Changes nothing."""
+    from gate import check as checks
+
+    results = [
+        checks.check_metrics(options.source(), options.settings, options.clock()),
+        checks.check_rbac(options.kube(), options.settings),
+    ]
+    if server_url:
+        results.append(checks.check_server(server_url, voice, phrase, options.timeout_seconds, parse_duration(synth_timeout)))
+    if options.output == "json":
+        typer.echo(json.dumps([{"check": r.name, "passed": r.passed, "detail": r.detail} for r in results], indent=2))
+    else:
+        for r in results:
+            typer.echo(f"{'ok  ' if r.passed else 'FAIL'} {r.name}: {r.detail}")
+    failed = [r for r in results if not r.passed]
+    if failed:
+        fail(f"check failed: {failed[0].name}: {failed[0].detail}", failed[0].status)
+
+
 @app.command()
 def version() -> None:
     """Print the gate's version."""

@@ -17,6 +17,7 @@ class WatchMetrics:
         self.free_bytes = Gauge("gate_free_bytes", "Total minus residents: what the card offers the TTS pod.", registry=r)
         self.floor_bytes = Gauge("gate_floor_bytes", "Free memory the gate requires to hold the card.", registry=r)
         self.total_bytes = Gauge("gate_total_bytes", "The card's total memory as the gate uses it.", registry=r)
+        self.in_window = Gauge("gate_in_window", "1 when the last run fell inside the window.", registry=r)
         self.blind = Gauge("gate_blind", "1 when the last observation could not be read or trusted.", registry=r)
         self.replicas = Gauge("gate_replicas", "Desired replicas of the TTS Deployment after the last run.", registry=r)
         self.last_run = Gauge("gate_last_run_timestamp_seconds", "When the last run finished.", registry=r)
@@ -33,6 +34,7 @@ class WatchMetrics:
         view = outcome.view
         if view is None:
             return
+        self.in_window.set(1 if view.in_window else 0)
         self.blind.set(1 if view.blind else 0)
         if view.blind:
             self.scrape_failures.inc()

@@ -1,4 +1,5 @@
-"""A loopback exporter: serves exposition text (or JSON for the Prometheus API) as told.
+"""A loopback exporter: serves exposition text (or JSON for the Prometheus API, or the TTS
+server's endpoints) as told.
 
 It answers like the real exporters (status 200, `text/plain; version=0.0.4; charset=utf-8`)
 and can misbehave on demand: another status, a delay before answering, a body that trickles,
@@ -38,6 +39,7 @@ class FakeExporter:
     answers: dict[str, Answer] = field(default_factory=dict)  # by path; "/metrics" by default
     queries: list[str] = field(default_factory=list)  # Prometheus `query` parameters seen
     by_query: dict[str, Answer] = field(default_factory=dict)
+    posted: list[bytes] = field(default_factory=list)  # bodies of POSTs (the TTS server's speech requests)
 
     def serve(self, body: bytes | str, path: str = "/metrics", **kwargs: Any) -> None:
         self.answers[path] = Answer(body.encode() if isinstance(body, str) else body, **kwargs)
@@ -50,6 +52,11 @@ class FakeExporter:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                exporter.posted.append(self.rfile.read(length))
+                self.do_GET()
 
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)

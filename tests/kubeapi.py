@@ -21,6 +21,7 @@ Real behaviours it reproduces (read from kube-apiserver and apimachinery):
   `spec.replicas` is 422 `Invalid`; a missing Deployment is 404 `NotFound` with
   `details.group: apps, kind: deployments`; an Event whose namespace differs from the URL's is
   400 `BadRequest`, and one whose name exists already is 409 `AlreadyExists`.
+- `?dryRun=All` authorizes, validates and answers as usual but persists nothing.
 - Injected faults for what a real server does under stress: 429 with `Retry-After`, 500/503,
   answers that arrive late, or a connection closed without an answer.
 """
@@ -251,7 +252,13 @@ class FakeKubeAPI:
         return None
 
     def _route(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
-        path = path.split("?", 1)[0]
+        path, _, query = path.partition("?")
+        if "dryRun=All" in query.split("&"):
+            saved = (copy.deepcopy(self.deployments), list(self.events), self._resource_version)
+            try:
+                return self._route(method, path, headers, body)
+            finally:
+                self.deployments, self.events, self._resource_version = saved
         auth = headers.get("Authorization") or ""
         if not auth.startswith("Bearer ") or auth[len("Bearer ") :] not in self.tokens:
             return 401, status_body(401, "Unauthorized", "Unauthorized")

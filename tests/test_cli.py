@@ -298,3 +298,66 @@ def test_watch_yields_serves_metrics_and_stops_cleanly_on_sigterm(env, kubeapi, 
     assert process.returncode == 0
     assert "reason=blind" in stderr
     assert stderr.rstrip().endswith("gate: guard --watch stopped")
+
+
+# -- check (helm test) ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tts_server():
+    """The TTS server's two endpoints the check uses, as the real one answers them."""
+    from exporter import Answer, FakeExporter
+
+    wav = (
+        b"RIFF"
+        + (36 + 4800).to_bytes(4, "little")
+        + b"WAVEfmt "
+        + bytes(24)
+        + b"data"
+        + (4800).to_bytes(4, "little")
+        + bytes(4800)
+    )
+    with FakeExporter() as server:
+        server.answers["/api/model-info"] = Answer(
+            json.dumps({"loaded": True, "type": "multilingual", "device": "cuda"}).encode(), content_type="application/json"
+        )
+        server.answers["/v1/audio/speech"] = Answer(wav, content_type="audio/wav")
+        yield server
+
+
+def test_check_passes_with_metrics_rbac_and_a_wav(env, kubeapi, tts_server):
+    result = gate({**env, "GATE_SERVER_URL": tts_server.base_url}, "check")
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    assert [line.split()[0:2] for line in result.stdout.splitlines()] == [["ok", "metrics:"], ["ok", "rbac:"], ["ok", "server:"]]
+    assert "dryRun=All" in kubeapi.calls("PATCH")[0]["path"]
+    assert kubeapi.replicas() == 0 and kubeapi.events == [] and kubeapi.annotations() == {}
+
+
+def test_check_says_plainly_when_the_server_is_down(env, kubeapi):
+    result = gate({**env, "GATE_SERVER_URL": "http://127.0.0.1:9"}, "check")
+    assert result.exit_code == ExitStatus.OK
+    assert "the server is down" in result.stdout
+
+
+def test_check_fails_on_missing_rbac_with_the_hint(env, kubeapi):
+    kubeapi.denied.add(("create", "events"))
+    result = gate(env, "check")
+    assert result.exit_code == ExitStatus.API_DENIED
+    assert "FAIL rbac" in result.stdout and "RBAC" in one_line(result.stderr)
+
+
+def test_check_fails_when_the_model_fell_back_to_the_cpu(env, tts_server):
+    from exporter import Answer
+
+    tts_server.answers["/api/model-info"] = Answer(json.dumps({"loaded": True, "device": "cpu"}).encode())
+    result = gate({**env, "GATE_SERVER_URL": tts_server.base_url}, "check")
+    assert result.exit_code == ExitStatus.ERROR
+    assert "not the GPU" in one_line(result.stderr)
+
+
+def test_check_names_a_missing_voice(env, tts_server):
+    from exporter import Answer
+
+    tts_server.answers["/v1/audio/speech"] = Answer(b'{"detail":"Voice file not found"}', status=404)
+    result = gate({**env, "GATE_SERVER_URL": tts_server.base_url}, "check")
+    assert "voice 'narrator.wav' not found" in one_line(result.stderr)

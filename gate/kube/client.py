@@ -43,28 +43,33 @@ class KubeClient:
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any]:
         return self._call("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}", f"get deployment {namespace}/{name}")
 
-    def scale(self, namespace: str, name: str, replicas: int) -> int:
-        """Set desired replicas through the scale subresource; returns what the server now holds."""
+    def scale(self, namespace: str, name: str, replicas: int, dry_run: bool = False) -> int:
+        """Set desired replicas through the scale subresource; returns what the server now holds.
+
+        `dry_run` asks the API server to authorize and validate without persisting (dryRun=All).
+        """
         answer = self._call(
             "PATCH",
-            f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale",
+            f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale{_dry(dry_run)}",
             f"scale deployment {namespace}/{name} to {replicas}",
             body={"spec": {"replicas": replicas}},
             content_type=MERGE_PATCH,
         )
         return int((answer.get("spec") or {}).get("replicas", 0))
 
-    def annotate(self, namespace: str, name: str, changes: dict[str, str | None]) -> None:
+    def annotate(self, namespace: str, name: str, changes: dict[str, str | None], dry_run: bool = False) -> None:
         """Merge-patch annotations; a None value removes the key."""
         self._call(
             "PATCH",
-            f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+            f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}{_dry(dry_run)}",
             f"annotate deployment {namespace}/{name}",
             body={"metadata": {"annotations": changes}},
             content_type=MERGE_PATCH,
         )
 
-    def record_event(self, deployment: dict[str, Any], reason: str, message: str, warning: bool = False) -> None:
+    def record_event(
+        self, deployment: dict[str, Any], reason: str, message: str, warning: bool = False, dry_run: bool = False
+    ) -> None:
         meta = deployment.get("metadata") or {}
         namespace, name = meta.get("namespace", ""), meta.get("name", "")
         now = datetime.now(UTC)
@@ -92,7 +97,7 @@ class KubeClient:
             "lastTimestamp": stamp,
             "count": 1,
         }
-        self._call("POST", f"/api/v1/namespaces/{namespace}/events", f"record event {reason}", body=event)
+        self._call("POST", f"/api/v1/namespaces/{namespace}/events{_dry(dry_run)}", f"record event {reason}", body=event)
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -139,6 +144,10 @@ class KubeClient:
             status=answer.status_code,
             retry_after=_retry_after(answer.headers.get("Retry-After")),
         )
+
+
+def _dry(dry_run: bool) -> str:
+    return "?dryRun=All" if dry_run else ""
 
 
 def _status_message(answer: requests.Response) -> str:

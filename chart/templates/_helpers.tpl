@@ -1,0 +1,236 @@
+{{/*
+tts.name: the chart name, or nameOverride; cut to 63 characters (a DNS label).
+*/}}
+{{- define "tts.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+tts.fullname: the prefix of the gate's objects. The release name alone when it already
+contains the chart name (`helm install tts ./chart` gives `tts`).
+*/}}
+{{- define "tts.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+tts.serverName: the server Deployment's and Service's name, which clients address.
+*/}}
+{{- define "tts.serverName" -}}
+{{- .Values.server.name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+tts.chart: name and version for the helm.sh/chart label (`+` is not allowed in labels).
+*/}}
+{{- define "tts.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+tts.selectorLabels: name and instance only; call with (dict "root" $ "component" "...").
+The component is part of the selector so the CronJobs' pods never join the Service.
+*/}}
+{{- define "tts.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tts.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+tts.labels: every object's labels; call with (dict "root" $ "component" "...").
+commonLabels stay out of selectors, which cannot change after creation.
+*/}}
+{{- define "tts.labels" -}}
+helm.sh/chart: {{ include "tts.chart" .root }}
+{{ include "tts.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | trunc 63 | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: tts
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+tts.gateServiceAccountName: the gate's ServiceAccount.
+*/}}
+{{- define "tts.gateServiceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (printf "%s-gate" (include "tts.fullname" .)) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+tts.image: repository:tag or repository@digest; call with (dict "image" .Values.x.image "default" "tag").
+*/}}
+{{- define "tts.image" -}}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
+{{- else }}
+{{- printf "%s:%s" .image.repository (default .default .image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+tts.serverImage: the server image; its default tag is the upstream commit's first 8 characters.
+*/}}
+{{- define "tts.serverImage" -}}
+{{- include "tts.image" (dict "image" .Values.server.image "default" (.Chart.AppVersion | trunc 8)) }}
+{{- end }}
+
+{{/*
+tts.gateImage: the gate image.
+*/}}
+{{- define "tts.gateImage" -}}
+{{- include "tts.image" (dict "image" .Values.gate.image "default" "") }}
+{{- end }}
+
+{{/*
+tts.gateEnv: the gate's configuration, only as GATE_* variables (the CronJobs, the sidecar and
+the test pod share it).
+*/}}
+{{- define "tts.gateEnv" -}}
+- name: GATE_NAMESPACE
+  value: {{ .Release.Namespace | quote }}
+- name: GATE_DEPLOYMENT
+  value: {{ include "tts.serverName" . | quote }}
+- name: GATE_SOURCE
+  value: {{ .Values.gate.source | quote }}
+- name: GATE_METRICS_URL
+  value: {{ .Values.gate.metricsUrl | quote }}
+- name: GATE_FLOOR
+  value: {{ .Values.gate.floor | quote }}
+{{- with .Values.gate.total }}
+- name: GATE_TOTAL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.gate.window }}
+- name: GATE_WINDOW
+  value: {{ . | quote }}
+{{- end }}
+- name: GATE_TIMEZONE
+  value: {{ .Values.gate.timeZone | quote }}
+- name: GATE_COOLDOWN
+  value: {{ .Values.gate.cooldown | quote }}
+- name: GATE_MAX_AGE
+  value: {{ .Values.gate.maxAge | quote }}
+- name: GATE_TIMEOUT
+  value: {{ .Values.gate.timeout | quote }}
+- name: GATE_LOG_FORMAT
+  value: {{ .Values.gate.logFormat | quote }}
+{{- with .Values.gate.prometheus.query }}
+- name: GATE_PROMETHEUS_QUERY
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.gate.prometheus.upQuery }}
+- name: GATE_PROMETHEUS_UP_QUERY
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.gate.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+tts.gateContainerBase: image, security context and resources shared by every gate container.
+*/}}
+{{- define "tts.gateContainerBase" -}}
+image: {{ include "tts.gateImage" . | quote }}
+imagePullPolicy: {{ .Values.gate.image.pullPolicy }}
+securityContext:
+  {{- toYaml .Values.gate.containerSecurityContext | nindent 2 }}
+resources:
+  {{- toYaml .Values.gate.resources | nindent 2 }}
+volumeMounts:
+  - name: tmp
+    mountPath: /tmp
+{{- end }}
+
+{{/*
+tts.gateCronJob: one CronJob running one gate command; call with
+(dict "root" $ "job" "window-up" "command" "preflight" "schedule" "..." ["suspend" true]).
+*/}}
+{{- define "tts.gateCronJob" -}}
+{{- $root := .root -}}
+{{- $cron := $root.Values.gate.cronJobs -}}
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: {{ printf "%s-%s" (include "tts.fullname" $root) .job | trunc 52 | trimSuffix "-" }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "tts.labels" (dict "root" $root "component" (printf "gate-%s" .job)) | nindent 4 }}
+spec:
+  schedule: {{ .schedule | quote }}
+  timeZone: {{ $root.Values.gate.timeZone | quote }}
+  {{- if .suspend }}
+  # Never scheduled: run it by hand with `kubectl create job --from=cronjob/...`.
+  suspend: true
+  {{- end }}
+  concurrencyPolicy: Forbid
+  startingDeadlineSeconds: {{ $cron.startingDeadlineSeconds }}
+  successfulJobsHistoryLimit: {{ $cron.successfulJobsHistoryLimit }}
+  failedJobsHistoryLimit: {{ $cron.failedJobsHistoryLimit }}
+  jobTemplate:
+    metadata:
+      labels:
+        {{- include "tts.labels" (dict "root" $root "component" (printf "gate-%s" .job)) | nindent 8 }}
+    spec:
+      # A failed run is not retried: the next scheduled run decides again from fresh metrics.
+      backoffLimit: 0
+      activeDeadlineSeconds: {{ $cron.activeDeadlineSeconds }}
+      ttlSecondsAfterFinished: {{ $cron.ttlSecondsAfterFinished }}
+      template:
+        metadata:
+          labels:
+            {{- include "tts.selectorLabels" (dict "root" $root "component" (printf "gate-%s" .job)) | nindent 12 }}
+        spec:
+          serviceAccountName: {{ include "tts.gateServiceAccountName" $root }}
+          # The ServiceAccount mounts no token by default (the server pod must not get one).
+          automountServiceAccountToken: true
+          restartPolicy: Never
+          securityContext:
+            {{- toYaml $root.Values.gate.podSecurityContext | nindent 12 }}
+          containers:
+            - name: gate
+              args:
+                - {{ .command }}
+              env:
+                {{- include "tts.gateEnv" $root | nindent 16 }}
+              {{- include "tts.gateContainerBase" $root | nindent 14 }}
+          volumes:
+            - name: tmp
+              emptyDir:
+                sizeLimit: 16Mi
+{{- end }}
+
+{{/*
+tts.claimName: the /data claim, the chart's own or an existing one.
+*/}}
+{{- define "tts.claimName" -}}
+{{- if eq .Values.persistence.type "existingClaim" }}
+{{- required "persistence.existingClaim is required when persistence.type is existingClaim" .Values.persistence.existingClaim }}
+{{- else }}
+{{- printf "%s-data" (include "tts.serverName" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+tts.liveReplicas: the replicas of a looked-up Deployment (the argument), 0 when there is none.
+See server-deployment.yaml for why the chart renders the live count.
+*/}}
+{{- define "tts.liveReplicas" -}}
+{{- if and . .spec }}{{ .spec.replicas | default 0 | int }}{{ else }}0{{ end }}
+{{- end }}

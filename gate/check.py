@@ -1,0 +1,105 @@
+"""`gate check`, what `helm test` runs: can the gate see, may it act, and does the server speak?
+
+1. metrics: the configured source answers and can be trusted;
+2. RBAC: every call the gate makes, as a server-side dry run (dryRun=All: authorized and
+   validated by the API server, persisted nowhere);
+3. the server, when it is up: the model is loaded on the GPU, and `POST /v1/audio/speech` turns a
+   short phrase into WAV audio. When it is down (outside the window, or yielded) that is said
+   plainly and is not a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import requests
+
+from gate import policy
+from gate.kube.client import KubeClient
+from gate.kube.errors import KubeError
+from gate.run import observe, read_state
+from gate.sources import Source
+from gate.status import ExitStatus, for_kube_error
+from gate.units import format_size
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    detail: str
+    status: ExitStatus = ExitStatus.OK
+
+
+def check_metrics(source: Source, settings: policy.Settings, now: datetime) -> CheckResult:
+    view = policy.assess(observe(source), settings, now)
+    if view.blind:
+        return CheckResult("metrics", False, view.blind_reason or "blind", ExitStatus.METRICS)
+    return CheckResult(
+        "metrics",
+        True,
+        f"{source.name}: residents {format_size(view.resident_bytes)}, free {format_size(view.free_bytes)} "
+        f"of {format_size(view.total_bytes)}",
+    )
+
+
+def check_rbac(kube: KubeClient, settings: policy.Settings) -> CheckResult:
+    namespace, name = settings.namespace, settings.deployment
+    steps: list[tuple[str, Callable[[], object]]] = []
+    try:
+        deployment, state = read_state(kube, settings)
+        steps = [
+            ("patch deployments/scale", lambda: kube.scale(namespace, name, state.replicas, dry_run=True)),
+            ("patch deployments (annotations)", lambda: kube.annotate(namespace, name, {policy.ROOM_SINCE: None}, dry_run=True)),
+            ("create events", lambda: kube.record_event(deployment, "GateCheck", "helm test: RBAC check", dry_run=True)),
+        ]
+        for _, step in steps:
+            step()
+    except KubeError as exc:
+        return CheckResult("rbac", False, str(exc), for_kube_error(exc))
+    return CheckResult("rbac", True, f"get deployments, {', '.join(label for label, _ in steps)} on {namespace}/{name}")
+
+
+def check_server(server_url: str, voice: str, phrase: str, timeout_seconds: float, synth_timeout_seconds: float) -> CheckResult:
+    base = server_url.rstrip("/")
+    try:
+        info = requests.get(f"{base}/api/model-info", timeout=timeout_seconds)
+    except requests.exceptions.RequestException:
+        return CheckResult(
+            "server",
+            True,
+            f"{base} is not answering: the server is down (outside the window, or it yielded the GPU); synthesis not checked",
+        )
+    try:
+        model = info.json()
+    except ValueError:
+        model = {}
+    if info.status_code != 200 or not model.get("loaded"):
+        return CheckResult("server", False, f"{base}/api/model-info: HTTP {info.status_code}, model not loaded", ExitStatus.ERROR)
+    device = str(model.get("device", ""))
+    if not device.startswith("cuda"):
+        return CheckResult(
+            "server",
+            False,
+            f"the model loaded on {device or 'an unknown device'}, not the GPU (cuda fell back?)",
+            ExitStatus.ERROR,
+        )
+    body = {"model": "chatterbox", "input": phrase, "voice": voice, "response_format": "wav"}
+    try:
+        speech = requests.post(f"{base}/v1/audio/speech", json=body, timeout=synth_timeout_seconds)
+    except requests.exceptions.RequestException as exc:
+        return CheckResult("server", False, f"POST /v1/audio/speech: {type(exc).__name__}", ExitStatus.ERROR)
+    if speech.status_code == 404:
+        return CheckResult(
+            "server", False, f"voice {voice!r} not found: put it in voices/ or reference_audio/ on /data", ExitStatus.ERROR
+        )
+    if speech.status_code != 200:
+        return CheckResult("server", False, f"POST /v1/audio/speech: HTTP {speech.status_code}", ExitStatus.ERROR)
+    audio = speech.content
+    if len(audio) < 44 or audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
+        return CheckResult(
+            "server", False, f"POST /v1/audio/speech answered {len(audio)} bytes that are not WAV", ExitStatus.ERROR
+        )
+    return CheckResult("server", True, f"model {model.get('type', '?')} on {device}; {len(audio)} bytes of WAV for {phrase!r}")

@@ -1,0 +1,67 @@
+"""The one way the tests render the chart: the real Helm engine (helm-python-sdk, Helm v4's Go
+SDK), with the Kubernetes version and API versions `Chart.render` does not pass on."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from helm_python import Chart, _native
+
+CHART = Path(__file__).resolve().parent.parent / "chart"
+# The oldest Kubernetes the chart supports (CronJob timeZone is GA in 1.27) and the newest
+# kubernetes-validate ships schemas for.
+OLDEST_KUBE = "1.27"
+NEWEST_KUBE = "1.37"
+
+
+@functools.cache
+def chart() -> Chart:
+    return Chart.load(CHART)
+
+
+def render(
+    values: dict[str, Any] | None = None,
+    *,
+    name: str = "tts",
+    namespace: str = "tts",
+    kube_version: str = OLDEST_KUBE,
+    api_versions: list[str] | None = None,
+    is_upgrade: bool = False,
+    revision: int = 1,
+) -> dict[str, str]:
+    """Template path -> rendered text, as `helm template` would give them."""
+    options = {
+        "name": name,
+        "namespace": namespace,
+        "revision": revision,
+        "is_install": not is_upgrade,
+        "is_upgrade": is_upgrade,
+        "kube_version": f"v{kube_version}.0" if kube_version.count(".") == 1 else f"v{kube_version}",
+        "api_versions": api_versions or [],
+    }
+    rendered = _native.call_string("helm_render", chart()._raw(), json.dumps(values or {}), json.dumps(options))
+    return json.loads(rendered)
+
+
+def documents(rendered: dict[str, str]) -> list[dict[str, Any]]:
+    """Every Kubernetes object rendered (NOTES.txt and empty documents left out)."""
+    objects = []
+    for path, text in sorted(rendered.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
+    return objects
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o.get("kind") == kind]
+
+
+def one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [o for o in by_kind(objects, kind) if name is None or o["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]

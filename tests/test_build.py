@@ -1,0 +1,142 @@
+"""Images and the Makefile, without a Docker engine: hadolint runs in `make lint`; here the
+commands `make` would run, the pins agreeing with each other, and the gate's wheel installing
+into a clean venv."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import gate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+
+
+def dockerfile_arg(name: str) -> str:
+    match = re.search(rf"^ARG {name}=(\S+)$", (ROOT / "Dockerfile.cu128").read_text(), re.M)
+    assert match, name
+    return match.group(1)
+
+
+def test_build_image_push_builds_for_amd64_with_both_tags_then_pushes_them():
+    result = make("-n", "build-image", "push")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    ref = dockerfile_arg("CHATTERBOX_REF")
+    assert "docker build --platform linux/amd64 -f Dockerfile.cu128" in out
+    assert f"--build-arg CHATTERBOX_REF={ref}" in out
+    assert (
+        f"-t forgejo.viktorbarzin.me/viktor/chatterbox-tts:latest -t forgejo.viktorbarzin.me/viktor/chatterbox-tts:{ref[:8]}"
+        in out
+    )
+    pushes = re.findall(r"docker push (\S+?);", out)
+    assert pushes == [
+        "forgejo.viktorbarzin.me/viktor/chatterbox-tts:latest",
+        f"forgejo.viktorbarzin.me/viktor/chatterbox-tts:{ref[:8]}",
+    ]
+    assert out.index("docker build") < out.index("docker push")
+
+
+def test_one_variable_moves_both_images_to_another_registry():
+    out = make("-n", "build-image", "build-gate", "push", "REGISTRY=registry.lan/me", "PLATFORM=linux/arm64").stdout
+    assert "--platform linux/arm64 -f Dockerfile.cu128" in out and "--platform linux/arm64 -f Dockerfile.gate" in out
+    assert re.findall(r"docker push (\S+?);", out) == [
+        "registry.lan/me/chatterbox-tts:latest",
+        "registry.lan/me/chatterbox-tts:68213e75",
+        f"registry.lan/me/tts-gate:{gate.__version__}",
+    ]
+
+
+def test_the_upstream_ref_can_be_moved_from_the_command_line():
+    out = make("-n", "build-image", "CHATTERBOX_REF=0123456789abcdef0123456789abcdef01234567").stdout
+    assert "--build-arg CHATTERBOX_REF=0123456789abcdef0123456789abcdef01234567" in out
+    assert "chatterbox-tts:01234567" in out
+
+
+def test_build_gate_tags_the_package_version():
+    out = make("-n", "build-gate").stdout
+    assert f"-t forgejo.viktorbarzin.me/viktor/tts-gate:{gate.__version__} ." in out
+
+
+def test_building_without_a_docker_engine_fails_early_and_clearly(tmp_path):
+    fake = tmp_path / "docker"
+    fake.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    result = make("build-image", f"DOCKER={fake}")
+    assert result.returncode != 0
+    assert "no Docker engine answers" in result.stderr
+    missing = make("build-image", "DOCKER=/nonexistent/docker")
+    assert "is not installed" in missing.stderr
+
+
+def test_help_lists_every_target():
+    out = make("help").stdout
+    for target in ("venv", "test", "lint", "demo", "bench", "build-image", "build-gate", "push", "help"):
+        assert re.search(rf"^  {target} ", out, re.M), target
+
+
+def test_pins_agree_across_the_repository():
+    chart = yaml.safe_load((ROOT / "chart" / "Chart.yaml").read_text())
+    values = yaml.safe_load((ROOT / "chart" / "values.yaml").read_text())
+    ref = dockerfile_arg("CHATTERBOX_REF")
+    assert re.fullmatch(r"[0-9a-f]{40}", ref) and re.fullmatch(r"[0-9a-f]{40}", dockerfile_arg("CHATTERBOX_V2_REF"))
+    assert chart["appVersion"] == ref
+    assert values["gate"]["image"]["tag"] == gate.__version__
+    # Both stages of the server image name the same commit.
+    assert len(set(re.findall(r"^ARG CHATTERBOX_REF=(\S+)$", (ROOT / "Dockerfile.cu128").read_text(), re.M))) == 1
+
+
+def test_server_image_requirements_are_all_pinned():
+    lines = [
+        line
+        for line in (ROOT / "docker" / "requirements-cu128.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines and all(re.fullmatch(r"[A-Za-z0-9._-]+(\[[a-z,]+\])?==[0-9][^ ]*", line) for line in lines), lines
+    names = {line.split("==")[0].lower() for line in lines}
+    assert {"torch", "torchaudio", "fastapi", "uvicorn", "transformers"} <= names
+
+
+def test_images_run_as_non_root():
+    server = (ROOT / "Dockerfile.cu128").read_text()
+    assert "USER 10001:10001" in server and "EXPOSE 8004" in server
+    assert "org.opencontainers.image.revision" in server and "org.opencontainers.image.source" in server
+    assert "USER 65532:65532" in (ROOT / "Dockerfile.gate").read_text()
+    assert 'ENTRYPOINT ["gate"]' in (ROOT / "Dockerfile.gate").read_text()
+
+
+@pytest.mark.timeout(300)
+def test_the_gate_wheel_builds_and_installs_into_a_clean_venv(tmp_path):
+    wheels = tmp_path / "dist"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels), str(ROOT)],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    [wheel] = wheels.glob("tts_gate-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    install = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(wheel)], capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr
+    result = subprocess.run([str(venv / "bin" / "gate"), "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for command in ("preflight", "guard", "down", "status"):
+        assert command in result.stdout
+    # The runtime needs no test tool and no plotting library.
+    listing = subprocess.run([str(venv / "bin" / "pip"), "list", "--format=json"], capture_output=True, text=True).stdout
+    names = {package["name"].lower() for package in json.loads(listing)}
+    assert "tts-gate" in names and not names & {"matplotlib", "pytest", "helm-python-sdk"}

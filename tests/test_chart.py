@@ -1,0 +1,222 @@
+"""The chart through the real Helm engine: every object valid on the oldest and newest supported
+Kubernetes, lint clean, Chart.yaml as chart-testing checks it, the schema's refusals, restricted
+pods, and replicas that Helm never takes from the gate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import helm_python
+import kubernetes_validate
+import pytest
+import yamale
+import yaml
+from helm import CHART, NEWEST_KUBE, OLDEST_KUBE, by_kind, documents, one, render
+from helm_python import HelmValuesError
+from pss import pod_spec, violations
+
+ROOT = CHART.parent
+SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
+CRD_GROUPS = ("monitoring.coreos.com/",)  # Prometheus Operator kinds: not in kubernetes-validate
+
+
+def scenario_values(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
+@pytest.mark.parametrize("kube", [OLDEST_KUBE, NEWEST_KUBE])
+def test_every_object_validates_strictly(scenario, kube):
+    objects = documents(render(scenario_values(scenario), kube_version=kube))
+    assert objects
+    for obj in objects:
+        if obj["apiVersion"].startswith(CRD_GROUPS):
+            assert obj["kind"] in ("ServiceMonitor", "PrometheusRule")
+            continue
+        kubernetes_validate.validate(obj, kube, strict=True)
+
+
+def test_install_with_defaults_creates_what_the_seed_created():
+    objects = documents(render({}))
+    kinds = sorted((o["kind"], o["metadata"]["name"]) for o in objects)
+    assert kinds == [
+        ("ConfigMap", "chatterbox-tts-config"),
+        ("CronJob", "tts-guard"),
+        ("CronJob", "tts-reentry"),
+        ("CronJob", "tts-status"),
+        ("CronJob", "tts-window-down"),
+        ("CronJob", "tts-window-up"),
+        ("Deployment", "chatterbox-tts"),
+        ("PersistentVolumeClaim", "chatterbox-tts-data"),
+        ("Pod", "tts-test"),
+        ("Role", "tts-gate"),
+        ("RoleBinding", "tts-gate"),
+        ("Service", "chatterbox-tts"),
+        ("ServiceAccount", "tts-gate"),
+    ]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_lint_is_clean(scenario):
+    result = helm_python.lint(CHART, scenario_values(scenario), strict=True, kube_version="v1.31.0", namespace="tts")
+    assert result["errors"] == []
+    # Only the INFO that the chart has no icon (it has none to point at) is left.
+    assert [m for m in result["messages"] if m["severity"] > 1] == []
+
+
+def test_chart_declares_the_kubernetes_it_needs():
+    """CronJob timeZone is GA from 1.27. (`helm install` enforces kubeVersion; the SDK's offline
+    render does not, so the declaration itself is what is checked here.)"""
+    metadata = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert metadata["kubeVersion"] == ">=1.27.0-0"
+    assert all(c["spec"]["timeZone"] == "Europe/London" for c in by_kind(documents(render({})), "CronJob"))
+
+
+def test_chart_yaml_is_what_chart_testing_accepts():
+    schema = yamale.make_schema(str(ROOT / "ct" / "chart_schema.yaml"))
+    data = yamale.make_data(str(CHART / "Chart.yaml"))
+    yamale.validate(schema, data, strict=True)
+
+
+def test_yamllint_is_clean():
+    files = [CHART / "Chart.yaml", CHART / "values.yaml", *SCENARIOS, *sorted((CHART / "tests").glob("*.yaml")), ROOT / "ct.yaml"]
+    result = subprocess.run(
+        [sys.executable, "-m", "yamllint", "--strict", "-c", str(ROOT / "ct" / "lintconf.yaml"), *map(str, files)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ct_config_lints_this_chart_with_its_unit_tests():
+    config = yaml.safe_load((ROOT / "ct.yaml").read_text())
+    assert config["charts"] == ["chart"]
+    assert config["lint-conf"] == "ct/lintconf.yaml" and config["chart-yaml-schema"] == "ct/chart_schema.yaml"
+    assert any("helm unittest" in command for command in config["additional-commands"])
+
+
+def test_helmignore_keeps_template_tests_and_drops_unit_tests():
+    patterns = (CHART / ".helmignore").read_text().splitlines()
+    assert "/tests/" in patterns and "tests/" not in patterns
+    packaged = {f["name"] for f in helm_python.Chart.load(CHART).templates}
+    assert "templates/tests/test-gate.yaml" in packaged
+
+
+# -- replicas: 0 on install, the live count on upgrade --------------------------------------------
+
+
+def test_install_renders_zero_replicas():
+    assert one(documents(render({})), "Deployment")["spec"]["replicas"] == 0
+
+
+def test_upgrade_without_a_live_deployment_renders_zero():
+    """`lookup` answers nothing offline (helm template, dry runs): the count falls back to 0."""
+    assert one(documents(render({}, is_upgrade=True, revision=2)), "Deployment")["spec"]["replicas"] == 0
+
+
+@pytest.mark.parametrize(
+    ("live", "expected"),
+    [
+        ({}, "0"),  # no Deployment yet: install
+        ({"spec": {"replicas": 1}}, "1"),  # the gate holds the card: an upgrade keeps it
+        ({"spec": {"replicas": 0}}, "0"),
+        ({"spec": {}}, "0"),
+    ],
+)
+def test_live_replicas_helper_through_the_real_engine(tmp_path, live, expected):
+    """`lookup` cannot be fed offline, so the helper the Deployment renders its count with is
+    rendered by itself in a scratch chart, from the object a lookup would have returned."""
+    scratch = tmp_path / "scratch"
+    (scratch / "templates").mkdir(parents=True)
+    (scratch / "Chart.yaml").write_text("apiVersion: v2\nname: tts\nversion: 0.0.1\n")
+    shutil.copy(CHART / "templates" / "_helpers.tpl", scratch / "templates" / "_helpers.tpl")
+    (scratch / "templates" / "replicas.yaml").write_text('replicas: {{ include "tts.liveReplicas" .Values.live }}\n')
+    rendered = helm_python.Chart.load(scratch).render({"live": live}, name="tts", namespace="tts")
+    assert rendered["tts/templates/replicas.yaml"].strip() == f"replicas: {expected}"
+
+
+def test_deployment_renders_replicas_from_the_lookup():
+    template = (CHART / "templates" / "server-deployment.yaml").read_text()
+    assert 'lookup "apps/v1" "Deployment" .Release.Namespace $name' in template
+    assert 'replicas: {{ include "tts.liveReplicas" $live }}' in template
+
+
+def test_config_checksum_follows_the_config():
+    def checksum(values):
+        deployment = one(documents(render(values)), "Deployment")
+        return deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
+    assert checksum({}) == checksum({})
+    assert checksum({}) != checksum({"server": {"config": {"model": {"repo_id": "chatterbox-turbo"}}}})
+
+
+# -- security ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s.name != "nfs-values.yaml"], ids=lambda p: p.name)
+def test_every_pod_is_restricted(scenario):
+    for obj in documents(render(scenario_values(scenario))):
+        spec = pod_spec(obj)
+        if spec is not None:
+            assert violations(spec) == [], f"{obj['kind']} {obj['metadata']['name']}"
+
+
+def test_an_inline_nfs_volume_is_the_one_restricted_exception():
+    """PSS restricted allows no inline nfs volume; the README says to use a PV and a claim there."""
+    deployment = one(documents(render(scenario_values(CHART / "ci" / "nfs-values.yaml"))), "Deployment")
+    assert violations(pod_spec(deployment)) == ["volume data is of a restricted type ['nfs']"]
+
+
+def test_rbac_has_no_wildcards_no_secrets_and_no_cluster_scope():
+    objects = documents(render(scenario_values(CHART / "ci" / "everything-values.yaml")))
+    assert not by_kind(objects, "ClusterRole") and not by_kind(objects, "ClusterRoleBinding")
+    for rule in one(objects, "Role")["rules"]:
+        for field in ("apiGroups", "resources", "verbs", "resourceNames"):
+            assert "*" not in rule.get(field, [])
+        assert "secrets" not in rule["resources"]
+
+
+# -- the schema refuses bad values, naming the key -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"gate": {"floor": "six"}}, "/gate/floor"),
+        ({"gate": {"floor": 6}}, "/gate/floor"),
+        ({"gate": {"total": "15 tera"}}, "/gate/total"),
+        ({"gate": {"window": "2-6"}}, "/gate/window"),
+        ({"gate": {"timeZone": "London"}}, "/gate/timeZone"),
+        ({"gate": {"cooldown": "soon"}}, "/gate/cooldown"),
+        ({"gate": {"source": "nvml"}}, "/gate/source"),
+        ({"gate": {"metricsUrl": "gpu-pod-exporter:80"}}, "/gate/metricsUrl"),
+        ({"gate": {"cronJobs": {"guard": {"enabled": True, "schedule": "TZ=UTC */5 * * * *"}}}}, "/gate/cronJobs/guard/schedule"),
+        ({"gate": {"cronJobs": {"windowUp": {"enabled": True, "schedule": "every night"}}}}, "/gate/cronJobs/windowUp/schedule"),
+        ({"gate": {"sidecar": {"enabled": True, "interval": "10s", "metricsPort": 70000}}}, "/gate/sidecar/metricsPort"),
+        ({"service": {"port": "8000"}}, "/service/port"),
+        ({"service": {"port": 0}}, "/service/port"),
+        ({"server": {"config": {"server": {"port": 99999}}}}, "/server/config/server/port"),
+        ({"server": {"config": {"model": {"repo_id": "chatterbox-large"}}}}, "/server/config/model/repo_id"),
+        ({"server": {"image": {"pullPolicy": "Sometimes"}}}, "/server/image/pullPolicy"),
+        ({"server": {"image": {"tag": "x", "extra": 1}}}, "/server/image"),
+        ({"server": {"resources": {"limits": {"nvidia.com/gpu": None}}}}, "/server/resources/limits"),
+        ({"server": {"bf16": True}}, "/server/bf16"),
+        ({"persistence": {"type": "hostPath"}}, "/persistence/type"),
+        ({"persistence": {"size": "lots"}}, "/persistence/size"),
+        ({"rbac": {"create": "yes"}}, "/rbac/create"),
+        ({"gtae": {}}, "additional properties 'gtae' not allowed"),
+    ],
+)
+def test_schema_refuses_bad_values_naming_the_key(values, key):
+    with pytest.raises(HelmValuesError) as error:
+        render(values)
+    assert key in str(error.value)
+
+
+def test_values_yaml_starts_with_the_schema_modeline():
+    assert (CHART / "values.yaml").read_text().startswith("# yaml-language-server: $schema=./values.schema.json")
+    assert json.loads((CHART / "values.schema.json").read_text())["$schema"] == "http://json-schema.org/draft-07/schema#"
