@@ -37,17 +37,23 @@ venv: $(STAMP) ## create .venv with the gate (editable) and the test tools
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing the gate and its test tools (first run: about a minute)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --progress-bar off -e '.[test,plot]'
+	$(BIN)/pip install --disable-pip-version-check --progress-bar off -e '.[test,plot]' | grep -E '^(Collecting|Successfully)' || true
 	@touch $@
 
 lint: $(STAMP) ## ruff, import layering, hadolint on both Dockerfiles
-	$(BIN)/ruff check gate tests
-	$(BIN)/ruff format --check gate tests
+	$(BIN)/ruff check gate tests bench
+	$(BIN)/ruff format --check gate tests bench
 	$(BIN)/lint-imports
 	$(BIN)/hadolint --no-color Dockerfile.cu128 Dockerfile.gate
 
 test: lint ## every test: lint, the chart, the gate
 	$(BIN)/pytest
+
+demo: $(STAMP) ## the chart's objects, and the gate on a bundled night next to the seed's policy
+	$(BIN)/python bench/demo.py
+
+bench: $(STAMP) ## replay the sample nights with the seed's, this gate's and a reactive policy
+	$(BIN)/python bench/bench.py
 
 docker-check: ## fail early unless a docker client and a running engine answer
 	@command -v $(DOCKER) >/dev/null || { echo "make: '$(DOCKER)' is not installed; install Docker to build images" >&2; exit 2; }

@@ -92,14 +92,10 @@ def check_server(server_url: str, voice: str, phrase: str, timeout_seconds: floa
     except requests.exceptions.RequestException as exc:
         return CheckResult("server", False, f"POST /v1/audio/speech: {type(exc).__name__}", ExitStatus.ERROR)
     if speech.status_code == 404:
-        return CheckResult(
-            "server", False, f"voice {voice!r} not found: put it in voices/ or reference_audio/ on /data", ExitStatus.ERROR
-        )
+        return CheckResult("server", False, f"voice {voice!r} not found: put it in voices/ or reference_audio/ on /data", ExitStatus.ERROR)
     if speech.status_code != 200:
         return CheckResult("server", False, f"POST /v1/audio/speech: HTTP {speech.status_code}", ExitStatus.ERROR)
     audio = speech.content
     if len(audio) < 44 or audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
-        return CheckResult(
-            "server", False, f"POST /v1/audio/speech answered {len(audio)} bytes that are not WAV", ExitStatus.ERROR
-        )
+        return CheckResult("server", False, f"POST /v1/audio/speech answered {len(audio)} bytes that are not WAV", ExitStatus.ERROR)
     return CheckResult("server", True, f"model {model.get('type', '?')} on {device}; {len(audio)} bytes of WAV for {phrase!r}")

@@ -12,23 +12,21 @@ import inspect
 import json
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
-from gate import __version__, policy, report
+from gate import __version__, defaults, policy, report
+from gate.cron import parse_cron
 from gate.kube.errors import KubeError
-from gate.options import Options, parse_options, with_cluster
+from gate.options import Options, choice, parse_options, with_cluster
 from gate.run import Outcome, read_state, run
-from gate.sources import SOURCE_NAMES
+from gate.sources import SOURCE_NAMES, SourceConfig, SourceError
+from gate.sources.prometheus import read_range
 from gate.status import EXIT_STATUS_HELP, ExitStatus, for_kube_error
-from gate.units import InvalidValue, parse_duration
-
-DEFAULT_DEPLOYMENT = "chatterbox-tts"
-DEFAULT_METRICS_URL = "http://gpu-pod-exporter.nvidia.svc:80/metrics"
-DEFAULT_FLOOR = "6GiB"
-DEFAULT_TIMEZONE = "Europe/London"
-DEFAULT_COOLDOWN = "2m"
+from gate.trace import Trace, from_scrapes, load_csv
+from gate.units import InvalidValue, parse_duration, parse_instant, parse_size, parse_timezone, parse_window
 
 app = typer.Typer(
     name="gate",
@@ -54,16 +52,12 @@ def fail(message: str, status: ExitStatus) -> NoReturn:
 
 Namespace = Annotated[
     str | None,
-    typer.Option(
-        envvar="GATE_NAMESPACE", help="Namespace of the TTS Deployment [default: the pod's own, or the kubeconfig context's]."
-    ),
+    typer.Option(envvar="GATE_NAMESPACE", help="Namespace of the TTS Deployment [default: the pod's own, or the kubeconfig context's]."),
 ]
 Deployment = Annotated[str, typer.Option(envvar="GATE_DEPLOYMENT", help="The TTS Deployment the gate scales.")]
 MetricsUrl = Annotated[
     str,
-    typer.Option(
-        envvar="GATE_METRICS_URL", help="The exporter's /metrics URL, or the Prometheus base URL for --source prometheus."
-    ),
+    typer.Option(envvar="GATE_METRICS_URL", help="The exporter's /metrics URL, or the Prometheus base URL for --source prometheus."),
 ]
 SourceName = Annotated[str, typer.Option("--source", envvar="GATE_SOURCE", help=f"Metrics source: {', '.join(SOURCE_NAMES)}.")]
 Floor = Annotated[
@@ -88,8 +82,9 @@ WindowOpt = Annotated[
     typer.Option("--window", envvar="GATE_WINDOW", help="Daily window HH:MM-HH:MM the card may be taken in [default: any time]."),
 ]
 Timezone = Annotated[str, typer.Option("--timezone", envvar="GATE_TIMEZONE", help="IANA time zone of the window.")]
-Cooldown = Annotated[
-    str, typer.Option(envvar="GATE_COOLDOWN", help="After a yield, how long the card must show room before re-entry.")
+Cooldown = Annotated[str, typer.Option(envvar="GATE_COOLDOWN", help="After a yield, how long the card must show room before re-entry.")]
+Hysteresis = Annotated[
+    str, typer.Option(envvar="GATE_HYSTERESIS", help="After a yield, re-entry needs this much free memory above the floor.")
 ]
 MaxAge = Annotated[str, typer.Option(envvar="GATE_MAX_AGE", help="Metrics older than this are stale, which is blindness.")]
 Timeout = Annotated[str, typer.Option(envvar="GATE_TIMEOUT", help="Time limit for each metrics scrape and each API call.")]
@@ -104,9 +99,7 @@ PromQuery = Annotated[
 ]
 PromUpQuery = Annotated[
     str | None,
-    typer.Option(
-        envvar="GATE_PROMETHEUS_UP_QUERY", help="--source prometheus: a query that answers 1 while the exporter is scraped."
-    ),
+    typer.Option(envvar="GATE_PROMETHEUS_UP_QUERY", help="--source prometheus: a query that answers 1 while the exporter is scraped."),
 ]
 DryRun = Annotated[bool, typer.Option("--dry-run", envvar="GATE_DRY_RUN", help="Decide and report; change nothing.")]
 Output = Annotated[str, typer.Option("--output", "-o", envvar="GATE_OUTPUT", help="Report format: text or json.")]
@@ -117,16 +110,17 @@ Debug = Annotated[bool, typer.Option("--debug", envvar="GATE_DEBUG", help="Print
 
 def _common_options(
     namespace: Namespace = None,
-    deployment: Deployment = DEFAULT_DEPLOYMENT,
-    metrics_url: MetricsUrl = DEFAULT_METRICS_URL,
-    source: SourceName = "gpu-pod-exporter",
-    floor: Floor = DEFAULT_FLOOR,
+    deployment: Deployment = defaults.DEPLOYMENT,
+    metrics_url: MetricsUrl = defaults.METRICS_URL,
+    source: SourceName = defaults.SOURCE,
+    floor: Floor = defaults.FLOOR,
     total: Total = None,
     window: WindowOpt = None,
-    timezone_name: Timezone = DEFAULT_TIMEZONE,
-    cooldown: Cooldown = DEFAULT_COOLDOWN,
-    max_age: MaxAge = "60s",
-    timeout: Timeout = "5s",
+    timezone_name: Timezone = defaults.TIMEZONE,
+    cooldown: Cooldown = defaults.COOLDOWN,
+    hysteresis: Hysteresis = defaults.HYSTERESIS,
+    max_age: MaxAge = defaults.MAX_AGE,
+    timeout: Timeout = defaults.TIMEOUT,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     prometheus_query: PromQuery = None,
@@ -143,7 +137,27 @@ def _common_options(
 _COMMON = inspect.signature(_common_options, eval_str=True).parameters
 
 
-def gate_command(needs_total: bool = True, needs_cluster: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def run_reporting_errors(body: Callable[[], None], debug: bool) -> None:
+    """Run a command, turning every expected failure into one stderr line and its exit status."""
+    try:
+        body()
+    except typer.Exit:
+        raise
+    except InvalidValue as exc:
+        fail(str(exc), ExitStatus.USAGE)
+    except KubeError as exc:
+        fail(str(exc), for_kube_error(exc))
+    except SourceError as exc:
+        fail(str(exc), ExitStatus.METRICS)
+    except KeyboardInterrupt:
+        fail("interrupted", ExitStatus.INTERRUPTED)
+    except Exception as exc:  # a bug: one line unless asked for the traceback
+        if debug:
+            traceback.print_exc()
+        fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", ExitStatus.ERROR)
+
+
+def gate_command(needs_total: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Give a command the shared options and the shared error handling.
 
     The command is written as `def cmd(options: Options, <its own options>)`; the wrapper shows
@@ -157,24 +171,12 @@ def gate_command(needs_total: bool = True, needs_cluster: bool = True) -> Callab
         @functools.wraps(command)
         def wrapper(**kwargs: Any) -> None:
             raw = {name: kwargs.pop(name) for name in _COMMON}
-            debug = raw["debug"]
-            try:
+
+            def body() -> None:
                 options, given_namespace = parse_options(raw, needs_total)
-                if needs_cluster:
-                    options = with_cluster(options, given_namespace)
-                command(options, **kwargs)
-            except typer.Exit:
-                raise
-            except InvalidValue as exc:
-                fail(str(exc), ExitStatus.USAGE)
-            except KubeError as exc:
-                fail(str(exc), for_kube_error(exc))
-            except KeyboardInterrupt:
-                fail("interrupted", ExitStatus.INTERRUPTED)
-            except Exception as exc:  # a bug: one line unless asked for the traceback
-                if debug:
-                    traceback.print_exc()
-                fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", ExitStatus.ERROR)
+                command(with_cluster(options, given_namespace), **kwargs)
+
+            run_reporting_errors(body, raw["debug"])
 
         parameters = own + [p for name, p in _COMMON.items() if name not in {q.name for q in own}]
         wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -229,7 +231,7 @@ MetricsAddress = Annotated[str, typer.Option(envvar="GATE_METRICS_ADDRESS", help
 def guard(
     options: Options,
     watch: WatchOpt = False,
-    interval: IntervalOpt = "10s",
+    interval: IntervalOpt = defaults.SIDECAR_INTERVAL,
     metrics_port: MetricsPort = 9402,
     metrics_address: MetricsAddress = "0.0.0.0",
 ) -> None:
@@ -280,9 +282,7 @@ def status(options: Options) -> None:
         raise typer.Exit(code=int(ExitStatus.METRICS))
 
 
-ServerUrl = Annotated[
-    str | None, typer.Option(envvar="GATE_SERVER_URL", help="The TTS server's URL; unset skips the synthesis check.")
-]
+ServerUrl = Annotated[str | None, typer.Option(envvar="GATE_SERVER_URL", help="The TTS server's URL; unset skips the synthesis check.")]
 Voice = Annotated[str, typer.Option(envvar="GATE_CHECK_VOICE", help="A voice file in voices/ or reference_audio/ on /data.")]
 Phrase = Annotated[str, typer.Option(envvar="GATE_CHECK_PHRASE", help="The phrase to synthesize.")]
 SynthTimeout = Annotated[str, typer.Option(envvar="GATE_SYNTH_TIMEOUT", help="Time limit for the synthesis.")]
@@ -315,6 +315,203 @@ def check(
     failed = [r for r in results if not r.passed]
     if failed:
         fail(f"check failed: {failed[0].name}: {failed[0].detail}", failed[0].status)
+
+
+# -- replay and measure: the policy on recorded nights ---------------------------------------------
+
+Traces = Annotated[list[Path] | None, typer.Argument(help="CSV traces: timestamp,namespace,pod,used_bytes.", show_default=False)]
+PrometheusUrl = Annotated[
+    str | None, typer.Option("--prometheus", envvar="GATE_PROMETHEUS_URL", help="Read the range from this Prometheus instead.")
+]
+Start = Annotated[str | None, typer.Option(help="--prometheus: RFC 3339 start of the range.")]
+End = Annotated[str | None, typer.Option(help="--prometheus: RFC 3339 end of the range.")]
+Step = Annotated[str, typer.Option(help="--prometheus: resolution of the range (the exporter's refresh).")]
+ReplayNamespace = Annotated[str, typer.Option("--namespace", envvar="GATE_NAMESPACE", help="The TTS release's namespace.")]
+
+
+def _load_trace(
+    traces: list[Path] | None,
+    prometheus: str | None,
+    start: str | None,
+    end: str | None,
+    step: str,
+    query: str | None,
+    up_query: str | None,
+) -> list[Trace]:
+    if prometheus:
+        if traces:
+            raise InvalidValue("give trace files or --prometheus, not both")
+        if not start or not end:
+            raise InvalidValue("--prometheus needs --start and --end (RFC 3339)")
+        begin, finish = parse_instant(start), parse_instant(end)
+        if finish <= begin:
+            raise InvalidValue(f"invalid range: --end {end!r} is not after --start {start!r}")
+        config = SourceConfig(url=prometheus, query=query, up_query=up_query, timeout_seconds=30, max_bytes=64 * 2**20)
+        rows, up = read_range(config, begin, finish, parse_duration(step))
+        return [from_scrapes(rows, up, f"prometheus {start}..{end}")]
+    if not traces:
+        raise InvalidValue("give one or more trace files, or --prometheus with --start and --end")
+    return [load_csv(path) for path in traces]
+
+
+PolicyName = Annotated[str, typer.Option("--policy", help="gate (this project), seed (the seed stack) or reactive.")]
+Compare = Annotated[bool, typer.Option("--compare", help="Replay the seed policy and this one side by side.")]
+ActionsOut = Annotated[Path | None, typer.Option(help="Write every change of desired replicas as JSON lines.")]
+PlotFile = Annotated[Path | None, typer.Option(help="Draw the night(s) to a .png or .svg file (needs matplotlib).")]
+ReplayTotal = Annotated[str, typer.Option("--total", envvar="GATE_TOTAL", help="The card's total memory.")]
+ReplayWindow = Annotated[str, typer.Option("--window", envvar="GATE_WINDOW", help="The daily window.")]
+TtsPeak = Annotated[str, typer.Option(help="The TTS pod's GPU memory while it runs.")]
+TtsStart = Annotated[str, typer.Option(help="From desired 1 to holding memory (scheduling, image, start).")]
+TtsLoad = Annotated[str, typer.Option(help="From holding memory to baking (the model load).")]
+TtsRelease = Annotated[str, typer.Option(help="From desired 0 to the memory freed.")]
+SidecarInterval = Annotated[str, typer.Option(help="The sidecar's interval; 0 for no sidecar.")]
+
+
+def _schedule_option(key: str) -> Any:
+    return typer.Option(help=f"gate.cronJobs.{key}.schedule ('' for off).")
+
+
+WindowUpSchedule = Annotated[str, _schedule_option("windowUp")]
+ReentrySchedule = Annotated[str, _schedule_option("reentry")]
+GuardSchedule = Annotated[str, _schedule_option("guard")]
+WindowDownSchedule = Annotated[str, _schedule_option("windowDown")]
+Headroom = Annotated[str, typer.Option(help="Added to the peak: the race between reading free memory and allocating it.")]
+Release = Annotated[str, typer.Option(help="The Helm release, for the printed command.")]
+
+
+@app.command()
+def replay(
+    traces: Traces = None,
+    policy_name: PolicyName = "gate",
+    compare: Compare = False,
+    actions_out: ActionsOut = None,
+    plot: PlotFile = None,
+    output: Output = "text",
+    namespace: ReplayNamespace = "tts",
+    deployment: Deployment = defaults.DEPLOYMENT,
+    floor: Floor = defaults.FLOOR,
+    total: ReplayTotal = defaults.TOTAL,
+    window: ReplayWindow = defaults.WINDOW,
+    timezone_name: Timezone = defaults.TIMEZONE,
+    cooldown: Cooldown = defaults.COOLDOWN,
+    hysteresis: Hysteresis = defaults.HYSTERESIS,
+    tts_peak: TtsPeak = defaults.TTS_PEAK,
+    tts_start: TtsStart = defaults.TTS_START,
+    tts_load: TtsLoad = defaults.TTS_LOAD,
+    tts_release: TtsRelease = defaults.TTS_RELEASE,
+    sidecar_interval: SidecarInterval = defaults.SIDECAR_INTERVAL,
+    window_up_schedule: WindowUpSchedule = defaults.WINDOW_UP_SCHEDULE,
+    reentry_schedule: ReentrySchedule = defaults.REENTRY_SCHEDULE,
+    guard_schedule: GuardSchedule = defaults.GUARD_SCHEDULE,
+    window_down_schedule: WindowDownSchedule = defaults.WINDOW_DOWN_SCHEDULE,
+    prometheus: PrometheusUrl = None,
+    start: Start = None,
+    end: End = None,
+    step: Step = "15s",
+    prometheus_query: PromQuery = None,
+    prometheus_up_query: PromUpQuery = None,
+    debug: Debug = False,
+) -> None:
+    """Replay recorded nights through the real policy with a simulated TTS pod, and report what the
+    gate would have done: utilization, breach and conflict seconds, entries and yields per night.
+
+    Defaults are the chart's. Changes nothing anywhere.
+    """
+
+    def body() -> None:
+        from gate import replay as sim
+
+        output_format = choice(output, ("text", "json"), "output format")
+        policies = ["seed", "gate"] if compare else [choice(policy_name, sim.POLICIES, "policy")]
+        tz = parse_timezone(timezone_name)
+        interval = parse_duration(sidecar_interval)
+        settings = policy.Settings(
+            namespace=namespace,
+            deployment=deployment,
+            floor_bytes=parse_size(floor),
+            total_bytes=parse_size(total),
+            window=parse_window(window, tz),
+            stable_seconds=parse_duration(cooldown),
+            hysteresis_bytes=parse_size(hysteresis),
+        )
+        schedules = sim.Schedules(
+            window_up_schedule or None,
+            reentry_schedule or None,
+            guard_schedule or None,
+            window_down_schedule or None,
+            interval or None,
+        )
+        for schedule in filter(None, (window_up_schedule, reentry_schedule, guard_schedule, window_down_schedule)):
+            parse_cron(schedule)
+        pod = sim.PodModel(parse_size(tts_peak), parse_duration(tts_start), parse_duration(tts_load), parse_duration(tts_release))
+        results = [
+            sim.replay(trace, sim.ReplayConfig(name, settings, schedules, pod))
+            for trace in _load_trace(traces, prometheus, start, end, step, prometheus_query, prometheus_up_query)
+            for name in policies
+        ]
+        if actions_out:
+            with actions_out.open("w") as out:
+                for result in results:
+                    for action in result.actions:
+                        line = action.to_json() if not compare else {**action.to_json(), "policy": result.policy}
+                        out.write(json.dumps(line) + "\n")
+        if plot:
+            from gate.plot import plot_night
+
+            plot_night(results, plot, ", ".join(sorted({r.trace.name for r in results})))
+        rows = [(r.trace.name, night) for r in results for night in r.nights]
+        if output_format == "json":
+            typer.echo(json.dumps([{"trace": name, **night.to_json()} for name, night in rows], indent=2))
+        else:
+            typer.echo(report.replay_table(rows))
+
+    run_reporting_errors(body, debug)
+
+
+@app.command()
+def measure(
+    traces: Traces = None,
+    namespace: ReplayNamespace = "tts",
+    deployment: Deployment = defaults.DEPLOYMENT,
+    headroom: Annotated[str, typer.Option(help="Added to the peak for the race between reading free memory and allocating it.")] = "2GiB",
+    release: Annotated[str, typer.Option(help="The Helm release, for the printed command.")] = "tts",
+    output: Output = "text",
+    prometheus: PrometheusUrl = None,
+    start: Start = None,
+    end: End = None,
+    step: Step = "15s",
+    prometheus_query: PromQuery = None,
+    prometheus_up_query: PromUpQuery = None,
+    debug: Debug = False,
+) -> None:
+    """Measure the TTS pod's GPU memory over a range in which it baked, and print the floor to set
+    (peak + headroom) as the exact `helm upgrade` line."""
+
+    def body() -> None:
+        from gate.measure import NothingToMeasure, helm_line, measure, report_text
+
+        output_format = choice(output, ("text", "json"), "output format")
+        settings = policy.Settings(namespace=namespace, deployment=deployment, floor_bytes=0)
+        if traces and len(traces) > 1:
+            raise InvalidValue(f"gate measure reads one trace, got {len(traces)}")
+        [trace] = _load_trace(traces, prometheus, start, end, step, prometheus_query, prometheus_up_query)
+        try:
+            result = measure(trace, settings, parse_size(headroom))
+        except NothingToMeasure as exc:
+            fail(str(exc), ExitStatus.METRICS)
+        if output_format == "json":
+            payload = {
+                **result.__dict__,
+                "held_seconds": result.held_seconds,
+                "floor_bytes": result.floor_bytes,
+                "floor": result.floor_text,
+                "helm": helm_line(result, release, namespace),
+            }
+            typer.echo(json.dumps(payload, indent=2))
+        else:
+            typer.echo(report_text(result, release, namespace))
+
+    run_reporting_errors(body, debug)
 
 
 @app.command()

@@ -45,7 +45,7 @@ class Options:
         return KubeClient(self.cluster, timeout_seconds=self.timeout_seconds)
 
 
-def _choice(value: str, allowed: tuple[str, ...], what: str) -> str:
+def choice(value: str, allowed: tuple[str, ...], what: str) -> str:
     if value not in allowed:
         raise InvalidValue(f"invalid {what} {value!r}: expected one of {', '.join(allowed)}")
     return value
@@ -54,7 +54,7 @@ def _choice(value: str, allowed: tuple[str, ...], what: str) -> str:
 def parse_options(raw: dict[str, Any], needs_total: bool) -> tuple[Options, str | None]:
     """Parse the shared options; returns them and the namespace given (None: ask the cluster)."""
     tz = parse_timezone(raw["timezone_name"])
-    source_name = _choice(raw["source"], SOURCE_NAMES, "source")
+    source_name = choice(raw["source"], SOURCE_NAMES, "source")
     total = parse_size(raw["total"]) if raw["total"] else None
     if needs_total and total is None and not make_source(source_name, SourceConfig(url=raw["metrics_url"])).provides_total:
         raise InvalidValue(f"source {source_name!r} reports no device total: set GATE_TOTAL (a T4 reports 15360MiB)")
@@ -68,6 +68,7 @@ def parse_options(raw: dict[str, Any], needs_total: bool) -> tuple[Options, str 
         total_bytes=total,
         window=parse_window(raw["window"], tz) if raw["window"] else None,
         stable_seconds=parse_duration(raw["cooldown"]),
+        hysteresis_bytes=parse_size(raw["hysteresis"]),
         max_age_seconds=parse_duration(raw["max_age"]),
     )
     options = Options(
@@ -80,8 +81,8 @@ def parse_options(raw: dict[str, Any], needs_total: bool) -> tuple[Options, str 
         kubeconfig=raw["kubeconfig"],
         context=raw["context"],
         dry_run=raw["dry_run"],
-        output=_choice(raw["output"], ("text", "json"), "output format"),
-        log_format=_choice(raw["log_format"], ("text", "json"), "log format"),
+        output=choice(raw["output"], ("text", "json"), "output format"),
+        log_format=choice(raw["log_format"], ("text", "json"), "log format"),
         now=parse_instant(raw["now"]) if raw["now"] else None,
         debug=raw["debug"],
     )

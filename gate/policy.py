@@ -9,8 +9,9 @@ functions with what they saw and when. The rules, in the residents' favour every
 - Blind (metrics unreachable, unparseable, stale, implausible, the family missing): preflight
   never takes the card, and guard, holding it, yields. An exporter that serves the family with
   no samples is an idle card, not blindness; the sources decide that.
-- After a yield, re-entry waits until the card has had room for a stable period. That memory
-  lives in annotations on the Deployment, so every run of the gate (CronJob or sidecar) sees it.
+- After a yield, re-entry waits until the card has had room, with a margin above the floor, for
+  a stable period. That memory lives in annotations on the Deployment, so every run of the gate
+  (CronJob or sidecar) sees it.
 - The window is read on the local wall clock of the configured time zone.
 """
 
@@ -69,6 +70,9 @@ class Settings:
     total_bytes: int | None = None  # the operator's figure; else the device's
     window: Window | None = None
     stable_seconds: float = 120.0
+    # After a yield, re-entry also needs this much more than the floor: a resident whose usage
+    # jitters across the floor must not pull the server in and out.
+    hysteresis_bytes: int = 512 * 2**20
     max_age_seconds: float = 60.0
 
 
@@ -201,23 +205,17 @@ def _implausible(view: View, reading: Reading, settings: Settings, now: datetime
     if reading.sampled_at is not None:
         age = (now - reading.sampled_at).total_seconds()
         if age > settings.max_age_seconds:
-            return (
-                f"the metrics are stale: sampled {format_duration(age)} ago, "
-                f"more than {format_duration(settings.max_age_seconds)}"
-            )
+            return f"the metrics are stale: sampled {format_duration(age)} ago, more than {format_duration(settings.max_age_seconds)}"
     used = view.resident_bytes + view.own_bytes
     if used > view.total_bytes:
         # More than the card holds: a wrong unit or a wrong total, never something to act on.
-        return (
-            f"the sources report {format_size(used)} in use on a card of "
-            f"{format_size(view.total_bytes)}; wrong unit or wrong total?"
-        )
+        return f"the sources report {format_size(used)} in use on a card of {format_size(view.total_bytes)}; wrong unit or wrong total?"
     return None
 
 
-def has_room(view: View, settings: Settings) -> bool:
+def has_room(view: View, settings: Settings, margin_bytes: int = 0) -> bool:
     free = view.free_bytes
-    return free is not None and free >= settings.floor_bytes
+    return free is not None and free >= settings.floor_bytes + margin_bytes
 
 
 def _room_text(view: View, settings: Settings) -> str:
@@ -251,6 +249,13 @@ def decide_preflight(view: View, state: GateState, settings: Settings) -> Decisi
     if not has_room(view, settings):
         return Decision(cmd, Reason.NO_ROOM, f"no room: {_room_text(view, settings)}", annotations=clear_room)
     if state.yielded_at is not None:
+        if not has_room(view, settings, settings.hysteresis_bytes):
+            return Decision(
+                cmd,
+                Reason.COOLING_DOWN,
+                f"after a yield, re-entry needs {format_size(settings.hysteresis_bytes)} above the floor: {_room_text(view, settings)}",
+                annotations=clear_room,
+            )
         since = state.room_since
         if since is None:
             return Decision(
@@ -267,9 +272,7 @@ def decide_preflight(view: View, state: GateState, settings: Settings) -> Decisi
                 Reason.COOLING_DOWN,
                 f"room for {format_duration(held)} of the {format_duration(settings.stable_seconds)} needed after a yield",
             )
-    return Decision(
-        cmd, Reason.ENTERED, f"taking the card: {_room_text(view, settings)}", replicas=1, annotations=_cleared(state)
-    )
+    return Decision(cmd, Reason.ENTERED, f"taking the card: {_room_text(view, settings)}", replicas=1, annotations=_cleared(state))
 
 
 def decide_guard(view: View, state: GateState, settings: Settings) -> Decision:
@@ -290,9 +293,7 @@ def decide_guard(view: View, state: GateState, settings: Settings) -> Decision:
             annotations=_cleared(state),
         )
     if not has_room(view, settings):
-        return Decision(
-            cmd, Reason.NO_ROOM, f"yielding the card, no room: {_room_text(view, settings)}", replicas=0, annotations=yielded
-        )
+        return Decision(cmd, Reason.NO_ROOM, f"yielding the card, no room: {_room_text(view, settings)}", replicas=0, annotations=yielded)
     return Decision(cmd, Reason.HOLDING, f"holding the card: {_room_text(view, settings)}")
 
 
@@ -300,9 +301,7 @@ def decide_down(state: GateState) -> Decision:
     """The window's end: replicas 0 whatever the metrics say, and a clean slate for the next night."""
     if state.replicas == 0:
         return Decision("down", Reason.ALREADY_DOWN, "already at 0 replicas", annotations=_cleared(state))
-    return Decision(
-        "down", Reason.WINDOW_END, f"scaling {state.replicas} replica(s) to 0", replicas=0, annotations=_cleared(state)
-    )
+    return Decision("down", Reason.WINDOW_END, f"scaling {state.replicas} replica(s) to 0", replicas=0, annotations=_cleared(state))
 
 
 DECIDERS = {

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from gate.policy import Decision, GateState, Settings, View
+from gate.replay import NightSummary
 from gate.run import Outcome
 from gate.units import format_duration, format_instant, format_size
 
@@ -122,9 +122,7 @@ def status_text(view: View, state: GateState | None, settings: Settings, decisio
             f"{format_instant(view.now)} ({view.now.astimezone(settings.window.tz if settings.window else None):%H:%M %Z} local)",
         )
     )
-    rows.append(
-        ("window", f"{settings.window} ({'inside' if view.in_window else 'outside'})" if settings.window else "none (any time)")
-    )
+    rows.append(("window", f"{settings.window} ({'inside' if view.in_window else 'outside'})" if settings.window else "none (any time)"))
     if view.blind:
         rows.append(("metrics", f"BLIND: {view.blind_reason}"))
     else:
@@ -159,5 +157,39 @@ def status_text(view: View, state: GateState | None, settings: Settings, decisio
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
 
 
-def when(instant: datetime) -> str:
-    return format_instant(instant)
+def replay_table(rows: list[tuple[str, NightSummary]]) -> str:
+    """One line per night and policy: what `gate replay` found."""
+    header = (
+        "trace",
+        "night",
+        "policy",
+        "oracle",
+        "baked",
+        "util",
+        "breach",
+        "conflict",
+        "entries",
+        "yields",
+        "wakes",
+        "outages",
+    )
+    lines = [header]
+    for name, n in rows:
+        lines.append(
+            (
+                name,
+                n.night,
+                n.policy,
+                format_duration(n.oracle_seconds),
+                format_duration(n.bake_seconds),
+                f"{n.utilization:.3f}",
+                f"{n.breach_seconds}s",
+                f"{n.conflict_seconds}s",
+                str(n.entries),
+                str(n.yields),
+                str(n.wakes),
+                str(n.outages),
+            )
+        )
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in lines)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from loopback import QuietServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
@@ -84,7 +86,7 @@ class FakeExporter:
                 else:
                     self.wfile.write(answer.body)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 

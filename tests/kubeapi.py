@@ -34,8 +34,10 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from loopback import QuietServer
 
 PATCH_TYPES = (
     "application/json-patch+json",
@@ -107,7 +109,7 @@ class FakeKubeAPI:
         self._resource_version = 1000
         self._lock = threading.Lock()
         self.add_deployment(namespace, deployment, replicas)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
@@ -267,9 +269,7 @@ class FakeKubeAPI:
             return self._deployment(method, namespace, name, scale, headers, body)
         if match := EVENTS_RE.match(path):
             if method != "POST":
-                return 405, status_body(
-                    405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
-                )
+                return 405, status_body(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
             return self._event(match.group(1), headers, body)
         return 404, status_body(404, "NotFound", "the server could not find the requested resource")
 
@@ -374,9 +374,7 @@ class FakeKubeAPI:
                 400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request"
             )
         if not meta.get("name"):
-            return 422, status_body(
-                422, "Invalid", 'Event "" is invalid: metadata.name: Required value: name or generateName is required'
-            )
+            return 422, status_body(422, "Invalid", 'Event "" is invalid: metadata.name: Required value: name or generateName is required')
         if any(e["metadata"]["name"] == meta["name"] for e in self.events):
             return 409, status_body(409, "AlreadyExists", f'events "{meta["name"]}" already exists')
         event["metadata"]["resourceVersion"] = self._next_rv()

@@ -38,10 +38,7 @@ def test_build_image_push_builds_for_amd64_with_both_tags_then_pushes_them():
     ref = dockerfile_arg("CHATTERBOX_REF")
     assert "docker build --platform linux/amd64 -f Dockerfile.cu128" in out
     assert f"--build-arg CHATTERBOX_REF={ref}" in out
-    assert (
-        f"-t forgejo.viktorbarzin.me/viktor/chatterbox-tts:latest -t forgejo.viktorbarzin.me/viktor/chatterbox-tts:{ref[:8]}"
-        in out
-    )
+    assert f"-t forgejo.viktorbarzin.me/viktor/chatterbox-tts:latest -t forgejo.viktorbarzin.me/viktor/chatterbox-tts:{ref[:8]}" in out
     pushes = re.findall(r"docker push (\S+?);", out)
     assert pushes == [
         "forgejo.viktorbarzin.me/viktor/chatterbox-tts:latest",
@@ -100,11 +97,7 @@ def test_pins_agree_across_the_repository():
 
 
 def test_server_image_requirements_are_all_pinned():
-    lines = [
-        line
-        for line in (ROOT / "docker" / "requirements-cu128.txt").read_text().splitlines()
-        if line and not line.startswith("#")
-    ]
+    lines = [line for line in (ROOT / "docker" / "requirements-cu128.txt").read_text().splitlines() if line and not line.startswith("#")]
     assert lines and all(re.fullmatch(r"[A-Za-z0-9._-]+(\[[a-z,]+\])?==[0-9][^ ]*", line) for line in lines), lines
     names = {line.split("==")[0].lower() for line in lines}
     assert {"torch", "torchaudio", "fastapi", "uvicorn", "transformers"} <= names

@@ -308,15 +308,7 @@ def tts_server():
     """The TTS server's two endpoints the check uses, as the real one answers them."""
     from exporter import Answer, FakeExporter
 
-    wav = (
-        b"RIFF"
-        + (36 + 4800).to_bytes(4, "little")
-        + b"WAVEfmt "
-        + bytes(24)
-        + b"data"
-        + (4800).to_bytes(4, "little")
-        + bytes(4800)
-    )
+    wav = b"RIFF" + (36 + 4800).to_bytes(4, "little") + b"WAVEfmt " + bytes(24) + b"data" + (4800).to_bytes(4, "little") + bytes(4800)
     with FakeExporter() as server:
         server.answers["/api/model-info"] = Answer(
             json.dumps({"loaded": True, "type": "multilingual", "device": "cuda"}).encode(), content_type="application/json"

@@ -78,11 +78,7 @@ def test_dcgm_values_in_bytes_are_refused(exporter):
 
 def test_dcgm_with_two_gpus_is_refused(exporter):
     lines = fixture("dcgm-t4.prom").decode().splitlines()
-    extra = [
-        line.replace('gpu="0"', 'gpu="1"').replace("GPU-6d5c", "GPU-7e6d")
-        for line in lines
-        if line.startswith("DCGM_FI_DEV_FB_FREE")
-    ]
+    extra = [line.replace('gpu="0"', 'gpu="1"').replace("GPU-6d5c", "GPU-7e6d") for line in lines if line.startswith("DCGM_FI_DEV_FB_FREE")]
     exporter.serve("\n".join(lines + extra) + "\n")
     with pytest.raises(SourceError, match="2 series"):
         read("dcgm", exporter)

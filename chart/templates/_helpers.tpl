@@ -124,6 +124,8 @@ the test pod share it).
   value: {{ .Values.gate.timeZone | quote }}
 - name: GATE_COOLDOWN
   value: {{ .Values.gate.cooldown | quote }}
+- name: GATE_HYSTERESIS
+  value: {{ .Values.gate.hysteresis | quote }}
 - name: GATE_MAX_AGE
   value: {{ .Values.gate.maxAge | quote }}
 - name: GATE_TIMEOUT

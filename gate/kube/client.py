@@ -67,9 +67,7 @@ class KubeClient:
             content_type=MERGE_PATCH,
         )
 
-    def record_event(
-        self, deployment: dict[str, Any], reason: str, message: str, warning: bool = False, dry_run: bool = False
-    ) -> None:
+    def record_event(self, deployment: dict[str, Any], reason: str, message: str, warning: bool = False, dry_run: bool = False) -> None:
         meta = deployment.get("metadata") or {}
         namespace, name = meta.get("namespace", ""), meta.get("name", "")
         now = datetime.now(UTC)
@@ -101,9 +99,7 @@ class KubeClient:
 
     # -- transport ---------------------------------------------------------------------------
 
-    def _call(
-        self, method: str, path: str, what: str, body: Any = None, content_type: str = "application/json"
-    ) -> dict[str, Any]:
+    def _call(self, method: str, path: str, what: str, body: Any = None, content_type: str = "application/json") -> dict[str, Any]:
         for attempt in range(1, self.attempts + 1):
             try:
                 return self._once(method, path, what, body, content_type)
@@ -124,9 +120,7 @@ class KubeClient:
             headers["Content-Type"] = content_type
             data = json.dumps(body)
         try:
-            answer = self.session.request(
-                method, self.config.server + path, data=data, headers=headers, timeout=self.timeout_seconds
-            )
+            answer = self.session.request(method, self.config.server + path, data=data, headers=headers, timeout=self.timeout_seconds)
         except requests.exceptions.SSLError as exc:
             raise KubeUnavailable(what, f"TLS verification with {self.config.server} failed (wrong CA?)") from exc
         except requests.exceptions.Timeout as exc:

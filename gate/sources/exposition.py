@@ -57,8 +57,7 @@ def parse(body: bytes, where: str) -> Exposition:
                 value = float(raw.value)
                 if not math.isfinite(value) or value < 0:
                     raise SourceError(
-                        f"metrics from {where}: {_series(raw.name, raw.labels)} is {raw.value}, "
-                        "expected a finite non-negative number"
+                        f"metrics from {where}: {_series(raw.name, raw.labels)} is {raw.value}, expected a finite non-negative number"
                     )
                 samples.setdefault(raw.name, []).append(Sample(raw.name, dict(raw.labels), value, raw.timestamp))
                 families.add(raw.name)

@@ -27,8 +27,7 @@ def parse(body: bytes, where: str, fetched_at: datetime) -> Reading:
         if 0 < sample.value < MIB:
             # The exporter reports whole MiB in bytes; a smaller figure is a unit mix-up.
             raise SourceError(
-                f"metrics from {where}: {METRIC} value {sample.value:g} is under 1 MiB; "
-                "expected bytes (is the exporter reporting MiB?)"
+                f"metrics from {where}: {METRIC} value {sample.value:g} is under 1 MiB; expected bytes (is the exporter reporting MiB?)"
             )
         namespace = sample.labels.get("namespace", "")
         pod = sample.labels.get("pod", "")

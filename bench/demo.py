@@ -1,0 +1,65 @@
+"""`make demo`: what the chart would create, and the gate on a bundled night of a shared T4,
+next to the seed stack's policy. No cluster, no GPU."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helm import documents, render  # noqa: E402
+
+from bench import chart_config  # noqa: E402
+from gate.plot import plot_night  # noqa: E402
+from gate.replay import replay  # noqa: E402
+from gate.report import replay_table  # noqa: E402
+from gate.trace import load_csv  # noqa: E402
+
+NIGHT = ROOT / "samples" / "nights" / "mid-window-wake.csv"
+PICTURE = ROOT / "demo-night.png"
+
+
+def describe(obj: dict) -> str:
+    kind, name = obj["kind"], obj["metadata"]["name"]
+    spec = obj.get("spec") or {}
+    if kind == "Deployment":
+        return f"{kind:<22} {name:<24} replicas {spec['replicas']} until the gate takes the card"
+    if kind == "CronJob":
+        args = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+        when = "on demand" if spec.get("suspend") else f"{spec['schedule']!r} {spec['timeZone']}"
+        return f"{kind:<22} {name:<24} gate {' '.join(args)}, {when}"
+    if kind == "Service":
+        return f"{kind:<22} {name:<24} port {spec['ports'][0]['port']} -> the server's 8004"
+    return f"{kind:<22} {name}"
+
+
+def main() -> None:
+    print("== helm install tts ./chart -n tts would create:")
+    for obj in documents(render({})):
+        print("  " + describe(obj))
+
+    print(f"\n== a night on a shared T4 ({NIGHT.name}): a resident wakes at 03:30 and sleeps at 04:05")
+    trace = load_csv(NIGHT)
+    results = [replay(trace, chart_config(policy)) for policy in ("seed", "gate")]
+    print(replay_table([(trace.name, night) for result in results for night in result.nights]))
+    for result in results:
+        moves = ", ".join(f"{a.time:%H:%M:%S}Z {a.command} -> {a.replicas}" for a in result.actions)
+        print(f"  {result.policy:<5} {moves}")
+    plot_night(results, PICTURE, f"{trace.name}: the seed's policy and the gate's")
+    print(f"\n== the night, drawn: {PICTURE.relative_to(ROOT)}")
+
+    print(
+        "\n== next:\n"
+        "  1. make build-image build-gate push REGISTRY=<your registry>   (README: Install)\n"
+        "  2. helm install tts ./chart -n tts --create-namespace --set gate.total=15360MiB\n"
+        "  3. after the first bake: .venv/bin/gate measure --prometheus <url> --start ... --end ...\n"
+        "     and set the floor it prints; then watch: kubectl -n tts get events\n"
+        "  More: make bench (all sample nights, both policies), .venv/bin/gate --help"
+    )
+
+
+if __name__ == "__main__":
+    main()

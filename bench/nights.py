@@ -1,0 +1,124 @@
+"""Writes the sample nights of samples/nights/: a shared T4 as the gpu-pod-exporter would have
+recorded it, one scrape every 15 s. Deterministic (seeded), so the CSVs in the repository are
+exactly what this writes: `python bench/nights.py samples/nights`.
+
+The tenants are the owner's measured steady residents (immich-server, frigate, portal-stt and an
+android emulator, ~4.6 GiB together) plus the ones that wake: immich machine learning (~2.1 GiB,
+unloads when idle) and llama-swap (one model at a time, 2.2 to 5.4 GiB).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gate.policy import PodUsage  # noqa: E402
+from gate.trace import from_rows, to_csv  # noqa: E402
+
+LONDON = ZoneInfo("Europe/London")
+MIB = 2**20
+STEP = 15
+STEADY = {
+    ("immich", "immich-server-6c9d8b7f4d-2xk9p"): 1230,
+    ("frigate", "frigate-7b5f9c8d6-mz4tq"): 1950,
+    ("portal", "portal-stt-5d7c6b9f8-w8r2n"): 1540,
+    ("android", "android-emulator-58f7d6c9b-k2j5h"): 150,
+}
+IMMICH_ML = ("immich", "immich-machine-learning-7d9f8b6c5d-x2k4p")
+LLAMA = ("llama-cpp", "llama-swap-5c8d7f9b6-q8w2z")
+
+# (local time, local time) -> MiB: who is awake when, per night.
+Episodes = list[tuple[tuple[str, str], str, str, Callable[[random.Random, int], int]]]
+
+
+def steady(mib: int) -> Callable[[random.Random, int], int]:
+    return lambda rng, i: mib + rng.randint(-8, 8)
+
+
+def jitter(low: int, high: int, period_scrapes: int) -> Callable[[random.Random, int], int]:
+    """Usage that swings between low and high: a resident breathing across the floor."""
+    return lambda rng, i: (high if (i // period_scrapes) % 2 else low) + rng.randint(-24, 24)
+
+
+def local(day: str, hhmm: str, fold: int = 0) -> datetime:
+    return datetime.fromisoformat(f"{day}T{hhmm}").replace(tzinfo=LONDON, fold=fold).astimezone(UTC)
+
+
+def night(
+    name: str,
+    day: str,
+    episodes: Episodes,
+    begin: str = "01:30",
+    finish: str = "06:30",
+    outages: list[tuple[str, str]] = (),
+    seed: int = 1,
+) -> tuple[str, str]:
+    rng = random.Random(seed)
+    start = local(day, begin)
+    end = local(day, finish)
+    rows: dict[datetime, list[PodUsage]] = {}
+    i = 0
+    t = start
+    while t < end:
+        if not any(local(day, a) <= t < local(day, b) for a, b in outages):
+            pods = [PodUsage(ns, pod, (mib + rng.randint(-8, 8)) * MIB) for (ns, pod), mib in STEADY.items()]
+            for (ns, pod), a, b, usage in episodes:
+                if local(day, a) <= t < local(day, b):
+                    pods.append(PodUsage(ns, pod, usage(rng, i) * MIB))
+            rows[t] = pods
+        t += timedelta(seconds=STEP)
+        i += 1
+    return name, to_csv(from_rows(rows, name))
+
+
+def nights() -> list[tuple[str, str]]:
+    return [
+        night("quiet", "2026-11-12", []),
+        night(
+            "late-start",
+            "2026-11-13",
+            [(IMMICH_ML, "01:30", "03:10", steady(2150)), (LLAMA, "01:30", "03:10", steady(4450))],
+            seed=2,
+        ),
+        night("mid-window-wake", "2026-11-14", [(LLAMA, "03:30", "04:05", steady(5530))], seed=3),
+        night(
+            "flappy-resident",
+            "2026-11-15",
+            [(LLAMA, "02:45", "04:15", steady(2250)), (IMMICH_ML, "03:00", "04:00", jitter(1950, 2560, 3))],
+            seed=4,
+        ),
+        night(
+            "busy",
+            "2026-11-16",
+            [
+                (LLAMA, "02:20", "02:50", steady(5530)),
+                (LLAMA, "03:40", "04:30", steady(5530)),
+                (IMMICH_ML, "04:00", "04:45", steady(2150)),
+                (LLAMA, "05:10", "05:25", steady(4450)),
+            ],
+            seed=5,
+        ),
+        # Spring forward: 01:00-02:00 local does not exist; the window opens at 01:00 UTC.
+        night("dst-spring", "2026-03-29", [(LLAMA, "03:00", "03:20", steady(5530))], begin="00:30", seed=6),
+        # Autumn back: 01:00-02:00 local happens twice; the trace starts before the first one.
+        night("dst-autumn", "2026-10-25", [(LLAMA, "04:40", "05:05", steady(5530))], begin="00:30", seed=7),
+        night("exporter-outage", "2026-11-17", [], outages=[("02:40", "03:05")], seed=8),
+    ]
+
+
+def main(directory: str) -> None:
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in nights():
+        (target / f"{name}.csv").write_text(text)
+        print(f"wrote {target / name}.csv")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "samples/nights")

@@ -1,0 +1,25 @@
+"""The gate's defaults, which are the chart's (a test keeps chart/values.yaml equal to these)."""
+
+DEPLOYMENT = "chatterbox-tts"
+METRICS_URL = "http://gpu-pod-exporter.nvidia.svc:80/metrics"
+SOURCE = "gpu-pod-exporter"
+FLOOR = "6GiB"
+TOTAL = "15360MiB"  # a T4 as nvidia-smi reports it
+WINDOW = "02:00-06:00"
+TIMEZONE = "Europe/London"
+COOLDOWN = "2m"
+HYSTERESIS = "512MiB"
+MAX_AGE = "60s"
+TIMEOUT = "5s"
+SIDECAR_INTERVAL = "10s"
+
+WINDOW_UP_SCHEDULE = "0 2 * * *"
+REENTRY_SCHEDULE = "1-59 2-5 * * *"
+GUARD_SCHEDULE = "*/5 2-5 * * *"
+WINDOW_DOWN_SCHEDULE = "0 6 * * *"
+
+# The simulated TTS pod of `gate replay`: peak memory, container start, model load, release.
+TTS_PEAK = "4.5GiB"
+TTS_START = "45s"
+TTS_LOAD = "60s"
+TTS_RELEASE = "15s"

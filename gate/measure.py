@@ -1,0 +1,76 @@
+"""`gate measure`: the TTS pod's real GPU memory over a range, and the floor to set from it.
+
+The seed says "YOU MUST MEASURE THIS"; this is that measurement. Usage is the Deployment's own
+pods per scrape (their processes summed), from a trace or from Prometheus.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from gate import policy
+from gate.trace import Trace
+from gate.units import format_size
+
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class Measurement:
+    samples: int
+    held_samples: int
+    step_seconds: float
+    peak_bytes: int
+    p99_bytes: int
+    headroom_bytes: int
+
+    @property
+    def held_seconds(self) -> float:
+        return self.held_samples * self.step_seconds
+
+    @property
+    def floor_bytes(self) -> int:
+        """Peak plus headroom, rounded up to a whole MiB."""
+        return math.ceil((self.peak_bytes + self.headroom_bytes) / MIB) * MIB
+
+    @property
+    def floor_text(self) -> str:
+        return f"{self.floor_bytes // MIB}MiB"
+
+
+class NothingToMeasure(Exception):
+    """No sample of the range shows the TTS pod holding GPU memory."""
+
+
+def measure(trace: Trace, settings: policy.Settings, headroom_bytes: int) -> Measurement:
+    usage = [sum(p.used_bytes for p in s.pods if policy.is_own(p, settings)) for s in trace.snapshots]
+    held = sorted(u for u in usage if u > 0)
+    if not held:
+        raise NothingToMeasure(
+            f"no GPU memory of {settings.namespace}/{settings.deployment} in {len(usage)} samples from "
+            f"{trace.start:%Y-%m-%d %H:%M} to {trace.end:%Y-%m-%d %H:%M} UTC: measure a range in which it baked"
+        )
+    # Nearest-rank percentile: a value that was really observed.
+    p99 = held[max(0, math.ceil(0.99 * len(held)) - 1)]
+    return Measurement(len(usage), len(held), trace.step_seconds, held[-1], p99, headroom_bytes)
+
+
+def helm_line(measurement: Measurement, release: str, namespace: str) -> str:
+    return f"helm upgrade {release} ./chart -n {namespace} --reuse-values --set gate.floor={measurement.floor_text}"
+
+
+def report_text(measurement: Measurement, release: str, namespace: str) -> str:
+    m = measurement
+    return "\n".join(
+        [
+            f"samples         {m.samples} ({m.held_samples} with the TTS pod holding memory, every {m.step_seconds:g}s)",
+            f"held            {m.held_seconds / 60:.1f} minutes",
+            f"peak            {format_size(m.peak_bytes)} ({m.peak_bytes // MIB} MiB)",
+            f"p99             {format_size(m.p99_bytes)} ({m.p99_bytes // MIB} MiB)",
+            f"headroom        {format_size(m.headroom_bytes)}",
+            f"floor to set    {m.floor_text} (peak + headroom)",
+            "",
+            helm_line(m, release, namespace),
+        ]
+    )

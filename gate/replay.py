@@ -1,0 +1,312 @@
+"""`gate replay`: nights of recorded resident GPU memory through the real policy, one second at a
+time, with a simulated TTS pod. Pure: a trace and a configuration in, actions and accounting out.
+
+The model (the issue that asked for it spells it out; the README repeats it):
+- The gate runs as the chart deploys it: the CronJobs on their schedules in the time zone (DST
+  included) and, while the TTS pod runs, the sidecar `guard --watch` every interval. A command at
+  t sees the trace's latest snapshot at or before t (none within the sampling step: the scrape
+  failed) plus the simulated pod's own usage.
+- The TTS pod, desired at 1 from u and scaled to 0 at v, holds `peak` bytes from u + start until
+  v + release and bakes from u + start + load until v.
+- `seed` replays the seed stack's policy (gate/seed.py); `reactive` is the plain baseline the
+  benchmark compares with: every 15 s, enter when there is room and yield when there is not, no
+  cool-down, no hysteresis.
+
+Accounting per night (the night of a local date D runs from the window's start on D to its start
+on D+1): oracle seconds are in-window seconds with room (total - residents >= floor); bake
+seconds are baking seconds that are oracle seconds; breach seconds are seconds the pod holds
+memory without room; conflict seconds are seconds the pod holds memory while residents + peak
+exceed the total. Residents are always the trace's latest snapshot (during an outage, the last
+one known). A wake is a resident pod going from idle (under 512 MiB) to active inside the window;
+an outage is a gap between scrapes longer than the sampling step that ends inside the window.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from gate import policy
+from gate.cron import fire_times, parse_cron
+from gate.policy import Blind, GateState, PodUsage, Reading, Settings
+from gate.seed import SEED_SCHEDULES, seed_decide
+from gate.trace import Trace
+from gate.units import InvalidValue, Window, format_instant
+
+POLICIES = ("gate", "seed", "reactive")
+REACTIVE_INTERVAL_SECONDS = 15
+WAKE_THRESHOLD_BYTES = 512 * 2**20
+# The simulated pod's name: a ReplicaSet pod of the Deployment, as the exporter would label it.
+POD_SUFFIX = "-6b7c9d8f5-h4j7k"
+
+
+@dataclass(frozen=True)
+class PodModel:
+    peak_bytes: int
+    start_seconds: float = 45
+    load_seconds: float = 60
+    release_seconds: float = 15
+
+
+@dataclass(frozen=True)
+class Schedules:
+    """The chart's CronJobs (None: that CronJob is off) and the sidecar (None: no sidecar)."""
+
+    window_up: str | None
+    reentry: str | None
+    guard: str | None
+    window_down: str | None
+    sidecar_interval_seconds: float | None
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    policy: str
+    settings: Settings
+    schedules: Schedules
+    pod: PodModel
+
+
+@dataclass(frozen=True)
+class Action:
+    time: datetime
+    replicas: int
+    command: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"time": format_instant(self.time), "replicas": self.replicas, "command": self.command, "reason": self.reason}
+
+
+@dataclass
+class Life:
+    """One TTS pod: desired 1 at `up` (epoch seconds), 0 at `down` (None: still desired)."""
+
+    up: int
+    down: int | None = None
+
+    def holds(self, t: int, pod: PodModel) -> bool:
+        return self.up + pod.start_seconds <= t and (self.down is None or t < self.down + pod.release_seconds)
+
+    def bakes(self, t: int, pod: PodModel) -> bool:
+        return self.up + pod.start_seconds + pod.load_seconds <= t and (self.down is None or t < self.down)
+
+    def running(self, t: int, pod: PodModel) -> bool:
+        """The containers (the sidecar among them) are up."""
+        return self.up + pod.start_seconds <= t and (self.down is None or t < self.down)
+
+
+@dataclass
+class NightSummary:
+    night: str
+    policy: str
+    oracle_seconds: int = 0
+    bake_seconds: int = 0
+    breach_seconds: int = 0
+    conflict_seconds: int = 0
+    entries: int = 0
+    yields: int = 0
+    wakes: int = 0
+    outages: int = 0
+
+    @property
+    def utilization(self) -> float:
+        return self.bake_seconds / self.oracle_seconds if self.oracle_seconds else 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "night": self.night,
+            "policy": self.policy,
+            "oracle_seconds": self.oracle_seconds,
+            "bake_seconds": self.bake_seconds,
+            "utilization": round(self.utilization, 4),
+            "breach_seconds": self.breach_seconds,
+            "conflict_seconds": self.conflict_seconds,
+            "entries": self.entries,
+            "yields": self.yields,
+            "wakes": self.wakes,
+            "outages": self.outages,
+        }
+
+
+@dataclass
+class ReplayResult:
+    policy: str
+    trace: Trace
+    config: ReplayConfig
+    actions: list[Action] = field(default_factory=list)
+    lives: list[Life] = field(default_factory=list)
+    nights: list[NightSummary] = field(default_factory=list)
+
+    def own_bytes(self, t: int) -> int:
+        return self.config.pod.peak_bytes if any(life.holds(t, self.config.pod) for life in self.lives) else 0
+
+
+def _epoch(instant: datetime) -> int:
+    return int(instant.timestamp())
+
+
+def _instant(t: int) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+def night_of(t: int, window: Window) -> date:
+    """Nights run from one window start to the next, on the local clock."""
+    local = _instant(t).astimezone(window.tz).replace(tzinfo=None)
+    start = datetime.combine(local.date(), window.start)
+    return local.date() if local >= start else local.date() - timedelta(days=1)
+
+
+def _cron_commands(config: ReplayConfig, start: datetime, end: datetime) -> dict[int, list[str]]:
+    """Second -> the commands the CronJobs run then, in the order one second runs them."""
+    window = config.settings.window
+    assert window is not None
+    if config.policy == "seed":
+        jobs = [("down", SEED_SCHEDULES["down"]), ("guard", SEED_SCHEDULES["guard"]), ("preflight", SEED_SCHEDULES["preflight"])]
+    elif config.policy == "gate":
+        s = config.schedules
+        jobs = [("down", s.window_down), ("guard", s.guard), ("preflight", s.window_up), ("preflight", s.reentry)]
+    else:
+        jobs = []
+    commands: dict[int, list[str]] = defaultdict(list)
+    for command, schedule in jobs:
+        if schedule:
+            for instant in fire_times(parse_cron(schedule), window.tz, start, end):
+                commands[_epoch(instant)].append(command)
+    return commands
+
+
+class _Simulation:
+    def __init__(self, trace: Trace, config: ReplayConfig):
+        if config.settings.window is None:
+            raise InvalidValue("gate replay needs a window (--window HH:MM-HH:MM)")
+        if config.policy not in POLICIES:
+            raise InvalidValue(f"invalid policy {config.policy!r}: expected one of {', '.join(POLICIES)}")
+        self.trace = trace
+        self.config = config
+        self.settings = config.settings
+        self.result = ReplayResult(config.policy, trace, config)
+        self.state = GateState(0)
+        self.own_pod = PodUsage(self.settings.namespace, self.settings.deployment + POD_SUFFIX, config.pod.peak_bytes)
+
+    @property
+    def life(self) -> Life | None:
+        lives = self.result.lives
+        return lives[-1] if lives and lives[-1].down is None else None
+
+    def observe(self, t: int, with_own: bool) -> Reading | Blind:
+        snapshot = self.trace.fresh(_instant(t))
+        if snapshot is None:
+            return Blind(f"no scrape within {self.trace.step_seconds:g}s (exporter down)")
+        own = (self.own_pod,) if with_own and self.result.own_bytes(t) else ()
+        return Reading(pods=snapshot.pods + own, sampled_at=snapshot.time)
+
+    def run(self, t: int, command: str) -> None:
+        now = _instant(t)
+        if self.config.policy == "seed":
+            decision = seed_decide(command, self.observe(t, with_own=True), self.state.replicas, self.settings.floor_bytes)
+        elif command == "down":
+            decision = policy.decide_down(self.state)
+        else:
+            view = policy.assess(self.observe(t, with_own=True), self.settings, now)
+            decision = policy.decide(command, view, self.state, self.settings)
+        self.apply(t, decision)
+
+    def apply(self, t: int, decision: policy.Decision) -> None:
+        annotations = {policy.YIELDED_AT: self.state.yielded_at, policy.ROOM_SINCE: self.state.room_since}
+        for key, value in decision.annotations.items():
+            annotations[key] = None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+        replicas = self.state.replicas
+        if decision.replicas is not None and decision.replicas != replicas:
+            replicas = decision.replicas
+            if replicas >= 1:
+                self.result.lives.append(Life(up=t))
+            elif self.life is not None:
+                self.life.down = t
+            self.result.actions.append(Action(_instant(t), replicas, decision.command, decision.reason.value))
+        if self.config.policy == "reactive":  # no memory of yields: that is what makes it the plain baseline
+            annotations = {policy.YIELDED_AT: None, policy.ROOM_SINCE: None}
+        self.state = GateState(replicas, annotations[policy.YIELDED_AT], annotations[policy.ROOM_SINCE])
+
+    def commands_at(self, t: int, crons: dict[int, list[str]]) -> list[str]:
+        commands = list(crons.get(t, ()))
+        if self.config.policy == "reactive" and t % REACTIVE_INTERVAL_SECONDS == 0:
+            commands.append("guard" if self.state.replicas else "preflight")
+        interval = self.config.schedules.sidecar_interval_seconds
+        life = self.life
+        running = self.config.policy == "gate" and interval and life is not None and life.running(t, self.config.pod)
+        if running and (t - life.up - self.config.pod.start_seconds) % interval == 0:  # type: ignore[union-attr]
+            commands.insert(0, "guard")  # the sidecar acts before the CronJobs of the same second
+        return commands
+
+    def simulate(self) -> ReplayResult:
+        trace, pod, settings = self.trace, self.config.pod, self.settings
+        window = settings.window
+        assert window is not None and settings.total_bytes is not None
+        start = _epoch(trace.start)
+        end = _epoch(trace.end) + int(trace.step_seconds)
+        crons = _cron_commands(self.config, _instant(start), _instant(end))
+        nights: dict[date, NightSummary] = {}
+        snapshot_index = -1
+        residents = 0
+        by_pod_active: dict[tuple[str, str], bool] = {}
+        total = settings.total_bytes  # the accounting uses the real card, whatever the policy assumes
+        for t in range(start, end):
+            # The latest snapshot: the residents' truth for the accounting.
+            while snapshot_index + 1 < len(trace.snapshots) and _epoch(trace.snapshots[snapshot_index + 1].time) <= t:
+                snapshot_index += 1
+                snapshot = trace.snapshots[snapshot_index]
+                if snapshot_index > 0 and window.contains(snapshot.time):
+                    gap = (snapshot.time - trace.snapshots[snapshot_index - 1].time).total_seconds()
+                    if gap > trace.step_seconds:
+                        self._night(nights, t).outages += 1
+                residents = sum(p.used_bytes for p in snapshot.pods)
+                now_active = {(p.namespace, p.pod): p.used_bytes >= WAKE_THRESHOLD_BYTES for p in snapshot.pods}
+                if window.contains(snapshot.time):
+                    wakes = sum(1 for key, active in now_active.items() if active and not by_pod_active.get(key, False))
+                    if wakes and snapshot_index > 0:
+                        self._night(nights, t).wakes += wakes
+                by_pod_active = now_active
+            for command in self.commands_at(t, crons):
+                before = len(self.result.actions)
+                self.run(t, command)
+                for action in self.result.actions[before:]:
+                    summary = self._night(nights, t)
+                    if action.replicas >= 1:
+                        summary.entries += 1
+                    elif action.reason in (policy.Reason.NO_ROOM.value, policy.Reason.BLIND.value):
+                        summary.yields += 1
+            room = total - residents >= settings.floor_bytes
+            holds = self.result.own_bytes(t) > 0
+            in_window = window.contains(_instant(t))
+            if in_window or holds:
+                summary = self._night(nights, t)
+                if in_window and room:
+                    summary.oracle_seconds += 1
+                    if any(life.bakes(t, pod) for life in self.result.lives[-2:]):
+                        summary.bake_seconds += 1
+                if holds and not room:
+                    summary.breach_seconds += 1
+                if holds and residents + pod.peak_bytes > total:
+                    summary.conflict_seconds += 1
+        self.result.nights = [nights[key] for key in sorted(nights)]
+        return self.result
+
+    def _night(self, nights: dict[date, NightSummary], t: int) -> NightSummary:
+        key = night_of(t, self.settings.window)  # type: ignore[arg-type]
+        if key not in nights:
+            nights[key] = NightSummary(key.isoformat(), self.config.policy)
+        return nights[key]
+
+
+def replay(trace: Trace, config: ReplayConfig) -> ReplayResult:
+    """Replay `trace` under `config`; the trace's own pods of the Deployment are dropped (the
+    simulation runs its own)."""
+    residents_only = trace.keeping(lambda p: not policy.is_own(p, config.settings))
+    settings = config.settings
+    if config.policy == "reactive":
+        settings = replace(settings, stable_seconds=0, hysteresis_bytes=0)
+        config = replace(config, settings=settings)
+    return _Simulation(residents_only, config).simulate()

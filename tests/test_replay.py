@@ -1,0 +1,303 @@
+"""gate replay and gate measure: small nights whose answers are worked out by hand, the summary
+against the actions file, the benchmark's targets on the sample nights, the CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gate import defaults
+from gate.cli import app
+from gate.cron import fire_times, parse_cron
+from gate.measure import NothingToMeasure, measure
+from gate.policy import PodUsage, Settings
+from gate.replay import PodModel, ReplayConfig, Schedules, replay
+from gate.status import ExitStatus
+from gate.trace import from_rows, load_csv, parse_csv, to_csv
+from gate.units import InvalidValue, parse_timezone, parse_window
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import bench  # noqa: E402
+
+GiB = 2**30
+UTC_ZONE = parse_timezone("UTC")
+T = datetime(2026, 11, 12, 2, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return T + timedelta(seconds=round(minutes * 60))
+
+
+def trace(resident_gib, start=-1, end=12, step=15, gaps=()):
+    """resident_gib(t) -> {pod: GiB}; snapshots every `step` s from `start` to `end` minutes."""
+    rows = {}
+    t = at(start)
+    while t < at(end):
+        minute = (t - T).total_seconds() / 60
+        if not any(a <= minute < b for a, b in gaps):
+            rows[t] = [PodUsage("res", pod, int(gib * GiB)) for pod, gib in resident_gib(minute).items()]
+        t += timedelta(seconds=step)
+    return from_rows(rows, "hand")
+
+
+def config(policy="gate", reentry=None, sidecar=None, peak=4.0, window="02:00-02:10", down="10 2 * * *"):
+    settings = Settings(
+        namespace="tts",
+        deployment="chatterbox-tts",
+        floor_bytes=6 * GiB,
+        total_bytes=15 * GiB,
+        window=parse_window(window, UTC_ZONE),
+        stable_seconds=120,
+        hysteresis_bytes=0,
+    )
+    return ReplayConfig(policy, settings, Schedules("0 2 * * *", reentry, None, down, sidecar), PodModel(int(peak * GiB), 45, 60, 15))
+
+
+def test_a_quiet_night_by_hand():
+    result = replay(trace(lambda m: {"a-7d9f8b6c5d-x2k4p": 3}), config())
+    [night] = result.nights
+    # Up at 02:00:00, memory from 02:00:45, baking from 02:01:45 until the 02:10:00 down.
+    assert [(a.time, a.replicas, a.command) for a in result.actions] == [(at(0), 1, "preflight"), (at(10), 0, "down")]
+    assert night.oracle_seconds == 600
+    assert night.bake_seconds == 10 * 60 - 105
+    assert (night.breach_seconds, night.conflict_seconds, night.entries, night.yields, night.wakes) == (0, 0, 1, 0, 0)
+
+
+def test_a_wake_a_yield_and_a_cooled_down_reentry_by_hand():
+    def residents(minute):
+        pods = {"a-7d9f8b6c5d-x2k4p": 3}
+        if 4 <= minute < 6:
+            pods["b-7d9f8b6c5d-x2k4p"] = 7  # 10 GiB of residents: 5 free, under the 6 GiB floor
+        return pods
+
+    result = replay(trace(residents), config(reentry="* 2 * * *", sidecar=10, peak=4.5))
+    # The sidecar ticks every 10 s from 02:00:45 and sees the 02:04:00 scrape at 02:04:05.
+    # Room is back at 02:06:00; re-entry waits 120 s of room: 02:06 starts the clock, 02:08 enters.
+    assert [(a.time, a.replicas, a.command, a.reason) for a in result.actions] == [
+        (at(0), 1, "preflight", "entered"),
+        (at(4 + 5 / 60), 0, "guard", "no-room"),
+        (at(8), 1, "preflight", "entered"),
+        (at(10), 0, "down", "window-end"),
+    ]
+    [night] = result.nights
+    assert night.oracle_seconds == 600 - 120
+    # Baked 02:01:45-02:04:00 in room (135 s) and 02:09:45-02:10:00 (15 s).
+    assert night.bake_seconds == 135 + 15
+    # Held without room from 02:04:00 until the memory went at 02:04:20; 10 + 4.5 GiB still fit in 15.
+    assert (night.breach_seconds, night.conflict_seconds) == (20, 0)
+    assert (night.entries, night.yields, night.wakes) == (2, 1, 1)
+
+
+def test_conflict_seconds_count_the_pod_holding_memory_the_residents_need():
+    # A 1 GiB floor lets the gate in beside 11 GiB of residents; 11 + 4.5 > 15 for every second held,
+    # 02:00:45 to 02:10:15, with no guard configured to notice.
+    result = replay(
+        trace(lambda m: {"a-7d9f8b6c5d-x2k4p": 11}),
+        replace(config(peak=4.5), settings=replace(config().settings, floor_bytes=GiB)),
+    )
+    [night] = result.nights
+    assert (night.conflict_seconds, night.breach_seconds) == (570, 0)
+
+
+def test_blind_guard_yields_and_the_seed_does_not():
+    quiet = trace(lambda m: {"a-7d9f8b6c5d-x2k4p": 3}, gaps=[(3, 5)])
+    gate = replay(quiet, config(sidecar=10, reentry="* 2 * * *"))
+    # The 02:02:45 scrape is the last; a sidecar check after 02:03:00 sees nothing within 15 s.
+    yields = [a for a in gate.actions if a.replicas == 0 and a.command == "guard"]
+    assert yields and yields[0].reason == "blind" and at(3) < yields[0].time <= at(3 + 20 / 60)
+    assert gate.nights[0].outages == 1
+    seed = replay(quiet, config(policy="seed"))
+    assert [a.command for a in seed.actions] == ["preflight"]  # the seed's 06:00 down is outside this trace
+
+
+def test_the_seed_counts_its_own_pod_and_evicts_itself():
+    # 16 GiB - (7 resident + 4.5 own) = 4.5 < 6: the seed's 02:05 guard yields; the gate, seeing 8 GiB free, holds.
+    night = trace(lambda m: {"a-7d9f8b6c5d-x2k4p": 7})
+    seed = replay(night, config(policy="seed", peak=4.5))
+    assert [(a.time, a.replicas, a.command) for a in seed.actions] == [(at(0), 1, "preflight"), (at(5), 0, "guard")]
+    gate = replay(night, config(peak=4.5))
+    assert [a.command for a in gate.actions] == ["preflight", "down"]
+
+
+def test_the_summary_agrees_with_the_actions_file(tmp_path):
+    """Rebuild bake and breach seconds from the actions alone, by brute force, and compare."""
+    path = ROOT / "samples" / "nights" / "busy.csv"
+    actions_file = tmp_path / "actions.jsonl"
+    result = CliRunner().invoke(app, ["replay", str(path), "--actions-out", str(actions_file), "--output", "json"])
+    assert result.exit_code == 0, result.stderr
+    [summary] = json.loads(result.stdout)
+    actions = [json.loads(line) for line in actions_file.read_text().splitlines()]
+    assert {a["command"] for a in actions} <= {"preflight", "guard", "down"}
+    lives, up = [], None
+    for action in actions:
+        when = int(datetime.fromisoformat(action["time"].replace("Z", "+00:00")).timestamp())
+        if action["replicas"] == 1:
+            up = when
+        else:
+            lives.append((up, when))
+            up = None
+    night = load_csv(path)
+    window = parse_window(defaults.WINDOW, parse_timezone(defaults.TIMEZONE))
+    total, floor, peak = 15360 * 2**20, 6 * GiB, int(4.5 * GiB)
+    bake = breach = 0
+    for t in range(int(night.start.timestamp()), int(night.end.timestamp()) + 15):
+        instant = datetime.fromtimestamp(t, UTC)
+        residents = sum(p.used_bytes for p in night.latest(instant).pods)
+        room = total - residents >= floor
+        baking = any(u + 105 <= t < d for u, d in lives)
+        holding = any(u + 45 <= t < d + 15 for u, d in lives)
+        bake += baking and room and window.contains(instant)
+        breach += holding and not room
+        assert not (holding and residents + peak > total) or summary["conflict_seconds"] > 0
+    assert (summary["bake_seconds"], summary["breach_seconds"]) == (bake, breach)
+    assert summary["entries"] == sum(1 for a in actions if a["replicas"] == 1)
+
+
+def test_the_benchmark_targets_hold_on_the_sample_nights():
+    rows = bench.run(bench.NIGHTS)
+    assert {r.name for r in rows} == {
+        "quiet",
+        "late-start",
+        "mid-window-wake",
+        "flappy-resident",
+        "busy",
+        "dst-spring",
+        "dst-autumn",
+        "exporter-outage",
+    }
+    failed = [text for text, ok in bench.verdicts(rows) if not ok]
+    assert failed == []
+
+
+def test_the_sample_nights_are_what_the_generator_writes():
+    import nights
+
+    for name, text in nights.nights():
+        assert (ROOT / "samples" / "nights" / f"{name}.csv").read_text() == text, name
+
+
+# -- cron on the nights the clocks change ----------------------------------------------------------
+
+LONDON = parse_timezone("Europe/London")
+
+
+def test_a_schedule_in_the_skipped_hour_does_not_run_on_the_spring_night():
+    fires = list(fire_times(parse_cron("30 1 * * *"), LONDON, datetime(2026, 3, 28, 12, tzinfo=UTC), datetime(2026, 3, 30, 12, tzinfo=UTC)))
+    assert fires == [datetime(2026, 3, 30, 0, 30, tzinfo=UTC)]  # 28th's 01:30 is before the range; 29th's never was
+
+
+def test_a_schedule_in_the_repeated_hour_runs_twice_on_the_autumn_night():
+    fires = list(
+        fire_times(parse_cron("30 1 * * *"), LONDON, datetime(2026, 10, 24, 12, tzinfo=UTC), datetime(2026, 10, 25, 12, tzinfo=UTC))
+    )
+    assert fires == [datetime(2026, 10, 25, 0, 30, tzinfo=UTC), datetime(2026, 10, 25, 1, 30, tzinfo=UTC)]
+
+
+def test_the_chart_schedules_keep_out_of_the_dst_hour():
+    for schedule in (
+        defaults.WINDOW_UP_SCHEDULE,
+        defaults.REENTRY_SCHEDULE,
+        defaults.GUARD_SCHEDULE,
+        defaults.WINDOW_DOWN_SCHEDULE,
+    ):
+        assert 1 not in parse_cron(schedule).hours
+
+
+@pytest.mark.parametrize("text", ["* * * *", "61 * * * *", "* 24 * * *", "0 2 * * MON", "*/0 * * * *", "5-1 * * * *"])
+def test_bad_schedules_are_refused(text):
+    with pytest.raises(InvalidValue, match="invalid schedule"):
+        parse_cron(text)
+
+
+# -- traces ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("time,ns,pod,bytes\n", "expected the header"),
+        ("timestamp,namespace,pod,used_bytes\n2026-11-12T02:00:00Z,a,b\n", "line 2: expected 4 fields"),
+        ("timestamp,namespace,pod,used_bytes\nyesterday,a,b,1\n", "line 2: invalid time"),
+        ("timestamp,namespace,pod,used_bytes\n2026-11-12T02:00:00Z,a,b,1.5GiB\n", "not a whole number"),
+        ("timestamp,namespace,pod,used_bytes\n2026-11-12T02:00:00Z,a,b,1\n2026-11-12T02:00:00Z,a,b,2\n", "appears twice"),
+        ("timestamp,namespace,pod,used_bytes\n2026-11-12T02:00:00Z,a,b,1\n", "at least two scrape times"),
+    ],
+)
+def test_bad_traces_name_the_line(text, message):
+    with pytest.raises(InvalidValue, match=message):
+        parse_csv(text)
+
+
+def test_an_idle_scrape_survives_a_round_trip():
+    night = trace(lambda m: {} if m < 5 else {"a-7d9f8b6c5d-x2k4p": 1}, start=0, end=10)
+    again = parse_csv(to_csv(night))
+    assert again.snapshots == night.snapshots and again.step_seconds == 15
+
+
+# -- measure --------------------------------------------------------------------------------------
+
+
+def test_measure_reports_peak_p99_and_the_floor_to_set():
+    def usage(minute):
+        own = {"chatterbox-tts-6b7c9d8f5-h4j7k": 4.25 if minute < 9 else 4.5} if 1 <= minute < 10 else {}
+        return {"a-7d9f8b6c5d-x2k4p": 3, **own}
+
+    night = trace(usage, start=0, end=12)
+    own_trace = from_rows(
+        {
+            s.time: [PodUsage("tts" if p.pod.startswith("chatterbox") else "res", p.pod, p.used_bytes) for p in s.pods]
+            for s in night.snapshots
+        },
+        "m",
+    )
+    result = measure(own_trace, Settings("tts", "chatterbox-tts", 0), 2 * GiB)
+    assert result.peak_bytes == int(4.5 * GiB)
+    assert result.held_samples == 36 and result.held_seconds == 540
+    assert result.p99_bytes == int(4.5 * GiB)
+    assert result.floor_text == f"{int(6.5 * 1024)}MiB"
+
+
+def test_measure_refuses_a_range_without_the_tts_pod():
+    with pytest.raises(NothingToMeasure, match="no GPU memory of tts/chatterbox-tts"):
+        measure(trace(lambda m: {"a-7d9f8b6c5d-x2k4p": 3}), Settings("tts", "chatterbox-tts", 0), 2 * GiB)
+
+
+def test_measure_cli_prints_the_helm_line(tmp_path):
+    rows = {}
+    for i in range(40):
+        t = T + timedelta(seconds=15 * i)
+        rows[t] = [PodUsage("tts", "chatterbox-tts-6b7c9d8f5-h4j7k", (4000 + 10 * i) * 2**20)]
+    path = tmp_path / "bake.csv"
+    path.write_text(to_csv(from_rows(rows, "bake")))
+    result = CliRunner().invoke(app, ["measure", str(path)])
+    assert result.exit_code == 0, result.stderr
+    assert "helm upgrade tts ./chart -n tts --reuse-values --set gate.floor=6438MiB" in result.stdout
+    empty = CliRunner().invoke(app, ["measure", str(ROOT / "samples" / "nights" / "quiet.csv")])
+    assert empty.exit_code == ExitStatus.METRICS
+    assert "no GPU memory of tts/chatterbox-tts" in empty.stderr
+
+
+def test_replay_cli_refuses_bad_input_with_one_line():
+    result = CliRunner().invoke(app, ["replay", str(ROOT / "samples" / "nights" / "quiet.csv"), "--policy", "lucky"])
+    assert result.exit_code == ExitStatus.USAGE
+    assert result.stderr.strip() == "gate: invalid policy 'lucky': expected one of gate, seed, reactive"
+    missing = CliRunner().invoke(app, ["replay"])
+    assert missing.exit_code == ExitStatus.USAGE and "give one or more trace files" in missing.stderr
+
+
+def test_replay_plots_both_policies(tmp_path):
+    pytest.importorskip("matplotlib")
+    picture = tmp_path / "night.png"
+    result = CliRunner().invoke(
+        app, ["replay", str(ROOT / "samples" / "nights" / "mid-window-wake.csv"), "--compare", "--plot", str(picture)]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "seed" in result.stdout and "gate" in result.stdout
