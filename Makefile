@@ -8,6 +8,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed
 
 # Images. One variable moves both to another registry: make build-image push REGISTRY=ghcr.io/me
 REGISTRY ?= forgejo.viktorbarzin.me/viktor
@@ -27,7 +29,7 @@ GATE_TAGS := $(GATE_IMAGE):$(GATE_VERSION)
 BUILT_TAGS := $(if $(filter build-image,$(MAKECMDGOALS)),$(SERVER_TAGS)) $(if $(filter build-gate,$(MAKECMDGOALS)),$(GATE_TAGS))
 PUSH_TAGS := $(or $(strip $(BUILT_TAGS)),$(SERVER_TAGS) $(GATE_TAGS))
 
-.PHONY: help venv test lint demo bench build-image build-gate push docker-check lock-image runtime-size clean
+.PHONY: help venv test lint demo bench faults-doc audit build-image build-gate push docker-check lock-image runtime-size clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,20 +42,34 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --disable-pip-version-check --progress-bar off -e '.[test,plot]' | grep -E '^(Collecting|Successfully)' || true
 	@touch $@
 
+$(SCAN_STAMP): pyproject.toml
+	@echo ">> creating $(SCAN_VENV) with the manifest scanner (checkov)"
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/pip install --disable-pip-version-check --progress-bar off '.[scan]' | grep -E '^Successfully' || true
+	@touch $@
+
 lint: $(STAMP) ## ruff, import layering, hadolint on both Dockerfiles
 	$(BIN)/ruff check gate tests bench
 	$(BIN)/ruff format --check gate tests bench
 	$(BIN)/lint-imports
 	$(BIN)/hadolint --no-color Dockerfile.cu128 Dockerfile.gate
 
-test: lint ## every test: lint, the chart, the gate
-	$(BIN)/pytest
+test: lint $(SCAN_STAMP) ## every test: lint, the chart, the gate, the fault matrix, the manifest scan
+	CHECKOV=$(SCAN_VENV)/bin/checkov $(BIN)/pytest
 
 demo: $(STAMP) ## the chart's objects, and the gate on a bundled night next to the seed's policy
 	$(BIN)/python bench/demo.py
 
 bench: $(STAMP) ## replay the sample nights with the seed's, this gate's and a reactive policy
 	$(BIN)/python bench/bench.py
+
+faults-doc: $(STAMP) ## regenerate docs/faults.md from the fault matrix's test parameters
+	$(BIN)/python tests/faults.py > docs/faults.md
+
+audit: runtime-size ## pip-audit the pinned runtime dependencies (needs PyPI's vulnerability data)
+	$(BIN)/pip install --quiet --disable-pip-version-check '.[audit]'
+	$(PYTHON) -m pip --python .build/runtime-venv/bin/python freeze --exclude tts-gate > .build/runtime-requirements.txt
+	$(BIN)/pip-audit --strict --requirement .build/runtime-requirements.txt
 
 docker-check: ## fail early unless a docker client and a running engine answer
 	@command -v $(DOCKER) >/dev/null || { echo "make: '$(DOCKER)' is not installed; install Docker to build images" >&2; exit 2; }
@@ -87,4 +103,4 @@ runtime-size: ## print the installed size of the gate's runtime dependencies (a 
 		| xargs du -sh | awk '{print "gate runtime install (site-packages):", $$1}'
 
 clean: ## remove the venv and build leftovers
-	rm -rf $(VENV) .build build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SCAN_VENV) .build build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -223,6 +223,7 @@ WatchOpt = Annotated[bool, typer.Option("--watch", envvar="GATE_WATCH", help="Ke
 MetricsPort = Annotated[
     int, typer.Option(envvar="GATE_METRICS_PORT", help="--watch: port serving the gate's Prometheus metrics (0: none).")
 ]
+Iterations = Annotated[int, typer.Option(envvar="GATE_ITERATIONS", help="--watch: stop after this many checks (0: until SIGTERM).")]
 MetricsAddress = Annotated[str, typer.Option(envvar="GATE_METRICS_ADDRESS", help="--watch: address the metrics port binds.")]
 
 
@@ -234,6 +235,7 @@ def guard(
     interval: IntervalOpt = defaults.SIDECAR_INTERVAL,
     metrics_port: MetricsPort = 9402,
     metrics_address: MetricsAddress = "0.0.0.0",
+    iterations: Iterations = 0,
 ) -> None:
     """Holding the card, give it back (scale to 0) when it has no room, the metrics are blind, or the window ended."""
     if not watch:
@@ -246,7 +248,9 @@ def guard(
         raise InvalidValue(f"invalid metrics port {metrics_port}: expected 0-65535")
     from gate.watch import watch_guard
 
-    watch_guard(options, interval_seconds, metrics_address, metrics_port)
+    if iterations < 0:
+        raise InvalidValue(f"invalid iterations {iterations}: expected 0 or more")
+    watch_guard(options, interval_seconds, metrics_address, metrics_port, iterations=iterations)
 
 
 @app.command()
@@ -279,7 +283,7 @@ def status(options: Options) -> None:
     if api_exc is not None:
         fail(str(api_exc), for_kube_error(api_exc))
     if view.blind:
-        raise typer.Exit(code=int(ExitStatus.METRICS))
+        fail(f"blind: {view.blind_reason}", ExitStatus.METRICS)
 
 
 ServerUrl = Annotated[str | None, typer.Option(envvar="GATE_SERVER_URL", help="The TTS server's URL; unset skips the synthesis check.")]

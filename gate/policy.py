@@ -49,7 +49,7 @@ class Reading:
     pods: tuple[PodUsage, ...] = ()
     unattributed_bytes: int = 0
     device_total_bytes: int | None = None
-    sampled_at: datetime | None = None
+    sampled_at: datetime | None = None  # None: as fresh as the answer (exporters rarely stamp samples)
 
 
 @dataclass(frozen=True)
@@ -206,6 +206,9 @@ def _implausible(view: View, reading: Reading, settings: Settings, now: datetime
         age = (now - reading.sampled_at).total_seconds()
         if age > settings.max_age_seconds:
             return f"the metrics are stale: sampled {format_duration(age)} ago, more than {format_duration(settings.max_age_seconds)}"
+        if age < -settings.max_age_seconds:
+            # A clock that jumped, here or on the exporter: the figures' time cannot be trusted.
+            return f"the metrics are dated {format_duration(-age)} in the future: the clocks disagree"
     used = view.resident_bytes + view.own_bytes
     if used > view.total_bytes:
         # More than the card holds: a wrong unit or a wrong total, never something to act on.

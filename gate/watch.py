@@ -22,8 +22,10 @@ from gate.run import run
 from gate.telemetry import WatchMetrics
 
 
-def watch_guard(options: Options, interval_seconds: float, address: str, port: int, stop: threading.Event | None = None) -> None:
-    stop = stop or threading.Event()
+def watch_guard(options: Options, interval_seconds: float, address: str, port: int, iterations: int = 0) -> None:
+    """Guard every `interval_seconds` until SIGTERM/SIGINT, or `iterations` checks when not 0."""
+    stop = threading.Event()
+    done = 0
     metrics = WatchMetrics()
     if port:
         start_http_server(port, addr=address, registry=metrics.registry)
@@ -44,6 +46,9 @@ def watch_guard(options: Options, interval_seconds: float, address: str, port: i
                 typer.echo(report.log_line(outcome, options.log_format), err=True)
                 for warning in outcome.warnings:
                     typer.echo(f"gate: warning: {warning}", err=True)
+            done += 1
+            if iterations and done >= iterations:
+                break
             stop.wait(max(0.0, interval_seconds - (time.monotonic() - started)))
     finally:
         for sig, handler in previous.items():

@@ -22,6 +22,9 @@ Real behaviours it reproduces (read from kube-apiserver and apimachinery):
   `details.group: apps, kind: deployments`; an Event whose namespace differs from the URL's is
   400 `BadRequest`, and one whose name exists already is 409 `AlreadyExists`.
 - `?dryRun=All` authorizes, validates and answers as usual but persists nothing.
+- A projected token the kubelet rotates: with `rotate_token_file`, the first authenticated call
+  retires token-1 and writes token-2 to that file, as a rotation between two calls would.
+- TLS with a given certificate (`tls=(certfile, keyfile)`), for CA checks.
 - Injected faults for what a real server does under stress: 429 with `Retry-After`, 500/503,
   answers that arrive late, or a connection closed without an answer.
 """
@@ -96,13 +99,20 @@ def merge_patch(target: Any, patch: Any) -> Any:
 class FakeKubeAPI:
     """Start with `with FakeKubeAPI() as api:`; `api.url` is the server, `api.token` a valid token."""
 
-    def __init__(self, namespace: str = "tts", deployment: str = "chatterbox-tts", replicas: int = 0):
+    def __init__(
+        self,
+        namespace: str = "tts",
+        deployment: str = "chatterbox-tts",
+        replicas: int = 0,
+        tls: tuple[str, str] | None = None,
+    ):
         self.namespace = namespace
         self.user = f"system:serviceaccount:{namespace}:tts-gate"
         self.tokens = {"token-1"}
         self.token = "token-1"
         self.denied: set[tuple[str, str]] = set()  # (verb, resource[/subresource])
         self.faults: list[Fault] = []
+        self.rotate_token_file: Any = None
         self.requests: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
@@ -110,6 +120,14 @@ class FakeKubeAPI:
         self._lock = threading.Lock()
         self.add_deployment(namespace, deployment, replicas)
         self._server = QuietServer(("127.0.0.1", 0), self._handler())
+        self.scheme = "http"
+        if tls is not None:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
@@ -139,8 +157,10 @@ class FakeKubeAPI:
             "status": {"replicas": replicas},
         }
 
-    def replicas(self, name: str = "chatterbox-tts") -> int:
-        return self.deployments[(self.namespace, name)]["spec"]["replicas"]
+    def replicas(self, name: str = "chatterbox-tts") -> int | None:
+        """The Deployment's desired replicas; None when it does not exist."""
+        deployment = self.deployments.get((self.namespace, name))
+        return deployment["spec"]["replicas"] if deployment else None
 
     def annotations(self, name: str = "chatterbox-tts") -> dict[str, str]:
         return self.deployments[(self.namespace, name)]["metadata"].get("annotations") or {}
@@ -151,9 +171,16 @@ class FakeKubeAPI:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
-    def kubeconfig(self, path: Any, token: str | None = None, token_file: str | None = None, namespace: str | None = None) -> str:
+    def kubeconfig(
+        self,
+        path: Any,
+        token: str | None = None,
+        token_file: str | None = None,
+        namespace: str | None = None,
+        ca_file: str | None = None,
+    ) -> str:
         user: dict[str, Any] = {"tokenFile": str(token_file)} if token_file else {"token": token or self.token}
         context: dict[str, Any] = {"cluster": "fake", "user": "gate"}
         if namespace:
@@ -161,7 +188,7 @@ class FakeKubeAPI:
         document = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "fake", "cluster": {"server": self.url, **({"certificate-authority": ca_file} if ca_file else {})}}],
             "users": [{"name": "gate", "user": user}],
             "contexts": [{"name": "fake", "context": context}],
             "current-context": "fake",
@@ -264,6 +291,10 @@ class FakeKubeAPI:
         auth = headers.get("Authorization") or ""
         if not auth.startswith("Bearer ") or auth[len("Bearer ") :] not in self.tokens:
             return 401, status_body(401, "Unauthorized", "Unauthorized")
+        if self.rotate_token_file is not None:
+            self.tokens = {"token-2"}
+            self.rotate_token_file.write_text("token-2\n")
+            self.rotate_token_file = None
         if match := DEPLOYMENT_RE.match(path):
             namespace, name, scale = match.group(1), match.group(2), bool(match.group(3))
             return self._deployment(method, namespace, name, scale, headers, body)

@@ -32,9 +32,6 @@ class KubeClient:
         self.timeout_seconds = timeout_seconds
         self.attempts = max(1, attempts)
         self.session = requests.Session()
-        self.session.verify = config.verify
-        if config.client_cert:
-            self.session.cert = config.client_cert
         self.session.headers["User-Agent"] = COMPONENT
         self.session.headers["Accept"] = "application/json"
 
@@ -120,7 +117,16 @@ class KubeClient:
             headers["Content-Type"] = content_type
             data = json.dumps(body)
         try:
-            answer = self.session.request(method, self.config.server + path, data=data, headers=headers, timeout=self.timeout_seconds)
+            # verify and cert per request: set on the session, REQUESTS_CA_BUNDLE in the environment would win.
+            answer = self.session.request(
+                method,
+                self.config.server + path,
+                data=data,
+                headers=headers,
+                timeout=self.timeout_seconds,
+                verify=self.config.verify,
+                cert=self.config.client_cert,
+            )
         except requests.exceptions.SSLError as exc:
             raise KubeUnavailable(what, f"TLS verification with {self.config.server} failed (wrong CA?)") from exc
         except requests.exceptions.Timeout as exc:

@@ -7,8 +7,6 @@ counts as residents' — our own pod's included, which errs on the residents' si
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from gate.policy import Reading
 from gate.sources import SourceError, exposition
 from gate.sources.scrape import ScrapedSource
@@ -33,7 +31,7 @@ def _device_value(parsed: exposition.Exposition, name: str, where: str, required
     return samples[0].value
 
 
-def parse(body: bytes, where: str, fetched_at: datetime) -> Reading:
+def parse(body: bytes, where: str) -> Reading:
     parsed = exposition.parse(body, where)
     free = _device_value(parsed, FREE, where, required=True)
     used = _device_value(parsed, USED, where, required=True)
@@ -41,7 +39,7 @@ def parse(body: bytes, where: str, fetched_at: datetime) -> Reading:
     total_mib = free + used + reserved
     if total_mib > MAX_PLAUSIBLE_MIB:
         raise SourceError(f"metrics from {where}: framebuffer total {total_mib:g} is not MiB (bytes?)")
-    sampled_at = exposition.sampled_at(parsed.samples.get(USED, []), fetched_at)
+    sampled_at = exposition.sampled_at(parsed.samples.get(USED, []))
     return Reading(
         pods=(),
         unattributed_bytes=int((used + reserved) * MIB),

@@ -74,8 +74,8 @@ def _series(name: str, labels: dict[str, str]) -> str:
     return f"{name}{{{inner}}}"
 
 
-def sampled_at(samples: list[Sample], fetched_at: datetime) -> datetime:
-    """When the figures were taken: the newest explicit sample timestamp if the exporter sent
-    any (most do not), else when the answer arrived."""
+def sampled_at(samples: list[Sample]) -> datetime | None:
+    """When the figures were taken, if the exporter stamped them (most do not: then they are as
+    fresh as the answer, None)."""
     stamps = [s.timestamp for s in samples if s.timestamp is not None]
-    return datetime.fromtimestamp(max(stamps), UTC) if stamps else fetched_at
+    return datetime.fromtimestamp(max(stamps), UTC) if stamps else None

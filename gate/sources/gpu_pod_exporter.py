@@ -8,7 +8,6 @@ no GPU processes it serves the family's HELP/TYPE and no samples: an idle card.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 
 from gate.policy import PodUsage, Reading
 from gate.sources import SourceError, exposition
@@ -19,7 +18,7 @@ UNKNOWN = "unknown"
 MIB = 2**20
 
 
-def parse(body: bytes, where: str, fetched_at: datetime) -> Reading:
+def parse(body: bytes, where: str) -> Reading:
     samples = exposition.parse(body, where).require(METRIC, where)
     by_pod: dict[tuple[str, str], int] = defaultdict(int)
     unattributed = 0
@@ -35,7 +34,7 @@ def parse(body: bytes, where: str, fetched_at: datetime) -> Reading:
             unattributed += int(sample.value)
         else:
             by_pod[(namespace, pod)] += int(sample.value)
-    sampled_at = exposition.sampled_at(samples, fetched_at)
+    sampled_at = exposition.sampled_at(samples)
     return Reading(
         pods=tuple(PodUsage(ns, pod, used) for (ns, pod), used in sorted(by_pod.items())),
         unattributed_bytes=unattributed,

@@ -6,8 +6,6 @@ the gate cannot tell its own process from a resident's: everything not free coun
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from gate.policy import Reading
 from gate.sources import SourceError, exposition
 from gate.sources.scrape import ScrapedSource
@@ -27,7 +25,7 @@ def _one_device(parsed: exposition.Exposition, name: str, where: str) -> float:
     return samples[0].value
 
 
-def parse(body: bytes, where: str, fetched_at: datetime) -> Reading:
+def parse(body: bytes, where: str) -> Reading:
     parsed = exposition.parse(body, where)
     total = _one_device(parsed, TOTAL, where)
     free = _one_device(parsed, FREE, where)
@@ -35,7 +33,7 @@ def parse(body: bytes, where: str, fetched_at: datetime) -> Reading:
         raise SourceError(f"metrics from {where}: {TOTAL} is {total:g}, expected bytes (MiB?)")
     if free > total:
         raise SourceError(f"metrics from {where}: {FREE} {free:g} exceeds {TOTAL} {total:g}")
-    sampled_at = exposition.sampled_at(parsed.samples.get(FREE, []), fetched_at)
+    sampled_at = exposition.sampled_at(parsed.samples.get(FREE, []))
     return Reading(
         pods=(),
         unattributed_bytes=int(total - free),

@@ -21,8 +21,12 @@ DEFAULT_QUERY = "sum by (namespace, pod) (gpu_pod_memory_used_bytes)"
 DEFAULT_UP_QUERY = 'max(up{job="gpu-pod-exporter"})'
 
 
-def parse_vector(body: bytes, where: str, query: str) -> list[tuple[dict[str, str], float, float]]:
-    """A `/api/v1/query` answer -> [(labels, value, timestamp)], every value checked."""
+# A sample that is not what the HTTP API documents: a missing key, a wrong type, a bad number.
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def _result(body: bytes, where: str, query: str, result_type: str) -> list:
+    """The `data.result` list of a successful query answer of `result_type`, or a SourceError."""
     try:
         answer = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -30,17 +34,23 @@ def parse_vector(body: bytes, where: str, query: str) -> list[tuple[dict[str, st
     if not isinstance(answer, dict) or answer.get("status") != "success":
         error = answer.get("error", "no status") if isinstance(answer, dict) else "not an object"
         raise SourceError(f"metrics from {where}: query {query!r} failed: {' '.join(str(error).split())[:160]}")
-    data = answer.get("data") or {}
-    if data.get("resultType") != "vector":
-        raise SourceError(f"metrics from {where}: query {query!r} returned {data.get('resultType')!r}, expected a vector")
+    data = answer.get("data")
+    kind = data.get("resultType") if isinstance(data, dict) else None
+    if kind != result_type or not isinstance(data.get("result"), list):
+        raise SourceError(f"metrics from {where}: query {query!r} returned {kind!r}, expected a {result_type}")
+    return data["result"]
+
+
+def parse_vector(body: bytes, where: str, query: str) -> list[tuple[dict[str, str], float, float]]:
+    """A `/api/v1/query` answer -> [(labels, value, timestamp)], every value checked."""
     rows = []
     seen = set()
-    for item in data.get("result") or []:
+    for item in _result(body, where, query, "vector"):
         try:
             labels = {str(k): str(v) for k, v in item["metric"].items()}
             stamp, text = item["value"]
             value, stamp = float(text), float(stamp)
-        except (KeyError, TypeError, ValueError) as exc:
+        except _MALFORMED as exc:
             raise SourceError(f"metrics from {where}: malformed sample in answer to {query!r}") from exc
         key = tuple(sorted(labels.items()))
         if key in seen:
@@ -92,8 +102,7 @@ class Source:
 
     def _query(self, query: str) -> bytes:
         url = self.config.url.rstrip("/") + "/api/v1/query"
-        body, _ = fetch(url, self.config.timeout_seconds, self.config.max_bytes, params={"query": query})
-        return body
+        return fetch(url, self.config.timeout_seconds, self.config.max_bytes, params={"query": query})
 
     def read(self) -> Reading:
         where = host_of(self.config.url)
@@ -103,22 +112,12 @@ class Source:
 
 def parse_matrix(body: bytes, where: str, query: str) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
     """A `/api/v1/query_range` answer -> [(labels, [(timestamp, value)])], every value checked."""
-    try:
-        answer = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SourceError(f"metrics from {where}: answer to {query!r} is not JSON") from exc
-    if not isinstance(answer, dict) or answer.get("status") != "success":
-        error = answer.get("error", "no status") if isinstance(answer, dict) else "not an object"
-        raise SourceError(f"metrics from {where}: query {query!r} failed: {' '.join(str(error).split())[:160]}")
-    data = answer.get("data") or {}
-    if data.get("resultType") != "matrix":
-        raise SourceError(f"metrics from {where}: query {query!r} returned {data.get('resultType')!r}, expected a matrix")
     series = []
-    for item in data.get("result") or []:
+    for item in _result(body, where, query, "matrix"):
         try:
             labels = {str(k): str(v) for k, v in item["metric"].items()}
             points = [(float(stamp), float(text)) for stamp, text in item["values"]]
-        except (KeyError, TypeError, ValueError) as exc:
+        except _MALFORMED as exc:
             raise SourceError(f"metrics from {where}: malformed series in answer to {query!r}") from exc
         if any(not math.isfinite(v) or v < 0 for _, v in points):
             raise SourceError(f"metrics from {where}: {labels} has a value that is not a finite non-negative number")
@@ -148,7 +147,7 @@ def read_range(
         until = min(end, cursor + chunk)
         params = {"start": f"{cursor.timestamp():.3f}", "end": f"{until.timestamp():.3f}", "step": f"{step_seconds:g}"}
         for labels_query, sink in ((up_query, "up"), (query, "rows")):
-            body, _ = fetch(url, config.timeout_seconds, config.max_bytes, params={**params, "query": labels_query})
+            body = fetch(url, config.timeout_seconds, config.max_bytes, params={**params, "query": labels_query})
             for labels, points in parse_matrix(body, where, labels_query):
                 for stamp, value in points:
                     when = datetime.fromtimestamp(stamp, UTC)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import requests
@@ -26,18 +25,18 @@ class ScrapedSource:
 
     name: str
     provides_total: bool
-    parse: Callable[[bytes, str, datetime], Reading]
+    parse: Callable[[bytes, str], Reading]
 
     def __init__(self, config: SourceConfig):
         self.config = config
 
     def read(self) -> Reading:
-        body, fetched_at = fetch(self.config.url, self.config.timeout_seconds, self.config.max_bytes)
-        return self.parse(body, host_of(self.config.url), fetched_at)
+        body = fetch(self.config.url, self.config.timeout_seconds, self.config.max_bytes)
+        return self.parse(body, host_of(self.config.url))
 
 
-def fetch(url: str, timeout_seconds: float, max_bytes: int, params: dict[str, str] | None = None) -> tuple[bytes, datetime]:
-    """GET `url`; return the body and when it arrived, or raise SourceError naming the host.
+def fetch(url: str, timeout_seconds: float, max_bytes: int, params: dict[str, str] | None = None) -> bytes:
+    """GET `url`; return the body, or raise SourceError naming the host.
 
     The timeout bounds connecting and the whole body (a server that trickles bytes is cut off),
     and the body is capped at `max_bytes` so an exporter gone wrong cannot exhaust memory.
@@ -65,7 +64,7 @@ def fetch(url: str, timeout_seconds: float, max_bytes: int, params: dict[str, st
         raise SourceError(f"metrics from {host}: {_root_cause(exc)}") from exc
     if time.monotonic() > deadline:
         raise SourceError(f"metrics from {host}: no complete answer within {timeout_seconds:g}s")
-    return bytes(body), datetime.now(UTC)
+    return bytes(body)
 
 
 def _root_cause(exc: BaseException) -> str:

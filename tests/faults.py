@@ -1,0 +1,268 @@
+"""The fault matrix: every fault the gate can meet, per command, and what must come of it.
+
+tests/test_faults.py runs each cell; `python tests/faults.py` writes docs/faults.md from the same
+data (a test keeps the two equal), so the document cannot drift from what is tested.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from exporter import Answer, fixture  # noqa: E402
+from kubeapi import Fault  # noqa: E402
+
+NIGHT = "2026-11-12T02:30:00Z"
+NIGHT_MS = 1_794_450_600_000  # NIGHT in milliseconds, for exposition timestamps
+HEADER = "# HELP gpu_pod_memory_used_bytes GPU memory used by pod\n# TYPE gpu_pod_memory_used_bytes gauge\n"
+SERIES = (
+    'gpu_pod_memory_used_bytes{namespace="immich",pod="immich-machine-learning-7d9f8b6c5d-x2k4p",'
+    'container="ml",process_name="python",pid="1"}'
+)
+GOOD = fixture("gpu-pod-exporter.prom").decode()
+
+COMMANDS = ("preflight", "guard", "guard --watch", "down", "status")
+# Where each command starts: preflight and status from 0 replicas (the card free to take), the
+# others holding it.
+START_REPLICAS = {"preflight": 0, "guard": 1, "guard --watch": 1, "down": 1, "status": 0}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    decision: str  # the decision's reason, or "-" when the command stops before deciding
+    replicas: int | None  # what the API double ends with; None: there is no Deployment
+    exit: int
+
+    def __str__(self) -> str:
+        replicas = "no Deployment" if self.replicas is None else f"replicas {self.replicas}"
+        return f"{self.decision}, {replicas}, exit {self.exit}"
+
+
+@dataclass(frozen=True)
+class ExporterFault:
+    name: str
+    answer: Callable[[], Answer] | None  # what the exporter serves; None: see `url`
+    cause: str  # what the one-line message must name
+    kind: str = "blind"  # blind, idle (a free card) or crowded (no room, not blind)
+    url: str | None = None  # a metrics URL other than the exporter's
+    env: dict[str, str] = field(default_factory=dict)
+    dns_failure: bool = False
+
+
+def _text(body: str, **kwargs: Any) -> Callable[[], Answer]:
+    return lambda: Answer(body.encode(), **kwargs)
+
+
+EXPORTER_FAULTS = [
+    ExporterFault("connection refused", None, "connection refused", url="http://127.0.0.1:9/metrics"),
+    ExporterFault("DNS failure", None, "DNS lookup failed", url="http://gpu-pod-exporter.nvidia.svc:80/metrics", dns_failure=True),
+    ExporterFault("timeout (no answer)", _text(GOOD, delay_seconds=1.5), "no answer within 0.5s"),
+    ExporterFault("slow (answers after the timeout)", _text(GOOD * 6, trickle_seconds=0.15), "no complete answer within 0.5s"),
+    ExporterFault("HTTP 500", _text("boom", status=500), "HTTP 500"),
+    ExporterFault("HTTP 503", _text("", status=503), "HTTP 503"),
+    ExporterFault("empty body", _text(""), "no gpu_pod_memory_used_bytes family"),
+    ExporterFault("HTML error page", _text("<html><body>502 Bad Gateway</body></html>\n"), "not Prometheus exposition text"),
+    ExporterFault("truncated exposition", _text(GOOD[: GOOD.index("pod=") + 9]), "not Prometheus exposition text"),
+    ExporterFault("NaN value", _text(HEADER + SERIES + " NaN\n"), "finite non-negative"),
+    ExporterFault("+Inf value", _text(HEADER + SERIES + " +Inf\n"), "finite non-negative"),
+    ExporterFault("negative value", _text(HEADER + SERIES + " -1048576\n"), "finite non-negative"),
+    ExporterFault("duplicate series", _text(HEADER + SERIES + " 1048576\n" + SERIES + " 1048576\n"), "duplicate series"),
+    ExporterFault("missing metric family", _text("# TYPE up gauge\nup 1\n"), "no gpu_pod_memory_used_bytes family"),
+    ExporterFault("values in MiB, not bytes", _text(HEADER + SERIES + " 2150\n"), "under 1 MiB"),
+    ExporterFault(
+        "dcgm in bytes, not MiB",
+        lambda: Answer(fixture("dcgm-t4.prom").decode().replace("} 9791", "} 10266607616").replace("} 5120", "} 5368709120").encode()),
+        "not MiB",
+        env={"GATE_SOURCE": "dcgm", "GATE_TOTAL": ""},
+    ),
+    ExporterFault("stale samples (10 min old)", _text(HEADER + SERIES + f" 2254438400 {NIGHT_MS - 600_000}\n"), "stale"),
+    ExporterFault("clock jumped (samples 10 min ahead)", _text(HEADER + SERIES + f" 2254438400 {NIGHT_MS + 600_000}\n"), "clocks disagree"),
+    ExporterFault("enormous body (5 MiB)", _text(HEADER + "# padding\n" * 500_000), "larger than"),
+    ExporterFault("HELP/TYPE, no samples: an idle card", _text(fixture("gpu-pod-exporter-idle.prom").decode()), "", kind="idle"),
+    ExporterFault(
+        "pod label unknown: a resident's",
+        _text(
+            HEADER
+            + 'gpu_pod_memory_used_bytes{namespace="unknown",pod="unknown",container="unknown",process_name="x",pid="7"} 10737418240\n'
+        ),
+        "no room",
+        kind="crowded",
+    ),
+]
+
+
+def exporter_expectation(command: str, kind: str) -> Outcome:
+    """What each command must do, by the kind of answer the exporter gave."""
+    if command == "down":
+        return Outcome("window-end", 0, 0)  # down reads no metrics
+    if kind == "blind":
+        return {
+            "preflight": Outcome("blind", 0, 3),
+            "guard": Outcome("blind", 0, 3),
+            "guard --watch": Outcome("blind", 0, 0),
+            "status": Outcome("blind", 0, 3),
+        }[command]
+    if kind == "idle":
+        return {
+            "preflight": Outcome("entered", 1, 0),
+            "guard": Outcome("holding", 1, 0),
+            "guard --watch": Outcome("holding", 1, 0),
+            "status": Outcome("entered", 0, 0),
+        }[command]
+    return {
+        "preflight": Outcome("no-room", 0, 0),
+        "guard": Outcome("no-room", 0, 0),
+        "guard --watch": Outcome("no-room", 0, 0),
+        "status": Outcome("no-room", 0, 0),
+    }[command]
+
+
+@dataclass(frozen=True)
+class ApiFault:
+    name: str
+    setup: Callable[[Any], None]  # configures the API double
+    cause: str
+    exit: int  # for the commands that make the failing call
+    patch_only: bool = False  # only a PATCH fails: status (which only reads) is unaffected
+    env: dict[str, str] = field(default_factory=dict)
+    kubeconfig: dict[str, Any] = field(default_factory=dict)
+
+
+API_FAULTS = [
+    ApiFault("401 Unauthorized", lambda api: api.tokens.clear(), "HTTP 401", 5),
+    ApiFault("403 Forbidden (RBAC)", lambda api: api.denied.add(("get", "deployments")), "RBAC: the gate's Role needs", 5),
+    ApiFault("403 on deployments/scale", lambda api: api.denied.add(("patch", "deployments/scale")), "cannot patch resource", 5, True),
+    ApiFault("404 Deployment missing", lambda api: api.deployments.clear(), 'deployments.apps "chatterbox-tts" not found', 6),
+    ApiFault("409 Conflict", lambda api: api.faults.append(Fault("PATCH", "/scale$", status=409, times=9)), "HTTP 409", 7, True),
+    ApiFault("422 Invalid", lambda api: api.faults.append(Fault("PATCH", "/scale$", status=422, times=9)), "HTTP 422", 7, True),
+    ApiFault(
+        "429, Retry-After 0 (retried once)",
+        lambda api: api.faults.append(Fault("*", ".", status=429, headers={"Retry-After": "0"})),
+        "",
+        0,
+    ),
+    ApiFault(
+        "429, Retry-After 30 (not waited for)",
+        lambda api: api.faults.append(Fault("*", ".", status=429, times=9, headers={"Retry-After": "30"})),
+        "HTTP 429",
+        4,
+    ),
+    ApiFault("500 Internal Error", lambda api: api.faults.append(Fault("*", ".", status=500, times=9)), "HTTP 500", 4),
+    ApiFault("503 Unavailable", lambda api: api.faults.append(Fault("*", ".", status=503, times=9)), "HTTP 503", 4),
+    ApiFault(
+        "timeout",
+        lambda api: api.faults.append(Fault("*", ".", delay_seconds=1.5, then_serve=True, times=9)),
+        "no answer from",
+        4,
+    ),
+    ApiFault("token file rotates between calls", lambda api: None, "", 0, kubeconfig={"rotate": True}),
+    ApiFault("wrong CA", lambda api: None, "TLS verification", 4, kubeconfig={"wrong_ca": True}),
+]
+
+
+def api_expectation(command: str, fault: ApiFault) -> Outcome:
+    """Preflight (at 0, with room) and guard (at 1, without room) try to scale; down scales; status reads."""
+    changes = {"preflight": (0, 1, "entered"), "guard": (1, 0, "no-room"), "guard --watch": (1, 0, "no-room"), "down": (1, 0, "window-end")}
+    if command == "status":
+        if fault.patch_only or fault.exit == 0:
+            return Outcome("entered", 0, 0)
+        return Outcome("-", None if fault.exit == 6 else 0, fault.exit)
+    before, after, reason = changes[command]
+    if fault.exit == 6:
+        before = None  # the Deployment is gone
+    if fault.exit == 0:
+        return Outcome(reason, after, 0)
+    if command == "guard --watch":
+        return Outcome("-", before, 0)  # the loop reports the error and goes on; SIGTERM ends it cleanly
+    return Outcome("-", before, fault.exit)
+
+
+@dataclass(frozen=True)
+class TimeCell:
+    name: str
+    now: str
+    command: str
+    replicas: int
+    expected: Outcome
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+TIME_CELLS = [
+    TimeCell("a second before the window (01:59:59 GMT)", "2026-11-12T01:59:59Z", "preflight", 0, Outcome("out-of-window", 0, 0)),
+    TimeCell("the window's first second (02:00:00 GMT)", "2026-11-12T02:00:00Z", "preflight", 0, Outcome("entered", 1, 0)),
+    TimeCell("the window's last second (05:59:59 GMT)", "2026-11-12T05:59:59Z", "preflight", 0, Outcome("entered", 1, 0)),
+    TimeCell("the window's end (06:00:00 GMT), holding", "2026-11-12T06:00:00Z", "guard", 1, Outcome("out-of-window", 0, 0)),
+    TimeCell(
+        "spring night, 00:59:59 GMT, the last second before the jump",
+        "2026-03-29T00:59:59Z",
+        "preflight",
+        0,
+        Outcome("out-of-window", 0, 0),
+    ),
+    TimeCell(
+        "spring night, 02:00:00 BST (01:00 UTC): 01:00-02:00 never happened",
+        "2026-03-29T01:00:00Z",
+        "preflight",
+        0,
+        Outcome("entered", 1, 0),
+    ),
+    TimeCell("autumn night, 01:30 BST (the first 01:30)", "2026-10-25T00:30:00Z", "preflight", 0, Outcome("out-of-window", 0, 0)),
+    TimeCell("autumn night, 01:30 GMT (the second 01:30)", "2026-10-25T01:30:00Z", "preflight", 0, Outcome("out-of-window", 0, 0)),
+    TimeCell("autumn night, 02:00 GMT", "2026-10-25T02:00:00Z", "preflight", 0, Outcome("entered", 1, 0)),
+    TimeCell(
+        "clock jumped back: a room-since in the future",
+        NIGHT,
+        "preflight",
+        0,
+        Outcome("cooling-down", 0, 0),
+        {"tts.gate/yielded-at": "2026-11-12T02:00:00Z", "tts.gate/room-since": "2026-11-12T03:00:00Z"},
+    ),
+]
+
+SIGNAL_CELLS = [
+    ("guard --watch", "SIGTERM while a scale-down is in flight", Outcome("no-room", 0, 0)),
+]
+
+
+def render() -> str:
+    lines = [
+        "# The fault matrix",
+        "",
+        "Every fault the gate can meet, per command, and what comes of it: the decision, the",
+        "replicas the Kubernetes API double ends with, and the exit status. Generated from the",
+        "parameters of `tests/test_faults.py` by `python tests/faults.py > docs/faults.md`; a test",
+        "fails when this file and the tests disagree. Every failing cell prints one line naming its",
+        "cause, and no cell prints the API token.",
+        "",
+        "Starting points: preflight and status at 0 replicas inside the window (02:30 GMT) with a",
+        "card that has room; guard, guard --watch and down holding the card (1 replica).",
+        "Exit statuses: 0 done, 2 bad input, 3 blind, 4 API unavailable, 5 denied, 6 not found, 7 rejected.",
+        "",
+        "## The exporter",
+        "",
+        "| fault | " + " | ".join(COMMANDS) + " |",
+        "|---|" + "---|" * len(COMMANDS),
+    ]
+    for fault in EXPORTER_FAULTS:
+        cells = [str(exporter_expectation(command, fault.kind)) for command in COMMANDS]
+        lines.append(f"| {fault.name} | " + " | ".join(cells) + " |")
+    lines += ["", "## The Kubernetes API", "", "| fault | " + " | ".join(COMMANDS) + " |", "|---|" + "---|" * len(COMMANDS)]
+    for fault in API_FAULTS:
+        cells = [str(api_expectation(command, fault)) for command in COMMANDS]
+        lines.append(f"| {fault.name} | " + " | ".join(cells) + " |")
+    lines += ["", "## Time", "", "| when | command | outcome |", "|---|---|---|"]
+    for cell in TIME_CELLS:
+        lines.append(f"| {cell.name} | {cell.command} | {cell.expected} |")
+    lines += ["", "## Signals", "", "| command | signal | outcome |", "|---|---|---|"]
+    for command, name, expected in SIGNAL_CELLS:
+        lines.append(f"| {command} | {name} | {expected} (the scale-down finishes, then the loop stops) |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

@@ -1,0 +1,224 @@
+"""The fault matrix (tests/faults.py): each cell run end to end, through the CLI, against the
+loopback exporter and the kube-apiserver double. docs/faults.md is generated from the same data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from exporter import Answer, FakeExporter, fixture
+from faults import API_FAULTS, COMMANDS, EXPORTER_FAULTS, NIGHT, START_REPLICAS, TIME_CELLS, api_expectation, exporter_expectation, render
+from kubeapi import FakeKubeAPI, Fault
+from typer.testing import CliRunner
+
+from gate.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+WATCH_ARGS = ["--watch", "--interval", "0.05s", "--iterations", "3", "--metrics-port", "0"]
+
+
+def base_env(kubeconfig: str, metrics_url: str) -> dict[str, str]:
+    return {
+        "KUBECONFIG": kubeconfig,
+        "GATE_METRICS_URL": metrics_url,
+        "GATE_TOTAL": "15360MiB",
+        "GATE_FLOOR": "6GiB",
+        "GATE_WINDOW": "02:00-06:00",
+        "GATE_TIMEZONE": "Europe/London",
+        "GATE_NOW": NIGHT,
+        "GATE_TIMEOUT": "0.5s",
+        "GATE_LOG_FORMAT": "json",
+        "GATE_OUTPUT": "json",
+        "GATE_DEBUG": "true",  # even at debug level, no token may show
+    }
+
+
+def invoke(command: str, env: dict[str, str]):
+    args = ["guard", *WATCH_ARGS] if command == "guard --watch" else [command]
+    return CliRunner().invoke(app, args, env=env, catch_exceptions=False)
+
+
+def decision_of(command: str, result) -> str:
+    if command == "guard --watch":  # the check that changed something, else the last one
+        log = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+        changed = [entry for entry in log if entry["replicas_before"] != entry["replicas_after"]]
+        return (changed or log or [{"reason": "-"}])[0 if changed else -1]["reason"]
+    try:
+        report = json.loads(result.stdout)
+    except ValueError:
+        return "-"
+    if command == "status":
+        return report["would"]["preflight"]["reason"] if report.get("would") else "-"
+    return report["decision"]["reason"]
+
+
+def check(command, result, api, expected, cause):
+    output = result.stdout + result.stderr
+    assert (decision_of(command, result), api.replicas(), result.exit_code) == (expected.decision, expected.replicas, expected.exit), output
+    assert "token-1" not in output and "token-2" not in output
+    if expected.exit != 0 or cause:
+        # A failure names its cause on stderr; a decision that is no failure, in its report or log.
+        stream = result.stderr if expected.exit != 0 else output
+        assert any(cause in line for line in stream.splitlines()), f"no line names {cause!r}: {stream}"
+    if expected.exit != 0 and command != "guard --watch":
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+# -- the exporter -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("fault", EXPORTER_FAULTS, ids=[f.name for f in EXPORTER_FAULTS])
+def test_exporter_faults(fault, command, tmp_path, monkeypatch):
+    with FakeExporter() as exporter, FakeKubeAPI(replicas=START_REPLICAS[command]) as api:
+        if fault.answer is not None:
+            exporter.answers["/metrics"] = fault.answer()
+        if fault.dns_failure:
+            real = socket.getaddrinfo
+
+            def resolve(host, *args, **kwargs):
+                if host == "gpu-pod-exporter.nvidia.svc":
+                    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+                return real(host, *args, **kwargs)
+
+            monkeypatch.setattr(socket, "getaddrinfo", resolve)
+        env = {**base_env(api.kubeconfig(tmp_path / "kubeconfig", namespace="tts"), fault.url or exporter.url), **fault.env}
+        result = invoke(command, env)
+        expected = exporter_expectation(command, fault.kind)
+        check(command, result, api, expected, fault.cause if command != "down" else "")
+
+
+# -- the Kubernetes API -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory) -> dict[str, str]:
+    """A server certificate for 127.0.0.1, and an unrelated one to play the wrong CA."""
+    directory = tmp_path_factory.mktemp("tls")
+    paths = {}
+    for name in ("server", "other"):
+        key, cert = directory / f"{name}.key", directory / f"{name}.crt"
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                f"/CN={name}",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        paths[name], paths[f"{name}_key"] = str(cert), str(key)
+    return paths
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("fault", API_FAULTS, ids=[f.name for f in API_FAULTS])
+def test_api_faults(fault, command, tmp_path, certificates):
+    tls = (certificates["server"], certificates["server_key"]) if fault.kubeconfig.get("wrong_ca") else None
+    with FakeExporter() as exporter, FakeKubeAPI(replicas=START_REPLICAS[command], tls=tls) as api:
+        exporter.serve(fixture("gpu-pod-exporter.prom"))
+        kubeconfig = tmp_path / "kubeconfig"
+        if fault.kubeconfig.get("rotate"):
+            token_file = tmp_path / "token"
+            token_file.write_text("token-1\n")
+            api.rotate_token_file = token_file
+            path = api.kubeconfig(kubeconfig, token_file=str(token_file), namespace="tts")
+        else:
+            path = api.kubeconfig(kubeconfig, namespace="tts", ca_file=certificates["other"] if tls else None)
+        fault.setup(api)
+        env = base_env(path, exporter.url)
+        if command in ("guard", "guard --watch"):
+            env["GATE_FLOOR"] = "9GiB"  # residents leave 8.55 GiB: the guard must yield
+        result = invoke(command, env)
+        expected = api_expectation(command, fault)
+        # The cause is named wherever the failing call is made: a failed run, or the watch loop's log.
+        named = expected.exit != 0 or (command == "guard --watch" and expected.decision == "-")
+        check(command, result, api, expected, fault.cause if named else "")
+
+
+def test_the_right_ca_is_trusted(tmp_path, certificates):
+    with FakeExporter() as exporter, FakeKubeAPI(tls=(certificates["server"], certificates["server_key"])) as api:
+        exporter.serve(fixture("gpu-pod-exporter.prom"))
+        env = base_env(api.kubeconfig(tmp_path / "kubeconfig", namespace="tts", ca_file=certificates["server"]), exporter.url)
+        assert invoke("preflight", env).exit_code == 0 and api.replicas() == 1
+
+
+# -- time -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", TIME_CELLS, ids=[c.name for c in TIME_CELLS])
+def test_time(cell, tmp_path):
+    with FakeExporter() as exporter, FakeKubeAPI(replicas=0) as api:
+        exporter.serve(fixture("gpu-pod-exporter.prom"))
+        api.add_deployment("tts", "chatterbox-tts", cell.replicas, annotations=cell.annotations)
+        env = {**base_env(api.kubeconfig(tmp_path / "kubeconfig", namespace="tts"), exporter.url), "GATE_NOW": cell.now}
+        result = invoke(cell.command, env)
+        check(cell.command, result, api, cell.expected, "")
+
+
+# -- signals --------------------------------------------------------------------------------------
+
+
+def test_sigterm_while_scaling_down_finishes_the_scale_then_stops(tmp_path):
+    with FakeExporter() as exporter, FakeKubeAPI(replicas=1) as api:
+        exporter.serve(fixture("gpu-pod-exporter.prom"))
+        api.faults.append(Fault("PATCH", "/scale$", delay_seconds=1.0, then_serve=True))
+        env = {**os.environ, **base_env(api.kubeconfig(tmp_path / "kubeconfig", namespace="tts"), exporter.url), "GATE_FLOOR": "9GiB"}
+        env.pop("GATE_OUTPUT")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gate", "guard", "--watch", "--interval", "5s", "--metrics-port", "0"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while not api.calls("PATCH") and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert api.calls("PATCH"), "the guard never started scaling down"
+            process.send_signal(signal.SIGTERM)  # the PATCH is still in flight (1 s)
+            _, stderr = process.communicate(timeout=10)
+        finally:
+            process.kill()
+        assert process.returncode == 0
+        assert api.replicas() == 0
+        log = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+        assert log[-1]["reason"] == "no-room" and log[-1]["replicas_after"] == 0
+        assert stderr.rstrip().endswith("gate: guard --watch stopped")
+
+
+# -- the document ---------------------------------------------------------------------------------
+
+
+def test_docs_faults_md_is_generated_from_these_tests():
+    assert (ROOT / "docs" / "faults.md").read_text() == render(), "run: python tests/faults.py > docs/faults.md"
+
+
+def test_every_command_and_fault_is_a_cell():
+    document = render()
+    for fault in EXPORTER_FAULTS + API_FAULTS:
+        assert f"| {fault.name} |" in document
+    assert all(command in document for command in COMMANDS)
+    assert isinstance(Answer(), Answer)
