@@ -52,18 +52,33 @@ def fail(message: str, status: ExitStatus) -> NoReturn:
 
 Namespace = Annotated[
     str | None,
-    typer.Option(envvar="GATE_NAMESPACE", help="Namespace of the TTS Deployment [default: the pod's own, or the kubeconfig context's]."),
+    typer.Option(
+        envvar="GATE_NAMESPACE",
+        metavar="NAME",
+        help="Namespace of the TTS Deployment [default: the pod's own, or the kubeconfig context's].",
+    ),
 ]
-Deployment = Annotated[str, typer.Option(envvar="GATE_DEPLOYMENT", help="The TTS Deployment the gate scales.")]
+Deployment = Annotated[str, typer.Option(envvar="GATE_DEPLOYMENT", metavar="NAME", help="The TTS Deployment the gate scales.")]
 MetricsUrl = Annotated[
     str,
-    typer.Option(envvar="GATE_METRICS_URL", help="The exporter's /metrics URL, or the Prometheus base URL for --source prometheus."),
+    typer.Option(
+        envvar="GATE_METRICS_URL", metavar="URL", help="The exporter's /metrics URL, or the Prometheus base URL for --source prometheus."
+    ),
 ]
-SourceName = Annotated[str, typer.Option("--source", envvar="GATE_SOURCE", help=f"Metrics source: {', '.join(SOURCE_NAMES)}.")]
+SourceName = Annotated[
+    str,
+    typer.Option(
+        "--source",
+        envvar="GATE_SOURCE",
+        metavar="SOURCE",
+        help=f"Metrics source: {', '.join(SOURCE_NAMES)}.",
+    ),
+]
 Floor = Annotated[
     str,
     typer.Option(
         envvar="GATE_FLOOR",
+        metavar="SIZE",
         help="Free GPU memory the TTS pod needs: its measured peak plus headroom (6GiB, 6144MiB, 6.5GB, bytes).",
     ),
 ]
@@ -71,6 +86,7 @@ Total = Annotated[
     str | None,
     typer.Option(
         envvar="GATE_TOTAL",
+        metavar="SIZE",
         help=(
             "The card's total memory [default: the device's own figure, where the source reports one; "
             "required for gpu-pod-exporter and prometheus]."
@@ -79,32 +95,71 @@ Total = Annotated[
 ]
 WindowOpt = Annotated[
     str | None,
-    typer.Option("--window", envvar="GATE_WINDOW", help="Daily window HH:MM-HH:MM the card may be taken in [default: any time]."),
+    typer.Option(
+        "--window",
+        envvar="GATE_WINDOW",
+        metavar="HH:MM-HH:MM",
+        help="Daily window HH:MM-HH:MM the card may be taken in [default: any time].",
+    ),
 ]
-Timezone = Annotated[str, typer.Option("--timezone", envvar="GATE_TIMEZONE", help="IANA time zone of the window.")]
-Cooldown = Annotated[str, typer.Option(envvar="GATE_COOLDOWN", help="After a yield, how long the card must show room before re-entry.")]
+Timezone = Annotated[str, typer.Option("--timezone", envvar="GATE_TIMEZONE", metavar="ZONE", help="IANA time zone of the window.")]
+Cooldown = Annotated[
+    str,
+    typer.Option(
+        envvar="GATE_COOLDOWN",
+        metavar="DURATION",
+        help="After a yield, how long the card must show room before re-entry.",
+    ),
+]
 Hysteresis = Annotated[
-    str, typer.Option(envvar="GATE_HYSTERESIS", help="After a yield, re-entry needs this much free memory above the floor.")
+    str, typer.Option(envvar="GATE_HYSTERESIS", metavar="SIZE", help="After a yield, re-entry needs this much free memory above the floor.")
 ]
-MaxAge = Annotated[str, typer.Option(envvar="GATE_MAX_AGE", help="Metrics older than this are stale, which is blindness.")]
-Timeout = Annotated[str, typer.Option(envvar="GATE_TIMEOUT", help="Time limit for each metrics scrape and each API call.")]
+MaxAge = Annotated[
+    str,
+    typer.Option(
+        envvar="GATE_MAX_AGE",
+        metavar="DURATION",
+        help="Metrics older than this are stale, which is blindness.",
+    ),
+]
+Timeout = Annotated[
+    str,
+    typer.Option(
+        envvar="GATE_TIMEOUT",
+        metavar="DURATION",
+        help="Time limit for each metrics scrape and each API call.",
+    ),
+]
 Kubeconfig = Annotated[
     str | None,
-    typer.Option(envvar="KUBECONFIG", help="kubeconfig file [default: in-cluster service account, else ~/.kube/config]."),
+    typer.Option(envvar="KUBECONFIG", metavar="FILE", help="kubeconfig file [default: in-cluster service account, else ~/.kube/config]."),
 ]
-Context = Annotated[str | None, typer.Option(envvar="GATE_CONTEXT", help="kubeconfig context [default: current-context].")]
+Context = Annotated[str | None, typer.Option(envvar="GATE_CONTEXT", metavar="NAME", help="kubeconfig context [default: current-context].")]
 PromQuery = Annotated[
     str | None,
-    typer.Option(envvar="GATE_PROMETHEUS_QUERY", help="--source prometheus: the query giving bytes by namespace and pod."),
+    typer.Option(
+        envvar="GATE_PROMETHEUS_QUERY", metavar="PROMQL", help="--source prometheus: the query giving bytes by namespace and pod."
+    ),
 ]
 PromUpQuery = Annotated[
     str | None,
-    typer.Option(envvar="GATE_PROMETHEUS_UP_QUERY", help="--source prometheus: a query that answers 1 while the exporter is scraped."),
+    typer.Option(
+        envvar="GATE_PROMETHEUS_UP_QUERY",
+        metavar="PROMQL",
+        help="--source prometheus: a query that answers 1 while the exporter is scraped.",
+    ),
 ]
 DryRun = Annotated[bool, typer.Option("--dry-run", envvar="GATE_DRY_RUN", help="Decide and report; change nothing.")]
-Output = Annotated[str, typer.Option("--output", "-o", envvar="GATE_OUTPUT", help="Report format: text or json.")]
-LogFormat = Annotated[str, typer.Option(envvar="GATE_LOG_FORMAT", help="Log line format on stderr: text (logfmt) or json.")]
-Now = Annotated[str | None, typer.Option(envvar="GATE_NOW", hidden=True, help="Evaluate as if at this RFC 3339 instant.")]
+Output = Annotated[str, typer.Option("--output", "-o", envvar="GATE_OUTPUT", metavar="text|json", help="Report format: text or json.")]
+LogFormat = Annotated[
+    str,
+    typer.Option(
+        envvar="GATE_LOG_FORMAT",
+        metavar="text|json",
+        help="Log line format on stderr: text (logfmt) or json.",
+    ),
+]
+Now = Annotated[str | None, typer.Option(envvar="GATE_NOW", metavar="TIME", hidden=True, help="Evaluate as if at this RFC 3339 instant.")]
 Debug = Annotated[bool, typer.Option("--debug", envvar="GATE_DEBUG", help="Print a traceback on internal errors.")]
 
 
@@ -218,13 +273,27 @@ def preflight(options: Options) -> None:
     _run_once("preflight", options)
 
 
-IntervalOpt = Annotated[str, typer.Option("--interval", envvar="GATE_INTERVAL", help="--watch: time between checks.")]
+IntervalOpt = Annotated[str, typer.Option("--interval", envvar="GATE_INTERVAL", metavar="DURATION", help="--watch: time between checks.")]
 WatchOpt = Annotated[bool, typer.Option("--watch", envvar="GATE_WATCH", help="Keep guarding until SIGTERM (the sidecar).")]
 MetricsPort = Annotated[
-    int, typer.Option(envvar="GATE_METRICS_PORT", help="--watch: port serving the gate's Prometheus metrics (0: none).")
+    int, typer.Option(envvar="GATE_METRICS_PORT", metavar="PORT", help="--watch: port serving the gate's Prometheus metrics (0: none).")
 ]
-Iterations = Annotated[int, typer.Option(envvar="GATE_ITERATIONS", help="--watch: stop after this many checks (0: until SIGTERM).")]
-MetricsAddress = Annotated[str, typer.Option(envvar="GATE_METRICS_ADDRESS", help="--watch: address the metrics port binds.")]
+Iterations = Annotated[
+    int,
+    typer.Option(
+        envvar="GATE_ITERATIONS",
+        metavar="N",
+        help="--watch: stop after this many checks (0: until SIGTERM).",
+    ),
+]
+MetricsAddress = Annotated[
+    str,
+    typer.Option(
+        envvar="GATE_METRICS_ADDRESS",
+        metavar="ADDRESS",
+        help="--watch: address the metrics port binds.",
+    ),
+]
 
 
 @app.command()
@@ -286,10 +355,24 @@ def status(options: Options) -> None:
         fail(f"blind: {view.blind_reason}", ExitStatus.METRICS)
 
 
-ServerUrl = Annotated[str | None, typer.Option(envvar="GATE_SERVER_URL", help="The TTS server's URL; unset skips the synthesis check.")]
-Voice = Annotated[str, typer.Option(envvar="GATE_CHECK_VOICE", help="A voice file in voices/ or reference_audio/ on /data.")]
-Phrase = Annotated[str, typer.Option(envvar="GATE_CHECK_PHRASE", help="The phrase to synthesize.")]
-SynthTimeout = Annotated[str, typer.Option(envvar="GATE_SYNTH_TIMEOUT", help="Time limit for the synthesis.")]
+ServerUrl = Annotated[
+    str | None,
+    typer.Option(
+        envvar="GATE_SERVER_URL",
+        metavar="URL",
+        help="The TTS server's URL; unset skips the synthesis check.",
+    ),
+]
+Voice = Annotated[
+    str,
+    typer.Option(
+        envvar="GATE_CHECK_VOICE",
+        metavar="FILE",
+        help="A voice file in voices/ or reference_audio/ on /data.",
+    ),
+]
+Phrase = Annotated[str, typer.Option(envvar="GATE_CHECK_PHRASE", metavar="TEXT", help="The phrase to synthesize.")]
+SynthTimeout = Annotated[str, typer.Option(envvar="GATE_SYNTH_TIMEOUT", metavar="DURATION", help="Time limit for the synthesis.")]
 
 
 @app.command()
@@ -325,12 +408,13 @@ def check(
 
 Traces = Annotated[list[Path] | None, typer.Argument(help="CSV traces: timestamp,namespace,pod,used_bytes.", show_default=False)]
 PrometheusUrl = Annotated[
-    str | None, typer.Option("--prometheus", envvar="GATE_PROMETHEUS_URL", help="Read the range from this Prometheus instead.")
+    str | None,
+    typer.Option("--prometheus", envvar="GATE_PROMETHEUS_URL", metavar="URL", help="Read the range from this Prometheus instead."),
 ]
-Start = Annotated[str | None, typer.Option(help="--prometheus: RFC 3339 start of the range.")]
-End = Annotated[str | None, typer.Option(help="--prometheus: RFC 3339 end of the range.")]
-Step = Annotated[str, typer.Option(help="--prometheus: resolution of the range (the exporter's refresh).")]
-ReplayNamespace = Annotated[str, typer.Option("--namespace", envvar="GATE_NAMESPACE", help="The TTS release's namespace.")]
+Start = Annotated[str | None, typer.Option(metavar="TIME", help="--prometheus: RFC 3339 start of the range.")]
+End = Annotated[str | None, typer.Option(metavar="TIME", help="--prometheus: RFC 3339 end of the range.")]
+Step = Annotated[str, typer.Option(metavar="DURATION", help="--prometheus: resolution of the range (the exporter's refresh).")]
+ReplayNamespace = Annotated[str, typer.Option("--namespace", envvar="GATE_NAMESPACE", metavar="NAME", help="The TTS release's namespace.")]
 
 
 def _load_trace(
@@ -358,29 +442,36 @@ def _load_trace(
     return [load_csv(path) for path in traces]
 
 
-PolicyName = Annotated[str, typer.Option("--policy", help="gate (this project), seed (the seed stack) or reactive.")]
+PolicyName = Annotated[
+    str,
+    typer.Option(
+        "--policy",
+        metavar="gate|seed|reactive",
+        help="gate (this project), seed (the seed stack) or reactive.",
+    ),
+]
 Compare = Annotated[bool, typer.Option("--compare", help="Replay the seed policy and this one side by side.")]
-ActionsOut = Annotated[Path | None, typer.Option(help="Write every change of desired replicas as JSON lines.")]
-PlotFile = Annotated[Path | None, typer.Option(help="Draw the night(s) to a .png or .svg file (needs matplotlib).")]
-ReplayTotal = Annotated[str, typer.Option("--total", envvar="GATE_TOTAL", help="The card's total memory.")]
-ReplayWindow = Annotated[str, typer.Option("--window", envvar="GATE_WINDOW", help="The daily window.")]
-TtsPeak = Annotated[str, typer.Option(help="The TTS pod's GPU memory while it runs.")]
-TtsStart = Annotated[str, typer.Option(help="From desired 1 to holding memory (scheduling, image, start).")]
-TtsLoad = Annotated[str, typer.Option(help="From holding memory to baking (the model load).")]
-TtsRelease = Annotated[str, typer.Option(help="From desired 0 to the memory freed.")]
-SidecarInterval = Annotated[str, typer.Option(help="The sidecar's interval; 0 for no sidecar.")]
+ActionsOut = Annotated[Path | None, typer.Option(metavar="FILE", help="Write every change of desired replicas as JSON lines.")]
+PlotFile = Annotated[Path | None, typer.Option(metavar="FILE", help="Draw the night(s) to a .png or .svg file (needs matplotlib).")]
+ReplayTotal = Annotated[str, typer.Option("--total", envvar="GATE_TOTAL", metavar="SIZE", help="The card's total memory.")]
+ReplayWindow = Annotated[str, typer.Option("--window", envvar="GATE_WINDOW", metavar="HH:MM-HH:MM", help="The daily window.")]
+TtsPeak = Annotated[str, typer.Option(metavar="SIZE", help="The TTS pod's GPU memory while it runs.")]
+TtsStart = Annotated[str, typer.Option(metavar="DURATION", help="From desired 1 to holding memory (scheduling, image, start).")]
+TtsLoad = Annotated[str, typer.Option(metavar="DURATION", help="From holding memory to baking (the model load).")]
+TtsRelease = Annotated[str, typer.Option(metavar="DURATION", help="From desired 0 to the memory freed.")]
+SidecarInterval = Annotated[str, typer.Option(metavar="DURATION", help="The sidecar's interval; 0 for no sidecar.")]
 
 
 def _schedule_option(key: str) -> Any:
-    return typer.Option(help=f"gate.cronJobs.{key}.schedule ('' for off).")
+    return typer.Option(metavar="CRON", help=f"gate.cronJobs.{key}.schedule ('' for off).")
 
 
 WindowUpSchedule = Annotated[str, _schedule_option("windowUp")]
 ReentrySchedule = Annotated[str, _schedule_option("reentry")]
 GuardSchedule = Annotated[str, _schedule_option("guard")]
 WindowDownSchedule = Annotated[str, _schedule_option("windowDown")]
-Headroom = Annotated[str, typer.Option(help="Added to the peak: the race between reading free memory and allocating it.")]
-Release = Annotated[str, typer.Option(help="The Helm release, for the printed command.")]
+Headroom = Annotated[str, typer.Option(metavar="SIZE", help="Added to the peak: the race between reading free memory and allocating it.")]
+Release = Annotated[str, typer.Option(metavar="NAME", help="The Helm release, for the printed command.")]
 
 
 @app.command()
@@ -477,8 +568,8 @@ def measure(
     traces: Traces = None,
     namespace: ReplayNamespace = "tts",
     deployment: Deployment = defaults.DEPLOYMENT,
-    headroom: Annotated[str, typer.Option(help="Added to the peak for the race between reading free memory and allocating it.")] = "2GiB",
-    release: Annotated[str, typer.Option(help="The Helm release, for the printed command.")] = "tts",
+    headroom: Headroom = "2GiB",
+    release: Release = "tts",
     output: Output = "text",
     prometheus: PrometheusUrl = None,
     start: Start = None,

@@ -301,3 +301,47 @@ def test_replay_plots_both_policies(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "seed" in result.stdout and "gate" in result.stdout
+
+
+# -- from Prometheus ------------------------------------------------------------------------------
+
+
+def matrix(*series):
+    return json.dumps(
+        {
+            "status": "success",
+            "data": {
+                "resultType": "matrix",
+                "result": [{"metric": labels, "values": [[stamp, str(value)] for stamp, value in points]} for labels, points in series],
+            },
+        }
+    ).encode()
+
+
+def test_replay_and_measure_read_a_range_from_prometheus(exporter):
+    from exporter import Answer
+
+    start = int(at(-1).timestamp())
+    stamps = [start + 15 * i for i in range(13 * 4)]  # 02:59..02:12 every 15 s
+    outage = set(stamps[20:24])  # the exporter was not scraped for a minute: no `up` samples
+    up = [(t, 1) for t in stamps if t not in outage]
+    resident = [(t, 3 * GiB) for t in stamps if t not in outage]
+    own = [(t, int(4.25 * GiB)) for t in stamps[10:30] if t not in outage]
+    exporter.by_query['max(up{job="gpu-pod-exporter"})'] = Answer(matrix(({}, up)), content_type="application/json")
+    exporter.by_query["sum by (namespace, pod) (gpu_pod_memory_used_bytes)"] = Answer(
+        matrix(
+            ({"namespace": "res", "pod": "a-7d9f8b6c5d-x2k4p"}, resident),
+            ({"namespace": "tts", "pod": "chatterbox-tts-6b7c9d8f5-h4j7k"}, own),
+        ),
+        content_type="application/json",
+    )
+    args = ["--prometheus", exporter.base_url, "--start", "2026-11-12T01:59:00Z", "--end", "2026-11-12T02:12:00Z"]
+    replayed = CliRunner().invoke(app, ["replay", *args, "--window", "02:00-02:10", "--timezone", "UTC", "--output", "json"])
+    assert replayed.exit_code == 0, replayed.stderr
+    [night] = json.loads(replayed.stdout)
+    assert night["outages"] == 1 and night["entries"] >= 1
+    measured = CliRunner().invoke(app, ["measure", *args, "--output", "json"])
+    assert measured.exit_code == 0, measured.stderr
+    report = json.loads(measured.stdout)
+    assert report["peak_bytes"] == int(4.25 * GiB) and report["held_samples"] == 16
+    assert report["floor"] == f"{int(6.25 * 1024)}MiB"
