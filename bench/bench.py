@@ -21,39 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gate import defaults  # noqa: E402
-from gate.policy import Settings  # noqa: E402
-from gate.replay import NightSummary, PodModel, ReplayConfig, Schedules, replay  # noqa: E402
+from gate.replay import NightSummary, default_config, replay  # noqa: E402
 from gate.trace import load_csv  # noqa: E402
-from gate.units import parse_duration, parse_size, parse_timezone, parse_window  # noqa: E402
 
 NIGHTS = sorted((Path(__file__).resolve().parent.parent / "samples" / "nights").glob("*.csv"))
-
-
-def chart_config(policy: str) -> ReplayConfig:
-    settings = Settings(
-        namespace="tts",
-        deployment=defaults.DEPLOYMENT,
-        floor_bytes=parse_size(defaults.FLOOR),
-        total_bytes=parse_size(defaults.TOTAL),
-        window=parse_window(defaults.WINDOW, parse_timezone(defaults.TIMEZONE)),
-        stable_seconds=parse_duration(defaults.COOLDOWN),
-        hysteresis_bytes=parse_size(defaults.HYSTERESIS),
-    )
-    schedules = Schedules(
-        defaults.WINDOW_UP_SCHEDULE,
-        defaults.REENTRY_SCHEDULE,
-        defaults.GUARD_SCHEDULE,
-        defaults.WINDOW_DOWN_SCHEDULE,
-        parse_duration(defaults.SIDECAR_INTERVAL),
-    )
-    pod = PodModel(
-        parse_size(defaults.TTS_PEAK),
-        parse_duration(defaults.TTS_START),
-        parse_duration(defaults.TTS_LOAD),
-        parse_duration(defaults.TTS_RELEASE),
-    )
-    return ReplayConfig(policy, settings, schedules, pod)
 
 
 @dataclass(frozen=True)
@@ -77,7 +48,7 @@ def run(paths: list[Path]) -> list[Row]:
     rows = []
     for path in paths:
         trace = load_csv(path)
-        by_policy = {policy: replay(trace, chart_config(policy)).nights for policy in ("seed", "gate", "reactive")}
+        by_policy = {policy: replay(trace, default_config(policy)).nights for policy in ("seed", "gate", "reactive")}
         for seed, gate, reactive in zip(by_policy["seed"], by_policy["gate"], by_policy["reactive"], strict=True):
             rows.append(Row(path.stem, seed, gate, reactive))
     return rows

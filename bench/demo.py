@@ -12,9 +12,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from helm import documents, render  # noqa: E402
 
-from bench import chart_config  # noqa: E402
 from gate.plot import plot_night  # noqa: E402
-from gate.replay import replay  # noqa: E402
+from gate.replay import default_config, replay  # noqa: E402
 from gate.report import replay_table  # noqa: E402
 from gate.trace import load_csv  # noqa: E402
 
@@ -43,7 +42,7 @@ def main() -> None:
 
     print(f"\n== a night on a shared T4 ({NIGHT.name}): a resident wakes at 03:30 and sleeps at 04:05")
     trace = load_csv(NIGHT)
-    results = [replay(trace, chart_config(policy)) for policy in ("seed", "gate")]
+    results = [replay(trace, default_config(policy)) for policy in ("seed", "gate")]
     print(replay_table([(trace.name, night) for result in results for night in result.nights]))
     for result in results:
         moves = ", ".join(f"{a.time:%H:%M:%S}Z {a.command} -> {a.replicas}" for a in result.actions)

@@ -302,7 +302,7 @@ def guard(
     options: Options,
     watch: WatchOpt = False,
     interval: IntervalOpt = defaults.SIDECAR_INTERVAL,
-    metrics_port: MetricsPort = 9402,
+    metrics_port: MetricsPort = defaults.METRICS_PORT,
     metrics_address: MetricsAddress = "0.0.0.0",
     iterations: Iterations = 0,
 ) -> None:
@@ -315,10 +315,10 @@ def guard(
         raise InvalidValue(f"invalid interval {interval!r}: expected a positive duration")
     if not 0 <= metrics_port <= 65535:
         raise InvalidValue(f"invalid metrics port {metrics_port}: expected 0-65535")
-    from gate.watch import watch_guard
-
     if iterations < 0:
         raise InvalidValue(f"invalid iterations {iterations}: expected 0 or more")
+    from gate.watch import watch_guard
+
     watch_guard(options, interval_seconds, metrics_address, metrics_port, iterations=iterations)
 
 
@@ -545,12 +545,18 @@ def replay(
             for name in policies
         ]
         if actions_out:
-            with actions_out.open("w") as out:
-                for result in results:
-                    for action in result.actions:
-                        line = action.to_json() if not compare else {**action.to_json(), "policy": result.policy}
-                        out.write(json.dumps(line) + "\n")
+            lines = [
+                json.dumps(action.to_json() if not compare else {**action.to_json(), "policy": result.policy})
+                for result in results
+                for action in result.actions
+            ]
+            try:
+                actions_out.write_text("".join(line + "\n" for line in lines))
+            except OSError as exc:
+                raise InvalidValue(f"cannot write {str(actions_out)!r}: {exc.strerror}") from exc
         if plot:
+            if len({r.trace.name for r in results}) > 1:
+                raise InvalidValue("--plot draws one night's trace: give one trace file")
             from gate.plot import plot_night
 
             plot_night(results, plot, ", ".join(sorted({r.trace.name for r in results})))

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from gate import policy
+from gate import defaults, policy
 from gate.cron import fire_times, parse_cron
 from gate.policy import Blind, GateState, PodUsage, Reading, Settings
 from gate.seed import SEED_SCHEDULES, seed_decide
 from gate.trace import Trace
-from gate.units import InvalidValue, Window, format_instant
+from gate.units import InvalidValue, Window, format_instant, parse_duration, parse_size, parse_timezone, parse_window
 
 POLICIES = ("gate", "seed", "reactive")
 REACTIVE_INTERVAL_SECONDS = 15
@@ -299,6 +299,33 @@ class _Simulation:
         if key not in nights:
             nights[key] = NightSummary(key.isoformat(), self.config.policy)
         return nights[key]
+
+
+def default_config(policy_name: str, namespace: str = "tts") -> ReplayConfig:
+    """The chart deployed with its defaults (gate/defaults.py), as `make bench` and `make demo` replay it."""
+    settings = Settings(
+        namespace=namespace,
+        deployment=defaults.DEPLOYMENT,
+        floor_bytes=parse_size(defaults.FLOOR),
+        total_bytes=parse_size(defaults.TOTAL),
+        window=parse_window(defaults.WINDOW, parse_timezone(defaults.TIMEZONE)),
+        stable_seconds=parse_duration(defaults.COOLDOWN),
+        hysteresis_bytes=parse_size(defaults.HYSTERESIS),
+    )
+    schedules = Schedules(
+        window_up=defaults.WINDOW_UP_SCHEDULE,
+        reentry=defaults.REENTRY_SCHEDULE,
+        guard=defaults.GUARD_SCHEDULE,
+        window_down=defaults.WINDOW_DOWN_SCHEDULE,
+        sidecar_interval_seconds=parse_duration(defaults.SIDECAR_INTERVAL),
+    )
+    pod = PodModel(
+        peak_bytes=parse_size(defaults.TTS_PEAK),
+        start_seconds=parse_duration(defaults.TTS_START),
+        load_seconds=parse_duration(defaults.TTS_LOAD),
+        release_seconds=parse_duration(defaults.TTS_RELEASE),
+    )
+    return ReplayConfig(policy_name, settings, schedules, pod)
 
 
 def replay(trace: Trace, config: ReplayConfig) -> ReplayResult:

@@ -30,7 +30,7 @@ def test_the_gate_and_the_chart_share_their_defaults():
         defaults.MAX_AGE,
         defaults.TIMEOUT,
     )
-    assert gate["sidecar"]["interval"] == defaults.SIDECAR_INTERVAL
+    assert (gate["sidecar"]["interval"], gate["sidecar"]["metricsPort"]) == (defaults.SIDECAR_INTERVAL, defaults.METRICS_PORT)
     cron = gate["cronJobs"]
     assert (
         cron["windowUp"]["schedule"],
