@@ -28,7 +28,6 @@ from gate.units import Window, format_duration, format_instant, format_size, par
 # The gate's memory between runs, kept on the Deployment.
 YIELDED_AT = "tts.gate/yielded-at"
 ROOM_SINCE = "tts.gate/room-since"
-STATE_ANNOTATIONS = (YIELDED_AT, ROOM_SINCE)
 
 
 @dataclass(frozen=True)
@@ -153,10 +152,6 @@ class Decision:
     annotations: Mapping[str, str | None] = field(default_factory=dict)  # None removes a key
 
     @property
-    def changes_replicas(self) -> bool:
-        return self.replicas is not None
-
-    @property
     def refused(self) -> bool:
         """A preflight that could have taken the card and did not."""
         return self.command == "preflight" and self.reason not in (Reason.ENTERED, Reason.ALREADY_UP)
@@ -260,7 +255,7 @@ def decide_preflight(view: View, state: GateState, settings: Settings) -> Decisi
                 annotations=clear_room,
             )
         since = state.room_since
-        if since is None:
+        if since is None or since > now:  # none yet, or from a clock that has since jumped back
             return Decision(
                 cmd,
                 Reason.COOLING_DOWN,

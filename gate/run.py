@@ -18,8 +18,6 @@ from gate.kube.errors import KubeError
 from gate.policy import Blind, Decision, GateState, Observation, Reason, Settings, View
 from gate.sources import Source, SourceError
 
-COMMANDS = ("preflight", "guard", "down")
-
 
 @dataclass
 class Outcome:

@@ -202,6 +202,15 @@ YIELD = NIGHT - timedelta(minutes=10)
         ),
         ("without a yield the floor alone decides", reading(8.75), GateState(0), NIGHT, Reason.ENTERED, 1, {}),
         (
+            "a room clock in the future (the clock jumped back) starts again now",
+            reading(3.0),
+            GateState(0, yielded_at=YIELD, room_since=NIGHT + timedelta(hours=3)),
+            NIGHT,
+            Reason.COOLING_DOWN,
+            None,
+            {ROOM_SINCE: "2026-11-12T02:30:00Z"},
+        ),
+        (
             "blindness restarts the clock",
             Blind("x"),
             GateState(0, yielded_at=YIELD, room_since=NIGHT - timedelta(seconds=60)),
