@@ -10,6 +10,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCAN_VENV := .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed
+# The gate as a user installs it: its wheel in a clean venv, with only the runtime dependencies.
+WHEEL_VENV := .build/wheel-venv
+WHEEL_STAMP := $(WHEEL_VENV)/.installed
 
 # Images. One variable moves both to another registry: make build-image push REGISTRY=ghcr.io/me
 REGISTRY ?= forgejo.viktorbarzin.me/viktor
@@ -48,14 +51,22 @@ $(SCAN_STAMP): pyproject.toml
 	$(SCAN_VENV)/bin/pip install --disable-pip-version-check --progress-bar off '.[scan]' | grep -E '^Successfully' || true
 	@touch $@
 
+$(WHEEL_STAMP): pyproject.toml $(wildcard gate/*.py gate/*/*.py)
+	@echo ">> building the gate's wheel and installing it into a clean venv ($(WHEEL_VENV))"
+	rm -rf .build/dist $(WHEEL_VENV)
+	$(PYTHON) -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir .build/dist .
+	$(PYTHON) -m venv --without-pip $(WHEEL_VENV)
+	$(PYTHON) -m pip --python $(WHEEL_VENV)/bin/python install --quiet --disable-pip-version-check .build/dist/tts_gate-*.whl
+	@touch $@
+
 lint: $(STAMP) ## ruff, import layering, hadolint on both Dockerfiles
 	$(BIN)/ruff check gate tests bench
 	$(BIN)/ruff format --check gate tests bench
 	$(BIN)/lint-imports
 	$(BIN)/hadolint --no-color Dockerfile.cu128 Dockerfile.gate
 
-test: lint $(SCAN_STAMP) ## every test: lint, the chart, the gate, the fault matrix, the manifest scan
-	CHECKOV=$(SCAN_VENV)/bin/checkov $(BIN)/pytest
+test: lint $(SCAN_STAMP) $(WHEEL_STAMP) ## every test: lint, the chart, the gate, the fault matrix, the manifest scan
+	CHECKOV=$(SCAN_VENV)/bin/checkov WHEEL_VENV=$(WHEEL_VENV) $(BIN)/pytest
 
 demo: $(STAMP) ## the chart's objects, and the gate on a bundled night next to the seed's policy
 	$(BIN)/python bench/demo.py
@@ -66,9 +77,9 @@ bench: $(STAMP) ## replay the sample nights with the seed's, this gate's and a r
 faults-doc: $(STAMP) ## regenerate docs/faults.md from the fault matrix's test parameters
 	$(BIN)/python tests/faults.py > docs/faults.md
 
-audit: runtime-size ## pip-audit the pinned runtime dependencies (needs PyPI's vulnerability data)
+audit: $(WHEEL_STAMP) ## pip-audit the pinned runtime dependencies (needs PyPI's vulnerability data)
 	$(BIN)/pip install --quiet --disable-pip-version-check '.[audit]'
-	$(PYTHON) -m pip --python .build/runtime-venv/bin/python freeze --exclude tts-gate > .build/runtime-requirements.txt
+	$(PYTHON) -m pip --python $(WHEEL_VENV)/bin/python freeze --exclude tts-gate > .build/runtime-requirements.txt
 	$(BIN)/pip-audit --strict --requirement .build/runtime-requirements.txt
 
 docker-check: ## fail early unless a docker client and a running engine answer
@@ -95,11 +106,8 @@ lock-image: $(STAMP) ## re-resolve docker/requirements-cu128.txt from docker/req
 	    --override docker/lock-overrides.txt --no-header --no-annotate; } > docker/requirements-cu128.txt.new
 	mv docker/requirements-cu128.txt.new docker/requirements-cu128.txt
 
-runtime-size: ## print the installed size of the gate's runtime dependencies (a clean venv)
-	rm -rf .build/runtime-venv
-	$(PYTHON) -m venv --without-pip .build/runtime-venv
-	$(PYTHON) -m pip --python .build/runtime-venv/bin/python install --quiet --disable-pip-version-check .
-	@.build/runtime-venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+runtime-size: $(WHEEL_STAMP) ## print the installed size of the gate with its runtime dependencies (a clean venv)
+	@$(WHEEL_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
 		| xargs du -sh | awk '{print "gate runtime install (site-packages):", $$1}'
 
 clean: ## remove the venv and build leftovers
