@@ -7,10 +7,14 @@ keeps parsing (`parse`, pure, over the text it would fetch) apart from fetching 
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from gate.policy import Reading
+from gate.policy import PodUsage, Reading
+
+UNKNOWN = "unknown"
 
 
 class SourceError(Exception):
@@ -33,6 +37,20 @@ class SourceConfig:
     # Prometheus only: the query whose result maps to residents, and the exporter's liveness.
     query: str | None = None
     up_query: str | None = None
+
+
+def by_pod(series: Iterable[tuple[dict[str, str], float]]) -> tuple[tuple[PodUsage, ...], int]:
+    """Per-process (or per-pod) bytes summed by namespace and pod; series without both labels,
+    or labelled `unknown` (a process the exporter could not map), are unattributed: a resident's."""
+    pods: dict[tuple[str, str], int] = defaultdict(int)
+    unattributed = 0
+    for labels, value in series:
+        namespace, pod = labels.get("namespace", ""), labels.get("pod", "")
+        if namespace and pod and UNKNOWN not in (namespace, pod):
+            pods[(namespace, pod)] += int(value)
+        else:
+            unattributed += int(value)
+    return tuple(PodUsage(ns, pod, used) for (ns, pod), used in sorted(pods.items())), unattributed
 
 
 SOURCE_NAMES = ("gpu-pod-exporter", "dcgm", "nvidia-smi", "prometheus")

@@ -19,23 +19,11 @@ MIB = 2**20
 MAX_PLAUSIBLE_MIB = 16 * 2**20
 
 
-def _device_value(parsed: exposition.Exposition, name: str, where: str, required: bool) -> float:
-    if not required and name not in parsed.families:
-        return 0.0
-    samples = parsed.require(name, where)
-    if not samples:
-        raise SourceError(f"metrics from {where}: {name} has no samples (no GPU seen by dcgm)")
-    if len(samples) > 1:
-        # Several GPUs, or MIG instances of one: either way not the one shared card the gate watches.
-        raise SourceError(f"metrics from {where}: {name} has {len(samples)} series; the gate watches one shared GPU")
-    return samples[0].value
-
-
 def parse(body: bytes, where: str) -> Reading:
     parsed = exposition.parse(body, where)
-    free = _device_value(parsed, FREE, where, required=True)
-    used = _device_value(parsed, USED, where, required=True)
-    reserved = _device_value(parsed, RESERVED, where, required=False)
+    free = parsed.device_value(FREE, where)
+    used = parsed.device_value(USED, where)
+    reserved = parsed.device_value(RESERVED, where) if RESERVED in parsed.families else 0.0
     total_mib = free + used + reserved
     if total_mib > MAX_PLAUSIBLE_MIB:
         raise SourceError(f"metrics from {where}: framebuffer total {total_mib:g} is not MiB (bytes?)")

@@ -36,6 +36,16 @@ class Exposition:
             raise SourceError(f"metrics from {where}: no {name} family in the answer")
         return self.samples.get(name, [])
 
+    def device_value(self, name: str, where: str) -> float:
+        """The value of a per-device family that must describe exactly one GPU."""
+        samples = self.require(name, where)
+        if not samples:
+            raise SourceError(f"metrics from {where}: {name} has no samples (no GPU seen by the exporter)")
+        if len(samples) > 1:
+            # Several GPUs, or MIG instances of one: either way not the one shared card the gate watches.
+            raise SourceError(f"metrics from {where}: {name} has {len(samples)} series; the gate watches one shared GPU")
+        return samples[0].value
+
 
 def parse(body: bytes, where: str) -> Exposition:
     """Parse exposition text; any oddity becomes a one-line SourceError naming `where`."""

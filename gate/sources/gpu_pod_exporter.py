@@ -7,36 +7,26 @@ no GPU processes it serves the family's HELP/TYPE and no samples: an idle card.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
-from gate.policy import PodUsage, Reading
-from gate.sources import SourceError, exposition
+from gate.policy import Reading
+from gate.sources import SourceError, by_pod, exposition
 from gate.sources.scrape import ScrapedSource
 
 METRIC = "gpu_pod_memory_used_bytes"
-UNKNOWN = "unknown"
 MIB = 2**20
 
 
 def parse(body: bytes, where: str) -> Reading:
     samples = exposition.parse(body, where).require(METRIC, where)
-    by_pod: dict[tuple[str, str], int] = defaultdict(int)
-    unattributed = 0
     for sample in samples:
         if 0 < sample.value < MIB:
             # The exporter reports whole MiB in bytes; a smaller figure is a unit mix-up.
             raise SourceError(
                 f"metrics from {where}: {METRIC} value {sample.value:g} is under 1 MiB; expected bytes (is the exporter reporting MiB?)"
             )
-        namespace = sample.labels.get("namespace", "")
-        pod = sample.labels.get("pod", "")
-        if not namespace or not pod or UNKNOWN in (namespace, pod):
-            unattributed += int(sample.value)
-        else:
-            by_pod[(namespace, pod)] += int(sample.value)
+    pods, unattributed = by_pod((sample.labels, sample.value) for sample in samples)
     sampled_at = exposition.sampled_at(samples)
     return Reading(
-        pods=tuple(PodUsage(ns, pod, used) for (ns, pod), used in sorted(by_pod.items())),
+        pods=pods,
         unattributed_bytes=unattributed,
         sampled_at=sampled_at,
     )

@@ -16,19 +16,10 @@ FREE = "nvidia_smi_memory_free_bytes"
 MIN_PLAUSIBLE_TOTAL = 64 * 2**20
 
 
-def _one_device(parsed: exposition.Exposition, name: str, where: str) -> float:
-    samples = parsed.require(name, where)
-    if not samples:
-        raise SourceError(f"metrics from {where}: {name} has no samples (no GPU seen by nvidia-smi)")
-    if len({s.labels.get("uuid", "") for s in samples}) > 1:
-        raise SourceError(f"metrics from {where}: {name} reports several GPUs; the gate watches one shared GPU")
-    return samples[0].value
-
-
 def parse(body: bytes, where: str) -> Reading:
     parsed = exposition.parse(body, where)
-    total = _one_device(parsed, TOTAL, where)
-    free = _one_device(parsed, FREE, where)
+    total = parsed.device_value(TOTAL, where)
+    free = parsed.device_value(FREE, where)
     if total < MIN_PLAUSIBLE_TOTAL:
         raise SourceError(f"metrics from {where}: {TOTAL} is {total:g}, expected bytes (MiB?)")
     if free > total:

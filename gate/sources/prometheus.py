@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from gate.policy import PodUsage, Reading
-from gate.sources import SourceConfig, SourceError
+from gate.sources import SourceConfig, SourceError, by_pod
 from gate.sources.scrape import fetch, host_of
 
 DEFAULT_QUERY = "sum by (namespace, pod) (gpu_pod_memory_used_bytes)"
@@ -64,17 +64,10 @@ def parse_vector(body: bytes, where: str, query: str) -> list[tuple[dict[str, st
 
 def parse(body: bytes, where: str, query: str = DEFAULT_QUERY) -> Reading:
     rows = parse_vector(body, where, query)
-    by_pod: dict[tuple[str, str], int] = defaultdict(int)
-    unattributed = 0
-    for labels, value, _ in rows:
-        namespace, pod = labels.get("namespace", ""), labels.get("pod", "")
-        if namespace and pod and "unknown" not in (namespace, pod):
-            by_pod[(namespace, pod)] += int(value)
-        else:
-            unattributed += int(value)
+    pods, unattributed = by_pod((labels, value) for labels, value, _ in rows)
     stamps = [stamp for _, _, stamp in rows]
     return Reading(
-        pods=tuple(PodUsage(ns, pod, used) for (ns, pod), used in sorted(by_pod.items())),
+        pods=pods,
         unattributed_bytes=unattributed,
         sampled_at=datetime.fromtimestamp(max(stamps), UTC) if stamps else None,
     )
