@@ -20,6 +20,7 @@ from gate.kube.errors import KubeError
 from gate.options import Options
 from gate.run import run
 from gate.telemetry import WatchMetrics
+from gate.units import InvalidValue
 
 
 def watch_guard(options: Options, interval_seconds: float, address: str, port: int, iterations: int = 0) -> None:
@@ -28,7 +29,10 @@ def watch_guard(options: Options, interval_seconds: float, address: str, port: i
     done = 0
     metrics = WatchMetrics()
     if port:
-        start_http_server(port, addr=address, registry=metrics.registry)
+        try:
+            start_http_server(port, addr=address, registry=metrics.registry)
+        except OSError as exc:
+            raise InvalidValue(f"cannot serve metrics on {address}:{port}: {exc.strerror}") from exc
     previous = {}
     if threading.current_thread() is threading.main_thread():  # signals reach only the main thread
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}

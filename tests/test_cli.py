@@ -353,3 +353,16 @@ def test_check_names_a_missing_voice(env, tts_server):
     tts_server.answers["/v1/audio/speech"] = Answer(b'{"detail":"Voice file not found"}', status=404)
     result = gate({**env, "GATE_SERVER_URL": tts_server.base_url}, "check")
     assert "voice 'narrator.wav' not found" in one_line(result.stderr)
+
+
+def test_watch_refuses_a_metrics_port_in_use(env, kubeapi):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = gate({**env, "GATE_METRICS_ADDRESS": "127.0.0.1", "GATE_METRICS_PORT": str(port)}, "guard", "--watch", "--iterations", "1")
+    assert result.exit_code == ExitStatus.USAGE
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in one_line(result.stderr)
+    assert kubeapi.requests == []
