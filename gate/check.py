@@ -19,7 +19,7 @@ import requests
 from gate import policy
 from gate.kube.client import KubeClient
 from gate.kube.errors import KubeError
-from gate.run import observe, read_state
+from gate.run import look, read_state
 from gate.sources import Source
 from gate.status import ExitStatus, for_kube_error
 from gate.units import format_size
@@ -34,7 +34,7 @@ class CheckResult:
 
 
 def check_metrics(source: Source, settings: policy.Settings, now: datetime) -> CheckResult:
-    view = policy.assess(observe(source), settings, now)
+    view = look(source, settings, now)
     if view.blind:
         return CheckResult("metrics", False, view.blind_reason or "blind", ExitStatus.METRICS)
     return CheckResult(

@@ -21,7 +21,7 @@ from gate import __version__, defaults, policy, report
 from gate.cron import parse_cron
 from gate.kube.errors import KubeError
 from gate.options import Options, choice, parse_options, with_cluster
-from gate.run import Outcome, read_state, run
+from gate.run import Outcome, look, read_state, run
 from gate.sources import SOURCE_NAMES, SourceConfig, SourceError
 from gate.sources.prometheus import read_range
 from gate.status import EXIT_STATUS_HELP, ExitStatus, for_kube_error
@@ -333,10 +333,7 @@ def down(options: Options) -> None:
 @gate_command()
 def status(options: Options) -> None:
     """Show what the gate sees and what each command would decide. Changes nothing."""
-    from gate.run import observe
-
-    now = options.clock()
-    view = policy.assess(observe(options.source()), options.settings, now)
+    view = look(options.source(), options.settings, options.clock())
     state, api_error, api_exc = None, None, None
     try:
         _, state = read_state(options.kube(), options.settings)

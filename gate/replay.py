@@ -189,6 +189,7 @@ class _Simulation:
         self.settings = config.settings
         self.result = ReplayResult(config.policy, trace, config)
         self.state = GateState(0)
+        self.annotations: dict[str, str] = {}
         self.own_pod = PodUsage(self.settings.namespace, self.settings.deployment + POD_SUFFIX, config.pod.peak_bytes)
 
     @property
@@ -196,28 +197,33 @@ class _Simulation:
         lives = self.result.lives
         return lives[-1] if lives and lives[-1].down is None else None
 
-    def observe(self, t: int, with_own: bool) -> Reading | Blind:
+    def observe(self, t: int) -> Reading | Blind:
+        """What a scrape at t returns: the trace's snapshot plus the simulated pod's own memory."""
         snapshot = self.trace.fresh(_instant(t))
         if snapshot is None:
             return Blind(f"no scrape within {self.trace.step_seconds:g}s (exporter down)")
-        own = (self.own_pod,) if with_own and self.result.own_bytes(t) else ()
+        own = (self.own_pod,) if self.result.own_bytes(t) else ()
         return Reading(pods=snapshot.pods + own, sampled_at=snapshot.time)
 
     def run(self, t: int, command: str) -> None:
         now = _instant(t)
         if self.config.policy == "seed":
-            decision = seed_decide(command, self.observe(t, with_own=True), self.state.replicas, self.settings.floor_bytes)
+            decision = seed_decide(command, self.observe(t), self.state.replicas, self.settings.floor_bytes)
         elif command == "down":
             decision = policy.decide_down(self.state)
         else:
-            view = policy.assess(self.observe(t, with_own=True), self.settings, now)
+            view = policy.assess(self.observe(t), self.settings, now)
             decision = policy.decide(command, view, self.state, self.settings)
         self.apply(t, decision)
 
     def apply(self, t: int, decision: policy.Decision) -> None:
-        annotations = {policy.YIELDED_AT: self.state.yielded_at, policy.ROOM_SINCE: self.state.room_since}
+        # The Deployment's annotations, merge-patched as the API server would, then read back
+        # the way the live gate reads them.
         for key, value in decision.annotations.items():
-            annotations[key] = None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if value is None:
+                self.annotations.pop(key, None)
+            else:
+                self.annotations[key] = value
         replicas = self.state.replicas
         if decision.replicas is not None and decision.replicas != replicas:
             replicas = decision.replicas
@@ -227,8 +233,8 @@ class _Simulation:
                 self.life.down = t
             self.result.actions.append(Action(_instant(t), replicas, decision.command, decision.reason.value))
         if self.config.policy == "reactive":  # no memory of yields: that is what makes it the plain baseline
-            annotations = {policy.YIELDED_AT: None, policy.ROOM_SINCE: None}
-        self.state = GateState(replicas, annotations[policy.YIELDED_AT], annotations[policy.ROOM_SINCE])
+            self.annotations.clear()
+        self.state = GateState.from_annotations(replicas, self.annotations)
 
     def commands_at(self, t: int, crons: dict[int, list[str]]) -> list[str]:
         commands = list(crons.get(t, ()))

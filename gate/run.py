@@ -35,11 +35,14 @@ class Outcome:
         return self.view is not None and self.view.blind
 
 
-def observe(source: Source) -> Observation:
+def look(source: Source, settings: Settings, now: datetime) -> View:
+    """Read the source and make the gate's view of it; a source that fails leaves the gate blind."""
+    observation: Observation
     try:
-        return source.read()
+        observation = source.read()
     except SourceError as exc:
-        return Blind(str(exc))
+        observation = Blind(str(exc))
+    return policy.assess(observation, settings, now)
 
 
 def read_state(kube: KubeClient, settings: Settings) -> tuple[dict[str, Any], GateState]:
@@ -64,7 +67,7 @@ def run(
         decision = policy.decide_down(state)
     else:
         assert source is not None
-        view = policy.assess(observe(source), settings, now)
+        view = look(source, settings, now)
         decision = policy.decide(command, view, state, settings)
     outcome = Outcome(command, state, decision, view, dry_run, replicas_after=state.replicas)
     if not dry_run:
