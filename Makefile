@@ -32,7 +32,7 @@ GATE_TAGS := $(GATE_IMAGE):$(GATE_VERSION)
 BUILT_TAGS := $(if $(filter build-image,$(MAKECMDGOALS)),$(SERVER_TAGS)) $(if $(filter build-gate,$(MAKECMDGOALS)),$(GATE_TAGS))
 PUSH_TAGS := $(or $(strip $(BUILT_TAGS)),$(SERVER_TAGS) $(GATE_TAGS))
 
-.PHONY: help venv test lint demo bench faults-doc audit build-image build-gate push docker-check lock-image runtime-size clean
+.PHONY: help venv test lint prometheus-tools demo bench faults-doc audit build-image build-gate push docker-check lock-image runtime-size clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -65,8 +65,27 @@ lint: $(STAMP) ## ruff, import layering, hadolint on both Dockerfiles
 	$(BIN)/lint-imports
 	$(BIN)/hadolint --no-color Dockerfile.cu128 Dockerfile.gate
 
-test: lint $(SCAN_STAMP) $(WHEEL_STAMP) ## every test: lint, the chart, the gate, the fault matrix, the manifest scan
+test: lint prometheus-tools $(SCAN_STAMP) $(WHEEL_STAMP) ## every test: lint, the chart, the gate, the fault matrix, the manifest scan
 	CHECKOV=$(SCAN_VENV)/bin/checkov WHEEL_VENV=$(WHEEL_VENV) $(BIN)/pytest
+
+# A real Prometheus and promtool for the alert, dashboard and scrape tests: Debian's package.
+# policy-rc.d (exit 101) keeps the package's postinst from starting its own daemon on :9090 on a
+# machine that has no such guard already; the tests start their own on a free loopback port.
+prometheus-tools: ## install Debian's prometheus (prometheus, promtool) when either is missing
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
+	  echo ">> installing Debian's prometheus package (prometheus and promtool for the tests)"; \
+	  sudo=""; if [ "$$(id -u)" != 0 ]; then sudo="sudo -n"; fi; \
+	  guard=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' | $$sudo tee /usr/sbin/policy-rc.d >/dev/null && $$sudo chmod +x /usr/sbin/policy-rc.d && guard=1; fi; \
+	  status=0; log=$$(mktemp); \
+	  { $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } >"$$log" 2>&1 || status=$$?; \
+	  if [ -n "$$guard" ]; then $$sudo rm -f /usr/sbin/policy-rc.d; fi; \
+	  if [ "$$status" != 0 ] || ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
+	    cat "$$log" >&2; rm -f "$$log"; \
+	    echo "make: could not install Debian's prometheus package (needs root or passwordless sudo, and apt);" \
+	      "install prometheus and promtool (2.x) on PATH and run again" >&2; exit 2; fi; \
+	  rm -f "$$log"; \
+	fi
 
 demo: $(STAMP) ## the chart's objects, and the gate on a bundled night next to the seed's policy
 	$(BIN)/python bench/demo.py
