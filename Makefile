@@ -13,6 +13,11 @@ SCAN_STAMP := $(SCAN_VENV)/.installed
 # The gate as a user installs it: its wheel in a clean venv, with only the runtime dependencies.
 WHEEL_VENV := .build/wheel-venv
 WHEEL_STAMP := $(WHEEL_VENV)/.installed
+# The server image's locked setuptools wheel, for the test that it still ships pkg_resources
+# (resemble-perth needs it; setuptools 82 dropped it). Downloaded here so pytest stays offline.
+SERVER_SETUPTOOLS := $(shell sed -n 's/^setuptools==//p' docker/requirements-cu128.txt)
+SETUPTOOLS_DIR := .build/server-setuptools
+SETUPTOOLS_STAMP := $(SETUPTOOLS_DIR)/.setuptools-$(SERVER_SETUPTOOLS)
 
 # Images. One variable moves both to another registry: make build-image push REGISTRY=ghcr.io/me
 REGISTRY ?= forgejo.viktorbarzin.me/viktor
@@ -59,14 +64,20 @@ $(WHEEL_STAMP): pyproject.toml $(wildcard gate/*.py gate/*/*.py)
 	$(PYTHON) -m pip --python $(WHEEL_VENV)/bin/python install --quiet --disable-pip-version-check .build/dist/tts_gate-*.whl
 	@touch $@
 
+$(SETUPTOOLS_STAMP): docker/requirements-cu128.txt
+	@echo ">> downloading the server image's setuptools==$(SERVER_SETUPTOOLS) wheel ($(SETUPTOOLS_DIR))"
+	rm -rf $(SETUPTOOLS_DIR)
+	$(PYTHON) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: --dest $(SETUPTOOLS_DIR) 'setuptools==$(SERVER_SETUPTOOLS)'
+	@touch $@
+
 lint: $(STAMP) ## ruff, import layering, hadolint on both Dockerfiles
 	$(BIN)/ruff check gate tests bench
 	$(BIN)/ruff format --check gate tests bench
 	$(BIN)/lint-imports
 	$(BIN)/hadolint --no-color Dockerfile.cu128 Dockerfile.gate
 
-test: lint prometheus-tools $(SCAN_STAMP) $(WHEEL_STAMP) ## every test: lint, the chart, the gate, the fault matrix, the manifest scan
-	CHECKOV=$(SCAN_VENV)/bin/checkov WHEEL_VENV=$(WHEEL_VENV) $(BIN)/pytest
+test: lint prometheus-tools $(SCAN_STAMP) $(WHEEL_STAMP) $(SETUPTOOLS_STAMP) ## every test: lint, the chart, the gate, the fault matrix, the manifest scan
+	CHECKOV=$(SCAN_VENV)/bin/checkov WHEEL_VENV=$(WHEEL_VENV) SETUPTOOLS_DIR=$(SETUPTOOLS_DIR) $(BIN)/pytest
 
 # A real Prometheus and promtool for the alert, dashboard and scrape tests: Debian's package.
 # policy-rc.d (exit 101) keeps the package's postinst from starting its own daemon on :9090 on a

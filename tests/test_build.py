@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import yaml
@@ -138,3 +139,19 @@ def test_the_gate_wheel_installs_into_a_clean_venv_and_runs():
         cwd=WHEEL_VENV,  # not this checkout, whose gate/ `python -c` would import first
     ).stdout.strip()
     assert "site-packages" in installed  # the wheel, not this checkout
+
+
+SETUPTOOLS_DIR = ROOT / os.environ.get("SETUPTOOLS_DIR", ".build/server-setuptools")
+
+
+def test_the_server_image_setuptools_still_ships_pkg_resources():
+    """resemble-perth imports pkg_resources; without it perth's watermarker is None and chatterbox
+    fails to build the model (setuptools 82 dropped it). `make test` downloads the locked wheel."""
+    pins = re.findall(r"^setuptools==(\S+)$", (ROOT / "docker" / "requirements-cu128.txt").read_text(), re.M)
+    assert len(pins) == 1, f"docker/requirements-cu128.txt must pin setuptools exactly once, found {pins}"
+    wheels = sorted(SETUPTOOLS_DIR.glob(f"setuptools-{pins[0]}-*.whl"))
+    assert wheels, f"no setuptools-{pins[0]} wheel in {SETUPTOOLS_DIR}: `make test` downloads it"
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        names = set(wheel.namelist())
+    assert "pkg_resources/__init__.py" in names, f"setuptools {pins[0]} ships no pkg_resources: pin setuptools<82 in docker/lock-overrides.txt"
+    assert re.search(r"^setuptools<82$", (ROOT / "docker" / "lock-overrides.txt").read_text(), re.M), "the lock's override keeps setuptools<82"
