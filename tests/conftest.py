@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from exporter import FakeExporter  # noqa: E402
 from kubeapi import FakeKubeAPI  # noqa: E402
+from promserver import PromServer, night_series, sample_night, sample_night_names  # noqa: E402
 
 
 @pytest.fixture
@@ -22,3 +23,35 @@ def exporter() -> Iterator[FakeExporter]:
 def kubeapi() -> Iterator[FakeKubeAPI]:
     with FakeKubeAPI() as server:
         yield server
+
+
+# A real Prometheus (tests/promserver.py; /tmp/promharness-ready.txt tells how to use these).
+@pytest.fixture(scope="session")
+def prometheus_nights(tmp_path_factory) -> Iterator[PromServer]:
+    """One server for the session with every samples/nights night backfilled (each on its own
+    date, so they do not collide). Read-only: backfill your own series into `prometheus_factory`.
+    Its lookback is 14 s (the nights' step is 15 s) so a pod that left is gone at the next step,
+    as stale markers would make it; query ranges at steps aligned with the nights' samples."""
+    server = PromServer(tmp_path_factory.mktemp("prometheus-nights"), lookback="14s")
+    server.backfill([s for name in sample_night_names() for s in night_series(sample_night(name))])
+    with server:
+        yield server
+
+
+@pytest.fixture
+def prometheus_factory(tmp_path) -> Iterator[Callable[..., PromServer]]:
+    """make(series=..., nights=..., **PromServer options) -> a started server of this test's own;
+    all are stopped at teardown. `nights`: names in samples/nights, backfilled as is."""
+    servers: list[PromServer] = []
+
+    def make(series: Iterable = (), nights: Iterable[str] = (), **options) -> PromServer:
+        server = PromServer(tmp_path / f"prometheus-{len(servers)}", **options)
+        servers.append(server)
+        backfilled = [*series, *(s for name in nights for s in night_series(sample_night(name)))]
+        if backfilled:
+            server.backfill(backfilled)
+        return server.start()
+
+    yield make
+    for server in servers:
+        server.stop()
