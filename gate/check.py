@@ -3,9 +3,11 @@
 1. metrics: the configured source answers and can be trusted;
 2. RBAC: every call the gate makes, as a server-side dry run (dryRun=All: authorized and
    validated by the API server, persisted nowhere);
-3. the server, when it is up: the model is loaded on the GPU, and `POST /v1/audio/speech` turns a
-   short phrase into WAV audio. When it is down (outside the window, or yielded) that is said
-   plainly and is not a failure.
+3. the server: when the Deployment wants a replica, the server must answer with the model loaded
+   on the GPU, and `POST /v1/audio/speech` must turn a short phrase into WAV audio. A server that
+   does not answer passes only when the Deployment is at 0 replicas (outside the window, or
+   yielded). One that accepts the connection but does not answer in time is busy: a synthesis
+   blocks its event loop, so it is reported as not checked, not as down.
 """
 
 from __future__ import annotations
@@ -62,22 +64,68 @@ def check_rbac(kube: KubeClient, settings: policy.Settings) -> CheckResult:
     return CheckResult("rbac", True, f"get deployments, {', '.join(label for label, _ in steps)} on {namespace}/{name}")
 
 
-def check_server(server_url: str, voice: str, phrase: str, timeout_seconds: float, synth_timeout_seconds: float) -> CheckResult:
+def desired_replicas(kube: KubeClient, settings: policy.Settings) -> int | None:
+    """The Deployment's desired replicas, or None when it cannot be read (the RBAC check says why)."""
+    try:
+        _, state = read_state(kube, settings)
+    except KubeError:
+        return None
+    return state.replicas
+
+
+def _unanswered(exc: requests.exceptions.RequestException) -> str:
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect timed out"
+    if "Connection refused" in text:
+        return "connection refused"
+    if "NameResolution" in text or "Name or service not known" in text or "nodename nor servname" in text:
+        return "name not resolved"
+    return type(exc).__name__
+
+
+def check_server(
+    server_url: str,
+    voice: str,
+    phrase: str,
+    timeout_seconds: float,
+    synth_timeout_seconds: float,
+    wanted: int | None,
+) -> CheckResult:
+    """`wanted`: the Deployment's desired replicas (None: unknown, treated as wanted)."""
     base = server_url.rstrip("/")
     try:
         info = requests.get(f"{base}/api/model-info", timeout=timeout_seconds)
-    except requests.exceptions.RequestException:
+    except requests.exceptions.ReadTimeout:
         return CheckResult(
             "server",
             True,
-            f"{base} is not answering: the server is down (outside the window, or it yielded the GPU); synthesis not checked",
+            f"{base} took the connection but gave no answer within {timeout_seconds:g}s: busy synthesizing, not checked",
+        )
+    except requests.exceptions.RequestException as exc:
+        why = _unanswered(exc)
+        if wanted == 0:
+            return CheckResult(
+                "server",
+                True,
+                f"{base} is not answering ({why}) and the Deployment is at 0 replicas: the server is down "
+                "(outside the window, or it yielded the GPU); synthesis not checked",
+            )
+        wants = f"the Deployment wants {wanted} replica(s)" if wanted else "the Deployment's replicas could not be read"
+        return CheckResult(
+            "server",
+            False,
+            f"{wants} but {base} does not answer ({why}): the pod is starting, failing, or has no ready endpoint",
+            ExitStatus.ERROR,
         )
     try:
         model = info.json()
     except ValueError:
         model = {}
     if info.status_code != 200 or not model.get("loaded"):
-        return CheckResult("server", False, f"{base}/api/model-info: HTTP {info.status_code}, model not loaded", ExitStatus.ERROR)
+        return CheckResult(
+            "server", False, f"{base}/api/model-info: HTTP {info.status_code}, model not loaded (see the server's log)", ExitStatus.ERROR
+        )
     device = str(model.get("device", ""))
     if not device.startswith("cuda"):
         return CheckResult(
@@ -92,7 +140,9 @@ def check_server(server_url: str, voice: str, phrase: str, timeout_seconds: floa
     except requests.exceptions.RequestException as exc:
         return CheckResult("server", False, f"POST /v1/audio/speech: {type(exc).__name__}", ExitStatus.ERROR)
     if speech.status_code == 404:
-        return CheckResult("server", False, f"voice {voice!r} not found: put it in voices/ or reference_audio/ on /data", ExitStatus.ERROR)
+        return CheckResult(
+            "server", False, f"voice {voice!r} not found: not among the image's voices nor in reference_audio/ on /data", ExitStatus.ERROR
+        )
     if speech.status_code != 200:
         return CheckResult("server", False, f"POST /v1/audio/speech: HTTP {speech.status_code}", ExitStatus.ERROR)
     audio = speech.content

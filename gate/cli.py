@@ -334,18 +334,19 @@ def down(options: Options) -> None:
 def status(options: Options) -> None:
     """Show what the gate sees and what each command would decide. Changes nothing."""
     view = look(options.source(), options.settings, options.clock())
-    state, api_error, api_exc = None, None, None
+    state, api_error, api_exc, ready = None, None, None, None
     try:
-        _, state = read_state(options.kube(), options.settings)
+        deployment, state = read_state(options.kube(), options.settings)
+        ready = report.ready_replicas(deployment)
     except KubeError as exc:
         api_error, api_exc = str(exc), exc
     decisions = [policy.decide(cmd, view, state, options.settings) for cmd in ("preflight", "guard")] if state else []
     if options.output == "json":
-        payload = report.status_dict(view, state, options.settings, decisions)
+        payload = report.status_dict(view, state, options.settings, decisions, ready)
         payload["api_error"] = api_error
         typer.echo(json.dumps(payload, indent=2))
     else:
-        typer.echo(report.status_text(view, state, options.settings, decisions, api_error))
+        typer.echo(report.status_text(view, state, options.settings, decisions, api_error, ready))
     if api_exc is not None:
         fail(str(api_exc), for_kube_error(api_exc))
     if view.blind:
@@ -365,7 +366,7 @@ Voice = Annotated[
     typer.Option(
         envvar="GATE_CHECK_VOICE",
         metavar="FILE",
-        help="A voice file in voices/ or reference_audio/ on /data.",
+        help="A voice as clients name it: one of the image's voices (Emily.wav), or a file in reference_audio/ on /data.",
     ),
 ]
 Phrase = Annotated[str, typer.Option(envvar="GATE_CHECK_PHRASE", metavar="TEXT", help="The phrase to synthesize.")]
@@ -377,12 +378,13 @@ SynthTimeout = Annotated[str, typer.Option(envvar="GATE_SYNTH_TIMEOUT", metavar=
 def check(
     options: Options,
     server_url: ServerUrl = None,
-    voice: Voice = "narrator.wav",
+    voice: Voice = "Emily.wav",
     phrase: Phrase = "Welcome to the old town.",
     synth_timeout: SynthTimeout = "5m",
 ) -> None:
     """What `helm test` runs: the metrics are readable, the gate's RBAC is complete (server-side dry
-    runs), and, when the server is up, a short phrase comes back as WAV audio. Changes nothing."""
+    runs), and, when the Deployment wants a replica, the server answers with its model loaded and a
+    short phrase comes back as WAV audio. Changes nothing."""
     from gate import check as checks
 
     results = [
@@ -390,7 +392,8 @@ def check(
         checks.check_rbac(options.kube(), options.settings),
     ]
     if server_url:
-        results.append(checks.check_server(server_url, voice, phrase, options.timeout_seconds, parse_duration(synth_timeout)))
+        wanted = checks.desired_replicas(options.kube(), options.settings)
+        results.append(checks.check_server(server_url, voice, phrase, options.timeout_seconds, parse_duration(synth_timeout), wanted))
     if options.output == "json":
         typer.echo(json.dumps([{"check": r.name, "passed": r.passed, "detail": r.detail} for r in results], indent=2))
     else:

@@ -105,16 +105,26 @@ def _logfmt(value: Any) -> str:
     return json.dumps(text) if (" " in text or "=" in text or '"' in text or not text) else text
 
 
-def status_dict(view: View, state: GateState | None, settings: Settings, decisions: list[Decision]) -> dict[str, Any]:
+def ready_replicas(deployment: dict[str, Any]) -> int:
+    """The Deployment's ready pods (status.readyReplicas, absent when none is ready)."""
+    return int((deployment.get("status") or {}).get("readyReplicas") or 0)
+
+
+def status_dict(
+    view: View, state: GateState | None, settings: Settings, decisions: list[Decision], ready: int | None = None
+) -> dict[str, Any]:
     return {
         "view": view_dict(view),
         "state": state_dict(state) if state else None,
+        "ready_replicas": ready,
         "settings": settings_dict(settings),
         "would": {d.command: decision_dict(d) for d in decisions},
     }
 
 
-def status_text(view: View, state: GateState | None, settings: Settings, decisions: list[Decision], api_error: str | None) -> str:
+def status_text(
+    view: View, state: GateState | None, settings: Settings, decisions: list[Decision], api_error: str | None, ready: int | None = None
+) -> str:
     rows: list[tuple[str, str]] = []
     rows.append(
         (
@@ -138,7 +148,8 @@ def status_text(view: View, state: GateState | None, settings: Settings, decisio
         rows.append(("free for tts", format_size(view.free_bytes)))
     rows.append(("floor", format_size(settings.floor_bytes)))
     if state is not None:
-        rows.append(("replicas", str(state.replicas)))
+        # Desired beside ready: a pod that cannot start (no model, no image) shows as 1 desired, 0 ready.
+        rows.append(("replicas", f"{state.replicas} desired, {'?' if ready is None else ready} ready"))
         if state.yielded_at:
             rows.append(("last yield", format_instant(state.yielded_at)))
         if state.room_since:

@@ -153,5 +153,9 @@ def test_the_server_image_setuptools_still_ships_pkg_resources():
     assert wheels, f"no setuptools-{pins[0]} wheel in {SETUPTOOLS_DIR}: `make test` downloads it"
     with zipfile.ZipFile(wheels[0]) as wheel:
         names = set(wheel.namelist())
-    assert "pkg_resources/__init__.py" in names, f"setuptools {pins[0]} ships no pkg_resources: pin setuptools<82 in docker/lock-overrides.txt"
-    assert re.search(r"^setuptools<82$", (ROOT / "docker" / "lock-overrides.txt").read_text(), re.M), "the lock's override keeps setuptools<82"
+    assert "pkg_resources/__init__.py" in names, (
+        f"setuptools {pins[0]} ships no pkg_resources: pin setuptools<82 in docker/lock-overrides.txt"
+    )
+    assert re.search(r"^setuptools<82$", (ROOT / "docker" / "lock-overrides.txt").read_text(), re.M), (
+        "the lock's override keeps setuptools<82"
+    )

@@ -51,6 +51,7 @@ def test_install_with_defaults_creates_what_the_seed_created():
         ("CronJob", "tts-window-down"),
         ("CronJob", "tts-window-up"),
         ("Deployment", "chatterbox-tts"),
+        ("NetworkPolicy", "chatterbox-tts"),
         ("PersistentVolumeClaim", "chatterbox-tts-data"),
         ("Pod", "tts-test"),
         ("Role", "tts-gate"),

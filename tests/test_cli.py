@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -185,6 +186,14 @@ def test_status_prints_the_table(env, kubeapi):
     assert kubeapi.calls("PATCH") == [] and kubeapi.calls("POST") == []
 
 
+def test_status_shows_desired_and_ready_replicas(env, kubeapi):
+    wants(kubeapi, 1)
+    assert re.search(r"^replicas +1 desired, 0 ready$", gate(env, "status").stdout, re.M)
+    wants(kubeapi, 1, ready=1)
+    status = json.loads(gate({**env, "GATE_OUTPUT": "json"}, "status").stdout)
+    assert status["state"]["replicas"] == 1 and status["ready_replicas"] == 1
+
+
 def test_status_json(env):
     result = gate({**env, "GATE_OUTPUT": "json"}, "status")
     status = json.loads(result.stdout)
@@ -325,10 +334,63 @@ def test_check_passes_with_metrics_rbac_and_a_wav(env, kubeapi, tts_server):
     assert kubeapi.replicas() == 0 and kubeapi.events == [] and kubeapi.annotations() == {}
 
 
-def test_check_says_plainly_when_the_server_is_down(env, kubeapi):
-    result = gate({**env, "GATE_SERVER_URL": "http://127.0.0.1:9"}, "check")
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed on return: a connect is refused
+
+
+def wants(kubeapi, replicas: int, ready: int = 0) -> None:
+    deployment = kubeapi.deployments[("tts", "chatterbox-tts")]
+    deployment["spec"]["replicas"] = replicas
+    deployment["status"] = {"replicas": replicas, "readyReplicas": ready} if ready else {"replicas": replicas}
+
+
+def test_check_passes_a_refusing_server_only_when_the_deployment_is_at_zero(env, kubeapi):
+    url = f"http://127.0.0.1:{closed_port()}"
+    result = gate({**env, "GATE_SERVER_URL": url}, "check")
     assert result.exit_code == ExitStatus.OK
-    assert "the server is down" in result.stdout
+    assert "connection refused" in result.stdout and "Deployment is at 0 replicas: the server is down" in result.stdout
+
+
+def test_check_fails_a_refusing_server_the_deployment_wants(env, kubeapi):
+    wants(kubeapi, 1)
+    result = gate({**env, "GATE_SERVER_URL": f"http://127.0.0.1:{closed_port()}"}, "check")
+    assert result.exit_code == ExitStatus.ERROR
+    assert "FAIL server" in result.stdout
+    assert "the Deployment wants 1 replica(s) but" in one_line(result.stderr) and "connection refused" in result.stderr
+
+
+def test_check_reports_a_hanging_server_as_busy_not_down(env, kubeapi, tts_server):
+    """A synthesis blocks the server's event loop: the connection is accepted, no answer comes."""
+    from exporter import Answer
+
+    wants(kubeapi, 1, ready=1)
+    tts_server.answers["/api/model-info"] = Answer(b'{"loaded": true, "device": "cuda"}', delay_seconds=3)
+    result = gate({**env, "GATE_SERVER_URL": tts_server.base_url, "GATE_TIMEOUT": "1s"}, "check")
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    assert "busy synthesizing, not checked" in result.stdout
+    assert tts_server.posted == []  # no synthesis queued behind the busy one
+
+
+def test_check_fails_a_server_that_runs_without_its_model(env, kubeapi, tts_server):
+    from exporter import Answer
+
+    wants(kubeapi, 1, ready=1)
+    tts_server.answers["/api/model-info"] = Answer(b'{"loaded": false, "type": null, "device": null}', content_type="application/json")
+    result = gate({**env, "GATE_SERVER_URL": tts_server.base_url}, "check")
+    assert result.exit_code == ExitStatus.ERROR
+    assert "model not loaded" in one_line(result.stderr)
+    assert tts_server.posted == []
+
+
+def test_check_synthesizes_when_the_deployment_wants_the_server(env, kubeapi, tts_server):
+    wants(kubeapi, 1, ready=1)
+    result = gate({**env, "GATE_SERVER_URL": tts_server.base_url}, "check")
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    assert json.loads(tts_server.posted[0])["voice"] == "Emily.wav"
 
 
 def test_check_fails_on_missing_rbac_with_the_hint(env, kubeapi):
@@ -352,7 +414,7 @@ def test_check_names_a_missing_voice(env, tts_server):
 
     tts_server.answers["/v1/audio/speech"] = Answer(b'{"detail":"Voice file not found"}', status=404)
     result = gate({**env, "GATE_SERVER_URL": tts_server.base_url}, "check")
-    assert "voice 'narrator.wav' not found" in one_line(result.stderr)
+    assert "voice 'Emily.wav' not found" in one_line(result.stderr)
 
 
 def test_watch_refuses_a_metrics_port_in_use(env, kubeapi):

@@ -1,0 +1,226 @@
+"""The server pod's own commands, rendered by the real Helm engine and then run: the startup probe
+against a loopback server that answers loaded true or false, refuses or hangs; the data
+initContainer's script with sh against scratch folders; and the NetworkPolicy read the way the
+API server reads it, for the pods that must and must not reach the server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from exporter import Answer, FakeExporter
+from helm import documents, one, render
+
+
+def server_container(values: dict[str, Any], name: str = "server") -> dict[str, Any]:
+    spec = one(documents(render(values)), "Deployment")["spec"]["template"]["spec"]
+    containers = spec.get("initContainers", []) + spec["containers"]
+    return next(c for c in containers if c["name"] == name)
+
+
+# -- the startup probe ---------------------------------------------------------------------------
+
+
+def run_startup_probe(port: int) -> tuple[subprocess.CompletedProcess, float]:
+    """The exact command the kubelet would exec, rendered for a server on `port`."""
+    probe = server_container({"server": {"config": {"server": {"port": port}}}})["startupProbe"]
+    assert set(probe) >= {"exec", "timeoutSeconds"} and "httpGet" not in probe
+    started = time.monotonic()
+    # The kubelet's own limit is timeoutSeconds; the command must give up before it.
+    result = subprocess.run(probe["exec"]["command"], capture_output=True, text=True, timeout=probe["timeoutSeconds"] + 5)
+    return result, time.monotonic() - started
+
+
+def model_info(loaded: bool) -> Answer:
+    return Answer(json.dumps({"loaded": loaded, "type": "multilingual", "device": "cuda"}).encode(), content_type="application/json")
+
+
+def test_startup_probe_passes_when_the_model_is_loaded():
+    with FakeExporter() as server:
+        server.answers["/api/model-info"] = model_info(True)
+        result, _ = run_startup_probe(int(server.base_url.rsplit(":", 1)[1]))
+    assert result.returncode == 0, result.stderr
+
+
+def test_startup_probe_fails_when_the_server_runs_without_a_model():
+    """A failed load binds the port anyway and answers 200 {"loaded": false}."""
+    with FakeExporter() as server:
+        server.answers["/api/model-info"] = model_info(False)
+        result, _ = run_startup_probe(int(server.base_url.rsplit(":", 1)[1]))
+    assert result.returncode != 0
+    assert "model not loaded" in result.stderr
+
+
+def test_startup_probe_fails_while_the_port_is_closed():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again before the probe runs: connection refused
+    result, _ = run_startup_probe(port)
+    assert result.returncode != 0
+    assert "Connection refused" in result.stderr
+
+
+def test_startup_probe_gives_up_before_the_kubelet_does():
+    with FakeExporter() as server:
+        server.answers["/api/model-info"] = Answer(b'{"loaded": true}', delay_seconds=8)
+        result, took = run_startup_probe(int(server.base_url.rsplit(":", 1)[1]))
+    assert result.returncode != 0
+    assert took < 5, f"the probe took {took:.1f}s, past the kubelet's timeoutSeconds"
+
+
+def test_readiness_and_liveness_stay_tcp():
+    server = server_container({})
+    assert server["readinessProbe"]["tcpSocket"] == {"port": "http"}
+    assert server["livenessProbe"]["tcpSocket"] == {"port": "http"}
+
+
+# -- the data initContainer -----------------------------------------------------------------------
+
+
+def wav(seed: int) -> bytes:
+    data = bytes([seed]) * 64
+    return b"RIFF" + (36 + len(data)).to_bytes(4, "little") + b"WAVEfmt " + bytes(16) + b"data" + len(data).to_bytes(4, "little") + data
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> dict[str, Path]:
+    """The image's bundled folders as upstream ships them (Gianna in both), and an empty claim."""
+    app, data = tmp_path / "app", tmp_path / "data"
+    (app / "voices").mkdir(parents=True)
+    (app / "reference_audio").mkdir()
+    (app / "voices" / "Emily.wav").write_bytes(wav(1))
+    (app / "voices" / "Gianna.wav").write_bytes(wav(2))
+    (app / "voices" / "Olivia.mp3").write_bytes(b"ID3" + bytes(32))
+    (app / "reference_audio" / "Gianna.wav").write_bytes(wav(3))
+    (app / "reference_audio" / "Robert.wav").write_bytes(wav(4))
+    data.mkdir()
+    return {"app": app, "data": data, "reference": data / "reference_audio"}
+
+
+def run_data_init(layout: dict[str, Path]) -> subprocess.CompletedProcess:
+    """The rendered script under sh, with the rendered environment's image paths moved to scratch."""
+    container = server_container({"server": {"config": {"tts_engine": {"reference_audio_path": str(layout["reference"])}}}}, "prepare-data")
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["DATA_DIR"] == "/data" and env["REFERENCE_AUDIO_DIR"] == str(layout["reference"])
+    app = str(layout["app"])
+    env = {name: value.replace("/app/", f"{app}/") for name, value in env.items()}
+    env["DATA_DIR"] = str(layout["data"])
+    command = container["command"]
+    assert command[:2] == ["/bin/sh", "-c"]
+    return subprocess.run(["sh", "-c", command[2]], env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True, timeout=30)
+
+
+def test_data_init_creates_the_folders_and_bare_name_copies(layout):
+    result = run_data_init(layout)
+    assert result.returncode == 0, result.stderr
+    data, reference, app = layout["data"], layout["reference"], layout["app"]
+    assert all((data / sub).is_dir() for sub in ("hf_cache", "model_cache", "reference_audio"))
+    assert sorted(p.name for p in reference.iterdir()) == ["Emily", "Gianna", "Gianna.wav", "Olivia", "Robert", "Robert.wav"]
+    for path in reference.iterdir():
+        assert path.is_file() and not path.is_symlink(), path  # symlinks fail the server's containment check
+    assert (reference / "Emily").read_bytes() == (app / "voices" / "Emily.wav").read_bytes()
+    # The predefined folder wins in the server's lookup, so the bare name follows it too.
+    assert (reference / "Gianna").read_bytes() == (app / "voices" / "Gianna.wav").read_bytes()
+    assert (reference / "Gianna.wav").read_bytes() == (app / "reference_audio" / "Gianna.wav").read_bytes()
+    assert (reference / "Robert.wav").read_bytes() == (reference / "Robert").read_bytes() == wav(4)
+
+
+def test_data_init_is_idempotent_and_keeps_operators_files(layout):
+    reference = layout["reference"]
+    reference.mkdir()
+    (reference / "Emily").write_bytes(b"the operator's own Emily")
+    (reference / "narrator.wav").write_bytes(wav(9))
+    first = run_data_init(layout)
+    assert first.returncode == 0, first.stderr
+    after_first = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in reference.iterdir()}
+    second = run_data_init(layout)
+    assert second.returncode == 0, second.stderr
+    after_second = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in reference.iterdir()}
+    assert after_second == after_first  # nothing rewritten, nothing left behind
+    assert (reference / "Emily").read_bytes() == b"the operator's own Emily"
+    assert (reference / "narrator.wav").read_bytes() == wav(9)
+    assert not [p for p in reference.iterdir() if p.name.startswith(".")]
+
+
+def test_data_init_fails_the_pod_when_it_cannot_prepare_data(layout):
+    """A volume it cannot write (here: the claim's path is a file, which stops root too) fails the
+    initContainer, so the server never starts on a half-prepared /data."""
+    layout["data"].rmdir()
+    layout["data"].write_text("not a folder")
+    result = run_data_init(layout)
+    assert result.returncode != 0
+    assert "mkdir" in result.stderr
+
+
+def test_data_init_runs_restricted_in_the_server_image_with_only_data():
+    container = server_container({}, "prepare-data")
+    server = server_container({})
+    assert container["image"] == server["image"]
+    assert container["securityContext"] == server["securityContext"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["volumeMounts"] == [{"name": "data", "mountPath": "/data"}]
+
+
+def test_data_init_can_be_turned_off():
+    spec = one(documents(render({"server": {"dataInit": {"enabled": False}}})), "Deployment")["spec"]["template"]["spec"]
+    assert "initContainers" not in spec
+
+
+# -- the NetworkPolicy, read as the API server reads it ---------------------------------------------
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, f"this reader knows matchLabels only: {selector}"
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+def admitted(policy: dict[str, Any], port: str, namespace: str, labels: dict[str, str]) -> bool:
+    """Whether a pod in `namespace` with `labels` may open `port` on the server (same rules as
+    networking.k8s.io/v1: a peer with only podSelector means the policy's own namespace)."""
+    own = policy["metadata"]["namespace"]
+    for rule in policy["spec"].get("ingress", []):
+        if not any(p["port"] == port for p in rule.get("ports", [])):
+            continue
+        for peer in rule.get("from", []):
+            in_namespace = (
+                selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": namespace})
+                if "namespaceSelector" in peer
+                else namespace == own
+            )
+            if in_namespace and ("podSelector" not in peer or selects(peer["podSelector"], labels)):
+                return True
+    return False
+
+
+def test_the_policy_is_on_by_default_and_admits_only_whom_it_should():
+    objects = documents(render({}))
+    policy = one(objects, "NetworkPolicy")
+    server_labels = one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert selects(policy["spec"]["podSelector"], server_labels)
+    test_pod = one(objects, "Pod")["metadata"]["labels"]
+    anyone = {"app": "web"}
+    assert admitted(policy, "http", "tts", test_pod)  # helm test
+    assert admitted(policy, "http", "tripit", anyone)
+    assert not admitted(policy, "http", "tts", anyone)  # another app in the namespace
+    assert not admitted(policy, "http", "default", anyone)
+    assert not admitted(policy, "http", "other", test_pod)  # the same labels elsewhere
+    assert not admitted(policy, "http", "monitoring", anyone)
+    assert admitted(policy, "gate-metrics", "monitoring", anyone)
+    assert not admitted(policy, "gate-metrics", "tripit", anyone)
+
+
+def test_another_client_namespace_and_monitoring_come_from_values():
+    policy = one(
+        documents(render({"networkPolicy": {"clientNamespaces": ["tripit", "narration"], "monitoringNamespace": "prometheus"}})),
+        "NetworkPolicy",
+    )
+    assert admitted(policy, "http", "narration", {}) and admitted(policy, "http", "tripit", {})
+    assert admitted(policy, "gate-metrics", "prometheus", {}) and not admitted(policy, "gate-metrics", "monitoring", {})
+    none = one(documents(render({"networkPolicy": {"clientNamespaces": [], "monitoringNamespace": ""}})), "NetworkPolicy")
+    assert not admitted(none, "http", "tripit", {}) and not admitted(none, "gate-metrics", "monitoring", {})
