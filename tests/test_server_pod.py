@@ -224,3 +224,66 @@ def test_another_client_namespace_and_monitoring_come_from_values():
     assert admitted(policy, "gate-metrics", "prometheus", {}) and not admitted(policy, "gate-metrics", "monitoring", {})
     none = one(documents(render({"networkPolicy": {"clientNamespaces": [], "monitoringNamespace": ""}})), "NetworkPolicy")
     assert not admitted(none, "http", "tripit", {}) and not admitted(none, "gate-metrics", "monitoring", {})
+
+
+# -- the image's own scripts ------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_entrypoint(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    command = ["sh", str(ROOT / "docker" / "chatterbox-entrypoint.sh"), "sh", "-c", 'printf %s "${HF_TOKEN:-}"']
+    return subprocess.run(command, cwd=tmp_path, env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True, timeout=10)
+
+
+def test_entrypoint_hands_the_mounted_token_to_turbo_as_hf_token(tmp_path):
+    """chatterbox's Turbo reads HF_TOKEN only; the chart mounts the token as a file (HF_TOKEN_PATH)."""
+    token = tmp_path / "token"
+    token.write_text("hf_from_the_secret\n")
+    assert run_entrypoint(tmp_path, {"HF_TOKEN_PATH": str(token)}).stdout == "hf_from_the_secret"
+    assert run_entrypoint(tmp_path, {"HF_TOKEN_PATH": str(token), "HF_TOKEN": "hf_explicit"}).stdout == "hf_explicit"
+    assert run_entrypoint(tmp_path, {"HF_TOKEN_PATH": str(tmp_path / "absent")}).stdout == ""
+    assert run_entrypoint(tmp_path, {}).returncode == 0
+
+
+def test_entrypoint_copies_the_charts_config_into_the_working_directory(tmp_path):
+    config = tmp_path / "chart-config.yaml"
+    config.write_text("server:\n  port: 8004\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    assert run_entrypoint(work, {"CHATTERBOX_CONFIG_FILE": str(config)}).returncode == 0
+    assert (work / "config.yaml").read_text() == config.read_text()
+
+
+def perth_check() -> str:
+    """The `python3 -c` the image build runs to refuse a perth without its watermarker."""
+    text = (ROOT / "Dockerfile.cu128").read_text()
+    checks = [line for line in text.splitlines() if line.startswith('RUN python3 -c "import perth')]
+    assert len(checks) == 1, "Dockerfile.cu128 must check perth's watermarker once"
+    return checks[0].removeprefix('RUN python3 -c "').removesuffix('"')
+
+
+@pytest.mark.parametrize("pkg_resources", [True, False], ids=["setuptools<82", "setuptools>=82"])
+def test_the_build_fails_when_perth_loses_its_watermarker(tmp_path, pkg_resources):
+    """perth as resemble-perth 1.0.1 lays it out: its __init__ turns a failed import of the
+    watermarker (perth_net needs pkg_resources) into None."""
+    package = tmp_path / "perth"
+    implicit = package / "perth_net" / "perth_net_implicit"
+    implicit.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "try:\n    from .perth_net.perth_net_implicit.perth_watermarker import PerthImplicitWatermarker\n"
+        "except ImportError:\n    PerthImplicitWatermarker = None\n"
+    )
+    (package / "perth_net" / "__init__.py").write_text("from pkg_resources_stub import resource_filename\n")
+    (implicit / "__init__.py").write_text("")
+    (implicit / "perth_watermarker.py").write_text("class PerthImplicitWatermarker:\n    pass\n")
+    if pkg_resources:
+        (tmp_path / "pkg_resources_stub.py").write_text("def resource_filename(*args):\n    return ''\n")
+    result = subprocess.run(
+        ["python3", "-c", perth_check()], env={"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path)}, capture_output=True, text=True
+    )
+    if pkg_resources:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode != 0
+        assert "No module named 'pkg_resources_stub'" in result.stderr  # the cause, not just "None"
