@@ -1,0 +1,154 @@
+{{/*
+The chart's alert rules: one `groups:` document, the single source for the PrometheusRule
+(prometheusrule.yaml) and for a plain Prometheus' rule file (alert-rules-configmap.yaml, or pasted
+into the prometheus chart's serverFiles). tests/test_alerts.py checks them with `promtool check
+rules` and fires and resolves every alert with `promtool test rules` (tests/alerts_test.yaml).
+
+Each alert reads series that exist in the case it is for: the gate's own metrics (the sidecar,
+or a controller serving the same names) for what only the gate knows, kube-state-metrics for
+whether the server is on the card, so an alert about a missing gate does not need the gate.
+`for:` spans at least two 2-minute scrapes (README: "Alerts").
+*/}}
+
+{{/* tts.metrics.matchers: PromQL matchers joined with commas, empty ones dropped; call with a list. */}}
+{{- define "tts.metrics.matchers" -}}
+{{- join "," (compact .) -}}
+{{- end }}
+
+{{/* tts.metrics.cronJobName: a gate CronJob's name as tts.gateCronJob writes it; (dict "root" $ "job" "guard"). */}}
+{{- define "tts.metrics.cronJobName" -}}
+{{- printf "%s-%s" (include "tts.fullname" .root) .job | trunc 52 | trimSuffix "-" -}}
+{{- end }}
+
+{{/* tts.metrics.gateJobs: a regex of the scheduled gate CronJobs' Job names, <CronJob>-<minute since the epoch>. */}}
+{{- define "tts.metrics.gateJobs" -}}
+{{- $names := list -}}
+{{- range $job := list "window-up" "reentry" "guard" "window-down" }}
+{{- $names = append $names (include "tts.metrics.cronJobName" (dict "root" $ "job" $job)) }}
+{{- end }}
+{{- printf "(%s)-[0-9]+" (join "|" $names) -}}
+{{- end }}
+
+{{/* tts.metrics.alertLabels: severity plus metrics.alerts.labels; (dict "root" $ "severity" "warning"). */}}
+{{- define "tts.metrics.alertLabels" -}}
+severity: {{ .severity }}
+{{- with .root.Values.metrics.alerts.labels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "tts.alertRules" -}}
+{{- $m := .Values.metrics -}}
+{{- $a := $m.alerts -}}
+{{- $ns := .Release.Namespace -}}
+{{- $gate := printf "namespace=%q" $ns -}}
+{{- $ksm := include "tts.metrics.matchers" (list $m.kubeStateMetricsSelector (printf "namespace=%q" $ns)) -}}
+{{- $server := printf "%s,deployment=%q" $ksm (include "tts.serverName" .) -}}
+{{- $cron := .Values.gate.cronJobs -}}
+{{- $jobs := include "tts.metrics.gateJobs" . -}}
+{{- /* The server is on the card, or about to be: desired or existing pods, from kube-state-metrics. */}}
+{{- $holds := printf "(max(kube_deployment_spec_replicas{%s}) > 0 or max(kube_deployment_status_replicas{%s}) > 0)" $server $server -}}
+{{- $deploy := printf "deploy/%s" (include "tts.serverName" .) -}}
+groups:
+  - name: tts-gate
+    rules:
+      - alert: TTSGateBlind
+        expr: max(gate_blind{ {{- $gate -}} }) == 1
+        for: {{ $a.blindMinutes }}m
+        labels:
+          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
+        annotations:
+          summary: The tts gate has been blind for {{ $a.blindMinutes }} minutes
+          description: Its last observations of the card could not be read or trusted, so it cannot tell whether residents need the memory.
+          runbook: "Check the metrics source the gate reads (gate.metricsUrl; for gpu-pod-exporter, that nvidia-smi works on the node): kubectl -n {{ $ns }} logs {{ $deploy }} -c gate"
+      - alert: TTSGateLoopStalled
+        expr: time() - max(gate_last_run_timestamp_seconds{ {{- $gate -}} }) > {{ mul $a.loopStaleMinutes 60 }}
+        for: 4m
+        labels:
+          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
+        annotations:
+          summary: The tts gate loop has not completed a run for {{ $a.loopStaleMinutes }} minutes
+          description: "Its process still serves metrics but its last run finished {{ "{{" }} $value | humanizeDuration {{ "}}" }} ago: it is stuck (a hung API call or metrics read)."
+          runbook: "kubectl -n {{ $ns }} logs {{ $deploy }} -c gate; restarting the pod restarts the loop (the gate holds no state outside the Deployment's annotations)."
+      - alert: TTSHoldsGPUWithoutGate
+        expr: |
+          {{ $holds }}
+            unless on() (time() - max(gate_last_run_timestamp_seconds{ {{- $gate -}} }) < {{ mul $a.loopStaleMinutes 60 }})
+          {{- if $cron.guard.enabled }}
+            unless on() (time() - max(kube_cronjob_status_last_successful_time{ {{- $ksm -}} ,cronjob={{ include "tts.metrics.cronJobName" (dict "root" . "job" "guard") | quote }}}) < 900)
+          {{- end }}
+        for: 10m
+        labels:
+          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "critical") | nindent 10 }}
+        annotations:
+          summary: The TTS server holds the shared GPU while no gate is running
+          description: "The server has replicas, but no gate loop has reported a run for {{ $a.loopStaleMinutes }} minutes{{ if $cron.guard.enabled }} and the guard CronJob has not succeeded for 15 minutes{{ end }}: nothing will yield the card to a waking resident."
+          runbook: "Scale the server down until the gate runs again: kubectl -n {{ $ns }} scale {{ $deploy }} --replicas=0; then check the sidecar (kubectl -n {{ $ns }} logs {{ $deploy }} -c gate) and whether the CronJobs are suspended."
+      {{- if and .Values.gate.window $cron.windowUp.enabled $cron.windowDown.enabled }}
+      - alert: TTSHoldsGPUOutsideWindow
+        # Outside the window the window-up CronJob is the next to run: its next schedule time
+        # comes first. No clock arithmetic in PromQL (which knows only UTC) meets DST; where
+        # kube-state-metrics ignores spec.timeZone only the window's edges move, by the offset.
+        expr: |
+          {{ $holds }}
+            and on() (
+              min(kube_cronjob_next_schedule_time{ {{- $ksm -}} ,cronjob={{ include "tts.metrics.cronJobName" (dict "root" . "job" "window-up") | quote }}})
+                < min(kube_cronjob_next_schedule_time{ {{- $ksm -}} ,cronjob={{ include "tts.metrics.cronJobName" (dict "root" . "job" "window-down") | quote }}})
+            )
+          {{- if $m.demand.enabled }}
+            unless on() (max(gate_demand_queued{ {{- $gate -}} }) > 0)
+          {{- end }}
+        for: {{ $a.outsideWindowMinutes }}m
+        labels:
+          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "critical") | nindent 10 }}
+        annotations:
+          summary: The TTS server holds the shared GPU outside its window ({{ .Values.gate.window }} {{ .Values.gate.timeZone }})
+          description: "The window closed but the server still has replicas{{ if $m.demand.enabled }} and no queued work{{ end }}: the window-down job failed or someone scaled it up."
+          runbook: "kubectl -n {{ $ns }} scale {{ $deploy }} --replicas=0; then look at the window-down job: kubectl -n {{ $ns }} get jobs"
+      {{- end }}
+      - alert: TTSServerReplicasUnavailable
+        expr: max(kube_deployment_spec_replicas{ {{- $server -}} }) > max(kube_deployment_status_replicas_available{ {{- $server -}} })
+        for: {{ $a.unavailableMinutes }}m
+        labels:
+          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
+        annotations:
+          summary: The TTS server has fewer available replicas than desired for {{ $a.unavailableMinutes }} minutes
+          description: The gate scaled it up but the pod is not available (unschedulable, pulling, loading the model, or failing its probes); it may hold GPU memory without serving.
+          runbook: "kubectl -n {{ $ns }} describe {{ $deploy }}; kubectl -n {{ $ns }} get events --sort-by=.lastTimestamp. A first start downloads the weights (up to the startup probe's 30 minutes)."
+      {{- if $m.demand.enabled }}
+      - alert: TTSHoldsGPUIdle
+        expr: |
+          {{ $holds }}
+            and on() (max(gate_demand_queued{ {{- $gate -}} }) == 0)
+        for: {{ add $m.demand.idleAfterMinutes $m.demand.marginMinutes }}m
+        labels:
+          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
+        annotations:
+          summary: The TTS server has held the GPU with an empty queue for {{ add $m.demand.idleAfterMinutes $m.demand.marginMinutes }} minutes
+          description: "The gate should have released the card {{ $m.demand.idleAfterMinutes }} minutes after the queue emptied; it did not."
+          runbook: "kubectl -n {{ $ns }} logs {{ $deploy }} -c gate (what did it decide?); scale down by hand if it is stuck: kubectl -n {{ $ns }} scale {{ $deploy }} --replicas=0"
+      {{- end }}
+      - alert: TTSFreeMemoryBelowFloor
+        expr: |
+          max(gate_free_bytes{ {{- $gate -}} }) < max(gate_floor_bytes{ {{- $gate -}} })
+            and on() {{ $holds }}
+        for: {{ $a.breachMinutes }}m
+        labels:
+          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "critical") | nindent 10 }}
+        annotations:
+          summary: The card's free memory is below the floor while the TTS server holds it
+          description: "Residents leave the server {{ "{{" }} $value | humanize1024 {{ "}}" }}B, less than the floor: the gate should have yielded. A resident may fail to allocate."
+          runbook: "kubectl -n {{ $ns }} scale {{ $deploy }} --replicas=0 frees the card now; then see why the gate did not yield: kubectl -n {{ $ns }} logs {{ $deploy }} -c gate"
+      - alert: TTSGateJobFailed
+        # A Job is retried by nobody (backoffLimit 0): a failed pod is a failed run. Failed Jobs
+        # are kept a day, so only those created within the hour alert.
+        expr: |
+          max by (namespace, job_name) (kube_job_status_failed{ {{- $ksm -}} ,job_name=~{{ $jobs | quote }}} > 0)
+            and on (namespace, job_name) (time() - max by (namespace, job_name) (kube_job_created{ {{- $ksm -}} ,job_name=~{{ $jobs | quote }}}) < 3600)
+        labels:
+          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
+        annotations:
+          summary: "A tts gate job failed: {{ "{{" }} $labels.job_name {{ "}}" }}"
+          description: "Exit statuses: 3 blind, 4 API unavailable, 5 denied (RBAC), 6 not found, 7 rejected; the README lists them."
+          runbook: "kubectl -n {{ $ns }} logs job/{{ "{{" }} $labels.job_name {{ "}}" }}"
+{{- end }}

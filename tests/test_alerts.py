@@ -1,0 +1,138 @@
+"""The chart's alert rules, proven with the real tool: `promtool check rules` on every rendering,
+and `promtool test rules` (tests/alerts_test.yaml) firing and resolving every alert on synthetic
+series sampled every 2 minutes, as the owner's Prometheus scrapes."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from helm import CHART, documents, one, render
+from promserver import binary
+
+UNIT_TESTS = Path(__file__).parent / "alerts_test.yaml"
+SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
+# What alerts_test.yaml was written for: the defaults, with the demand queue on.
+UNIT_TEST_VALUES = {
+    "metrics": {
+        "prometheusRule": {"enabled": True},
+        "alertRulesConfigMap": {"enabled": True},
+        "demand": {"enabled": True, "idleAfterMinutes": 10, "marginMinutes": 10},
+    }
+}
+SCRAPE_MINUTES = 2
+
+
+def rule_file(values: dict) -> str:
+    """The plain-Prometheus rule file (the ConfigMap's one key) for these values."""
+    [configmap] = [o for o in documents(render(values)) if o["metadata"]["name"].endswith("-alert-rules")]
+    [text] = configmap["data"].values()
+    return text
+
+
+def rules(values: dict) -> list[dict]:
+    return [rule for group in yaml.safe_load(rule_file(values))["groups"] for rule in group["rules"]]
+
+
+def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([binary("promtool"), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def unit_test(tmp_path: Path, rule_text: str) -> subprocess.CompletedProcess:
+    (tmp_path / "alerts.yml").write_text(rule_text)
+    shutil.copy(UNIT_TESTS, tmp_path / UNIT_TESTS.name)
+    return promtool("test", "rules", UNIT_TESTS.name, cwd=tmp_path)
+
+
+def test_promtool_fires_and_resolves_every_alert(tmp_path):
+    result = unit_test(tmp_path, rule_file(UNIT_TEST_VALUES))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_unit_tests_cover_every_alert_firing_then_resolving():
+    """Each rendered alert has a test group where it fires at one time and is gone later."""
+    covered = set()
+    for group in yaml.safe_load(UNIT_TESTS.read_text())["tests"]:
+        by_alert: dict[str, list[tuple[int, bool]]] = {}
+        for case in group.get("alert_rule_test", []):
+            minutes = int(case["eval_time"].removesuffix("m"))
+            by_alert.setdefault(case["alertname"], []).append((minutes, bool(case["exp_alerts"])))
+        for alert, cases in by_alert.items():
+            fired = [t for t, firing in cases if firing]
+            if fired and any(not firing and t > min(fired) for t, firing in cases):
+                covered.add(alert)
+    assert {rule["alert"] for rule in rules(UNIT_TEST_VALUES)} == covered
+
+
+def test_a_wrong_rule_fails_the_unit_tests(tmp_path):
+    """The unit tests can fail: a `for:` shorter than two scrapes pages on one blind scrape."""
+    broken = rule_file(UNIT_TEST_VALUES).replace("for: 10m", "for: 1m", 1)
+    result = unit_test(tmp_path, broken)
+    assert result.returncode != 0
+    assert "TTSGateBlind" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_promtool_accepts_the_rules_of_every_scenario(scenario, tmp_path):
+    values = yaml.safe_load(scenario.read_text()) or {}
+    values.setdefault("metrics", {})["alertRulesConfigMap"] = {"enabled": True}
+    (tmp_path / "alerts.yml").write_text(rule_file(values))
+    result = promtool("check", "rules", "alerts.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_prometheus_rule_and_the_rule_file_are_one_source():
+    objects = documents(render(UNIT_TEST_VALUES))
+    assert one(objects, "PrometheusRule")["spec"] == yaml.safe_load(rule_file(UNIT_TEST_VALUES))
+
+
+def test_every_alert_says_what_to_do_and_waits_for_two_scrapes():
+    for rule in rules(UNIT_TEST_VALUES):
+        assert {"summary", "description", "runbook"} <= set(rule["annotations"]), rule["alert"]
+        assert rule["labels"]["severity"] in ("warning", "critical")
+        if rule["alert"] == "TTSGateJobFailed":
+            assert "for" not in rule  # a failed Job is a fact, not a reading that can flap
+            continue
+        minutes = int(re.fullmatch(r"([0-9]+)m", rule["for"]).group(1))
+        assert minutes >= 2 * SCRAPE_MINUTES, rule["alert"]
+
+
+def test_the_holding_alerts_read_kube_state_metrics_not_the_server_pod():
+    """They must fire when the server pod's sidecar is gone: the card-holding side comes from
+    kube-state-metrics' Deployment series."""
+    by_name = {rule["alert"]: rule["expr"] for rule in rules(UNIT_TEST_VALUES)}
+    for alert in ("TTSHoldsGPUWithoutGate", "TTSHoldsGPUOutsideWindow", "TTSHoldsGPUIdle"):
+        assert 'kube_deployment_spec_replicas{namespace="tts",deployment="chatterbox-tts"}' in by_name[alert]
+    assert "kube_cronjob_next_schedule_time" in by_name["TTSHoldsGPUOutsideWindow"]
+    assert "gate_in_window" not in " ".join(by_name.values())
+
+
+def test_optional_alerts_follow_the_values():
+    names = {r["alert"] for r in rules({"metrics": {"alertRulesConfigMap": {"enabled": True}}})}
+    assert "TTSHoldsGPUIdle" not in names  # no demand queue configured
+    assert "TTSHoldsGPUOutsideWindow" in names
+    anytime = rules({"gate": {"window": ""}, "metrics": {"alertRulesConfigMap": {"enabled": True}}})
+    assert "TTSHoldsGPUOutsideWindow" not in {r["alert"] for r in anytime}
+    no_guard = rules({"gate": {"cronJobs": {"guard": {"enabled": False}}}, "metrics": {"alertRulesConfigMap": {"enabled": True}}})
+    [without_gate] = [r for r in no_guard if r["alert"] == "TTSHoldsGPUWithoutGate"]
+    assert "kube_cronjob_status_last_successful_time" not in without_gate["expr"]
+
+
+def test_selectors_and_thresholds_come_from_the_values():
+    values = {
+        "metrics": {
+            "alertRulesConfigMap": {"enabled": True, "namespace": "prometheus"},
+            "kubeStateMetricsSelector": 'job="kube-state-metrics"',
+            "alerts": {"blindMinutes": 20, "loopStaleMinutes": 7, "outsideWindowMinutes": 15, "unavailableMinutes": 15, "breachMinutes": 5},
+        }
+    }
+    by_name = {r["alert"]: r for r in rules(values)}
+    assert by_name["TTSGateBlind"]["for"] == "20m"
+    assert by_name["TTSGateLoopStalled"]["expr"].endswith("> 420")
+    assert 'kube_job_status_failed{job="kube-state-metrics",namespace="tts",' in by_name["TTSGateJobFailed"]["expr"]
+    configmap = next(o for o in documents(render(values)) if o["metadata"]["name"] == "tts-alert-rules")
+    assert configmap["metadata"]["namespace"] == "prometheus"
