@@ -22,7 +22,7 @@ from gate.cron import parse_cron
 from gate.kube.errors import KubeError
 from gate.options import Options, choice, parse_options, with_cluster
 from gate.run import Outcome, look, read_state, run
-from gate.sources import SOURCE_NAMES, SourceConfig, SourceError
+from gate.sources import DEVICE_SOURCE_NAMES, SOURCE_NAMES, SourceConfig, SourceError
 from gate.sources.prometheus import read_range
 from gate.status import EXIT_STATUS_HELP, ExitStatus, for_kube_error
 from gate.trace import Trace, from_scrapes, load_csv
@@ -149,6 +149,51 @@ PromUpQuery = Annotated[
         help="--source prometheus: a query that answers 1 while the exporter is scraped.",
     ),
 ]
+PromSampledQuery = Annotated[
+    str | None,
+    typer.Option(
+        envvar="GATE_PROMETHEUS_SAMPLED_QUERY",
+        metavar="PROMQL",
+        help="--source prometheus: a query giving the Unix time of the exporter's last scrape (its samples' age).",
+    ),
+]
+EmptyIsIdle = Annotated[
+    bool,
+    typer.Option(
+        "--empty-is-idle",
+        envvar="GATE_EMPTY_IS_IDLE",
+        help=(
+            "Read an exporter that lists no GPU process as an idle card. Off: that answer is blind, since the "
+            "owner's exporter answers the same when its nvidia-smi fails (a device source can confirm idleness instead)."
+        ),
+    ),
+]
+DeviceSourceName = Annotated[
+    str | None,
+    typer.Option(
+        "--device-source",
+        envvar="GATE_DEVICE_SOURCE",
+        metavar="dcgm|nvidia-smi",
+        help="A device-level exporter read beside the per-pod source: memory it sees held counts even when the per-pod one misses it.",
+    ),
+]
+DeviceUrl = Annotated[str | None, typer.Option(envvar="GATE_DEVICE_URL", metavar="URL", help="--device-source: its /metrics URL.")]
+StartupGrace = Annotated[
+    str,
+    typer.Option(
+        envvar="GATE_STARTUP_GRACE",
+        metavar="DURATION",
+        help="After entry, how long unlabelled new memory (up to the floor) is presumed the server's own while the exporter catches up.",
+    ),
+]
+OwnPeak = Annotated[
+    str,
+    typer.Option(
+        envvar="GATE_OWN_PEAK",
+        metavar="SIZE",
+        help="The server's measured GPU peak; with dcgm or nvidia-smi alone, growth since entry up to this is presumed its own.",
+    ),
+]
 DryRun = Annotated[bool, typer.Option("--dry-run", envvar="GATE_DRY_RUN", help="Decide and report; change nothing.")]
 Output = Annotated[str, typer.Option("--output", "-o", envvar="GATE_OUTPUT", metavar="text|json", help="Report format: text or json.")]
 LogFormat = Annotated[
@@ -180,6 +225,12 @@ def _common_options(
     context: Context = None,
     prometheus_query: PromQuery = None,
     prometheus_up_query: PromUpQuery = None,
+    prometheus_sampled_query: PromSampledQuery = None,
+    empty_is_idle: EmptyIsIdle = defaults.EMPTY_IS_IDLE,
+    device_source: DeviceSourceName = None,
+    device_url: DeviceUrl = None,
+    startup_grace: StartupGrace = defaults.STARTUP_GRACE,
+    own_peak: OwnPeak = defaults.TTS_PEAK,
     dry_run: DryRun = False,
     output: Output = "text",
     log_format: LogFormat = "text",
@@ -259,7 +310,8 @@ def _finish(outcome: Outcome, options: Options) -> None:
 
 def _run_once(command: str, options: Options) -> None:
     source = options.source() if command != "down" else None
-    outcome = run(command, options.settings, source, options.kube(), options.clock(), dry_run=options.dry_run)
+    device = options.device_source() if command != "down" else None
+    outcome = run(command, options.settings, source, options.kube(), options.clock(), dry_run=options.dry_run, device=device)
     _finish(outcome, options)
 
 
@@ -333,13 +385,13 @@ def down(options: Options) -> None:
 @gate_command()
 def status(options: Options) -> None:
     """Show what the gate sees and what each command would decide. Changes nothing."""
-    view = look(options.source(), options.settings, options.clock())
     state, api_error, api_exc, ready = None, None, None, None
     try:
         deployment, state = read_state(options.kube(), options.settings)
         ready = report.ready_replicas(deployment)
     except KubeError as exc:
         api_error, api_exc = str(exc), exc
+    view = look(options.source(), options.settings, options.clock(), state, options.device_source())
     decisions = [policy.decide(cmd, view, state, options.settings) for cmd in ("preflight", "guard")] if state else []
     if options.output == "json":
         payload = report.status_dict(view, state, options.settings, decisions, ready)
@@ -460,6 +512,28 @@ TtsStart = Annotated[str, typer.Option(metavar="DURATION", help="From desired 1 
 TtsLoad = Annotated[str, typer.Option(metavar="DURATION", help="From holding memory to baking (the model load).")]
 TtsRelease = Annotated[str, typer.Option(metavar="DURATION", help="From desired 0 to the memory freed.")]
 SidecarInterval = Annotated[str, typer.Option(metavar="DURATION", help="The sidecar's interval; 0 for no sidecar.")]
+ReplaySource = Annotated[
+    str,
+    typer.Option(
+        "--source", metavar="gpu-pod-exporter|dcgm", help="The source replayed: per pod, or dcgm alone (which attributes nothing)."
+    ),
+]
+ReplayDevice = Annotated[
+    str | None,
+    typer.Option("--device-source", metavar="dcgm|nvidia-smi", help="Replay a device-level second opinion beside the per-pod source."),
+]
+ExporterLag = Annotated[
+    str,
+    typer.Option(metavar="DURATION", help="How long the new TTS pod's memory reads `unknown` after its container starts."),
+]
+EmptyAnswer = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="HH:MM-HH:MM",
+        help="Each night, the exporter answers HELP/TYPE only in this span (a failing nvidia-smi); repeatable.",
+        show_default=False,
+    ),
+]
 
 
 def _schedule_option(key: str) -> Any:
@@ -495,6 +569,13 @@ def replay(
     tts_load: TtsLoad = defaults.TTS_LOAD,
     tts_release: TtsRelease = defaults.TTS_RELEASE,
     sidecar_interval: SidecarInterval = defaults.SIDECAR_INTERVAL,
+    source: ReplaySource = defaults.SOURCE,
+    device_source: ReplayDevice = None,
+    exporter_lag: ExporterLag = defaults.EXPORTER_LAG,
+    empty_answer: EmptyAnswer = None,
+    empty_is_idle: EmptyIsIdle = defaults.EMPTY_IS_IDLE,
+    startup_grace: StartupGrace = defaults.STARTUP_GRACE,
+    own_peak: OwnPeak = defaults.TTS_PEAK,
     window_up_schedule: WindowUpSchedule = defaults.WINDOW_UP_SCHEDULE,
     reentry_schedule: ReentrySchedule = defaults.REENTRY_SCHEDULE,
     guard_schedule: GuardSchedule = defaults.GUARD_SCHEDULE,
@@ -528,7 +609,16 @@ def replay(
             window=parse_window(window, tz),
             stable_seconds=parse_duration(cooldown),
             hysteresis_bytes=parse_size(hysteresis),
+            empty_is_idle=empty_is_idle,
+            startup_grace_seconds=parse_duration(startup_grace),
+            own_peak_bytes=parse_size(own_peak),
         )
+        choice(source, sim.EXPORTER_SOURCES, "replayed source")
+        if device_source is not None:
+            choice(device_source, DEVICE_SOURCE_NAMES, "device source")
+            if source != "gpu-pod-exporter":
+                raise InvalidValue(f"--device-source is a second opinion beside gpu-pod-exporter, not beside {source!r}")
+        empty_windows = [parse_window(span, tz) for span in empty_answer or ()]
         schedules = sim.Schedules(
             window_up_schedule or None,
             reentry_schedule or None,
@@ -539,10 +629,18 @@ def replay(
         for schedule in filter(None, (window_up_schedule, reentry_schedule, guard_schedule, window_down_schedule)):
             parse_cron(schedule)
         pod = sim.PodModel(parse_size(tts_peak), parse_duration(tts_start), parse_duration(tts_load), parse_duration(tts_release))
+        loaded = _load_trace(traces, prometheus, start, end, step, prometheus_query, prometheus_up_query)
+
+        def exporter(trace: Trace) -> sim.ExporterModel:
+            return sim.ExporterModel(
+                source=source,
+                label_lag_seconds=parse_duration(exporter_lag),
+                empty_spans=sim.daily_spans(empty_windows, trace.start, trace.end),
+                device=device_source is not None,
+            )
+
         results = [
-            sim.replay(trace, sim.ReplayConfig(name, settings, schedules, pod))
-            for trace in _load_trace(traces, prometheus, start, end, step, prometheus_query, prometheus_up_query)
-            for name in policies
+            sim.replay(trace, sim.ReplayConfig(name, settings, schedules, pod, exporter(trace))) for trace in loaded for name in policies
         ]
         if actions_out:
             lines = [

@@ -10,6 +10,8 @@ TIMEZONE = "Europe/London"
 COOLDOWN = "2m"
 HYSTERESIS = "512MiB"
 MAX_AGE = "60s"
+EMPTY_IS_IDLE = False
+STARTUP_GRACE = "3m"
 TIMEOUT = "5s"
 SIDECAR_INTERVAL = "10s"
 METRICS_PORT = 9402
@@ -20,7 +22,11 @@ GUARD_SCHEDULE = "*/5 2-5 * * *"
 WINDOW_DOWN_SCHEDULE = "0 6 * * *"
 
 # The simulated TTS pod of `gate replay`: peak memory, container start, model load, release.
+# Also the gate's presumed own peak for a source that cannot attribute memory (GATE_OWN_PEAK).
 TTS_PEAK = "4.5GiB"
 TTS_START = "45s"
 TTS_LOAD = "60s"
 TTS_RELEASE = "15s"
+# The owner's exporter: a new container reads `unknown` until its 60 s pod cache refreshes and
+# the next 15 s collection runs.
+EXPORTER_LAG = "75s"

@@ -13,7 +13,7 @@ from typing import Any
 from gate import policy
 from gate.kube import config as kube_config
 from gate.kube.client import KubeClient
-from gate.sources import SOURCE_NAMES, Source, SourceConfig, make_source
+from gate.sources import DEVICE_SOURCE_NAMES, SOURCE_NAMES, DeviceSource, Source, SourceConfig, make_device_source, make_source
 from gate.units import InvalidValue, parse_duration, parse_instant, parse_size, parse_timezone, parse_window
 
 
@@ -24,6 +24,8 @@ class Options:
     settings: policy.Settings
     source_name: str
     source_config: SourceConfig
+    device_source_name: str | None
+    device_source_config: SourceConfig | None
     timeout_seconds: float
     kubeconfig: str | None
     context: str | None
@@ -40,6 +42,11 @@ class Options:
     def source(self) -> Source:
         return make_source(self.source_name, self.source_config)
 
+    def device_source(self) -> DeviceSource | None:
+        if self.device_source_name is None or self.device_source_config is None:
+            return None
+        return make_device_source(self.device_source_name, self.device_source_config)
+
     def kube(self) -> KubeClient:
         assert self.cluster is not None, "the command was declared without needs_cluster"
         return KubeClient(self.cluster, timeout_seconds=self.timeout_seconds)
@@ -55,12 +62,21 @@ def parse_options(raw: dict[str, Any], needs_total: bool) -> tuple[Options, str 
     """Parse the shared options; returns them and the namespace given (None: ask the cluster)."""
     tz = parse_timezone(raw["timezone_name"])
     source_name = choice(raw["source"], SOURCE_NAMES, "source")
+    device_name = choice(raw["device_source"], DEVICE_SOURCE_NAMES, "device source") if raw["device_source"] else None
+    if device_name and source_name in DEVICE_SOURCE_NAMES:
+        raise InvalidValue(
+            f"--device-source {device_name!r} is a second opinion for a per-pod source; --source {source_name!r} is device-level already"
+        )
+    if device_name and not raw["device_url"]:
+        raise InvalidValue(f"--device-source {device_name!r} needs --device-url (GATE_DEVICE_URL): the exporter's /metrics URL")
     total = parse_size(raw["total"]) if raw["total"] else None
-    if needs_total and total is None and not make_source(source_name, SourceConfig(url=raw["metrics_url"])).provides_total:
+    provides_total = device_name is not None or make_source(source_name, SourceConfig(url=raw["metrics_url"])).provides_total
+    if needs_total and total is None and not provides_total:
         raise InvalidValue(f"source {source_name!r} reports no device total: set GATE_TOTAL (a T4 reports 15360MiB)")
     timeout = parse_duration(raw["timeout"])
     if timeout <= 0:
         raise InvalidValue(f"invalid timeout {raw['timeout']!r}: expected a positive duration")
+    startup_grace = parse_duration(raw["startup_grace"])
     settings = policy.Settings(
         namespace=raw["namespace"] or "",
         deployment=raw["deployment"],
@@ -70,13 +86,22 @@ def parse_options(raw: dict[str, Any], needs_total: bool) -> tuple[Options, str 
         stable_seconds=parse_duration(raw["cooldown"]),
         hysteresis_bytes=parse_size(raw["hysteresis"]),
         max_age_seconds=parse_duration(raw["max_age"]),
+        empty_is_idle=raw["empty_is_idle"],
+        startup_grace_seconds=startup_grace,
+        own_peak_bytes=parse_size(raw["own_peak"]),
     )
     options = Options(
         settings=settings,
         source_name=source_name,
         source_config=SourceConfig(
-            url=raw["metrics_url"], timeout_seconds=timeout, query=raw["prometheus_query"], up_query=raw["prometheus_up_query"]
+            url=raw["metrics_url"],
+            timeout_seconds=timeout,
+            query=raw["prometheus_query"],
+            up_query=raw["prometheus_up_query"],
+            sampled_query=raw["prometheus_sampled_query"],
         ),
+        device_source_name=device_name,
+        device_source_config=SourceConfig(url=raw["device_url"], timeout_seconds=timeout) if device_name else None,
         timeout_seconds=timeout,
         kubeconfig=raw["kubeconfig"],
         context=raw["context"],

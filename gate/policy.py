@@ -7,11 +7,22 @@ functions with what they saw and when. The rules, in the residents' favour every
   counts against itself. The card has room when `total - residents >= floor`, the same test in
   preflight and guard.
 - Blind (metrics unreachable, unparseable, stale, implausible, the family missing): preflight
-  never takes the card, and guard, holding it, yields. An exporter that serves the family with
-  no samples is an idle card, not blindness; the sources decide that.
+  never takes the card, and guard, holding it, yields. A per-process exporter that lists no
+  process at all is blind too, unless the operator says an idle card is normal or a device-level
+  source agrees the card is idle: the owner's exporter answers exactly so when its `nvidia-smi`
+  fails.
+- A device-level second opinion (dcgm, nvidia-smi) read beside a per-pod source: residents are
+  the larger of what the per-pod source puts on others and the device's used memory minus our
+  own; its total is the card's. Memory the per-pod figures miss (a frozen or failing exporter)
+  still counts.
+- Our own pod's start-up: the exporter labels a new container `unknown` until its pod cache
+  refreshes (up to ~75 s). For a bounded grace after entry, unattributed memory that appeared
+  since the entry, up to the floor, is presumed ours; anything beyond, and any attributed
+  resident's growth, still counts. With a source that attributes nothing (dcgm or nvidia-smi
+  alone), growth since entry up to the server's known peak is presumed ours while it holds.
 - After a yield, re-entry waits until the card has had room, with a margin above the floor, for
-  a stable period. That memory lives in annotations on the Deployment, so every run of the gate
-  (CronJob or sidecar) sees it.
+  a stable period. That memory, and what the card looked like at entry, lives in annotations on
+  the Deployment, so every run of the gate (CronJob or sidecar) sees it.
 - The window is read on the local wall clock of the configured time zone.
 """
 
@@ -28,6 +39,15 @@ from gate.units import Window, format_duration, format_instant, format_size, par
 # The gate's memory between runs, kept on the Deployment.
 YIELDED_AT = "tts.gate/yielded-at"
 ROOM_SINCE = "tts.gate/room-since"
+ENTERED_AT = "tts.gate/entered-at"
+# Memory the source could not put on a pod when the gate took the card: the baseline against
+# which the own pod's still-unlabelled start-up memory is told apart.
+ENTRY_UNATTRIBUTED = "tts.gate/entry-unattributed-bytes"
+
+# An idle card reports a few MiB in use (or none); any process with a CUDA context holds 100 MiB
+# or more. Under this, a device agrees that an empty per-pod answer is an idle card; whatever
+# the slack lets through is still counted, from the device's own figure.
+DEVICE_IDLE_SLACK_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -38,17 +58,38 @@ class PodUsage:
 
 
 @dataclass(frozen=True)
+class DeviceReading:
+    """A device-level exporter's figures for the one card: the second opinion."""
+
+    total_bytes: int
+    used_bytes: int  # memory processes hold (contexts included)
+    reserved_bytes: int = 0  # held back by the driver: not free, but no process's
+    sampled_at: datetime | None = None
+
+    @property
+    def unavailable_bytes(self) -> int:
+        return self.used_bytes + self.reserved_bytes
+
+
+@dataclass(frozen=True)
 class Reading:
     """What a metrics source saw: per-pod usage, and device figures where it has them.
 
     `unattributed_bytes` is memory the source sees but cannot put on a pod (a device-level
-    exporter, or processes it cannot map): it always counts as a resident's.
+    exporter, or processes it cannot map): it counts as a resident's, but for the own pod's
+    start-up (see `assess`).
     """
 
     pods: tuple[PodUsage, ...] = ()
     unattributed_bytes: int = 0
     device_total_bytes: int | None = None
     sampled_at: datetime | None = None  # None: as fresh as the answer (exporters rarely stamp samples)
+    # A per-process source that answered with its family and not one process: an idle card, or
+    # the exporter's nvidia-smi failed. Which one is `assess`'s question, not the source's.
+    empty: bool = False
+    # False for device-level sources (dcgm, nvidia-smi): no memory is ever put on a pod.
+    attributes: bool = True
+    device: DeviceReading | None = None  # the second opinion, when one is configured
 
 
 @dataclass(frozen=True)
@@ -73,6 +114,14 @@ class Settings:
     # jitters across the floor must not pull the server in and out.
     hysteresis_bytes: int = 512 * 2**20
     max_age_seconds: float = 60.0
+    # An exporter listing no GPU process is an idle card only when the operator says so here.
+    empty_is_idle: bool = False
+    # How long after entry unlabelled new memory may be the own pod's: the pod's start (~45 s),
+    # the exporter's 60 s pod cache and one 15 s collection, with a minute to spare.
+    startup_grace_seconds: float = 180.0
+    # The server's GPU peak: with a source that attributes nothing, growth since entry up to
+    # this is presumed the server's own while it holds the card.
+    own_peak_bytes: int = int(4.5 * 2**30)
 
 
 @dataclass(frozen=True)
@@ -82,6 +131,8 @@ class GateState:
     replicas: int
     yielded_at: datetime | None = None
     room_since: datetime | None = None
+    entered_at: datetime | None = None
+    entry_unattributed_bytes: int | None = None
 
     @classmethod
     def from_annotations(cls, replicas: int, annotations: Mapping[str, str]) -> GateState:
@@ -93,7 +144,14 @@ class GateState:
             except ValueError:
                 return None
 
-        return cls(replicas=replicas, yielded_at=instant(YIELDED_AT), room_since=instant(ROOM_SINCE))
+        entry_text = annotations.get(ENTRY_UNATTRIBUTED, "")
+        return cls(
+            replicas=replicas,
+            yielded_at=instant(YIELDED_AT),
+            room_since=instant(ROOM_SINCE),
+            entered_at=instant(ENTERED_AT),
+            entry_unattributed_bytes=int(entry_text) if entry_text.isdigit() else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -106,7 +164,13 @@ class View:
     total_bytes: int | None = None
     residents: tuple[PodUsage, ...] = ()
     own: tuple[PodUsage, ...] = ()
-    unattributed_bytes: int = 0
+    unattributed_bytes: int = 0  # counted as residents'
+    # Unattributed memory presumed the own pod's (its start-up, or growth a device-level source
+    # cannot attribute): excluded from the residents.
+    presumed_own_bytes: int = 0
+    # What the primary source could not attribute, before any presumption or device figure:
+    # recorded at entry as the baseline of the start-up grace.
+    source_unattributed_bytes: int = 0
 
     @property
     def blind(self) -> bool:
@@ -118,7 +182,7 @@ class View:
 
     @property
     def own_bytes(self) -> int:
-        return sum(p.used_bytes for p in self.own)
+        return sum(p.used_bytes for p in self.own) + self.presumed_own_bytes
 
     @property
     def free_bytes(self) -> int | None:
@@ -170,23 +234,41 @@ def is_own(usage: PodUsage, settings: Settings) -> bool:
     return usage.namespace == settings.namespace and bool(own_pod_pattern(settings.deployment).match(usage.pod))
 
 
-def assess(observation: Observation, settings: Settings, now: datetime) -> View:
-    """Turn what a source saw into the gate's view: residents, own use, total, blindness."""
+def assess(observation: Observation, settings: Settings, now: datetime, state: GateState | None = None) -> View:
+    """Turn what a source saw into the gate's view: residents, own use, total, blindness.
+
+    `state` is the Deployment as last read: while the gate holds the card it says what the card
+    looked like at entry, which lets start-up memory the source cannot yet attribute be ours.
+    """
     in_window = settings.window.contains(now) if settings.window else True
     if isinstance(observation, Blind):
         return View(now=now, in_window=in_window, blind_reason=observation.reason)
 
     reading = observation
-    total = settings.total_bytes if settings.total_bytes is not None else reading.device_total_bytes
+    device = reading.device
+    totals = [t for t in (settings.total_bytes, reading.device_total_bytes, device.total_bytes if device else None) if t is not None]
+    total = min(totals) if totals else None  # two figures that differ: the smaller is the safe one
+    empty_problem = _empty_answer(reading, settings)
+    if empty_problem:
+        return View(now=now, in_window=in_window, blind_reason=empty_problem)
     residents = tuple(p for p in reading.pods if not is_own(p, settings))
     own = tuple(p for p in reading.pods if is_own(p, settings))
+    own_attributed = sum(p.used_bytes for p in own)
+    presumed = _presumed_own(reading, settings, state, now, own_attributed)
+    unattributed = reading.unattributed_bytes - presumed
+    if device is not None:
+        # Memory the device sees held that the per-pod figures put on nobody else: count it.
+        missed = device.unavailable_bytes - own_attributed - presumed - (sum(p.used_bytes for p in residents) + unattributed)
+        unattributed += max(0, missed)
     view = View(
         now=now,
         in_window=in_window,
         total_bytes=total,
         residents=residents,
         own=own,
-        unattributed_bytes=reading.unattributed_bytes,
+        unattributed_bytes=unattributed,
+        presumed_own_bytes=presumed,
+        source_unattributed_bytes=reading.unattributed_bytes,
     )
     problem = _implausible(view, reading, settings, now)
     if problem:
@@ -194,11 +276,47 @@ def assess(observation: Observation, settings: Settings, now: datetime) -> View:
     return view
 
 
+def _empty_answer(reading: Reading, settings: Settings) -> str | None:
+    """Why an empty per-process answer cannot be read as an idle card, or None when it can."""
+    if not reading.empty or settings.empty_is_idle:
+        return None
+    device = reading.device
+    if device is None:
+        return (
+            "the exporter lists no GPU process: an idle card or a failed nvidia-smi "
+            "(set GATE_EMPTY_IS_IDLE=true where the card really idles, or add GATE_DEVICE_SOURCE)"
+        )
+    if device.used_bytes > DEVICE_IDLE_SLACK_BYTES:
+        return (
+            f"the exporter lists no GPU process but the device reports {format_size(device.used_bytes)} in use: "
+            "the exporter's nvidia-smi is failing"
+        )
+    return None
+
+
+def _presumed_own(reading: Reading, settings: Settings, state: GateState | None, now: datetime, own_attributed: int) -> int:
+    """Unattributed memory that is the own pod's while it holds the card, bounded both ways."""
+    if state is None or state.replicas < 1 or state.entered_at is None or state.entry_unattributed_bytes is None:
+        return 0
+    grown = max(0, reading.unattributed_bytes - state.entry_unattributed_bytes)
+    if not reading.attributes:
+        # Nothing is ever attributed: growth since entry up to the server's peak is the server.
+        return min(grown, settings.own_peak_bytes)
+    since = (now - state.entered_at).total_seconds()
+    if not 0 <= since < settings.startup_grace_seconds:
+        return 0
+    # The exporter has not labelled the new container yet: up to the floor (the server's whole
+    # budget) of what appeared since entry is the server's.
+    return min(grown, max(0, settings.floor_bytes - own_attributed))
+
+
 def _implausible(view: View, reading: Reading, settings: Settings, now: datetime) -> str | None:
     if view.total_bytes is None:
         return "the source reports no device total and none is configured (set GATE_TOTAL)"
-    if reading.sampled_at is not None:
-        age = (now - reading.sampled_at).total_seconds()
+    for sampled_at in (reading.sampled_at, reading.device.sampled_at if reading.device else None):
+        if sampled_at is None:
+            continue
+        age = (now - sampled_at).total_seconds()
         if age > settings.max_age_seconds:
             return f"the metrics are stale: sampled {format_duration(age)} ago, more than {format_duration(settings.max_age_seconds)}"
         if age < -settings.max_age_seconds:
@@ -217,9 +335,10 @@ def has_room(view: View, settings: Settings, margin_bytes: int = 0) -> bool:
 
 
 def _room_text(view: View, settings: Settings) -> str:
+    presumed = f"; {format_size(view.presumed_own_bytes)} unlabelled presumed the server's" if view.presumed_own_bytes else ""
     return (
         f"free {format_size(view.free_bytes)} (total {format_size(view.total_bytes)} - residents "
-        f"{format_size(view.resident_bytes)}) vs floor {format_size(settings.floor_bytes)}"
+        f"{format_size(view.resident_bytes)}{presumed}) vs floor {format_size(settings.floor_bytes)}"
     )
 
 
@@ -229,7 +348,12 @@ def _window_text(settings: Settings) -> str:
 
 def _cleared(state: GateState) -> dict[str, str | None]:
     """Annotation changes that remove whatever cool-down state is set."""
-    present = {YIELDED_AT: state.yielded_at, ROOM_SINCE: state.room_since}
+    present = {
+        YIELDED_AT: state.yielded_at,
+        ROOM_SINCE: state.room_since,
+        ENTERED_AT: state.entered_at,
+        ENTRY_UNATTRIBUTED: state.entry_unattributed_bytes,
+    }
     return {key: None for key, value in present.items() if value is not None}
 
 
@@ -270,7 +394,10 @@ def decide_preflight(view: View, state: GateState, settings: Settings) -> Decisi
                 Reason.COOLING_DOWN,
                 f"room for {format_duration(held)} of the {format_duration(settings.stable_seconds)} needed after a yield",
             )
-    return Decision(cmd, Reason.ENTERED, f"taking the card: {_room_text(view, settings)}", replicas=1, annotations=_cleared(state))
+    entry = {ENTERED_AT: format_instant(now), ENTRY_UNATTRIBUTED: str(view.source_unattributed_bytes)}
+    return Decision(
+        cmd, Reason.ENTERED, f"taking the card: {_room_text(view, settings)}", replicas=1, annotations={**_cleared(state), **entry}
+    )
 
 
 def decide_guard(view: View, state: GateState, settings: Settings) -> Decision:

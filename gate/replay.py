@@ -8,9 +8,13 @@ The model (the issue that asked for it spells it out; the README repeats it):
   failed) plus the simulated pod's own usage.
 - The TTS pod, desired at 1 from u and scaled to 0 at v, holds `peak` bytes from u + start until
   v + release and bakes from u + start + load until v.
+- The exporter is modelled as the owner's behaves (`ExporterModel`): the new TTS pod's memory
+  reads `unknown` for the label lag after its container starts (its 60 s pod cache plus one
+  15 s collection); optional spans in which it answers HELP/TYPE only (a failing nvidia-smi); a
+  device-level second opinion beside it, or dcgm alone, which attributes nothing.
 - `seed` replays the seed stack's policy (gate/seed.py); `reactive` is the plain baseline the
   benchmark compares with: every 15 s, enter when there is room and yield when there is not, no
-  cool-down, no hysteresis.
+  cool-down, no hysteresis, and a perfect exporter (no lag, no faults): the reference.
 
 Accounting per night (the night of a local date D runs from the window's start on D to its start
 on D+1): oracle seconds are in-window seconds with room (total - residents >= floor); bake
@@ -62,11 +66,32 @@ class Schedules:
 
 
 @dataclass(frozen=True)
+class ExporterModel:
+    """How the replayed metrics source sees the card."""
+
+    # gpu-pod-exporter (per pod) or dcgm (device-level alone: nothing is attributed)
+    source: str = "gpu-pod-exporter"
+    # The new TTS pod's memory reads `unknown` this long after its containers start.
+    label_lag_seconds: float = 0
+    # Epoch-second spans [start, end) in which the exporter answers HELP/TYPE only.
+    empty_spans: tuple[tuple[int, int], ...] = ()
+    # A device-level exporter read beside the per-pod one (the gate's --device-source).
+    device: bool = False
+
+    def answers_empty(self, t: int) -> bool:
+        return any(start <= t < end for start, end in self.empty_spans)
+
+
+EXPORTER_SOURCES = ("gpu-pod-exporter", "dcgm")
+
+
+@dataclass(frozen=True)
 class ReplayConfig:
     policy: str
     settings: Settings
     schedules: Schedules
     pod: PodModel
+    exporter: ExporterModel = ExporterModel()
 
 
 @dataclass(frozen=True)
@@ -110,6 +135,7 @@ class NightSummary:
     yields: int = 0
     wakes: int = 0
     outages: int = 0
+    held_empty_seconds: int = 0  # the pod held memory while the exporter answered HELP/TYPE only
 
     @property
     def utilization(self) -> float:
@@ -128,6 +154,7 @@ class NightSummary:
             "yields": self.yields,
             "wakes": self.wakes,
             "outages": self.outages,
+            "held_empty_seconds": self.held_empty_seconds,
         }
 
 
@@ -198,12 +225,28 @@ class _Simulation:
         return lives[-1] if lives and lives[-1].down is None else None
 
     def observe(self, t: int) -> Reading | Blind:
-        """What a scrape at t returns: the trace's snapshot plus the simulated pod's own memory."""
+        """What a scrape at t returns: the trace's snapshot plus the simulated pod's own memory,
+        as the modelled exporter reports them."""
         snapshot = self.trace.fresh(_instant(t))
         if snapshot is None:
             return Blind(f"no scrape within {self.trace.step_seconds:g}s (exporter down)")
-        own = (self.own_pod,) if self.result.own_bytes(t) else ()
-        return Reading(pods=snapshot.pods + own, sampled_at=snapshot.time)
+        exporter = self.config.exporter
+        own_bytes = self.result.own_bytes(t)
+        used = sum(p.used_bytes for p in snapshot.pods) + own_bytes
+        total = self.settings.total_bytes
+        assert total is not None
+        if exporter.source == "dcgm":
+            return Reading(unattributed_bytes=used, device_total_bytes=total, sampled_at=snapshot.time, attributes=False)
+        device = policy.DeviceReading(total_bytes=total, used_bytes=used, sampled_at=snapshot.time) if exporter.device else None
+        if exporter.answers_empty(t):
+            return Reading(sampled_at=snapshot.time, empty=True, device=device)
+        life = self.life
+        started = life.up + self.config.pod.start_seconds if life is not None else None
+        if own_bytes and started is not None and t < started + exporter.label_lag_seconds:
+            # The exporter's pod cache does not know the new container yet: `unknown` labels.
+            return Reading(pods=snapshot.pods, unattributed_bytes=own_bytes, sampled_at=snapshot.time, device=device)
+        own = (self.own_pod,) if own_bytes else ()
+        return Reading(pods=snapshot.pods + own, sampled_at=snapshot.time, device=device)
 
     def run(self, t: int, command: str) -> None:
         now = _instant(t)
@@ -212,7 +255,7 @@ class _Simulation:
         elif command == "down":
             decision = policy.decide_down(self.state)
         else:
-            view = policy.assess(self.observe(t), self.settings, now)
+            view = policy.assess(self.observe(t), self.settings, now, self.state)
             decision = policy.decide(command, view, self.state, self.settings)
         self.apply(t, decision)
 
@@ -297,6 +340,8 @@ class _Simulation:
                     summary.breach_seconds += 1
                 if holds and residents + pod.peak_bytes > total:
                     summary.conflict_seconds += 1
+                if holds and self.config.exporter.answers_empty(t):
+                    summary.held_empty_seconds += 1
         self.result.nights = [nights[key] for key in sorted(nights)]
         return self.result
 
@@ -305,6 +350,19 @@ class _Simulation:
         if key not in nights:
             nights[key] = NightSummary(key.isoformat(), self.config.policy)
         return nights[key]
+
+
+def daily_spans(windows: list[Window], start: datetime, end: datetime) -> tuple[tuple[int, int], ...]:
+    """Each local-time window on every day from `start` to `end`, as epoch-second spans."""
+    spans = []
+    for window in windows:
+        day = start.astimezone(window.tz).date() - timedelta(days=1)
+        while day <= end.astimezone(window.tz).date():
+            begin = datetime.combine(day, window.start, window.tz)
+            finish = datetime.combine(day if window.end > window.start else day + timedelta(days=1), window.end, window.tz)
+            spans.append((_epoch(begin), _epoch(finish)))
+            day += timedelta(days=1)
+    return tuple(sorted(spans))
 
 
 def default_config(policy_name: str, namespace: str = "tts") -> ReplayConfig:
@@ -317,6 +375,9 @@ def default_config(policy_name: str, namespace: str = "tts") -> ReplayConfig:
         window=parse_window(defaults.WINDOW, parse_timezone(defaults.TIMEZONE)),
         stable_seconds=parse_duration(defaults.COOLDOWN),
         hysteresis_bytes=parse_size(defaults.HYSTERESIS),
+        empty_is_idle=defaults.EMPTY_IS_IDLE,
+        startup_grace_seconds=parse_duration(defaults.STARTUP_GRACE),
+        own_peak_bytes=parse_size(defaults.TTS_PEAK),
     )
     schedules = Schedules(
         window_up=defaults.WINDOW_UP_SCHEDULE,
@@ -331,7 +392,7 @@ def default_config(policy_name: str, namespace: str = "tts") -> ReplayConfig:
         load_seconds=parse_duration(defaults.TTS_LOAD),
         release_seconds=parse_duration(defaults.TTS_RELEASE),
     )
-    return ReplayConfig(policy_name, settings, schedules, pod)
+    return ReplayConfig(policy_name, settings, schedules, pod, ExporterModel(label_lag_seconds=parse_duration(defaults.EXPORTER_LAG)))
 
 
 def replay(trace: Trace, config: ReplayConfig) -> ReplayResult:
@@ -339,7 +400,9 @@ def replay(trace: Trace, config: ReplayConfig) -> ReplayResult:
     simulation runs its own)."""
     residents_only = trace.keeping(lambda p: not policy.is_own(p, config.settings))
     settings = config.settings
+    if config.exporter.source not in EXPORTER_SOURCES:
+        raise InvalidValue(f"invalid exporter source {config.exporter.source!r}: expected one of {', '.join(EXPORTER_SOURCES)}")
     if config.policy == "reactive":
         settings = replace(settings, stable_seconds=0, hysteresis_bytes=0)
-        config = replace(config, settings=settings)
+        config = replace(config, settings=settings, exporter=ExporterModel())
     return _Simulation(residents_only, config).simulate()

@@ -8,7 +8,7 @@ the decision has been carried out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from gate import policy
 from gate.kube.client import KubeClient
 from gate.kube.errors import KubeError
 from gate.policy import Blind, Decision, GateState, Observation, Reason, Settings, View
-from gate.sources import Source, SourceError
+from gate.sources import DeviceSource, Source, SourceError
 
 
 @dataclass
@@ -35,14 +35,30 @@ class Outcome:
         return self.view is not None and self.view.blind
 
 
-def look(source: Source, settings: Settings, now: datetime) -> View:
-    """Read the source and make the gate's view of it; a source that fails leaves the gate blind."""
+def look(
+    source: Source,
+    settings: Settings,
+    now: datetime,
+    state: GateState | None = None,
+    device: DeviceSource | None = None,
+) -> View:
+    """Read the source (and the device-level second opinion, when there is one) and make the
+    gate's view of it; either source failing leaves the gate blind."""
     observation: Observation
     try:
         observation = source.read()
+        if device is not None:
+            observation = replace(observation, device=_read_device(device))
     except SourceError as exc:
         observation = Blind(str(exc))
-    return policy.assess(observation, settings, now)
+    return policy.assess(observation, settings, now, state)
+
+
+def _read_device(device: DeviceSource) -> policy.DeviceReading:
+    try:
+        return device.read_device()
+    except SourceError as exc:
+        raise SourceError(f"device source {device.name}: {exc}") from exc
 
 
 def read_state(kube: KubeClient, settings: Settings) -> tuple[dict[str, Any], GateState]:
@@ -59,6 +75,7 @@ def run(
     kube: KubeClient,
     now: datetime,
     dry_run: bool = False,
+    device: DeviceSource | None = None,
 ) -> Outcome:
     """Carry out `command` once. Raises KubeError when the API fails (nothing after it is done)."""
     deployment, state = read_state(kube, settings)
@@ -67,7 +84,7 @@ def run(
         decision = policy.decide_down(state)
     else:
         assert source is not None
-        view = look(source, settings, now)
+        view = look(source, settings, now, state, device)
         decision = policy.decide(command, view, state, settings)
     outcome = Outcome(command, state, decision, view, dry_run, replicas_after=state.replicas)
     if not dry_run:

@@ -36,12 +36,12 @@ def watch_guard(options: Options, interval_seconds: float, address: str, port: i
     previous = {}
     if threading.current_thread() is threading.main_thread():  # signals reach only the main thread
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    source, kube = options.source(), options.kube()
+    source, device, kube = options.source(), options.device_source(), options.kube()
     try:
         while not stop.is_set():
             started = time.monotonic()
             try:
-                outcome = run("guard", options.settings, source, kube, options.clock(), dry_run=options.dry_run)
+                outcome = run("guard", options.settings, source, kube, options.clock(), dry_run=options.dry_run, device=device)
             except KubeError as exc:
                 metrics.record_api_error(type(exc).__name__)
                 typer.echo(f"gate: {exc}", err=True)

@@ -48,14 +48,51 @@ class ExporterFault:
     name: str
     answer: Callable[[], Answer] | None  # what the exporter serves; None: see `url`
     cause: str  # what the one-line message must name
-    kind: str = "blind"  # blind, idle (a free card) or crowded (no room, not blind)
+    kind: str = "blind"  # blind, idle (a free card), crowded (no room, not blind) or starting (see below)
     url: str | None = None  # a metrics URL other than the exporter's
     env: dict[str, str] = field(default_factory=dict)
     dns_failure: bool = False
+    # A dcgm-exporter read beside it (GATE_DEVICE_SOURCE=dcgm): what it serves, or a URL of its own.
+    device: Callable[[], Answer] | None = None
+    device_url: str | None = None
+    # The gate's state on the Deployment, for the commands that start holding the card.
+    annotations: dict[str, str] = field(default_factory=dict)
 
 
 def _text(body: str, **kwargs: Any) -> Callable[[], Answer]:
     return lambda: Answer(body.encode(), **kwargs)
+
+
+def _process(namespace: str, pod: str, pid: int, mib: int) -> str:
+    """One series as the owner's exporter writes it: per process, MiB x 1048576."""
+    container = "unknown" if namespace == "unknown" else pod.rsplit("-", 2)[0]
+    return (
+        f'gpu_pod_memory_used_bytes{{namespace="{namespace}",pod="{pod}",container="{container}",'
+        f'process_name="python3",pid="{pid}"}} {mib * 1048576}\n'
+    )
+
+
+# The owner's steady residents (~4.6 GiB), as the exporter lists them.
+STEADY = (
+    _process("immich", "immich-server-6c9d8b7f4d-2xk9p", 2211, 1230)
+    + _process("frigate", "frigate-7b5f9c8d6-mz4tq", 3012, 1950)
+    + _process("portal", "portal-stt-5d7c6b9f8-w8r2n", 4120, 1540)
+)
+# The server's just-started process before the exporter's pod cache knows its container.
+OWN_UNLABELLED = _process("unknown", "unknown", 5502, 4608)
+IMMICH_ML_AWAKE = _process("immich", "immich-machine-learning-7d9f8b6c5d-x2k4p", 3121, 5120)
+ENTERED_A_MINUTE_AGO = {"tts.gate/entered-at": "2026-11-12T02:29:00Z", "tts.gate/entry-unattributed-bytes": "0"}
+
+
+def _dcgm(used_mib: int, reserved_mib: int = 449) -> Callable[[], Answer]:
+    """dcgm-exporter's answer for a T4 (15360 MiB) with this much in use."""
+    labels = '{gpu="0",UUID="GPU-6d5c0ac5",device="nvidia0",modelName="Tesla T4",Hostname="node1"}'
+    free = 15360 - used_mib - reserved_mib
+    body = "".join(
+        f"# HELP {name} Framebuffer memory (in MiB).\n# TYPE {name} gauge\n{name}{labels} {value}\n"
+        for name, value in (("DCGM_FI_DEV_FB_FREE", free), ("DCGM_FI_DEV_FB_USED", used_mib), ("DCGM_FI_DEV_FB_RESERVED", reserved_mib))
+    )
+    return _text(body)
 
 
 EXPORTER_FAULTS = [
@@ -83,7 +120,60 @@ EXPORTER_FAULTS = [
     ExporterFault("stale samples (10 min old)", _text(HEADER + SERIES + f" 2254438400 {NIGHT_MS - 600_000}\n"), "stale"),
     ExporterFault("clock jumped (samples 10 min ahead)", _text(HEADER + SERIES + f" 2254438400 {NIGHT_MS + 600_000}\n"), "clocks disagree"),
     ExporterFault("enormous body (5 MiB)", _text(HEADER + "# padding\n" * 500_000), "larger than"),
-    ExporterFault("HELP/TYPE, no samples: an idle card", _text(fixture("gpu-pod-exporter-idle.prom").decode()), "", kind="idle"),
+    ExporterFault(
+        "HELP/TYPE only: an idle card, or a failed nvidia-smi",
+        _text(fixture("gpu-pod-exporter-idle.prom").decode()),
+        "lists no GPU process",
+    ),
+    ExporterFault(
+        "HELP/TYPE only, GATE_EMPTY_IS_IDLE=true",
+        _text(fixture("gpu-pod-exporter-idle.prom").decode()),
+        "",
+        kind="idle",
+        env={"GATE_EMPTY_IS_IDLE": "true"},
+    ),
+    ExporterFault(
+        "HELP/TYPE only, the device agrees: idle",
+        _text(fixture("gpu-pod-exporter-idle.prom").decode()),
+        "",
+        kind="idle",
+        device=_dcgm(0),
+    ),
+    ExporterFault(
+        "HELP/TYPE only, the device sees 9.5 GiB held",
+        _text(fixture("gpu-pod-exporter-idle.prom").decode()),
+        "nvidia-smi is failing",
+        device=_dcgm(9728),
+    ),
+    ExporterFault("device exporter refuses", _text(GOOD), "device source dcgm", device_url="http://127.0.0.1:9/metrics"),
+    ExporterFault(
+        "frozen per-pod answer, the device sees 14.5 GiB",
+        _text(GOOD),
+        "no room",
+        kind="crowded",
+        device=_dcgm(14848, reserved_mib=0),
+    ),
+    ExporterFault(
+        "start-up: own pod still `unknown` a minute after entry",
+        _text(HEADER + STEADY + OWN_UNLABELLED),
+        "",
+        kind="starting",
+        annotations=ENTERED_A_MINUTE_AGO,
+    ),
+    ExporterFault(
+        "start-up, and a resident wakes (5 GiB)",
+        _text(HEADER + STEADY + IMMICH_ML_AWAKE + OWN_UNLABELLED),
+        "no room",
+        kind="crowded",
+        annotations=ENTERED_A_MINUTE_AGO,
+    ),
+    ExporterFault(
+        "`unknown` 4.5 GiB 10 minutes after entry",
+        _text(HEADER + STEADY + OWN_UNLABELLED),
+        "no room",
+        kind="crowded",
+        annotations={"tts.gate/entered-at": "2026-11-12T02:20:00Z", "tts.gate/entry-unattributed-bytes": "0"},
+    ),
     ExporterFault(
         "pod label unknown: a resident's",
         _text(
@@ -106,6 +196,13 @@ def exporter_expectation(command: str, kind: str) -> Outcome:
             "guard": Outcome("blind", 0, 3),
             "guard --watch": Outcome("blind", 0, 0),
             "status": Outcome("blind", 0, 3),
+        }[command]
+    if kind == "starting":  # a resident's to a preflight at 0; the server's own to a guard that entered
+        return {
+            "preflight": Outcome("no-room", 0, 0),
+            "guard": Outcome("holding", 1, 0),
+            "guard --watch": Outcome("holding", 1, 0),
+            "status": Outcome("no-room", 0, 0),
         }[command]
     if kind == "idle":
         return {
@@ -241,6 +338,10 @@ def render() -> str:
         "",
         "Starting points: preflight and status at 0 replicas inside the window (02:30 GMT) with a",
         "card that has room; guard, guard --watch and down holding the card (1 replica).",
+        "The source is the owner's gpu-pod-exporter; rows naming a device add dcgm-exporter beside it",
+        "(GATE_DEVICE_SOURCE=dcgm). The start-up rows hold the card with the entry recorded on the",
+        "Deployment (`tts.gate/entered-at`): a preflight at 0 replicas counts the same `unknown`",
+        "memory as a resident's, the guard that entered a minute ago as the server's own.",
         "Exit statuses: 0 done, 2 bad input, 3 blind, 4 API unavailable, 5 denied, 6 not found, 7 rejected.",
         "",
         "## The exporter",

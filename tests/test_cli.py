@@ -158,7 +158,9 @@ def test_reentry_after_a_yield_waits_for_stable_room(env, kubeapi):
         result = gate({**env, "GATE_NOW": now}, "preflight")
         assert reason in result.stdout, now
         assert kubeapi.replicas() == replicas, now
-    assert kubeapi.annotations() == {}
+    # The cool-down state is gone; the entry is recorded, with the `unknown` Xorg process as the
+    # unattributed baseline the start-up grace measures from.
+    assert kubeapi.annotations() == {"tts.gate/entered-at": "2026-11-12T02:33:00Z", "tts.gate/entry-unattributed-bytes": "104857600"}
 
 
 # -- down ---------------------------------------------------------------------------------------
@@ -361,6 +363,24 @@ def test_check_fails_a_refusing_server_the_deployment_wants(env, kubeapi):
     assert result.exit_code == ExitStatus.ERROR
     assert "FAIL server" in result.stdout
     assert "the Deployment wants 1 replica(s) but" in one_line(result.stderr) and "connection refused" in result.stderr
+
+
+def test_check_fails_a_wanted_server_whose_name_does_not_resolve(env, kubeapi, monkeypatch):
+    """No Service (or a wrong URL): the cluster's DNS has no such name."""
+    import socket
+
+    resolve = socket.getaddrinfo
+
+    def no_such_name(host, *args, **kwargs):
+        if host == "chatterbox-tts.tts.svc":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    wants(kubeapi, 1)
+    result = gate({**env, "GATE_SERVER_URL": "http://chatterbox-tts.tts.svc:8000"}, "check")
+    assert result.exit_code == ExitStatus.ERROR
+    assert "name not resolved" in one_line(result.stderr)
 
 
 def test_check_reports_a_hanging_server_as_busy_not_down(env, kubeapi, tts_server):

@@ -30,6 +30,12 @@ def test_the_gate_and_the_chart_share_their_defaults():
         defaults.MAX_AGE,
         defaults.TIMEOUT,
     )
+    assert (gate["emptyIsIdle"], gate["startupGrace"], gate["ownPeak"], gate["device"]["source"]) == (
+        defaults.EMPTY_IS_IDLE,
+        defaults.STARTUP_GRACE,
+        defaults.TTS_PEAK,
+        "",
+    )
     assert (gate["sidecar"]["interval"], gate["sidecar"]["metricsPort"]) == (defaults.SIDECAR_INTERVAL, defaults.METRICS_PORT)
     cron = gate["cronJobs"]
     assert (

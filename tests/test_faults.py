@@ -78,8 +78,15 @@ def check(command, result, api, expected, cause):
 @pytest.mark.parametrize("fault", EXPORTER_FAULTS, ids=[f.name for f in EXPORTER_FAULTS])
 def test_exporter_faults(fault, command, tmp_path, monkeypatch):
     with FakeExporter() as exporter, FakeKubeAPI(replicas=START_REPLICAS[command]) as api:
+        if START_REPLICAS[command] and fault.annotations:
+            api.add_deployment("tts", "chatterbox-tts", START_REPLICAS[command], fault.annotations)
         if fault.answer is not None:
             exporter.answers["/metrics"] = fault.answer()
+        device_env = {}
+        if fault.device is not None or fault.device_url:
+            if fault.device is not None:
+                exporter.answers["/device"] = fault.device()
+            device_env = {"GATE_DEVICE_SOURCE": "dcgm", "GATE_DEVICE_URL": fault.device_url or exporter.base_url + "/device"}
         if fault.dns_failure:
             real = socket.getaddrinfo
 
@@ -89,7 +96,7 @@ def test_exporter_faults(fault, command, tmp_path, monkeypatch):
                 return real(host, *args, **kwargs)
 
             monkeypatch.setattr(socket, "getaddrinfo", resolve)
-        env = {**base_env(api.kubeconfig(tmp_path / "kubeconfig", namespace="tts"), fault.url or exporter.url), **fault.env}
+        env = {**base_env(api.kubeconfig(tmp_path / "kubeconfig", namespace="tts"), fault.url or exporter.url), **fault.env, **device_env}
         result = invoke(command, env)
         expected = exporter_expectation(command, fault.kind)
         check(command, result, api, expected, fault.cause if command != "down" else "")

@@ -8,9 +8,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gate.policy import (
+    ENTERED_AT,
+    ENTRY_UNATTRIBUTED,
     ROOM_SINCE,
     YIELDED_AT,
     Blind,
+    DeviceReading,
     GateState,
     PodUsage,
     Reading,
@@ -125,13 +128,15 @@ def test_configured_total_wins_over_the_device():
 # -- preflight ------------------------------------------------------------------------------------
 
 YIELD = NIGHT - timedelta(minutes=10)
+# What an entry at NIGHT records: when, and the memory no pod was named for then.
+ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
 
 
 @pytest.mark.parametrize(
     ("case", "observation", "state", "now", "reason", "replicas", "annotations"),
     [
-        ("room in the window", reading(3.0), GateState(0), NIGHT, Reason.ENTERED, 1, {}),
-        ("exactly the floor is room", reading(9.0), GateState(0), NIGHT, Reason.ENTERED, 1, {}),
+        ("room in the window", reading(3.0), GateState(0), NIGHT, Reason.ENTERED, 1, ENTRY),
+        ("exactly the floor is room", reading(9.0), GateState(0), NIGHT, Reason.ENTERED, 1, ENTRY),
         (
             "a byte short of the floor",
             Reading(pods=(PodUsage("a", "b-c1234-d5678", 9 * GiB + 1),), sampled_at=NIGHT),
@@ -171,7 +176,7 @@ YIELD = NIGHT - timedelta(minutes=10)
             NIGHT,
             Reason.ENTERED,
             1,
-            {YIELDED_AT: None, ROOM_SINCE: None},
+            {YIELDED_AT: None, ROOM_SINCE: None, **ENTRY},
         ),
         (
             "losing room restarts the clock",
@@ -200,7 +205,7 @@ YIELD = NIGHT - timedelta(minutes=10)
             None,
             {ROOM_SINCE: None},
         ),
-        ("without a yield the floor alone decides", reading(8.75), GateState(0), NIGHT, Reason.ENTERED, 1, {}),
+        ("without a yield the floor alone decides", reading(8.75), GateState(0), NIGHT, Reason.ENTERED, 1, ENTRY),
         (
             "a room clock in the future (the clock jumped back) starts again now",
             reading(3.0),
@@ -329,3 +334,139 @@ def test_state_annotations_that_cannot_be_read_are_ignored():
     state = GateState.from_annotations(0, {YIELDED_AT: "yesterday", ROOM_SINCE: "2026-11-12T02:00:00Z"})
     assert state.yielded_at is None
     assert state.room_since == datetime(2026, 11, 12, 2, 0, tzinfo=UTC)
+
+
+# -- an empty answer, a device's second opinion ---------------------------------------------------
+
+EMPTY = Reading(sampled_at=NIGHT, empty=True)
+
+
+def device(used_gib: float, reserved_gib: float = 0.0, total: int = T4) -> DeviceReading:
+    return DeviceReading(total_bytes=total, used_bytes=int(used_gib * GiB), reserved_bytes=int(reserved_gib * GiB), sampled_at=NIGHT)
+
+
+@pytest.mark.parametrize(
+    ("case", "observation", "config", "blind_cause", "resident_gib"),
+    [
+        ("alone, an empty answer is blind: a failed nvidia-smi looks the same", EMPTY, {}, "lists no GPU process", None),
+        ("the operator says the card idles", EMPTY, {"empty_is_idle": True}, None, 0.0),
+        ("a device that agrees the card is idle", Reading(empty=True, device=device(0.0, 0.44)), {}, None, 0.44),
+        ("a device under the context slack still counts", Reading(empty=True, device=device(0.2)), {}, None, 0.2),
+        ("a device that sees memory held", Reading(empty=True, device=device(4.0)), {}, "nvidia-smi is failing", None),
+        ("the device sees more than the per-pod answer: counted", reading(3.0, device=device(8.0)), {}, None, 8.0),
+        ("the per-pod answer sees more than the device: counted", reading(8.0, device=device(3.0)), {}, None, 8.0),
+        ("own memory is not counted from the device either", reading(3.0, own=True, device=device(7.5)), {}, None, 3.0),
+    ],
+)
+def test_empty_answers_and_the_device_opinion(case, observation, config, blind_cause, resident_gib):
+    view = assess(observation, settings(**config), NIGHT)
+    if blind_cause:
+        assert view.blind and blind_cause in view.blind_reason, case
+    else:
+        assert not view.blind, (case, view.blind_reason)
+        assert view.resident_bytes == pytest.approx(resident_gib * GiB, abs=1), case
+
+
+def test_the_device_total_wins_when_smaller_than_the_configured_one():
+    view = assess(reading(3.0, device=device(3.0, total=T4 - GiB)), settings(total_bytes=T4), NIGHT)
+    assert view.total_bytes == T4 - GiB
+
+
+def test_a_stale_device_reading_is_blind():
+    stale = DeviceReading(total_bytes=T4, used_bytes=3 * GiB, sampled_at=NIGHT - timedelta(minutes=5))
+    assert "stale" in (assess(reading(3.0, device=stale), settings(), NIGHT).blind_reason or "")
+
+
+# -- the own pod's start-up: the exporter labels it unknown for a while ----------------------------
+
+ENTERED = GateState(1, entered_at=NIGHT - timedelta(seconds=60), entry_unattributed_bytes=int(0.1 * GiB))
+
+
+def starting(*gib: float, unknown: float) -> Reading:
+    return Reading(pods=residents(*gib), unattributed_bytes=int(unknown * GiB), sampled_at=NIGHT)
+
+
+@pytest.mark.parametrize(
+    ("case", "observation", "state", "reason"),
+    [
+        ("new unlabelled memory in the grace is the server's", starting(4.6, unknown=4.6), ENTERED, Reason.HOLDING),
+        ("a resident waking in the grace still wins", starting(4.6, 5.0, unknown=4.6), ENTERED, Reason.NO_ROOM),
+        (
+            "after the grace, unlabelled memory is a resident's again",
+            starting(4.6, unknown=4.6),
+            GateState(1, entered_at=NIGHT - timedelta(minutes=4), entry_unattributed_bytes=int(0.1 * GiB)),
+            Reason.NO_ROOM,
+        ),
+        ("without an entry record nothing is presumed", starting(4.6, unknown=4.6), GateState(1), Reason.NO_ROOM),
+        (
+            "an entry clock in the future presumes nothing",
+            starting(4.6, unknown=4.6),
+            GateState(1, entered_at=NIGHT + timedelta(minutes=1), entry_unattributed_bytes=0),
+            Reason.NO_ROOM,
+        ),
+    ],
+)
+def test_start_up_grace(case, observation, state, reason):
+    view = assess(observation, settings(), NIGHT, state)
+    assert decide_guard(view, state, settings()).reason == reason, (case, view)
+
+
+def test_unlabelled_memory_beyond_the_floor_is_a_residents():
+    view = assess(starting(2.0, unknown=0.1 + 6 + 3), settings(), NIGHT, ENTERED)
+    assert view.presumed_own_bytes == 6 * GiB
+    assert view.resident_bytes == pytest.approx((2.0 + 0.1 + 3) * GiB, abs=4)
+
+
+def test_the_presumed_start_up_memory_is_reported_as_own():
+    view = assess(starting(4.6, unknown=4.6), settings(), NIGHT, ENTERED)
+    assert (view.presumed_own_bytes, view.own_bytes) == (int(4.5 * GiB), int(4.5 * GiB))
+    assert view.resident_bytes == int(4.6 * GiB) + int(0.1 * GiB)
+
+
+def test_the_grace_is_subtracted_from_the_device_figure_too():
+    observation = Reading(pods=residents(4.6), unattributed_bytes=int(4.6 * GiB), sampled_at=NIGHT, device=device(9.2))
+    view = assess(observation, settings(), NIGHT, ENTERED)
+    assert decide_guard(view, ENTERED, settings()).reason == Reason.HOLDING
+
+
+def test_entry_records_the_unattributed_baseline_and_every_yield_clears_it():
+    view = assess(starting(4.6, unknown=0.25), settings(), NIGHT)
+    entered = decide_preflight(view, GateState(0), settings())
+    assert entered.annotations == {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: str(int(0.25 * GiB))}
+    state = GateState.from_annotations(1, {k: v for k, v in entered.annotations.items() if v})
+    assert (state.entered_at, state.entry_unattributed_bytes) == (NIGHT, int(0.25 * GiB))
+    crowded = assess(reading(12.0), settings(), NIGHT, state)
+    assert decide_guard(crowded, state, settings()).annotations == {
+        ENTERED_AT: None,
+        ENTRY_UNATTRIBUTED: None,
+        YIELDED_AT: "2026-11-12T02:30:00Z",
+    }
+    assert decide_down(state).annotations == {ENTERED_AT: None, ENTRY_UNATTRIBUTED: None}
+
+
+# -- sources that attribute nothing (dcgm, nvidia-smi alone) ----------------------------------------
+
+
+def device_only(used_gib: float) -> Reading:
+    return Reading(unattributed_bytes=int(used_gib * GiB), device_total_bytes=T4, sampled_at=NIGHT, attributes=False)
+
+
+HELD = GateState(1, entered_at=NIGHT - timedelta(hours=1), entry_unattributed_bytes=int(4.6 * GiB))
+
+
+@pytest.mark.parametrize(
+    ("case", "used_gib", "reason"),
+    [
+        ("only the server grew: the card keeps the room it had at entry", 4.6 + 4.5, Reason.HOLDING),
+        ("a resident grows past what the server can be", 4.6 + 4.5 + 5.0, Reason.NO_ROOM),
+        ("residents shrank: never less than the entry baseline is presumed", 2.0 + 4.5, Reason.HOLDING),
+    ],
+)
+def test_a_device_level_source_does_not_yield_to_the_servers_own_memory(case, used_gib, reason):
+    view = assess(device_only(used_gib), settings(total_bytes=None), NIGHT, HELD)
+    assert decide_guard(view, HELD, settings(total_bytes=None)).reason == reason, (case, view)
+
+
+def test_a_device_level_source_presumes_no_more_than_the_own_peak():
+    view = assess(device_only(4.6 + 8.0), settings(total_bytes=None, own_peak_bytes=4 * GiB), NIGHT, HELD)
+    assert view.presumed_own_bytes == 4 * GiB

@@ -118,32 +118,65 @@ def vector(*series: tuple[dict, str], stamp: float = 1_794_450_600.0) -> str:
     )
 
 
+UP = 'max(up{job="gpu-pod-memory"})'
+SAMPLED = 'max(timestamp(up{job="gpu-pod-memory"}))'
+USAGE = "sum by (namespace, pod) (gpu_pod_memory_used_bytes)"
+SCRAPED = 1_794_450_585.0  # the exporter's last scrape, 15 s before the evaluation
+
+
+def answer(text: str) -> Answer:
+    return Answer(text.encode(), content_type="application/json")
+
+
 def test_prometheus_maps_the_query_to_pods_after_checking_the_exporter_is_up(exporter):
-    exporter.by_query['max(up{job="gpu-pod-exporter"})'] = Answer(vector(({}, "1")).encode(), content_type="application/json")
-    exporter.by_query["sum by (namespace, pod) (gpu_pod_memory_used_bytes)"] = Answer(
+    exporter.by_query[UP] = answer(vector(({}, "1")))
+    exporter.by_query[SAMPLED] = answer(vector(({}, f"{SCRAPED}")))
+    exporter.by_query[USAGE] = answer(
         vector(
             ({"namespace": "immich", "pod": "immich-machine-learning-7d9f8b6c5d-x2k4p"}, "2254438400"),
             ({"namespace": "unknown", "pod": "unknown"}, "104857600"),
-        ).encode(),
-        content_type="application/json",
+        )
     )
     reading = read("prometheus", exporter, url=exporter.base_url)
     assert reading.pods == (PodUsage("immich", "immich-machine-learning-7d9f8b6c5d-x2k4p", 2150 * MiB),)
     assert reading.unattributed_bytes == 100 * MiB
-    assert exporter.queries == ['max(up{job="gpu-pod-exporter"})', "sum by (namespace, pod) (gpu_pod_memory_used_bytes)"]
+    assert not reading.empty
+    # The scrape's time, not the evaluation's: Prometheus returns a series for 5 minutes after
+    # its last scrape, so only this can go stale.
+    assert reading.sampled_at.timestamp() == SCRAPED
+    assert exporter.queries == [UP, SAMPLED, USAGE]
+
+
+def test_prometheus_with_the_exporter_up_and_no_series_is_an_empty_answer(exporter):
+    exporter.by_query[UP] = answer(vector(({}, "1")))
+    exporter.by_query[SAMPLED] = answer(vector(({}, f"{SCRAPED}")))
+    exporter.by_query[USAGE] = answer(vector())
+    reading = read("prometheus", exporter, url=exporter.base_url)
+    assert (reading.pods, reading.unattributed_bytes, reading.empty) == ((), 0, True)
+
+
+def test_prometheus_without_a_scrape_time_is_blind(exporter):
+    exporter.by_query[UP] = answer(vector(({}, "1")))
+    exporter.by_query[SAMPLED] = answer(vector())
+    with pytest.raises(SourceError, match="samples' age is unknown"):
+        read("prometheus", exporter, url=exporter.base_url)
 
 
 def test_prometheus_with_the_exporter_down_is_blind_not_idle(exporter):
-    exporter.by_query['max(up{job="gpu-pod-exporter"})'] = Answer(vector(({}, "0")).encode(), content_type="application/json")
-    exporter.by_query["sum by (namespace, pod) (gpu_pod_memory_used_bytes)"] = Answer(vector().encode())
+    exporter.by_query[UP] = answer(vector(({}, "0")))
+    exporter.by_query[USAGE] = answer(vector())
     with pytest.raises(SourceError, match="not up"):
         read("prometheus", exporter, url=exporter.base_url)
 
 
+def test_prometheus_with_no_such_job_names_the_query_to_set(exporter):
+    exporter.by_query[UP] = answer(vector())
+    with pytest.raises(SourceError, match="GATE_PROMETHEUS_UP_QUERY"):
+        read("prometheus", exporter, url=exporter.base_url)
+
+
 def test_prometheus_query_errors_are_reported(exporter):
-    exporter.by_query['max(up{job="gpu-pod-exporter"})'] = Answer(
-        json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"}).encode()
-    )
+    exporter.by_query[UP] = Answer(json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"}).encode())
     with pytest.raises(SourceError, match="parse error"):
         read("prometheus", exporter, url=exporter.base_url)
 

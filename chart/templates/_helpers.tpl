@@ -140,6 +140,25 @@ the test pod share it).
 - name: GATE_PROMETHEUS_UP_QUERY
   value: {{ . | quote }}
 {{- end }}
+{{- with .Values.gate.prometheus.sampledQuery }}
+- name: GATE_PROMETHEUS_SAMPLED_QUERY
+  value: {{ . | quote }}
+{{- end }}
+- name: GATE_EMPTY_IS_IDLE
+  value: {{ .Values.gate.emptyIsIdle | quote }}
+{{- with .Values.gate.device.source }}
+{{- if has $.Values.gate.source (list "dcgm" "nvidia-smi") }}
+{{- fail (printf "gate.device.source %q is a second opinion beside a per-pod source; gate.source %q is device-level already" . $.Values.gate.source) }}
+{{- end }}
+- name: GATE_DEVICE_SOURCE
+  value: {{ . | quote }}
+- name: GATE_DEVICE_URL
+  value: {{ required "gate.device.url: the device exporter's /metrics URL is needed with gate.device.source" $.Values.gate.device.url | quote }}
+{{- end }}
+- name: GATE_STARTUP_GRACE
+  value: {{ .Values.gate.startupGrace | quote }}
+- name: GATE_OWN_PEAK
+  value: {{ .Values.gate.ownPeak | quote }}
 {{- with .Values.gate.extraEnv }}
 {{ toYaml . }}
 {{- end }}

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from gate.policy import PodUsage, Reading
+from gate.policy import DeviceReading, PodUsage, Reading
 
 UNKNOWN = "unknown"
 
@@ -34,9 +34,11 @@ class SourceConfig:
     url: str
     timeout_seconds: float = 5.0
     max_bytes: int = 4 * 2**20
-    # Prometheus only: the query whose result maps to residents, and the exporter's liveness.
+    # Prometheus only: the query whose result maps to residents, the exporter's liveness, and
+    # the time of its last scrape.
     query: str | None = None
     up_query: str | None = None
+    sampled_query: str | None = None
 
 
 def by_pod(series: Iterable[tuple[dict[str, str], float]]) -> tuple[tuple[PodUsage, ...], int]:
@@ -53,7 +55,26 @@ def by_pod(series: Iterable[tuple[dict[str, str], float]]) -> tuple[tuple[PodUsa
     return tuple(PodUsage(ns, pod, used) for (ns, pod), used in sorted(pods.items())), unattributed
 
 
+def as_reading(device: DeviceReading) -> Reading:
+    """A device-level source read alone: all held memory is unattributed, the total is the card's."""
+    return Reading(
+        pods=(),
+        unattributed_bytes=device.unavailable_bytes,
+        device_total_bytes=device.total_bytes,
+        sampled_at=device.sampled_at,
+        attributes=False,
+    )
+
+
 SOURCE_NAMES = ("gpu-pod-exporter", "dcgm", "nvidia-smi", "prometheus")
+# Device-level exporters: read alone, or beside a per-pod source as its second opinion.
+DEVICE_SOURCE_NAMES = ("dcgm", "nvidia-smi")
+
+
+class DeviceSource(Protocol):
+    name: str
+
+    def read_device(self) -> DeviceReading: ...
 
 
 def provides_total(name: str) -> bool:
@@ -73,3 +94,9 @@ def make_source(name: str, config: SourceConfig) -> Source:
     if name not in modules:
         raise ValueError(f"unknown source {name!r}: expected one of {', '.join(SOURCE_NAMES)}")
     return modules[name].Source(config)
+
+
+def make_device_source(name: str, config: SourceConfig) -> DeviceSource:
+    if name not in DEVICE_SOURCE_NAMES:
+        raise ValueError(f"unknown device source {name!r}: expected one of {', '.join(DEVICE_SOURCE_NAMES)}")
+    return make_source(name, config)  # type: ignore[return-value]  # the device modules' Sources have read_device

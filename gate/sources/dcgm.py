@@ -7,8 +7,8 @@ counts as residents' — our own pod's included, which errs on the residents' si
 
 from __future__ import annotations
 
-from gate.policy import Reading
-from gate.sources import SourceError, exposition
+from gate.policy import DeviceReading, Reading
+from gate.sources import SourceError, as_reading, exposition
 from gate.sources.scrape import ScrapedSource
 
 FREE = "DCGM_FI_DEV_FB_FREE"
@@ -19,7 +19,7 @@ MIB = 2**20
 MAX_PLAUSIBLE_MIB = 16 * 2**20
 
 
-def parse(body: bytes, where: str) -> Reading:
+def parse_device(body: bytes, where: str) -> DeviceReading:
     parsed = exposition.parse(body, where)
     free = parsed.device_value(FREE, where)
     used = parsed.device_value(USED, where)
@@ -27,16 +27,20 @@ def parse(body: bytes, where: str) -> Reading:
     total_mib = free + used + reserved
     if total_mib > MAX_PLAUSIBLE_MIB:
         raise SourceError(f"metrics from {where}: framebuffer total {total_mib:g} is not MiB (bytes?)")
-    sampled_at = exposition.sampled_at(parsed.samples.get(USED, []))
-    return Reading(
-        pods=(),
-        unattributed_bytes=int((used + reserved) * MIB),
-        device_total_bytes=int(total_mib * MIB),
-        sampled_at=sampled_at,
+    return DeviceReading(
+        total_bytes=int(total_mib * MIB),
+        used_bytes=int(used * MIB),
+        reserved_bytes=int(reserved * MIB),
+        sampled_at=exposition.sampled_at(parsed.samples.get(USED, [])),
     )
+
+
+def parse(body: bytes, where: str) -> Reading:
+    return as_reading(parse_device(body, where))
 
 
 class Source(ScrapedSource):
     name = "dcgm"
     provides_total = True
     parse = staticmethod(parse)
+    parse_device = staticmethod(parse_device)

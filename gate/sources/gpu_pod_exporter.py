@@ -1,8 +1,10 @@
 """The owner's gpu-pod-exporter: `gpu_pod_memory_used_bytes{namespace,pod,container,process_name,pid}`.
 
 One series per GPU process (nvidia-smi compute apps, MiB x 1048576), so usage is summed by pod.
-A process it cannot map carries `unknown` labels: that memory is a resident's, never ours. With
-no GPU processes it serves the family's HELP/TYPE and no samples: an idle card.
+A process it cannot map carries `unknown` labels: unattributed memory (a resident's, or our own
+pod's before the exporter's 60 s pod cache knows it). With no GPU process it serves the family's
+HELP/TYPE and no samples, and it serves exactly that when its `nvidia-smi` fails: the reading is
+marked empty, and the policy decides whether that is an idle card.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def parse(body: bytes, where: str) -> Reading:
         pods=pods,
         unattributed_bytes=unattributed,
         sampled_at=sampled_at,
+        empty=not samples,
     )
 
 

@@ -3,7 +3,14 @@
 The query (default: `gpu_pod_memory_used_bytes` summed by namespace and pod) must return a
 vector; series with `namespace` and `pod` labels are pods, others count as unattributed.
 An empty vector is ambiguous in Prometheus (an idle card, or an exporter that stopped being
-scraped five minutes ago), so a liveness query must also answer 1, or the gate is blind.
+scraped five minutes ago), so a liveness query must also answer 1, or the gate is blind; with
+the exporter up, an empty vector is an empty answer (see `policy.Reading.empty`).
+
+Freshness: an instant query answers with the evaluation time, and Prometheus keeps returning a
+series' last sample for five minutes after its scrapes stop. So the sample time comes from a
+third query, the time of the exporter's last scrape (`timestamp()` of its `up` series), and the
+policy's max-age applies to it. That time lags the card by up to one scrape interval (the
+owner's is 2 minutes), so max-age must be longer than the interval.
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ from gate.sources import SourceConfig, SourceError, by_pod
 from gate.sources.scrape import fetch, host_of
 
 DEFAULT_QUERY = "sum by (namespace, pod) (gpu_pod_memory_used_bytes)"
-DEFAULT_UP_QUERY = 'max(up{job="gpu-pod-exporter"})'
+# The owner's Prometheus scrapes gpu-pod-exporter as job `gpu-pod-memory`.
+DEFAULT_UP_QUERY = 'max(up{job="gpu-pod-memory"})'
+DEFAULT_SAMPLED_QUERY = 'max(timestamp(up{job="gpu-pod-memory"}))'
 
 
 # A sample that is not what the HTTP API documents: a missing key, a wrong type, a bad number.
@@ -62,15 +71,27 @@ def parse_vector(body: bytes, where: str, query: str) -> list[tuple[dict[str, st
     return rows
 
 
-def parse(body: bytes, where: str, query: str = DEFAULT_QUERY) -> Reading:
+def parse(body: bytes, where: str, query: str = DEFAULT_QUERY, sampled_at: datetime | None = None) -> Reading:
+    """The usage query's answer; `sampled_at` is when the exporter was last scraped (an instant
+    query's own timestamps are only its evaluation time)."""
     rows = parse_vector(body, where, query)
     pods, unattributed = by_pod((labels, value) for labels, value, _ in rows)
-    stamps = [stamp for _, _, stamp in rows]
-    return Reading(
-        pods=pods,
-        unattributed_bytes=unattributed,
-        sampled_at=datetime.fromtimestamp(max(stamps), UTC) if stamps else None,
-    )
+    return Reading(pods=pods, unattributed_bytes=unattributed, sampled_at=sampled_at, empty=not rows)
+
+
+def parse_sampled_at(body: bytes, where: str, query: str) -> datetime:
+    """The answer to the scrape-time query: one series whose value is a Unix time."""
+    rows = parse_vector(body, where, query)
+    if not rows:
+        raise SourceError(
+            f"metrics from {where}: {query!r} answered nothing, so the samples' age is unknown; "
+            "set GATE_PROMETHEUS_SAMPLED_QUERY if the exporter's job is named otherwise"
+        )
+    newest = max(value for _, value, _ in rows)
+    try:
+        return datetime.fromtimestamp(newest, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise SourceError(f"metrics from {where}: {query!r} answered {newest:g}, not a Unix time") from exc
 
 
 def check_up(body: bytes, where: str, query: str) -> None:
@@ -92,6 +113,7 @@ class Source:
         self.config = config
         self.query = config.query or DEFAULT_QUERY
         self.up_query = config.up_query or DEFAULT_UP_QUERY
+        self.sampled_query = config.sampled_query or DEFAULT_SAMPLED_QUERY
 
     def _query(self, query: str) -> bytes:
         url = self.config.url.rstrip("/") + "/api/v1/query"
@@ -100,7 +122,8 @@ class Source:
     def read(self) -> Reading:
         where = host_of(self.config.url)
         check_up(self._query(self.up_query), where, self.up_query)
-        return parse(self._query(self.query), where, self.query)
+        sampled_at = parse_sampled_at(self._query(self.sampled_query), where, self.sampled_query)
+        return parse(self._query(self.query), where, self.query, sampled_at)
 
 
 def parse_matrix(body: bytes, where: str, query: str) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
@@ -150,4 +173,10 @@ def read_range(
                     else:
                         rows[when].append(PodUsage(labels.get("namespace", ""), labels.get("pod", ""), int(value)))
         cursor = until + timedelta(seconds=step_seconds)
+    if not up:
+        # Without the liveness series every step is an outage or an idle card: refuse, never guess.
+        raise SourceError(
+            f"metrics from {where}: the liveness query {up_query!r} answered nothing over the range, so no step can be "
+            "told apart from an outage (is the exporter's job named otherwise? set --prometheus-up-query)"
+        )
     return rows, up

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from gate.policy import Reading
+from gate.policy import DeviceReading, Reading
 from gate.sources import SourceConfig, SourceError
 
 _CHUNK = 64 * 1024
@@ -30,9 +30,15 @@ class ScrapedSource:
     def __init__(self, config: SourceConfig):
         self.config = config
 
+    parse_device: Callable[[bytes, str], DeviceReading]  # device-level exporters only
+
     def read(self) -> Reading:
         body = fetch(self.config.url, self.config.timeout_seconds, self.config.max_bytes)
         return self.parse(body, host_of(self.config.url))
+
+    def read_device(self) -> DeviceReading:
+        body = fetch(self.config.url, self.config.timeout_seconds, self.config.max_bytes)
+        return self.parse_device(body, host_of(self.config.url))
 
 
 def fetch(url: str, timeout_seconds: float, max_bytes: int, params: dict[str, str] | None = None) -> bytes:
