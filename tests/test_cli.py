@@ -383,24 +383,6 @@ def test_check_fails_a_wanted_server_whose_name_does_not_resolve(env, kubeapi, m
     assert "name not resolved" in one_line(result.stderr)
 
 
-def test_check_fails_a_wanted_server_whose_name_does_not_resolve(env, kubeapi, monkeypatch):
-    """No Service (or a wrong URL): the cluster's DNS has no such name."""
-    import socket
-
-    resolve = socket.getaddrinfo
-
-    def no_such_name(host, *args, **kwargs):
-        if host == "chatterbox-tts.tts.svc":
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return resolve(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
-    wants(kubeapi, 1)
-    result = gate({**env, "GATE_SERVER_URL": "http://chatterbox-tts.tts.svc:8000"}, "check")
-    assert result.exit_code == ExitStatus.ERROR
-    assert "name not resolved" in one_line(result.stderr)
-
-
 def test_check_reports_a_hanging_server_as_busy_not_down(env, kubeapi, tts_server):
     """A synthesis blocks the server's event loop: the connection is accepted, no answer comes."""
     from exporter import Answer
