@@ -209,6 +209,15 @@ def test_rbac_has_no_wildcards_no_secrets_and_no_cluster_scope():
         ({"persistence": {"type": "hostPath"}}, "/persistence/type"),
         ({"persistence": {"size": "lots"}}, "/persistence/size"),
         ({"rbac": {"create": "yes"}}, "/rbac/create"),
+        ({"networkPolicy": {"clientNamespaces": ["Tripit_App"]}}, "/networkPolicy/clientNamespaces/0"),
+        ({"networkPolicy": {"clientNamespaces": "tripit"}}, "/networkPolicy/clientNamespaces"),
+        ({"networkPolicy": {"allowedNamespaceLabels": {}}}, "additional properties 'allowedNamespaceLabels' not allowed"),
+        (
+            {"server": {"config": {"tts_engine": {"reference_audio_path": "reference_audio"}}}},
+            "/server/config/tts_engine/reference_audio_path",
+        ),
+        ({"server": {"config": {"generation_defaults": {"language": "German"}}}}, "/server/config/generation_defaults/language"),
+        ({"server": {"dataInit": {"enabled": "yes"}}}, "/server/dataInit/enabled"),
         ({"gtae": {}}, "additional properties 'gtae' not allowed"),
     ],
 )
