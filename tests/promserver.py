@@ -252,7 +252,9 @@ class PromServer:
 
     `scrape`: loopback URLs (e.g. `FakeExporter.url`) scraped as job `scrape_job` every
     `scrape_interval`. `rule_files`: rule files loaded (and evaluated every
-    `evaluation_interval`). `lookback`: `--query.lookback-delta` (None: Prometheus' 5m)."""
+    `evaluation_interval`). `lookback`: `--query.lookback-delta` (None: Prometheus' 5m).
+    `scrape_configs`: more scrape configs as they are (e.g. a kubernetes_sd_config against a
+    loopback API server)."""
 
     def __init__(
         self,
@@ -264,6 +266,7 @@ class PromServer:
         evaluation_interval: str = "1s",
         rule_files: Sequence[Path] = (),
         lookback: str | None = None,
+        scrape_configs: Sequence[dict[str, Any]] = (),
     ):
         self.workdir = Path(workdir)
         self.datadir = self.workdir / "data"
@@ -274,6 +277,7 @@ class PromServer:
         self.evaluation_interval = evaluation_interval
         self.rule_files = [Path(p) for p in rule_files]
         self.lookback = lookback
+        self.extra_scrape_configs = list(scrape_configs)
         self.port = 0
         self._process: subprocess.Popen | None = None
         self._log = self.workdir / "prometheus.log"
@@ -305,6 +309,7 @@ class PromServer:
                         "static_configs": [{"targets": targets}],
                     }
                 )
+        config["scrape_configs"].extend(self.extra_scrape_configs)
         path = self.workdir / "prometheus.yml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
