@@ -226,12 +226,24 @@ def test_status_shows_the_metrics_when_the_api_fails(env, kubeapi):
         ("GATE_COOLDOWN", "soon", "invalid duration 'soon'"),
         ("GATE_OUTPUT", "yaml", "invalid output format 'yaml'"),
         ("GATE_TOTAL", "", "reports no device total: set GATE_TOTAL"),
+        ("GATE_DEVICE_SOURCE", "nvml", "invalid device source 'nvml'"),
+        ("GATE_DEVICE_SOURCE", "dcgm", "needs --device-url (GATE_DEVICE_URL)"),
+        ("GATE_STARTUP_GRACE", "a while", "invalid duration 'a while'"),
+        ("GATE_OWN_PEAK", "big", "invalid size 'big'"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_touches_nothing(env, kubeapi, variable, value, message):
     result = gate({**env, variable: value}, "preflight")
     assert result.exit_code == ExitStatus.USAGE
     assert message in one_line(result.stderr)
+    assert kubeapi.requests == []
+
+
+def test_a_device_source_beside_a_device_level_source_is_bad_input(env, kubeapi):
+    device = {"GATE_SOURCE": "dcgm", "GATE_DEVICE_SOURCE": "nvidia-smi", "GATE_DEVICE_URL": "http://127.0.0.1:9/metrics"}
+    result = gate({**env, **device}, "preflight")
+    assert result.exit_code == ExitStatus.USAGE
+    assert "is device-level already" in one_line(result.stderr)
     assert kubeapi.requests == []
 
 

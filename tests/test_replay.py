@@ -176,6 +176,13 @@ def test_the_benchmark_targets_hold_on_the_sample_nights():
     assert failed == []
 
 
+def test_the_benchmark_targets_hold_with_the_exporters_other_faces():
+    rows = bench.run_exporter_modes(bench.NIGHTS)
+    assert [text for text, ok in bench.exporter_verdicts(rows) if not ok] == []
+    # The first release's start-up handling on the same nights: it evicted itself all night.
+    assert all(r.modes["no grace"].entries > 20 and r.modes["no grace"].bake_seconds == 0 for r in rows)
+
+
 def test_the_sample_nights_are_what_the_generator_writes():
     import nights
 
@@ -345,3 +352,55 @@ def test_replay_and_measure_read_a_range_from_prometheus(exporter):
     report = json.loads(measured.stdout)
     assert report["peak_bytes"] == int(4.25 * GiB) and report["held_samples"] == 16
     assert report["floor"] == f"{int(6.25 * 1024)}MiB"
+
+
+# -- the exporter's faces in the replay ----------------------------------------------------------------
+
+QUIET = str(ROOT / "samples" / "nights" / "quiet.csv")
+
+
+def replay_json(*args: str) -> dict:
+    result = CliRunner().invoke(app, ["replay", QUIET, "--output", "json", *args])
+    assert result.exit_code == 0, result.output
+    [night] = json.loads(result.stdout)
+    return night
+
+
+def test_replay_models_a_failing_nvidia_smi_and_the_gate_gives_the_card_back():
+    clean = replay_json()
+    failing = replay_json("--empty-answer", "03:00-03:20")
+    assert clean["held_empty_seconds"] == 0 and clean["entries"] == 1
+    assert 0 < failing["held_empty_seconds"] <= 25  # one sidecar interval, then the release
+    assert failing["entries"] == 2  # back after the fault
+    # The operator's word that an empty answer is an idle card: held straight through.
+    assert replay_json("--empty-answer", "03:00-03:20", "--empty-is-idle")["held_empty_seconds"] == 20 * 60
+
+
+def test_replay_models_the_exporters_label_lag_and_the_start_up_grace():
+    assert replay_json()["entries"] == 1
+    self_evicting = replay_json("--startup-grace", "0s")
+    assert self_evicting["entries"] > 20 and self_evicting["bake_seconds"] == 0
+    assert replay_json("--startup-grace", "0s", "--exporter-lag", "0s")["entries"] == 1
+
+
+def test_replay_of_dcgm_alone_and_of_a_device_beside_the_exporter_do_not_flap():
+    assert replay_json("--source", "dcgm")["entries"] == 1
+    assert replay_json("--device-source", "dcgm")["entries"] == 1
+    # Without the own-peak presumption dcgm alone yields to the server's own memory all night.
+    assert replay_json("--source", "dcgm", "--own-peak", "0MiB")["entries"] > 20
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--source", "nvml"], "invalid replayed source 'nvml'"),
+        (["--source", "dcgm", "--device-source", "dcgm"], "second opinion beside gpu-pod-exporter"),
+        (["--device-source", "dcgm-exporter"], "invalid device source 'dcgm-exporter'"),
+        (["--empty-answer", "03:00-25:00"], "03:00-25:00"),
+        (["--exporter-lag", "soon"], "invalid duration 'soon'"),
+    ],
+)
+def test_replay_refuses_bad_exporter_models_with_one_line(args, message):
+    result = CliRunner().invoke(app, ["replay", QUIET, *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
