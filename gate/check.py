@@ -22,7 +22,7 @@ from gate import policy
 from gate.kube.client import KubeClient
 from gate.kube.errors import KubeError
 from gate.run import look, read_state
-from gate.sources import Source
+from gate.sources import DeviceSource, Source
 from gate.status import ExitStatus, for_kube_error
 from gate.units import format_size
 
@@ -35,15 +35,15 @@ class CheckResult:
     status: ExitStatus = ExitStatus.OK
 
 
-def check_metrics(source: Source, settings: policy.Settings, now: datetime) -> CheckResult:
-    view = look(source, settings, now)
+def check_metrics(source: Source, settings: policy.Settings, now: datetime, device: DeviceSource | None = None) -> CheckResult:
+    view = look(source, settings, now, device=device)
     if view.blind:
         return CheckResult("metrics", False, view.blind_reason or "blind", ExitStatus.METRICS)
+    sources = f"{source.name} and {device.name}" if device is not None else source.name
     return CheckResult(
         "metrics",
         True,
-        f"{source.name}: residents {format_size(view.resident_bytes)}, free {format_size(view.free_bytes)} "
-        f"of {format_size(view.total_bytes)}",
+        f"{sources}: residents {format_size(view.resident_bytes)}, free {format_size(view.free_bytes)} of {format_size(view.total_bytes)}",
     )
 
 

@@ -440,7 +440,7 @@ def check(
     from gate import check as checks
 
     results = [
-        checks.check_metrics(options.source(), options.settings, options.clock()),
+        checks.check_metrics(options.source(), options.settings, options.clock(), options.device_source()),
         checks.check_rbac(options.kube(), options.settings),
     ]
     if server_url:

@@ -30,6 +30,7 @@ def view_dict(view: View) -> dict[str, Any]:
         "total_bytes": view.total_bytes,
         "resident_bytes": None if view.blind else view.resident_bytes,
         "own_bytes": None if view.blind else view.own_bytes,
+        "presumed_own_bytes": None if view.blind else view.presumed_own_bytes,
         "unattributed_bytes": None if view.blind else view.unattributed_bytes,
         "free_bytes": view.free_bytes,
         "residents": [{"namespace": p.namespace, "pod": p.pod, "used_bytes": p.used_bytes} for p in view.residents],
@@ -42,6 +43,8 @@ def state_dict(state: GateState) -> dict[str, Any]:
         "replicas": state.replicas,
         "yielded_at": format_instant(state.yielded_at) if state.yielded_at else None,
         "room_since": format_instant(state.room_since) if state.room_since else None,
+        "entered_at": format_instant(state.entered_at) if state.entered_at else None,
+        "entry_unattributed_bytes": state.entry_unattributed_bytes,
     }
 
 
@@ -144,12 +147,16 @@ def status_text(
         rows.append(("residents", format_size(view.resident_bytes)))
         for pod in view.own:
             rows.append((f"own {pod.namespace}/{pod.pod}", format_size(pod.used_bytes)))
+        if view.presumed_own_bytes:
+            rows.append(("own (unlabelled, starting)", format_size(view.presumed_own_bytes)))
         rows.append(("own (excluded)", format_size(view.own_bytes)))
         rows.append(("free for tts", format_size(view.free_bytes)))
     rows.append(("floor", format_size(settings.floor_bytes)))
     if state is not None:
         # Desired beside ready: a pod that cannot start (no model, no image) shows as 1 desired, 0 ready.
         rows.append(("replicas", f"{state.replicas} desired, {'?' if ready is None else ready} ready"))
+        if state.entered_at:
+            rows.append(("entered", format_instant(state.entered_at)))
         if state.yielded_at:
             rows.append(("last yield", format_instant(state.yielded_at)))
         if state.room_since:

@@ -209,3 +209,11 @@ def test_a_frozen_exporter_alone_is_not_caught(card, api, tmp_path):
     hold_with_a_frozen_exporter(card, api)
     _, report = gate("guard", card.clock, api, card.url, tmp_path)
     assert (report["decision"]["reason"], api.replicas()) == ("holding", 1)
+
+
+def test_helm_tests_check_reads_the_device_exporter_too(card, api, tmp_path):
+    card.advance(PREFLIGHT_SECOND - card.clock)
+    device = {"GATE_DEVICE_SOURCE": "dcgm", "GATE_DEVICE_URL": "http://127.0.0.1:9/metrics"}
+    result, _ = gate("check", PREFLIGHT_SECOND, api, card.url, tmp_path, GATE_OUTPUT="text", **device)
+    assert result.exit_code == 3, result.output
+    assert "FAIL metrics: device source dcgm" in result.stdout
