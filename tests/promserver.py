@@ -23,8 +23,8 @@ What a test must know (found by running Debian's Prometheus 2.42):
   query sees nothing of them. For an instant-query test, backfill the night shifted to end just
   before now (`night_series(..., ending_at=now)`) on a server with the default 5-minute lookback,
   or query with `PromServer.query(q, at=...)`. An instant answer is stamped with the evaluation
-  time, not the sample's: only `timestamp(x)` tells when x was scraped (so `Reading.sampled_at`
-  from the Prometheus source is the query time). promtool accepts samples up to the present (it
+  time, not the sample's: only `timestamp(x)` tells when x was scraped (the gate's Prometheus
+  source asks `timestamp(up{...})` for that). promtool accepts samples up to the present (it
   does not refuse data newer than a head block: there is no head when the server is stopped).
   Do not backfill the future: a live scrape after a backfill can only append samples newer than
   the newest backfilled block (older ones are "out of bounds").
