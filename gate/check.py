@@ -21,7 +21,7 @@ import requests
 from gate import policy
 from gate.kube.client import KubeClient
 from gate.kube.errors import KubeError
-from gate.run import look, read_state
+from gate.run import lease_name, look, read_state, write_state
 from gate.sources import DeviceSource, Source
 from gate.status import ExitStatus, for_kube_error
 from gate.units import format_size
@@ -51,17 +51,19 @@ def check_rbac(kube: KubeClient, settings: policy.Settings) -> CheckResult:
     namespace, name = settings.namespace, settings.deployment
     steps: list[tuple[str, Callable[[], object]]] = []
     try:
-        deployment, state = read_state(kube, settings)
+        deployment, state = read_state(kube, settings)  # get deployments, get leases
+        lease = lease_name(settings)
         steps = [
             ("patch deployments/scale", lambda: kube.scale(namespace, name, state.replicas, dry_run=True)),
-            ("patch deployments (annotations)", lambda: kube.annotate(namespace, name, {policy.ROOM_SINCE: None}, dry_run=True)),
+            ("create leases", lambda: kube.create_lease(namespace, f"{lease}-check", dry_run=True)),
+            ("update leases", lambda: write_state(kube, settings, {policy.ROOM_SINCE: None}, dry_run=True)),
             ("create events", lambda: kube.record_event(deployment, "GateCheck", "helm test: RBAC check", dry_run=True)),
         ]
         for _, step in steps:
             step()
     except KubeError as exc:
         return CheckResult("rbac", False, str(exc), for_kube_error(exc))
-    return CheckResult("rbac", True, f"get deployments, {', '.join(label for label, _ in steps)} on {namespace}/{name}")
+    return CheckResult("rbac", True, f"get deployments and leases, {', '.join(label for label, _ in steps)} in {namespace}")
 
 
 def desired_replicas(kube: KubeClient, settings: policy.Settings) -> int | None:

@@ -194,6 +194,37 @@ OwnPeak = Annotated[
         help="The server's measured GPU peak; with dcgm or nvidia-smi alone, growth since entry up to this is presumed its own.",
     ),
 ]
+DemandUrl = Annotated[
+    str | None,
+    typer.Option(
+        envvar="GATE_DEMAND_URL",
+        metavar="URL",
+        help='A queue answering {"queued": N}: the card is taken only with work waiting and given back once it is empty [default: off].',
+    ),
+]
+DemandField = Annotated[str, typer.Option(envvar="GATE_DEMAND_FIELD", metavar="NAME", help="--demand-url: the count's field.")]
+DemandIdleAfter = Annotated[
+    str,
+    typer.Option(
+        envvar="GATE_DEMAND_IDLE_AFTER",
+        metavar="DURATION",
+        help="--demand-url: how long an explicit 0 must hold before the card is given back.",
+    ),
+]
+DemandWindow = Annotated[
+    str | None,
+    typer.Option(
+        envvar="GATE_DEMAND_WINDOW",
+        metavar="HH:MM-HH:MM",
+        help="--demand-url: the hours work waiting may take the card [default: any time].",
+    ),
+]
+EntryMargin = Annotated[
+    str,
+    typer.Option(
+        envvar="GATE_ENTRY_MARGIN", metavar="DURATION", help="No entry this close to the window's end (a start and a model load)."
+    ),
+]
 DryRun = Annotated[bool, typer.Option("--dry-run", envvar="GATE_DRY_RUN", help="Decide and report; change nothing.")]
 Output = Annotated[str, typer.Option("--output", "-o", envvar="GATE_OUTPUT", metavar="text|json", help="Report format: text or json.")]
 LogFormat = Annotated[
@@ -231,6 +262,11 @@ def _common_options(
     device_url: DeviceUrl = None,
     startup_grace: StartupGrace = defaults.STARTUP_GRACE,
     own_peak: OwnPeak = defaults.TTS_PEAK,
+    demand_url: DemandUrl = None,
+    demand_field: DemandField = defaults.DEMAND_FIELD,
+    demand_idle_after: DemandIdleAfter = defaults.DEMAND_IDLE_AFTER,
+    demand_window: DemandWindow = None,
+    entry_margin: EntryMargin = defaults.ENTRY_MARGIN,
     dry_run: DryRun = False,
     output: Output = "text",
     log_format: LogFormat = "text",
@@ -311,7 +347,8 @@ def _finish(outcome: Outcome, options: Options) -> None:
 def _run_once(command: str, options: Options) -> None:
     source = options.source() if command != "down" else None
     device = options.device_source() if command != "down" else None
-    outcome = run(command, options.settings, source, options.kube(), options.clock(), dry_run=options.dry_run, device=device)
+    demand = options.demand_probe() if command != "down" else None
+    outcome = run(command, options.settings, source, options.kube(), options.clock(), dry_run=options.dry_run, device=device, demand=demand)
     _finish(outcome, options)
 
 
@@ -328,14 +365,15 @@ def preflight(options: Options) -> None:
 IntervalOpt = Annotated[str, typer.Option("--interval", envvar="GATE_INTERVAL", metavar="DURATION", help="--watch: time between checks.")]
 WatchOpt = Annotated[bool, typer.Option("--watch", envvar="GATE_WATCH", help="Keep guarding until SIGTERM (the sidecar).")]
 MetricsPort = Annotated[
-    int, typer.Option(envvar="GATE_METRICS_PORT", metavar="PORT", help="--watch: port serving the gate's Prometheus metrics (0: none).")
+    int,
+    typer.Option(envvar="GATE_METRICS_PORT", metavar="PORT", help="run, guard --watch: port serving /metrics and /healthz (0: none)."),
 ]
 Iterations = Annotated[
     int,
     typer.Option(
         envvar="GATE_ITERATIONS",
         metavar="N",
-        help="--watch: stop after this many checks (0: until SIGTERM).",
+        help="run, guard --watch: stop after this many checks (0: until SIGTERM).",
     ),
 ]
 MetricsAddress = Annotated[
@@ -343,7 +381,7 @@ MetricsAddress = Annotated[
     typer.Option(
         envvar="GATE_METRICS_ADDRESS",
         metavar="ADDRESS",
-        help="--watch: address the metrics port binds.",
+        help="run, guard --watch: address the metrics port binds.",
     ),
 ]
 
@@ -362,6 +400,12 @@ def guard(
     if not watch:
         _run_once("guard", options)
         return
+    _loop(options, "guard", interval, metrics_port, metrics_address, iterations)
+
+
+def _loop(
+    options: Options, command: str, interval: str, metrics_port: int, metrics_address: str, iterations: int, enabled: bool = True
+) -> None:
     interval_seconds = parse_duration(interval)
     if interval_seconds <= 0:
         raise InvalidValue(f"invalid interval {interval!r}: expected a positive duration")
@@ -369,9 +413,35 @@ def guard(
         raise InvalidValue(f"invalid metrics port {metrics_port}: expected 0-65535")
     if iterations < 0:
         raise InvalidValue(f"invalid iterations {iterations}: expected 0 or more")
-    from gate.watch import watch_guard
+    from gate.controller import control
 
-    watch_guard(options, interval_seconds, metrics_address, metrics_port, iterations=iterations)
+    control(options, interval_seconds, metrics_address, metrics_port, iterations=iterations, enabled=enabled, command=command)
+
+
+ControllerInterval = Annotated[str, typer.Option("--interval", envvar="GATE_INTERVAL", metavar="DURATION", help="Time between ticks.")]
+Enabled = Annotated[
+    bool,
+    typer.Option(
+        "--enabled/--disabled",
+        envvar="GATE_ENABLED",
+        help="Disabled is the kill switch: every tick gives the card back and none takes it.",
+    ),
+]
+
+
+@app.command(name="run")
+@gate_command()
+def run_controller(
+    options: Options,
+    interval: ControllerInterval = defaults.CONTROLLER_INTERVAL,
+    metrics_port: MetricsPort = defaults.METRICS_PORT,
+    metrics_address: MetricsAddress = "0.0.0.0",
+    iterations: Iterations = 0,
+    enabled: Enabled = True,
+) -> None:
+    """The controller: every interval, decide as preflight, guard and down would, and act, until
+    SIGTERM. Serves /metrics and /healthz (fails once the loop stops completing iterations)."""
+    _loop(options, "tick", interval, metrics_port, metrics_address, iterations, enabled)
 
 
 @app.command()

@@ -6,6 +6,7 @@ line and exits 2, so nothing is half-done.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,8 @@ from gate import policy
 from gate.kube import config as kube_config
 from gate.kube.client import KubeClient
 from gate.sources import DEVICE_SOURCE_NAMES, SOURCE_NAMES, DeviceSource, Source, SourceConfig, make_device_source, make_source
+from gate.sources import demand as demand_source
+from gate.sources.demand import DemandConfig
 from gate.units import InvalidValue, parse_duration, parse_instant, parse_size, parse_timezone, parse_window
 
 
@@ -26,6 +29,7 @@ class Options:
     source_config: SourceConfig
     device_source_name: str | None
     device_source_config: SourceConfig | None
+    demand_config: DemandConfig | None
     timeout_seconds: float
     kubeconfig: str | None
     context: str | None
@@ -41,6 +45,12 @@ class Options:
 
     def source(self) -> Source:
         return make_source(self.source_name, self.source_config)
+
+    def demand_probe(self) -> Callable[[], policy.Demand] | None:
+        config = self.demand_config
+        if config is None:
+            return None
+        return lambda: demand_source.read(config)
 
     def device_source(self) -> DeviceSource | None:
         if self.device_source_name is None or self.device_source_config is None:
@@ -77,6 +87,18 @@ def parse_options(raw: dict[str, Any], needs_total: bool) -> tuple[Options, str 
     if timeout <= 0:
         raise InvalidValue(f"invalid timeout {raw['timeout']!r}: expected a positive duration")
     startup_grace = parse_duration(raw["startup_grace"])
+    demand = None
+    if raw["demand_url"]:
+        if not raw["demand_url"].startswith(("http://", "https://")):
+            raise InvalidValue(f"invalid demand URL {raw['demand_url']!r}: expected http:// or https://")
+        if not raw["demand_field"]:
+            raise InvalidValue("invalid demand field '': expected the name of the count in the queue's JSON answer")
+        idle_after = parse_duration(raw["demand_idle_after"])
+        if idle_after <= 0:
+            raise InvalidValue(f"invalid demand idle-after {raw['demand_idle_after']!r}: expected a positive duration")
+        demand = policy.DemandSettings(
+            idle_after_seconds=idle_after, window=parse_window(raw["demand_window"], tz) if raw["demand_window"] else None
+        )
     settings = policy.Settings(
         namespace=raw["namespace"] or "",
         deployment=raw["deployment"],
@@ -89,6 +111,8 @@ def parse_options(raw: dict[str, Any], needs_total: bool) -> tuple[Options, str 
         empty_is_idle=raw["empty_is_idle"],
         startup_grace_seconds=startup_grace,
         own_peak_bytes=parse_size(raw["own_peak"]),
+        entry_margin_seconds=parse_duration(raw["entry_margin"]),
+        demand=demand,
     )
     options = Options(
         settings=settings,
@@ -102,6 +126,7 @@ def parse_options(raw: dict[str, Any], needs_total: bool) -> tuple[Options, str 
         ),
         device_source_name=device_name,
         device_source_config=SourceConfig(url=raw["device_url"], timeout_seconds=timeout) if device_name else None,
+        demand_config=DemandConfig(raw["demand_url"], raw["demand_field"], timeout) if demand else None,
         timeout_seconds=timeout,
         kubeconfig=raw["kubeconfig"],
         context=raw["context"],

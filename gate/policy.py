@@ -23,7 +23,13 @@ functions with what they saw and when. The rules, in the residents' favour every
 - After a yield, re-entry waits until the card has had room, with a margin above the floor, for
   a stable period. That memory, and what the card looked like at entry, lives in annotations on
   the Deployment, so every run of the gate (CronJob or sidecar) sees it.
-- The window is read on the local wall clock of the configured time zone.
+- The window is read on the local wall clock of the configured time zone. No entry in its last
+  minutes (the entry margin), when the server could not start before the window ends.
+- Demand (tripit's queue), when configured: the card is taken only with work waiting, at any
+  hour demand may take it, and given back once an explicit 0 has held for `idle_after`, even
+  inside the window. A probe that fails in any way is no action: it never idles the server and
+  never counts as work; inside the window an unknown demand falls back to the window rule. A
+  resident's need always wins over waiting work.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from gate.units import Window, format_duration, format_instant, format_size, par
 YIELDED_AT = "tts.gate/yielded-at"
 ROOM_SINCE = "tts.gate/room-since"
 ENTERED_AT = "tts.gate/entered-at"
+# When the demand probe first read an explicit 0 while the server held the card.
+IDLE_SINCE = "tts.gate/idle-since"
 # Memory the source could not put on a pod when the gate took the card: the baseline against
 # which the own pod's still-unlabelled start-up memory is told apart.
 ENTRY_UNATTRIBUTED = "tts.gate/entry-unattributed-bytes"
@@ -103,6 +111,23 @@ Observation = Reading | Blind
 
 
 @dataclass(frozen=True)
+class Demand:
+    """What the demand probe read: the work queued, or why it could not tell (None)."""
+
+    queued: int | None
+    problem: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.queued} queued" if self.queued is not None else f"demand unknown ({self.problem})"
+
+
+@dataclass(frozen=True)
+class DemandSettings:
+    idle_after_seconds: float = 300.0
+    window: Window | None = None  # the hours demand may take the card; None: any time
+
+
+@dataclass(frozen=True)
 class Settings:
     namespace: str
     deployment: str
@@ -122,6 +147,10 @@ class Settings:
     # The server's GPU peak: with a source that attributes nothing, growth since entry up to
     # this is presumed the server's own while it holds the card.
     own_peak_bytes: int = int(4.5 * 2**30)
+    # No entry closer than this to the window's end: a start (~45 s) and a model load would not
+    # finish before window-down takes the card back.
+    entry_margin_seconds: float = 300.0
+    demand: DemandSettings | None = None  # None: no demand probe, the window alone decides
 
 
 @dataclass(frozen=True)
@@ -133,6 +162,7 @@ class GateState:
     room_since: datetime | None = None
     entered_at: datetime | None = None
     entry_unattributed_bytes: int | None = None
+    idle_since: datetime | None = None
 
     @classmethod
     def from_annotations(cls, replicas: int, annotations: Mapping[str, str]) -> GateState:
@@ -151,6 +181,7 @@ class GateState:
             room_since=instant(ROOM_SINCE),
             entered_at=instant(ENTERED_AT),
             entry_unattributed_bytes=int(entry_text) if entry_text.isdigit() else None,
+            idle_since=instant(IDLE_SINCE),
         )
 
 
@@ -205,6 +236,10 @@ class Reason(StrEnum):
     NOT_HOLDING = "not-holding"
     WINDOW_END = "window-end"
     ALREADY_DOWN = "already-down"
+    WINDOW_ENDING = "window-ending"  # preflight: too close to the window's end to start
+    NO_WORK = "no-work"  # preflight: the demand probe read an explicit 0
+    IDLE = "idle"  # guard: the queue has been empty for idle-after
+    DISABLED = "disabled"  # the kill switch: the card is given back and never taken
 
 
 @dataclass(frozen=True)
@@ -353,19 +388,32 @@ def _cleared(state: GateState) -> dict[str, str | None]:
         ROOM_SINCE: state.room_since,
         ENTERED_AT: state.entered_at,
         ENTRY_UNATTRIBUTED: state.entry_unattributed_bytes,
+        IDLE_SINCE: state.idle_since,
     }
     return {key: None for key, value in present.items() if value is not None}
 
 
-def decide_preflight(view: View, state: GateState, settings: Settings) -> Decision:
-    """Take the card (replicas 1) only inside the window, with room, and past any cool-down."""
+def _demand_in_hours(settings: Settings, now: datetime) -> bool:
+    demand = settings.demand
+    return demand is not None and (demand.window is None or demand.window.contains(now))
+
+
+def decide_preflight(view: View, state: GateState, settings: Settings, demand: Demand | None = None) -> Decision:
+    """Take the card (replicas 1) only inside the window (or with work queued in demand's hours),
+    with room, past any cool-down, and not in the window's last minutes."""
     cmd = "preflight"
     now = view.now
     clear_room: dict[str, str | None] = {ROOM_SINCE: None} if state.room_since is not None else {}
+    demand = demand if settings.demand is not None else None
+    work = demand is not None and (demand.queued or 0) > 0
+    by_demand = work and _demand_in_hours(settings, now)
     if state.replicas >= 1:
         return Decision(cmd, Reason.ALREADY_UP, f"already at {state.replicas} replica(s)")
-    if not view.in_window:
-        return Decision(cmd, Reason.OUT_OF_WINDOW, f"outside the window ({_window_text(settings)})", annotations=clear_room)
+    if not view.in_window and not by_demand:
+        why = f"; {demand}" if demand is not None else ""
+        return Decision(cmd, Reason.OUT_OF_WINDOW, f"outside the window ({_window_text(settings)}){why}", annotations=clear_room)
+    if demand is not None and demand.queued == 0:
+        return Decision(cmd, Reason.NO_WORK, "nothing to bake: the demand probe reads 0 queued", annotations=clear_room)
     if view.blind:
         return Decision(cmd, Reason.BLIND, f"not taking the card: {view.blind_reason}", annotations=clear_room)
     if not has_room(view, settings):
@@ -394,21 +442,38 @@ def decide_preflight(view: View, state: GateState, settings: Settings) -> Decisi
                 Reason.COOLING_DOWN,
                 f"room for {format_duration(held)} of the {format_duration(settings.stable_seconds)} needed after a yield",
             )
+    left = settings.window.seconds_left(now) if settings.window is not None else None
+    if not by_demand and left is not None and left < settings.entry_margin_seconds:
+        return Decision(
+            cmd,
+            Reason.WINDOW_ENDING,
+            f"the window ends in {format_duration(left)}, within the {format_duration(settings.entry_margin_seconds)} "
+            "a start and a model load need",
+            annotations=clear_room,
+        )
     entry = {ENTERED_AT: format_instant(now), ENTRY_UNATTRIBUTED: str(view.source_unattributed_bytes)}
+    work_text = f"; {demand}" if work else ""
     return Decision(
-        cmd, Reason.ENTERED, f"taking the card: {_room_text(view, settings)}", replicas=1, annotations={**_cleared(state), **entry}
+        cmd,
+        Reason.ENTERED,
+        f"taking the card: {_room_text(view, settings)}{work_text}",
+        replicas=1,
+        annotations={**_cleared(state), **entry},
     )
 
 
-def decide_guard(view: View, state: GateState, settings: Settings) -> Decision:
-    """Holding the card, yield it (replicas 0) when blind, out of the window, or out of room."""
+def decide_guard(view: View, state: GateState, settings: Settings, demand: Demand | None = None) -> Decision:
+    """Holding the card, yield it (replicas 0) when blind, out of the window (and of demand's
+    hours), out of room, or, with demand, once the queue has read 0 for idle-after."""
     cmd = "guard"
+    now = view.now
     if state.replicas < 1:
         return Decision(cmd, Reason.NOT_HOLDING, "not holding the card")
-    yielded = {**_cleared(state), YIELDED_AT: format_instant(view.now)}
+    demand = demand if settings.demand is not None else None
+    yielded = {**_cleared(state), YIELDED_AT: format_instant(now)}
     if view.blind:
         return Decision(cmd, Reason.BLIND, f"yielding the card, blind: {view.blind_reason}", replicas=0, annotations=yielded)
-    if not view.in_window:
+    if not view.in_window and not (demand is not None and _demand_in_hours(settings, now)):
         # The window's end is not a resident's wake: the next window starts without a cool-down.
         return Decision(
             cmd,
@@ -419,7 +484,33 @@ def decide_guard(view: View, state: GateState, settings: Settings) -> Decision:
         )
     if not has_room(view, settings):
         return Decision(cmd, Reason.NO_ROOM, f"yielding the card, no room: {_room_text(view, settings)}", replicas=0, annotations=yielded)
-    return Decision(cmd, Reason.HOLDING, f"holding the card: {_room_text(view, settings)}")
+    holding = f"holding the card: {_room_text(view, settings)}"
+    if demand is None:
+        return Decision(cmd, Reason.HOLDING, holding)
+    assert settings.demand is not None
+    idle_after = settings.demand.idle_after_seconds
+    if demand.queued == 0:
+        since = state.idle_since
+        if since is None or since > now:
+            return Decision(
+                cmd,
+                Reason.HOLDING,
+                f"{holding}; the queue is empty, giving the card back after {format_duration(idle_after)} of that",
+                annotations={IDLE_SINCE: format_instant(now)},
+            )
+        empty = (now - since).total_seconds()
+        if empty >= idle_after:
+            return Decision(
+                cmd,
+                Reason.IDLE,
+                f"giving the card back: the queue has been empty for {format_duration(empty)}",
+                replicas=0,
+                annotations=_cleared(state),
+            )
+        return Decision(cmd, Reason.HOLDING, f"{holding}; the queue empty for {format_duration(empty)} of {format_duration(idle_after)}")
+    # Work waiting clears the idle clock; an unknown demand leaves it as it is and does nothing.
+    clear_idle: dict[str, str | None] = {IDLE_SINCE: None} if demand.queued is not None and state.idle_since is not None else {}
+    return Decision(cmd, Reason.HOLDING, f"{holding}; {demand}", annotations=clear_idle)
 
 
 def decide_down(state: GateState) -> Decision:
@@ -429,11 +520,23 @@ def decide_down(state: GateState) -> Decision:
     return Decision("down", Reason.WINDOW_END, f"scaling {state.replicas} replica(s) to 0", replicas=0, annotations=_cleared(state))
 
 
+def decide_tick(view: View, state: GateState, settings: Settings, demand: Demand | None = None, enabled: bool = True) -> Decision:
+    """One tick of `gate run`: guard while holding, preflight while not; paused, give it back."""
+    if not enabled:
+        down = decide_down(state)
+        if down.replicas is None:
+            return down
+        return Decision("down", Reason.DISABLED, f"the gate is paused (gate.enabled=false): {down.message}", 0, down.annotations)
+    if state.replicas >= 1:
+        return decide_guard(view, state, settings, demand)
+    return decide_preflight(view, state, settings, demand)
+
+
 DECIDERS = {
     "preflight": decide_preflight,
     "guard": decide_guard,
 }
 
 
-def decide(command: str, view: View, state: GateState, settings: Settings) -> Decision:
-    return DECIDERS[command](view, state, settings)
+def decide(command: str, view: View, state: GateState, settings: Settings, demand: Demand | None = None) -> Decision:
+    return DECIDERS[command](view, state, settings, demand)

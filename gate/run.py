@@ -1,21 +1,30 @@
-"""One run of a gate command: read the Deployment, observe the card, decide, act.
+"""One run of a gate command: read the Deployment and the gate's state, observe the card, decide, act.
 
-This is the only place that joins the pure policy to the source and the API client. Acting
+This is the only place that joins the pure policy to the sources and the API client. Acting
 follows one order: replicas first (a yield must reach the residents before anything else can
-fail), then the state annotations, then the Event. A failed Event is a warning, not a failure:
-the decision has been carried out.
+fail), then the state, then the Event. A failed Event is a warning, not a failure: the decision
+has been carried out.
+
+The state lives in the annotations of a Lease, `<deployment>-gate`, beside the Deployment: every
+caller (the controller, the CronJobs, the sidecar, a workstation) reads and writes it there, and
+the gate's Role needs no verb that could change the server's pod template. A write is the
+decision's changes merged into the Lease as read and PUT back with its resourceVersion: a writer
+that lost a race gets 409, reads again and merges its changes key by key into what won, once;
+nothing ever overwrites the whole state blindly. Old `tts.gate/*` annotations on the Deployment
+(the first release kept its state there) are ignored.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from gate import policy
 from gate.kube.client import KubeClient
-from gate.kube.errors import KubeError
-from gate.policy import Blind, Decision, GateState, Observation, Reason, Settings, View
+from gate.kube.errors import KubeConflict, KubeError, KubeNotFound
+from gate.policy import Blind, Decision, Demand, GateState, Observation, Reason, Settings, View
 from gate.sources import DeviceSource, Source, SourceError
 
 
@@ -26,6 +35,8 @@ class Outcome:
     decision: Decision
     view: View | None  # None for `down`, which looks at no metrics
     dry_run: bool
+    demand: Demand | None = None
+    deployment: dict[str, Any] = field(default_factory=dict)  # as read, for Events about it
     applied: bool = False
     replicas_after: int | None = None
     warnings: list[str] = field(default_factory=list)
@@ -61,11 +72,59 @@ def _read_device(device: DeviceSource) -> policy.DeviceReading:
         raise SourceError(f"device source {device.name}: {exc}") from exc
 
 
+LEASE_LABELS = {"app.kubernetes.io/name": "tts", "app.kubernetes.io/component": "gate"}
+
+
+def lease_name(settings: Settings) -> str:
+    return f"{settings.deployment}-gate"
+
+
 def read_state(kube: KubeClient, settings: Settings) -> tuple[dict[str, Any], GateState]:
+    """The Deployment (for replicas and Events) and the gate's state from its Lease (none yet:
+    no state)."""
     deployment = kube.get_deployment(settings.namespace, settings.deployment)
     replicas = int((deployment.get("spec") or {}).get("replicas", 1))  # the API's own default is 1
-    annotations = (deployment.get("metadata") or {}).get("annotations") or {}
+    try:
+        lease = kube.get_lease(settings.namespace, lease_name(settings))
+        annotations = (lease.get("metadata") or {}).get("annotations") or {}
+    except KubeNotFound:
+        annotations = {}
     return deployment, GateState.from_annotations(replicas, annotations)
+
+
+def write_state(kube: KubeClient, settings: Settings, changes: dict[str, str | None], dry_run: bool = False) -> None:
+    """Merge `changes` (None removes a key) into the Lease's annotations; create the Lease first
+    when it is missing; on a lost race, read again and merge into what won, once."""
+    for attempt in (1, 2):
+        lease, existed = _lease(kube, settings, dry_run)
+        if dry_run and not existed:
+            return  # the dry-run create was authorized and persisted nothing: there is nothing to update
+        meta = lease.setdefault("metadata", {})
+        annotations = dict(meta.get("annotations") or {})
+        for key, value in changes.items():
+            if value is None:
+                annotations.pop(key, None)
+            else:
+                annotations[key] = value
+        meta["annotations"] = annotations
+        try:
+            kube.update_lease(lease, dry_run=dry_run)
+            return
+        except KubeConflict:
+            if attempt == 2:
+                raise
+
+
+def _lease(kube: KubeClient, settings: Settings, dry_run: bool) -> tuple[dict[str, Any], bool]:
+    """The Lease, created when missing; and whether it existed already."""
+    namespace, name = settings.namespace, lease_name(settings)
+    try:
+        return kube.get_lease(namespace, name), True
+    except KubeNotFound:
+        try:
+            return kube.create_lease(namespace, name, LEASE_LABELS, dry_run=dry_run), False
+        except KubeConflict:  # another run created it between our read and our create
+            return kube.get_lease(namespace, name), True
 
 
 def run(
@@ -76,35 +135,51 @@ def run(
     now: datetime,
     dry_run: bool = False,
     device: DeviceSource | None = None,
+    demand: Callable[[], Demand] | None = None,
+    enabled: bool = True,
 ) -> Outcome:
-    """Carry out `command` once. Raises KubeError when the API fails (nothing after it is done)."""
+    """Carry out `command` (preflight, guard, down, or `tick`: the controller's) once. Raises
+    KubeError when the API fails (nothing after it is done). `demand` probes the queue."""
     deployment, state = read_state(kube, settings)
+    reading = None
     if command == "down":
         view = None
         decision = policy.decide_down(state)
     else:
         assert source is not None
         view = look(source, settings, now, state, device)
-        decision = policy.decide(command, view, state, settings)
-    outcome = Outcome(command, state, decision, view, dry_run, replicas_after=state.replicas)
+        reading = demand() if demand is not None else None
+        if command == "tick":
+            decision = policy.decide_tick(view, state, settings, reading, enabled)
+        else:
+            decision = policy.decide(command, view, state, settings, reading)
+    outcome = Outcome(command, state, decision, view, dry_run, demand=reading, deployment=deployment, replicas_after=state.replicas)
     if not dry_run:
-        apply(kube, deployment, settings, outcome)
+        apply(kube, deployment, settings, outcome, record_event=command != "tick")
     return outcome
 
 
-def apply(kube: KubeClient, deployment: dict[str, Any], settings: Settings, outcome: Outcome) -> None:
+def apply(kube: KubeClient, deployment: dict[str, Any], settings: Settings, outcome: Outcome, record_event: bool = True) -> None:
+    """Carry out the decision. The controller records its Events itself, on a change of reason."""
     decision = outcome.decision
     if decision.replicas is not None:
         outcome.replicas_after = kube.scale(settings.namespace, settings.deployment, decision.replicas)
         outcome.applied = True
     if decision.annotations:
-        kube.annotate(settings.namespace, settings.deployment, dict(decision.annotations))
-        outcome.applied = True
-    if decision.replicas is not None or decision.refused:
         try:
-            kube.record_event(deployment, event_reason(decision), decision.message, warning=decision.reason == Reason.BLIND)
-        except KubeError as exc:
-            outcome.warnings.append(f"the decision was carried out but its Event was not recorded: {exc}")
+            write_state(kube, settings, dict(decision.annotations))
+            outcome.applied = True
+        except KubeConflict as exc:
+            outcome.warnings.append(f"the gate's state changed twice under this run; its own change was dropped: {exc}")
+    if record_event and (decision.replicas is not None or decision.refused):
+        record(kube, deployment, decision, outcome)
+
+
+def record(kube: KubeClient, deployment: dict[str, Any], decision: Decision, outcome: Outcome) -> None:
+    try:
+        kube.record_event(deployment, event_reason(decision), decision.message, warning=decision.reason == Reason.BLIND)
+    except KubeError as exc:
+        outcome.warnings.append(f"the decision was carried out but its Event was not recorded: {exc}")
 
 
 def event_reason(decision: Decision) -> str:

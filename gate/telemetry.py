@@ -1,4 +1,5 @@
-"""What `guard --watch` serves on its metrics port, for the chart's scrape annotations."""
+"""What the long-running gate (`gate run`, the controller; `guard --watch`, the sidecar) serves on
+its metrics port: the card as the gate sees it, its decisions, and when its loop last succeeded."""
 
 from __future__ import annotations
 
@@ -20,14 +21,23 @@ class WatchMetrics:
         self.in_window = Gauge("gate_in_window", "1 when the last run fell inside the window.", registry=r)
         self.blind = Gauge("gate_blind", "1 when the last observation could not be read or trusted.", registry=r)
         self.replicas = Gauge("gate_replicas", "Desired replicas of the TTS Deployment after the last run.", registry=r)
-        self.last_run = Gauge("gate_last_run_timestamp_seconds", "When the last run finished.", registry=r)
+        self.last_run = Gauge(
+            "gate_last_run_timestamp_seconds",
+            "When the loop last completed an iteration: read, decided, acted.",
+            registry=r,
+        )
+        self.demand_queued = Gauge(
+            "gate_demand_queued", "Work waiting as the demand probe last read it; NaN when the probe failed (no action).", registry=r
+        )
         self.scrape_failures = Counter("gate_scrape_failures", "Observations that left the gate blind.", registry=r)
         self.decisions = Counter("gate_decisions", "Decisions by command and reason.", ["command", "reason"], registry=r)
         self.api_errors = Counter("gate_api_errors", "Kubernetes API calls that failed, by error kind.", ["kind"], registry=r)
 
     def record(self, outcome: Outcome, settings: Settings, finished_at: float) -> None:
         self.floor_bytes.set(settings.floor_bytes)
-        self.decisions.labels(outcome.command, outcome.decision.reason.value).inc()
+        self.decisions.labels(outcome.decision.command, outcome.decision.reason.value).inc()
+        if outcome.demand is not None:
+            self.demand_queued.set(float("nan") if outcome.demand.queued is None else outcome.demand.queued)
         if outcome.replicas_after is not None:
             self.replicas.set(outcome.replicas_after)
         self.last_run.set(finished_at)

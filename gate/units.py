@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -104,6 +104,17 @@ class Window:
         if self.start < self.end:
             return self.start <= local < self.end
         return local >= self.start or local < self.end
+
+    def seconds_left(self, instant: datetime) -> float | None:
+        """Real seconds from `instant` to the window's end; None outside the window. The end is
+        the next local wall-clock `end`, so a night the clocks change is an hour shorter or longer."""
+        if not self.contains(instant):
+            return None
+        local = instant.astimezone(self.tz).replace(tzinfo=None)
+        end = datetime.combine(local.date(), self.end)
+        if end <= local:
+            end += timedelta(days=1)
+        return (end.replace(tzinfo=self.tz).astimezone(UTC) - instant.astimezone(UTC)).total_seconds()
 
     def __str__(self) -> str:
         return f"{self.start:%H:%M}-{self.end:%H:%M} {self.tz.key}"

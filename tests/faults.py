@@ -55,7 +55,7 @@ class ExporterFault:
     # A dcgm-exporter read beside it (GATE_DEVICE_SOURCE=dcgm): what it serves, or a URL of its own.
     device: Callable[[], Answer] | None = None
     device_url: str | None = None
-    # The gate's state on the Deployment, for the commands that start holding the card.
+    # The gate's state (its Lease), for the commands that start holding the card.
     annotations: dict[str, str] = field(default_factory=dict)
 
 
@@ -292,7 +292,8 @@ class TimeCell:
 TIME_CELLS = [
     TimeCell("a second before the window (01:59:59 GMT)", "2026-11-12T01:59:59Z", "preflight", 0, Outcome("out-of-window", 0, 0)),
     TimeCell("the window's first second (02:00:00 GMT)", "2026-11-12T02:00:00Z", "preflight", 0, Outcome("entered", 1, 0)),
-    TimeCell("the window's last second (05:59:59 GMT)", "2026-11-12T05:59:59Z", "preflight", 0, Outcome("entered", 1, 0)),
+    TimeCell("the last entry, 5 minutes before the end (05:55:00 GMT)", "2026-11-12T05:55:00Z", "preflight", 0, Outcome("entered", 1, 0)),
+    TimeCell("too late to start (05:55:01 GMT, the entry margin)", "2026-11-12T05:55:01Z", "preflight", 0, Outcome("window-ending", 0, 0)),
     TimeCell("the window's end (06:00:00 GMT), holding", "2026-11-12T06:00:00Z", "guard", 1, Outcome("out-of-window", 0, 0)),
     TimeCell(
         "spring night, 00:59:59 GMT, the last second before the jump",

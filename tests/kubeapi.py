@@ -3,8 +3,12 @@
 Real behaviours it reproduces (read from kube-apiserver and apimachinery):
 
 - Paths: `GET/PATCH /apis/apps/v1/namespaces/{ns}/deployments/{name}`, `GET/PATCH/PUT
-  .../deployments/{name}/scale`, `POST /api/v1/namespaces/{ns}/events`. Anything else is a 404
-  `Status` ("the server could not find the requested resource").
+  .../deployments/{name}/scale`, `GET/PUT /apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}`,
+  `POST .../leases`, `POST /api/v1/namespaces/{ns}/events`. Anything else is a 404 `Status`
+  ("the server could not find the requested resource").
+- Leases as the apiserver keeps them: a PUT must carry the `metadata.resourceVersion` it read
+  (none is 422 `Invalid`, a stale one 409 `Conflict`), a POST of an existing name is 409
+  `AlreadyExists`, a missing Lease is 404 with `details.group: coordination.k8s.io`.
 - Every error is a `metav1.Status` JSON body (`kind: Status`, `status: Failure`, `message`,
   `reason`, `details`, `code`) with `Content-Type: application/json`.
 - Authentication before anything else: no or an unknown bearer token is 401 `Unauthorized`.
@@ -51,6 +55,8 @@ PATCH_TYPES = (
 
 DEPLOYMENT_RE = re.compile(r"^/apis/apps/v1/namespaces/([^/]+)/deployments/([^/]+)(/scale)?$")
 EVENTS_RE = re.compile(r"^/api/v1/namespaces/([^/]+)/events$")
+LEASE_RE = re.compile(r"^/apis/coordination\.k8s\.io/v1/namespaces/([^/]+)/leases(?:/([^/]+))?$")
+LEASES = "coordination.k8s.io"
 
 
 @dataclass
@@ -116,6 +122,7 @@ class FakeKubeAPI:
         self.requests: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
+        self.leases: dict[tuple[str, str], dict[str, Any]] = {}
         self._resource_version = 1000
         self._lock = threading.Lock()
         self.add_deployment(namespace, deployment, replicas)
@@ -163,7 +170,29 @@ class FakeKubeAPI:
         return deployment["spec"]["replicas"] if deployment else None
 
     def annotations(self, name: str = "chatterbox-tts") -> dict[str, str]:
+        """The Deployment's own annotations (the gate keeps none there)."""
         return self.deployments[(self.namespace, name)]["metadata"].get("annotations") or {}
+
+    def set_state(self, annotations: dict[str, str], deployment: str = "chatterbox-tts") -> None:
+        """Give the gate's Lease these annotations, as an earlier run would have left them."""
+        self.leases[(self.namespace, f"{deployment}-gate")] = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": f"{deployment}-gate",
+                "namespace": self.namespace,
+                "uid": f"uid-lease-{deployment}",
+                "resourceVersion": self._next_rv(),
+                "creationTimestamp": "2026-11-01T00:00:00Z",
+                "annotations": dict(annotations),
+            },
+            "spec": {"holderIdentity": "tts-gate"},
+        }
+
+    def state(self, deployment: str = "chatterbox-tts") -> dict[str, str]:
+        """The gate's state: its Lease's annotations ({} when there is no Lease)."""
+        lease = self.leases.get((self.namespace, f"{deployment}-gate"))
+        return dict((lease or {}).get("metadata", {}).get("annotations") or {})
 
     def calls(self, method: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.requests if method is None or r["method"] == method]
@@ -283,11 +312,11 @@ class FakeKubeAPI:
     def _route(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
         path, _, query = path.partition("?")
         if "dryRun=All" in query.split("&"):
-            saved = (copy.deepcopy(self.deployments), list(self.events), self._resource_version)
+            saved = (copy.deepcopy(self.deployments), copy.deepcopy(self.leases), list(self.events), self._resource_version)
             try:
                 return self._route(method, path, headers, body)
             finally:
-                self.deployments, self.events, self._resource_version = saved
+                self.deployments, self.leases, self.events, self._resource_version = saved
         auth = headers.get("Authorization") or ""
         if not auth.startswith("Bearer ") or auth[len("Bearer ") :] not in self.tokens:
             return 401, status_body(401, "Unauthorized", "Unauthorized")
@@ -298,6 +327,8 @@ class FakeKubeAPI:
         if match := DEPLOYMENT_RE.match(path):
             namespace, name, scale = match.group(1), match.group(2), bool(match.group(3))
             return self._deployment(method, namespace, name, scale, headers, body)
+        if match := LEASE_RE.match(path):
+            return self._lease(method, match.group(1), match.group(2), headers, body)
         if match := EVENTS_RE.match(path):
             if method != "POST":
                 return 405, status_body(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
@@ -377,6 +408,66 @@ class FakeKubeAPI:
         updated["metadata"]["resourceVersion"] = self._next_rv()
         self.deployments[(namespace, name)] = updated
         return 200, updated
+
+    def _lease(self, method: str, namespace: str, name: str | None, headers: Any, body: bytes) -> tuple[int, Any]:
+        verb = {("GET", True): "get", ("PUT", True): "update", ("POST", False): "create"}.get((method, name is not None))
+        if verb is None:
+            return 405, status_body(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        denied = self._forbidden(verb, "leases", namespace, name or "", group=LEASES)
+        if denied:
+            return denied
+        not_found = (
+            404,
+            status_body(404, "NotFound", f'leases.{LEASES} "{name}" not found', {"name": name, "group": LEASES, "kind": "leases"}),
+        )
+        if method == "GET":
+            lease = self.leases.get((namespace, name or ""))
+            return (200, lease) if lease is not None else not_found
+        if (headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
+            return 415, status_body(415, "UnsupportedMediaType", "the body of the request was in an unknown format")
+        try:
+            lease = json.loads(body)
+        except ValueError:
+            return 400, status_body(400, "BadRequest", "the object provided is unrecognized")
+        meta = lease.setdefault("metadata", {})
+        if meta.get("namespace", namespace) != namespace:
+            return 400, status_body(
+                400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        if method == "POST":
+            key = (namespace, meta.get("name") or "")
+            if not key[1]:
+                return 422, status_body(422, "Invalid", 'Lease.coordination.k8s.io "" is invalid: metadata.name: Required value')
+            if key in self.leases:
+                return 409, status_body(
+                    409, "AlreadyExists", f'leases.{LEASES} "{key[1]}" already exists', {"name": key[1], "group": LEASES, "kind": "leases"}
+                )
+            meta.update(namespace=namespace, uid=f"uid-lease-{key[1]}", resourceVersion=self._next_rv())
+            self.leases[key] = lease
+            return 201, lease
+        current = self.leases.get((namespace, name or ""))
+        if current is None:
+            return not_found
+        if meta.get("name") != name:
+            return 400, status_body(400, "BadRequest", "the name of the object does not match the name on the URL")
+        if not meta.get("resourceVersion"):
+            return 422, status_body(
+                422,
+                "Invalid",
+                f'Lease.coordination.k8s.io "{name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: '
+                "must be specified for an update",
+            )
+        if meta["resourceVersion"] != current["metadata"]["resourceVersion"]:
+            return 409, status_body(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on leases.{LEASES} "{name}": the object has been modified; '
+                "please apply your changes to the latest version and try again",
+                {"name": name, "group": LEASES, "kind": "leases"},
+            )
+        meta.update(namespace=namespace, uid=current["metadata"]["uid"], resourceVersion=self._next_rv())
+        self.leases[(namespace, name or "")] = lease
+        return 200, lease
 
     def _scale_of(self, deployment: dict[str, Any]) -> dict[str, Any]:
         meta = deployment["metadata"]

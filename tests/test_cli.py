@@ -134,7 +134,7 @@ def test_guard_yields_when_a_resident_wakes(env, kubeapi):
     result = gate({**env, "GATE_FLOOR": "9GiB"}, "guard")
     assert result.exit_code == ExitStatus.OK
     assert kubeapi.replicas() == 0
-    assert kubeapi.annotations() == {"tts.gate/yielded-at": NIGHT}
+    assert kubeapi.state() == {"tts.gate/yielded-at": NIGHT}
     assert [e["reason"] for e in kubeapi.events] == ["YieldNoRoom"]
 
 
@@ -160,18 +160,19 @@ def test_reentry_after_a_yield_waits_for_stable_room(env, kubeapi):
         assert kubeapi.replicas() == replicas, now
     # The cool-down state is gone; the entry is recorded, with the `unknown` Xorg process as the
     # unattributed baseline the start-up grace measures from.
-    assert kubeapi.annotations() == {"tts.gate/entered-at": "2026-11-12T02:33:00Z", "tts.gate/entry-unattributed-bytes": "104857600"}
+    assert kubeapi.state() == {"tts.gate/entered-at": "2026-11-12T02:33:00Z", "tts.gate/entry-unattributed-bytes": "104857600"}
 
 
 # -- down ---------------------------------------------------------------------------------------
 
 
 def test_down_works_with_the_exporter_gone(env, kubeapi):
-    kubeapi.add_deployment("tts", "chatterbox-tts", 1, annotations={"tts.gate/yielded-at": NIGHT})
+    kubeapi.add_deployment("tts", "chatterbox-tts", 1)
+    kubeapi.set_state({"tts.gate/yielded-at": NIGHT})
     result = gate({**env, "GATE_METRICS_URL": "http://127.0.0.1:9/metrics", "GATE_TOTAL": ""}, "down")
     assert result.exit_code == ExitStatus.OK, result.stderr
     assert kubeapi.replicas() == 0
-    assert kubeapi.annotations() == {}
+    assert kubeapi.state() == {}
 
 
 # -- status -------------------------------------------------------------------------------------
@@ -345,7 +346,7 @@ def test_check_passes_with_metrics_rbac_and_a_wav(env, kubeapi, tts_server):
     assert result.exit_code == ExitStatus.OK, result.stderr
     assert [line.split()[0:2] for line in result.stdout.splitlines()] == [["ok", "metrics:"], ["ok", "rbac:"], ["ok", "server:"]]
     assert "dryRun=All" in kubeapi.calls("PATCH")[0]["path"]
-    assert kubeapi.replicas() == 0 and kubeapi.events == [] and kubeapi.annotations() == {}
+    assert kubeapi.replicas() == 0 and kubeapi.events == [] and kubeapi.state() == {} and kubeapi.leases == {}
 
 
 def closed_port() -> int:

@@ -79,7 +79,7 @@ def check(command, result, api, expected, cause):
 def test_exporter_faults(fault, command, tmp_path, monkeypatch):
     with FakeExporter() as exporter, FakeKubeAPI(replicas=START_REPLICAS[command]) as api:
         if START_REPLICAS[command] and fault.annotations:
-            api.add_deployment("tts", "chatterbox-tts", START_REPLICAS[command], fault.annotations)
+            api.set_state(fault.annotations)
         if fault.answer is not None:
             exporter.answers["/metrics"] = fault.answer()
         device_env = {}
@@ -177,7 +177,9 @@ def test_the_right_ca_is_trusted(tmp_path, certificates):
 def test_time(cell, tmp_path):
     with FakeExporter() as exporter, FakeKubeAPI(replicas=0) as api:
         exporter.serve(fixture("gpu-pod-exporter.prom"))
-        api.add_deployment("tts", "chatterbox-tts", cell.replicas, annotations=cell.annotations)
+        api.add_deployment("tts", "chatterbox-tts", cell.replicas)
+        if cell.annotations:
+            api.set_state(cell.annotations)
         env = {**base_env(api.kubeconfig(tmp_path / "kubeconfig", namespace="tts"), exporter.url), "GATE_NOW": cell.now}
         result = invoke(cell.command, env)
         check(cell.command, result, api, cell.expected, "")

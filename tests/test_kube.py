@@ -37,12 +37,29 @@ def test_scale_goes_through_the_scale_subresource_as_a_merge_patch(kubeapi, tmp_
     assert json.loads(call["body"]) == {"spec": {"replicas": 1}}
 
 
-def test_annotations_are_set_and_removed_with_null(kubeapi, tmp_path):
+def test_the_lease_is_created_read_and_updated_with_its_resource_version(kubeapi, tmp_path):
     client = client_for(kubeapi, tmp_path)
-    client.annotate("tts", "chatterbox-tts", {"tts.gate/yielded-at": "2026-11-12T02:30:00Z"})
-    assert kubeapi.annotations() == {"tts.gate/yielded-at": "2026-11-12T02:30:00Z"}
-    client.annotate("tts", "chatterbox-tts", {"tts.gate/yielded-at": None})
-    assert kubeapi.annotations() == {}
+    with pytest.raises(KubeNotFound, match='leases.coordination.k8s.io "chatterbox-tts-gate" not found'):
+        client.get_lease("tts", "chatterbox-tts-gate")
+    created = client.create_lease("tts", "chatterbox-tts-gate", {"app.kubernetes.io/component": "gate"})
+    assert kubeapi.calls("POST")[-1]["path"] == "/apis/coordination.k8s.io/v1/namespaces/tts/leases"
+    created["metadata"]["annotations"] = {"tts.gate/yielded-at": "2026-11-12T02:30:00Z"}
+    client.update_lease(created)
+    assert kubeapi.state() == {"tts.gate/yielded-at": "2026-11-12T02:30:00Z"}
+    assert kubeapi.calls("PUT")[-1]["path"] == "/apis/coordination.k8s.io/v1/namespaces/tts/leases/chatterbox-tts-gate"
+
+
+def test_a_lease_updated_from_a_stale_read_is_a_conflict(kubeapi, tmp_path):
+    client = client_for(kubeapi, tmp_path)
+    kubeapi.set_state({"tts.gate/room-since": "2026-11-12T02:30:00Z"})
+    first, second = client.get_lease("tts", "chatterbox-tts-gate"), client.get_lease("tts", "chatterbox-tts-gate")
+    first["metadata"]["annotations"] = {}
+    client.update_lease(first)
+    second["metadata"]["annotations"]["tts.gate/yielded-at"] = "2026-11-12T02:31:00Z"
+    with pytest.raises(KubeConflict, match="HTTP 409"):
+        client.update_lease(second)
+    with pytest.raises(KubeConflict, match="already exists"):
+        client.create_lease("tts", "chatterbox-tts-gate")
 
 
 def test_events_name_the_deployment(kubeapi, tmp_path):

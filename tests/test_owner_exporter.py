@@ -99,7 +99,7 @@ def enter(card, api, tmp_path, **env: str) -> None:
     card.advance(PREFLIGHT_SECOND - card.clock)
     result, report = gate("preflight", PREFLIGHT_SECOND, api, card.url, tmp_path, **env)
     assert report["decision"]["reason"] == "entered", result.output
-    assert api.annotations()["tts.gate/entered-at"] == at(PREFLIGHT_SECOND)
+    assert api.state()["tts.gate/entered-at"] == at(PREFLIGHT_SECOND)
 
 
 # -- 2. the gate no longer evicts its own just-started pod -------------------------------------------
@@ -185,7 +185,8 @@ def test_a_device_exporter_tells_a_failed_nvidia_smi_from_an_idle_card(card, api
 def hold_with_a_frozen_exporter(card, api) -> None:
     """The server has held the card for an hour; then the exporter's collector thread dies and
     immich-ml wakes: the device sees it, the frozen exporter never will."""
-    api.add_deployment("tts", "chatterbox-tts", 1, {"tts.gate/entered-at": at(PREFLIGHT_SECOND - 3600)})
+    api.add_deployment("tts", "chatterbox-tts", 1)
+    api.set_state({"tts.gate/entered-at": at(PREFLIGHT_SECOND - 3600)})
     card.start_container("c-tts", *OWN_POD)
     card.run(OWN_PID, OWN_MIB, "c-tts")
     card.advance(PREFLIGHT_SECOND + 60 - card.clock)

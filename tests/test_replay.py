@@ -56,6 +56,7 @@ def config(policy="gate", reentry=None, sidecar=None, peak=4.0, window="02:00-02
         window=parse_window(window, UTC_ZONE),
         stable_seconds=120,
         hysteresis_bytes=0,
+        entry_margin_seconds=0,  # a ten-minute window: every minute of it may start a bake
     )
     return ReplayConfig(policy, settings, Schedules("0 2 * * *", reentry, None, down, sidecar), PodModel(int(peak * GiB), 45, 60, 15))
 

@@ -1,10 +1,14 @@
 """The few API calls the gate makes, over requests, with bounded time and bounded retries.
 
-- read the Deployment (replicas and the gate's annotations): GET apps/v1 deployments/NAME
+- read the Deployment (desired and ready replicas): GET apps/v1 deployments/NAME
 - scale it: PATCH deployments/NAME/scale, application/merge-patch+json, so RBAC can be limited
   to `deployments/scale` on one resourceName
-- keep the gate's state: PATCH the Deployment's annotations (merge patch; null removes a key)
+- keep the gate's state in the annotations of a coordination.k8s.io/v1 Lease: GET it, PUT it
+  back with the resourceVersion it was read at (a writer that lost the race gets 409), POST it
+  when it does not exist yet. Nothing here can change the server's pod template.
 - record decisions: POST a core/v1 Event about the Deployment
+
+tests/test_rbac.py derives the Role's verbs from these calls.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from gate.kube.config import ClusterConfig
 from gate.kube.errors import KubeError, KubeUnavailable, error_class
 
 MERGE_PATCH = "application/merge-patch+json"
+_LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 # The longest Retry-After the gate honours; past it the call fails and the next run tries again.
 MAX_RETRY_AFTER_SECONDS = 5.0
 COMPONENT = "tts-gate"
@@ -54,14 +59,25 @@ class KubeClient:
         )
         return int((answer.get("spec") or {}).get("replicas", 0))
 
-    def annotate(self, namespace: str, name: str, changes: dict[str, str | None], dry_run: bool = False) -> None:
-        """Merge-patch annotations; a None value removes the key."""
-        self._call(
-            "PATCH",
-            f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}{_dry(dry_run)}",
-            f"annotate deployment {namespace}/{name}",
-            body={"metadata": {"annotations": changes}},
-            content_type=MERGE_PATCH,
+    def get_lease(self, namespace: str, name: str) -> dict[str, Any]:
+        return self._call("GET", f"{_LEASES.format(namespace=namespace)}/{name}", f"get lease {namespace}/{name}")
+
+    def create_lease(self, namespace: str, name: str, labels: dict[str, str] | None = None, dry_run: bool = False) -> dict[str, Any]:
+        """Create an empty Lease for the gate's state; 409 (KubeConflict) when it already exists."""
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
+            "spec": {"holderIdentity": COMPONENT},
+        }
+        return self._call("POST", f"{_LEASES.format(namespace=namespace)}{_dry(dry_run)}", f"create lease {namespace}/{name}", body=body)
+
+    def update_lease(self, lease: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+        """PUT the Lease back; its metadata.resourceVersion makes a concurrent change a 409."""
+        meta = lease.get("metadata") or {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        return self._call(
+            "PUT", f"{_LEASES.format(namespace=namespace)}/{name}{_dry(dry_run)}", f"update lease {namespace}/{name}", body=lease
         )
 
     def record_event(self, deployment: dict[str, Any], reason: str, message: str, warning: bool = False, dry_run: bool = False) -> None:
