@@ -41,16 +41,19 @@ def test_every_object_validates_strictly(scenario, kube):
 
 
 def test_install_with_defaults_creates_what_the_seed_created():
+    """The seed's objects, its three CronJobs (status is suspended: it makes no pods), the gate's
+    controller and the Lease it keeps its state in."""
     objects = documents(render({}))
     kinds = sorted((o["kind"], o["metadata"]["name"]) for o in objects)
     assert kinds == [
         ("ConfigMap", "chatterbox-tts-config"),
         ("CronJob", "tts-guard"),
-        ("CronJob", "tts-reentry"),
         ("CronJob", "tts-status"),
         ("CronJob", "tts-window-down"),
         ("CronJob", "tts-window-up"),
         ("Deployment", "chatterbox-tts"),
+        ("Deployment", "tts-gate"),
+        ("Lease", "chatterbox-tts-gate"),
         ("NetworkPolicy", "chatterbox-tts"),
         ("PersistentVolumeClaim", "chatterbox-tts-data"),
         ("Pod", "tts-test"),
@@ -111,12 +114,12 @@ def test_helmignore_keeps_template_tests_and_drops_unit_tests():
 
 
 def test_install_renders_zero_replicas():
-    assert one(documents(render({})), "Deployment")["spec"]["replicas"] == 0
+    assert one(documents(render({})), "Deployment", "chatterbox-tts")["spec"]["replicas"] == 0
 
 
 def test_upgrade_without_a_live_deployment_renders_zero():
     """`lookup` answers nothing offline (helm template, dry runs): the count falls back to 0."""
-    assert one(documents(render({}, is_upgrade=True, revision=2)), "Deployment")["spec"]["replicas"] == 0
+    assert one(documents(render({}, is_upgrade=True, revision=2)), "Deployment", "chatterbox-tts")["spec"]["replicas"] == 0
 
 
 @pytest.mark.parametrize(
@@ -148,7 +151,7 @@ def test_deployment_renders_replicas_from_the_lookup():
 
 def test_config_checksum_follows_the_config():
     def checksum(values):
-        deployment = one(documents(render(values)), "Deployment")
+        deployment = one(documents(render(values)), "Deployment", "chatterbox-tts")
         return deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
 
     assert checksum({}) == checksum({})
@@ -168,7 +171,7 @@ def test_every_pod_is_restricted(scenario):
 
 def test_an_inline_nfs_volume_is_the_one_restricted_exception():
     """PSS restricted allows no inline nfs volume; the README says to use a PV and a claim there."""
-    deployment = one(documents(render(scenario_values(CHART / "ci" / "nfs-values.yaml"))), "Deployment")
+    deployment = one(documents(render(scenario_values(CHART / "ci" / "nfs-values.yaml"))), "Deployment", "chatterbox-tts")
     assert violations(pod_spec(deployment)) == ["volume data is of a restricted type ['nfs']"]
 
 
@@ -197,6 +200,24 @@ def test_rbac_has_no_wildcards_no_secrets_and_no_cluster_scope():
         ({"gate": {"metricsUrl": "gpu-pod-exporter:80"}}, "/gate/metricsUrl"),
         ({"gate": {"cronJobs": {"guard": {"enabled": True, "schedule": "TZ=UTC */5 * * * *"}}}}, "/gate/cronJobs/guard/schedule"),
         ({"gate": {"cronJobs": {"windowUp": {"enabled": True, "schedule": "every night"}}}}, "/gate/cronJobs/windowUp/schedule"),
+        (
+            {"gate": {"cronJobs": {"reentry": {"enabled": True, "schedule": "1-59 2-5 * * *"}}}},
+            "additional properties 'reentry' not allowed",
+        ),
+        ({"gate": {"enabled": "no"}}, "/gate/enabled"),
+        ({"gate": {"entryMargin": "soon"}}, "/gate/entryMargin"),
+        ({"gate": {"demand": {"url": "tripit:8080/api/tour/tts-queue"}}}, "/gate/demand/url"),
+        ({"gate": {"demand": {"url": "ftp://tripit/q"}}}, "/gate/demand/url"),
+        ({"gate": {"demand": {"field": ""}}}, "/gate/demand/field"),
+        ({"gate": {"demand": {"idleAfter": "a while"}}}, "/gate/demand/idleAfter"),
+        ({"gate": {"demand": {"window": "night"}}}, "/gate/demand/window"),
+        ({"gate": {"demand": {"token": "x"}}}, "additional properties 'token' not allowed"),
+        ({"gate": {"controller": {"interval": "often"}}}, "/gate/controller/interval"),
+        ({"gate": {"controller": {"metricsPort": 0}}}, "/gate/controller/metricsPort"),
+        ({"gate": {"controller": {"replicas": 2}}}, "additional properties 'replicas' not allowed"),
+        ({"gate": {"imagePullSecrets": ["forgejo"]}}, "/gate/imagePullSecrets/0"),
+        ({"gate": {"nodeSelector": {"gpu": True}}}, "/gate/nodeSelector/gpu"),
+        ({"global": {"imagePullSecrets": [{"secret": "x"}]}}, "/global/imagePullSecrets/0"),
         ({"gate": {"sidecar": {"enabled": True, "interval": "10s", "metricsPort": 70000}}}, "/gate/sidecar/metricsPort"),
         ({"service": {"port": "8000"}}, "/service/port"),
         ({"service": {"port": 0}}, "/service/port"),

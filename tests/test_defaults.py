@@ -1,10 +1,12 @@
-"""One set of defaults: the gate's (gate/defaults.py) are the chart's (chart/values.yaml)."""
+"""One set of defaults: the gate's (gate/defaults.py) are the chart's (chart/values.yaml, and the
+schedules the chart derives from them, as the real Helm engine renders them)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import yaml
+from helm import by_kind, documents, render
 
 from gate import defaults
 
@@ -37,15 +39,28 @@ def test_the_gate_and_the_chart_share_their_defaults():
         "",
     )
     assert (gate["sidecar"]["interval"], gate["sidecar"]["metricsPort"]) == (defaults.SIDECAR_INTERVAL, defaults.METRICS_PORT)
-    cron = gate["cronJobs"]
-    assert (
-        cron["windowUp"]["schedule"],
-        cron["reentry"]["schedule"],
-        cron["guard"]["schedule"],
-        cron["windowDown"]["schedule"],
-    ) == (
-        defaults.WINDOW_UP_SCHEDULE,
-        defaults.REENTRY_SCHEDULE,
-        defaults.GUARD_SCHEDULE,
-        defaults.WINDOW_DOWN_SCHEDULE,
+    assert (gate["controller"]["interval"], gate["controller"]["metricsPort"]) == (defaults.CONTROLLER_INTERVAL, defaults.METRICS_PORT)
+    assert (gate["demand"]["url"], gate["demand"]["field"], gate["demand"]["idleAfter"], gate["demand"]["window"]) == (
+        "",
+        defaults.DEMAND_FIELD,
+        defaults.DEMAND_IDLE_AFTER,
+        "",
     )
+    assert (gate["entryMargin"], gate["enabled"]) == (defaults.ENTRY_MARGIN, True)
+
+
+def test_the_rendered_default_schedules_are_the_gates():
+    """The chart derives the schedules from gate.window (the values say ""); what it renders with
+    defaults is what `gate replay` and the benchmark simulate."""
+    assert {job: VALUES["gate"]["cronJobs"][job]["schedule"] for job in ("windowUp", "guard", "windowDown")} == {
+        "windowUp": "",
+        "guard": "",
+        "windowDown": "",
+    }
+    cronjobs = {c["metadata"]["name"]: c["spec"] for c in by_kind(documents(render({})), "CronJob")}
+    assert {name: spec["schedule"] for name, spec in cronjobs.items() if not spec.get("suspend")} == {
+        "tts-window-up": defaults.WINDOW_UP_SCHEDULE,
+        "tts-guard": defaults.GUARD_SCHEDULE,
+        "tts-window-down": defaults.WINDOW_DOWN_SCHEDULE,
+    }
+    assert {spec["timeZone"] for spec in cronjobs.values()} == {defaults.TIMEZONE}

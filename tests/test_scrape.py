@@ -132,7 +132,7 @@ def test_the_owners_prometheus_scrapes_the_annotated_server_pod(tmp_path, gate_m
     with the namespace the alerts and the dashboard select on."""
     port = int(gate_metrics.base_url.rsplit(":", 1)[1])
     values = {"gate": {"sidecar": {"metricsPort": port}}}
-    template = one(documents(render(values)), "Deployment")["spec"]["template"]
+    template = one(documents(render(values)), "Deployment", "chatterbox-tts")["spec"]["template"]
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",

@@ -19,7 +19,7 @@ from helm import documents, one, render
 
 
 def server_container(values: dict[str, Any], name: str = "server") -> dict[str, Any]:
-    spec = one(documents(render(values)), "Deployment")["spec"]["template"]["spec"]
+    spec = one(documents(render(values)), "Deployment", "chatterbox-tts")["spec"]["template"]["spec"]
     containers = spec.get("initContainers", []) + spec["containers"]
     return next(c for c in containers if c["name"] == name)
 
@@ -168,7 +168,7 @@ def test_data_init_runs_restricted_in_the_server_image_with_only_data():
 
 
 def test_data_init_can_be_turned_off():
-    spec = one(documents(render({"server": {"dataInit": {"enabled": False}}})), "Deployment")["spec"]["template"]["spec"]
+    spec = one(documents(render({"server": {"dataInit": {"enabled": False}}})), "Deployment", "chatterbox-tts")["spec"]["template"]["spec"]
     assert "initContainers" not in spec
 
 
@@ -201,7 +201,7 @@ def admitted(policy: dict[str, Any], port: str, namespace: str, labels: dict[str
 def test_the_policy_is_on_by_default_and_admits_only_whom_it_should():
     objects = documents(render({}))
     policy = one(objects, "NetworkPolicy")
-    server_labels = one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    server_labels = one(objects, "Deployment", "chatterbox-tts")["spec"]["template"]["metadata"]["labels"]
     assert selects(policy["spec"]["podSelector"], server_labels)
     test_pod = one(objects, "Pod")["metadata"]["labels"]
     anyone = {"app": "web"}

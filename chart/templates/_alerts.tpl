@@ -23,7 +23,7 @@ whether the server is on the card, so an alert about a missing gate does not nee
 {{/* tts.metrics.gateJobs: a regex of the scheduled gate CronJobs' Job names, <CronJob>-<minute since the epoch>. */}}
 {{- define "tts.metrics.gateJobs" -}}
 {{- $names := list -}}
-{{- range $job := list "window-up" "reentry" "guard" "window-down" }}
+{{- range $job := list "window-up" "guard" "window-down" }}
 {{- $names = append $names (include "tts.metrics.cronJobName" (dict "root" $ "job" $job)) }}
 {{- end }}
 {{- printf "(%s)-[0-9]+" (join "|" $names) -}}

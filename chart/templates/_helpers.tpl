@@ -98,10 +98,13 @@ tts.gateImage: the gate image.
 {{- end }}
 
 {{/*
-tts.gateEnv: the gate's configuration, only as GATE_* variables (the CronJobs, the sidecar and
-the test pod share it).
+tts.gateEnv: the gate's configuration, only as GATE_* variables (the controller, the CronJobs,
+the sidecar and the test pod share it). GATE_ENABLED is the kill switch: false, every command
+gives the card back and none takes it.
 */}}
 {{- define "tts.gateEnv" -}}
+- name: GATE_ENABLED
+  value: {{ .Values.gate.enabled | quote }}
 - name: GATE_NAMESPACE
   value: {{ .Release.Namespace | quote }}
 - name: GATE_DEPLOYMENT
@@ -122,6 +125,22 @@ the test pod share it).
 {{- end }}
 - name: GATE_TIMEZONE
   value: {{ .Values.gate.timeZone | quote }}
+- name: GATE_ENTRY_MARGIN
+  value: {{ .Values.gate.entryMargin | quote }}
+{{- with .Values.gate.demand }}
+{{- if .url }}
+- name: GATE_DEMAND_URL
+  value: {{ .url | quote }}
+- name: GATE_DEMAND_FIELD
+  value: {{ .field | quote }}
+- name: GATE_DEMAND_IDLE_AFTER
+  value: {{ .idleAfter | quote }}
+{{- with .window }}
+- name: GATE_DEMAND_WINDOW
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
 - name: GATE_COOLDOWN
   value: {{ .Values.gate.cooldown | quote }}
 - name: GATE_HYSTERESIS
@@ -181,7 +200,7 @@ volumeMounts:
 
 {{/*
 tts.gateCronJob: one CronJob running one gate command; call with
-(dict "root" $ "job" "window-up" "command" "preflight" "schedule" "..." ["suspend" true]).
+(dict "root" $ "job" "window-up" "command" "preflight" "schedule" "..." ["suspend" true "why" "..."]).
 */}}
 {{- define "tts.gateCronJob" -}}
 {{- $root := .root -}}
@@ -197,7 +216,7 @@ spec:
   schedule: {{ .schedule | quote }}
   timeZone: {{ $root.Values.gate.timeZone | quote }}
   {{- if .suspend }}
-  # Never scheduled: run it by hand with `kubectl create job --from=cronjob/...`.
+  # {{ .why | default "Never scheduled: run it by hand with `kubectl create job --from=cronjob/...`." }}
   suspend: true
   {{- end }}
   concurrencyPolicy: Forbid
@@ -222,6 +241,12 @@ spec:
           # The ServiceAccount mounts no token by default (the server pod must not get one).
           automountServiceAccountToken: true
           restartPolicy: Never
+          {{- with include "tts.imagePullSecrets" (dict "root" $root "secrets" $root.Values.gate.imagePullSecrets) | trim }}
+          {{- . | nindent 10 }}
+          {{- end }}
+          {{- with include "tts.gatePlacement" $root | trim }}
+          {{- . | nindent 10 }}
+          {{- end }}
           securityContext:
             {{- toYaml $root.Values.gate.podSecurityContext | nindent 12 }}
           containers:

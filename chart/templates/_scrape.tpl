@@ -4,20 +4,34 @@ prometheus-community chart's kubernetes-pods (pod) and kubernetes-service-endpoi
 jobs. metrics.scrapeAnnotations picks one place, so the same series are never scraped twice.
 */}}
 
+{{/* tts.metrics.annotations: the three annotations for one metrics port (the argument). */}}
+{{- define "tts.metrics.annotations" -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ . | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+
 {{/* tts.metrics.podAnnotations: for the server pod template's annotations. */}}
 {{- define "tts.metrics.podAnnotations" -}}
 {{- if and .Values.gate.sidecar.enabled (eq .Values.metrics.scrapeAnnotations "pod") }}
-prometheus.io/scrape: "true"
-prometheus.io/port: {{ .Values.gate.sidecar.metricsPort | quote }}
-prometheus.io/path: /metrics
+{{ include "tts.metrics.annotations" .Values.gate.sidecar.metricsPort }}
+{{- end }}
+{{- end }}
+
+{{/*
+tts.metrics.controllerPodAnnotations: for the controller's pod (`gate run`, its own target: the
+same series names from another pod, never the same scrape twice). It has no Service, so with
+scrapeAnnotations pod or service its pod carries them; none leaves it unannotated.
+*/}}
+{{- define "tts.metrics.controllerPodAnnotations" -}}
+{{- if and .Values.gate.controller.enabled (ne .Values.metrics.scrapeAnnotations "none") }}
+{{ include "tts.metrics.annotations" .Values.gate.controller.metricsPort }}
 {{- end }}
 {{- end }}
 
 {{/* tts.metrics.serviceAnnotations: for the server Service's annotations. */}}
 {{- define "tts.metrics.serviceAnnotations" -}}
 {{- if and .Values.gate.sidecar.enabled (eq .Values.metrics.scrapeAnnotations "service") }}
-prometheus.io/scrape: "true"
-prometheus.io/port: {{ .Values.gate.sidecar.metricsPort | quote }}
-prometheus.io/path: /metrics
+{{ include "tts.metrics.annotations" .Values.gate.sidecar.metricsPort }}
 {{- end }}
 {{- end }}
