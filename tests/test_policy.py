@@ -10,9 +10,12 @@ import pytest
 from gate.policy import (
     ENTERED_AT,
     ENTRY_UNATTRIBUTED,
+    IDLE_SINCE,
     ROOM_SINCE,
     YIELDED_AT,
     Blind,
+    Demand,
+    DemandSettings,
     DeviceReading,
     GateState,
     PodUsage,
@@ -23,6 +26,7 @@ from gate.policy import (
     decide_down,
     decide_guard,
     decide_preflight,
+    decide_tick,
     is_own,
 )
 from gate.units import parse_window
@@ -470,3 +474,105 @@ def test_a_device_level_source_does_not_yield_to_the_servers_own_memory(case, us
 def test_a_device_level_source_presumes_no_more_than_the_own_peak():
     view = assess(device_only(4.6 + 8.0), settings(total_bytes=None, own_peak_bytes=4 * GiB), NIGHT, HELD)
     assert view.presumed_own_bytes == 4 * GiB
+
+
+# -- demand: tripit's queue ---------------------------------------------------------------------
+
+DEMAND = {"demand": DemandSettings(idle_after_seconds=300)}
+WORK, EMPTY_QUEUE, UNKNOWN = Demand(27), Demand(0), Demand(None, "demand from tripit: HTTP 404 Not Found")
+NOON = datetime(2026, 11, 12, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("case", "now", "demand", "config", "reason"),
+    [
+        ("work waiting takes the card at any hour", NOON, WORK, DEMAND, Reason.ENTERED),
+        ("an empty queue does not, even in the window", NIGHT, EMPTY_QUEUE, DEMAND, Reason.NO_WORK),
+        ("an unknown demand in the window falls back to the window", NIGHT, UNKNOWN, DEMAND, Reason.ENTERED),
+        ("an unknown demand outside it is no action", NOON, UNKNOWN, DEMAND, Reason.OUT_OF_WINDOW),
+        (
+            "work waiting outside demand's hours waits",
+            NOON,
+            WORK,
+            {"demand": DemandSettings(window=parse_window("20:00-23:00", LONDON))},
+            Reason.OUT_OF_WINDOW,
+        ),
+        ("without demand configured a reading is ignored", NOON, WORK, {}, Reason.OUT_OF_WINDOW),
+        ("a resident's need wins over waiting work", NOON, WORK, DEMAND, Reason.NO_ROOM),
+    ],
+)
+def test_preflight_with_demand(case, now, demand, config, reason):
+    observation = reading(10.0, at=now) if "resident" in case else reading(3.0, at=now)
+    view = assess(observation, settings(**config), now)
+    assert decide_preflight(view, GateState(0), settings(**config), demand).reason == reason, case
+
+
+HOLDING = GateState(1, entered_at=NIGHT - timedelta(hours=1), entry_unattributed_bytes=0)
+
+
+def guard_with(demand, state=HOLDING, now=NIGHT, gib=3.0):
+    view = assess(reading(gib, own=True, at=now), settings(**DEMAND), now, state)
+    return decide_guard(view, state, settings(**DEMAND), demand)
+
+
+def test_an_empty_queue_starts_the_idle_clock_and_gives_the_card_back_after_idle_after():
+    first = guard_with(EMPTY_QUEUE)
+    assert (first.reason, first.replicas, first.annotations) == (Reason.HOLDING, None, {IDLE_SINCE: "2026-11-12T02:30:00Z"})
+    state = GateState(1, idle_since=NIGHT)
+    assert guard_with(EMPTY_QUEUE, state, NIGHT + timedelta(seconds=299)).reason == Reason.HOLDING
+    done = guard_with(EMPTY_QUEUE, state, NIGHT + timedelta(seconds=300))
+    assert (done.reason, done.replicas, done.annotations) == (Reason.IDLE, 0, {IDLE_SINCE: None})
+
+
+def test_a_failed_probe_never_idles_the_server_and_keeps_the_idle_clock():
+    state = GateState(1, idle_since=NIGHT - timedelta(hours=1))
+    decision = guard_with(UNKNOWN, state)
+    assert (decision.reason, decision.replicas, decision.annotations) == (Reason.HOLDING, None, {})
+    # Outside the window too: no action on a failed probe, the card stays where it is.
+    assert guard_with(UNKNOWN, state, NOON).reason == Reason.HOLDING
+
+
+def test_work_waiting_clears_the_idle_clock_and_holds_outside_the_window():
+    state = GateState(1, idle_since=NIGHT - timedelta(minutes=4))
+    assert guard_with(WORK, state).annotations == {IDLE_SINCE: None}
+    assert guard_with(WORK, GateState(1), NOON).reason == Reason.HOLDING
+
+
+def test_with_demand_a_resident_still_gets_the_card_back():
+    assert guard_with(WORK, gib=10.0).reason == Reason.NO_ROOM
+
+
+# -- the window's last minutes, the kill switch ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "reason"),
+    [
+        (datetime(2026, 11, 12, 5, 54, 59, tzinfo=UTC), Reason.ENTERED),
+        (datetime(2026, 11, 12, 5, 55, 0, tzinfo=UTC), Reason.ENTERED),
+        (datetime(2026, 11, 12, 5, 55, 1, tzinfo=UTC), Reason.WINDOW_ENDING),
+        (datetime(2026, 7, 12, 4, 58, 0, tzinfo=UTC), Reason.WINDOW_ENDING),  # 05:58 BST
+    ],
+)
+def test_no_entry_in_the_windows_last_minutes(now, reason):
+    view = assess(reading(3.0, at=now), settings(), now)
+    assert decide_preflight(view, GateState(0), settings()).reason == reason
+
+
+def test_work_waiting_may_start_in_the_windows_last_minutes_when_demand_may_take_it_after():
+    now = datetime(2026, 11, 12, 5, 58, tzinfo=UTC)
+    view = assess(reading(3.0, at=now), settings(**DEMAND), now)
+    assert decide_preflight(view, GateState(0), settings(**DEMAND), WORK).reason == Reason.ENTERED
+
+
+def test_the_tick_guards_while_holding_and_enters_while_not():
+    view = assess(reading(3.0), settings(), NIGHT)
+    assert decide_tick(view, GateState(0), settings()).reason == Reason.ENTERED
+    assert decide_tick(view, GateState(1), settings()).reason == Reason.HOLDING
+
+
+def test_the_kill_switch_gives_the_card_back_and_never_takes_it():
+    view = assess(reading(3.0), settings(), NIGHT)
+    paused = decide_tick(view, GateState(1, yielded_at=YIELD), settings(), enabled=False)
+    assert (paused.command, paused.reason, paused.replicas, paused.annotations) == ("down", Reason.DISABLED, 0, {YIELDED_AT: None})
+    assert decide_tick(view, GateState(0), settings(), enabled=False).replicas is None
