@@ -55,6 +55,7 @@ def test_install_with_defaults_creates_what_the_seed_created():
         ("Deployment", "tts-gate"),
         ("Lease", "chatterbox-tts-gate"),
         ("NetworkPolicy", "chatterbox-tts"),
+        ("NetworkPolicy", "tts-gate"),
         ("PersistentVolumeClaim", "chatterbox-tts-data"),
         ("Pod", "tts-test"),
         ("Role", "tts-gate"),

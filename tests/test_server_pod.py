@@ -200,7 +200,7 @@ def admitted(policy: dict[str, Any], port: str, namespace: str, labels: dict[str
 
 def test_the_policy_is_on_by_default_and_admits_only_whom_it_should():
     objects = documents(render({}))
-    policy = one(objects, "NetworkPolicy")
+    policy = one(objects, "NetworkPolicy", "chatterbox-tts")
     server_labels = one(objects, "Deployment", "chatterbox-tts")["spec"]["template"]["metadata"]["labels"]
     assert selects(policy["spec"]["podSelector"], server_labels)
     test_pod = one(objects, "Pod")["metadata"]["labels"]
@@ -219,10 +219,11 @@ def test_another_client_namespace_and_monitoring_come_from_values():
     policy = one(
         documents(render({"networkPolicy": {"clientNamespaces": ["tripit", "narration"], "monitoringNamespace": "prometheus"}})),
         "NetworkPolicy",
+        "chatterbox-tts",
     )
     assert admitted(policy, "http", "narration", {}) and admitted(policy, "http", "tripit", {})
     assert admitted(policy, "gate-metrics", "prometheus", {}) and not admitted(policy, "gate-metrics", "monitoring", {})
-    none = one(documents(render({"networkPolicy": {"clientNamespaces": [], "monitoringNamespace": ""}})), "NetworkPolicy")
+    none = one(documents(render({"networkPolicy": {"clientNamespaces": [], "monitoringNamespace": ""}})), "NetworkPolicy", "chatterbox-tts")
     assert not admitted(none, "http", "tripit", {}) and not admitted(none, "gate-metrics", "monitoring", {})
 
 
