@@ -35,7 +35,7 @@ def test_every_object_validates_strictly(scenario, kube):
     assert objects
     for obj in objects:
         if obj["apiVersion"].startswith(CRD_GROUPS):
-            assert obj["kind"] in ("ServiceMonitor", "PrometheusRule")
+            assert obj["kind"] in ("ServiceMonitor", "PodMonitor", "PrometheusRule")
             continue
         kubernetes_validate.validate(obj, kube, strict=True)
 
