@@ -69,7 +69,7 @@ groups:
         annotations:
           summary: The tts gate loop has not completed a run for {{ $a.loopStaleMinutes }} minutes
           description: "Its process still serves metrics but its last run finished {{ "{{" }} $value | humanizeDuration {{ "}}" }} ago: it is stuck (a hung API call or metrics read)."
-          runbook: "kubectl -n {{ $ns }} logs {{ $deploy }} -c gate; restarting the pod restarts the loop (the gate holds no state outside the Deployment's annotations)."
+          runbook: "kubectl -n {{ $ns }} logs deploy/{{ include "tts.fullname" . }}-gate (the controller) or {{ $deploy }} -c gate (the sidecar); restarting either restarts its loop (the gate's state is in the Lease {{ include "tts.gateLeaseName" . }})."
       - alert: TTSHoldsGPUWithoutGate
         expr: |
           {{ $holds }}
