@@ -185,6 +185,37 @@ def test_rbac_has_no_wildcards_no_secrets_and_no_cluster_scope():
         assert "secrets" not in rule["resources"]
 
 
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_no_gate_credential_can_change_the_server_pod_template(scenario):
+    """Only the scale subresource is writable: patch or update on `deployments` itself could
+    rewrite the GPU workload's image, command or volumes."""
+    role = one(documents(render(scenario_values(scenario))), "Role")
+    writes = {"create", "update", "patch", "delete", "deletecollection", "*"}
+    for rule in role["rules"]:
+        if "apps" in rule["apiGroups"] and "deployments" in rule["resources"]:
+            assert not writes & set(rule["verbs"]), rule
+        if set(rule["verbs"]) & writes:
+            assert set(rule["resources"]) <= {"deployments/scale", "leases", "events"}, rule
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_only_the_server_pod_joins_the_server_service(scenario):
+    """The gate's pods (controller, CronJobs, test) never carry the Service's selector: the seed's
+    Job pods that did lingered as NotReady endpoints."""
+    objects = documents(render(scenario_values(scenario)))
+    selector = one(objects, "Service")["spec"]["selector"]
+    joined = []
+    for obj in objects:
+        spec = pod_spec(obj)
+        if spec is None:
+            continue
+        template = obj if obj["kind"] == "Pod" else (obj["spec"].get("jobTemplate") or obj)["spec"]["template"]
+        labels = template["metadata"]["labels"]
+        if all(labels.get(k) == v for k, v in selector.items()):
+            joined.append(obj["metadata"]["name"])
+    assert joined == ["chatterbox-tts"]
+
+
 # -- the schema refuses bad values, naming the key -------------------------------------------------
 
 
