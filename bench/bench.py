@@ -1,9 +1,16 @@
 """`make bench`: the sample nights under the seed's policy, this gate's, and a plain 15-second
-reactive gate, with the chart's defaults; a table, then each target and whether it holds.
+reactive gate, with the chart's defaults; tables, then each target and whether it holds.
 
-Targets for this gate (from the issue that asked for the benchmark):
-- utilization >= 0.95 of the reactive gate's on average, and >= 0.85 of it on every night;
+The gate replays in the chart's three shapes, side by side: `controller` (the default: `gate
+run` every 10 s, the seed's three CronJobs and the sidecar), `cronjobs` (the seed's three alone)
+and `reentry` (the first release: a re-entry CronJob every minute of the window, the three, and
+the sidecar). Job pods are CronJob fires; all of the chart's fire inside the nights' traces, so
+a night's count is the day's.
+
+Targets for the default (from the issues that asked for the benchmark):
+- utilization >= 0.98 of the reactive gate's on average, and >= 0.88 of it on every night;
 - breach <= 45 s per resident wake;
+- at most 60 Job pods a day;
 - no flapping: entries <= 1 + resident wakes + exporter outages. (The issue's bound has no
   outage term, but the gate must yield when it goes blind, and each outage then costs one
   re-entry: counting outages keeps the bound about flapping.)
@@ -31,23 +38,56 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dataclasses import replace  # noqa: E402
 
-from gate.replay import ExporterModel, NightSummary, ReplayConfig, daily_spans, default_config, replay  # noqa: E402
+from gate.replay import (  # noqa: E402
+    ExporterModel,
+    NightSummary,
+    ReplayConfig,
+    daily_spans,
+    default_config,
+    parse_demand_csv,
+    replay,
+    with_demand,
+)
 from gate.trace import Trace, load_csv  # noqa: E402
 from gate.units import parse_timezone, parse_window  # noqa: E402
 
-NIGHTS = sorted((Path(__file__).resolve().parent.parent / "samples" / "nights").glob("*.csv"))
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+NIGHTS = sorted((SAMPLES / "nights").glob("*.csv"))
+DEMAND_NIGHTS = sorted((SAMPLES / "demand").glob("*.csv"))
+# The first release's re-entry CronJob: every minute of the window but the one window-up takes.
+REENTRY_SCHEDULE = "1-59 2-5 * * *"
+MAX_JOB_PODS_A_DAY = 60
+
+
+def cronjobs_only(config: ReplayConfig) -> ReplayConfig:
+    return replace(config, schedules=replace(config.schedules, controller_interval_seconds=None, sidecar_interval_seconds=None))
+
+
+def first_release(config: ReplayConfig) -> ReplayConfig:
+    return replace(config, schedules=replace(config.schedules, controller_interval_seconds=None, reentry=REENTRY_SCHEDULE))
+
+
+MODES = {"controller": lambda config: config, "cronjobs": cronjobs_only, "reentry": first_release}
 
 
 @dataclass(frozen=True)
 class Row:
     name: str
     seed: NightSummary
-    gate: NightSummary
+    modes: dict[str, NightSummary]
     reactive: NightSummary
 
     @property
+    def gate(self) -> NightSummary:
+        return self.modes["controller"]
+
+    def ratio_of(self, mode: str) -> float:
+        night = self.modes[mode]
+        return night.bake_seconds / self.reactive.bake_seconds if self.reactive.bake_seconds else 1.0
+
+    @property
     def ratio(self) -> float:
-        return self.gate.bake_seconds / self.reactive.bake_seconds if self.reactive.bake_seconds else 1.0
+        return self.ratio_of("controller")
 
 
 def breach_per_held_wake(night: NightSummary) -> float:
@@ -59,18 +99,21 @@ def run(paths: list[Path]) -> list[Row]:
     rows = []
     for path in paths:
         trace = load_csv(path)
-        by_policy = {policy: replay(trace, default_config(policy)).nights for policy in ("seed", "gate", "reactive")}
-        for seed, gate, reactive in zip(by_policy["seed"], by_policy["gate"], by_policy["reactive"], strict=True):
-            rows.append(Row(path.stem, seed, gate, reactive))
+        seed = replay(trace, default_config("seed")).nights
+        reactive = replay(trace, default_config("reactive")).nights
+        modes = {mode: replay(trace, make(default_config("gate"))).nights for mode, make in MODES.items()}
+        for index, night in enumerate(reactive):
+            rows.append(Row(path.stem, seed[index], {mode: nights[index] for mode, nights in modes.items()}, night))
     return rows
 
 
 def verdicts(rows: list[Row]) -> list[tuple[str, bool]]:
     average = sum(r.ratio for r in rows) / len(rows)
-    checks = [(f"average utilization vs reactive {average:.3f} >= 0.95", average >= 0.95)]
+    checks = [(f"average utilization vs reactive {average:.3f} >= 0.98", average >= 0.98)]
     for r in rows:
         g, s = r.gate, r.seed
-        checks.append((f"{r.name}: utilization vs reactive {r.ratio:.3f} >= 0.85", r.ratio >= 0.85))
+        checks.append((f"{r.name}: utilization vs reactive {r.ratio:.3f} >= 0.88", r.ratio >= 0.88))
+        checks.append((f"{r.name}: {g.job_pods} Job pods <= {MAX_JOB_PODS_A_DAY}", g.job_pods <= MAX_JOB_PODS_A_DAY))
         checks.append(
             (f"{r.name}: breach {g.breach_seconds}s <= 45s x {max(1, g.wakes)} wake(s)", g.breach_seconds <= 45 * max(1, g.wakes))
         )
@@ -172,34 +215,115 @@ def table(rows: list[Row]) -> str:
         "night",
         "seed util",
         "seed breach",
-        "seed confl",
-        "seed entries",
-        "gate util",
-        "gate breach",
-        "gate confl",
-        "gate entries",
+        "controller util",
+        "breach",
+        "confl",
+        "entries",
+        "Job pods",
+        "cronjobs util / entries / pods",
+        "reentry util / entries / pods",
         "reactive util",
-        "gate/reactive",
+        "controller/reactive",
         "wakes",
         "outages",
     )
     lines = [header]
     for r in rows:
+        g = r.gate
         lines.append(
             (
                 r.name,
                 f"{r.seed.utilization:.3f}",
                 f"{r.seed.breach_seconds}s",
-                f"{r.seed.conflict_seconds}s",
-                str(r.seed.entries),
-                f"{r.gate.utilization:.3f}",
-                f"{r.gate.breach_seconds}s",
-                f"{r.gate.conflict_seconds}s",
-                str(r.gate.entries),
+                f"{g.utilization:.3f}",
+                f"{g.breach_seconds}s",
+                f"{g.conflict_seconds}s",
+                str(g.entries),
+                str(g.job_pods),
+                *(f"{r.modes[m].utilization:.3f} / {r.modes[m].entries} / {r.modes[m].job_pods}" for m in ("cronjobs", "reentry")),
                 f"{r.reactive.utilization:.3f}",
                 f"{r.ratio:.3f}",
-                str(r.gate.wakes),
-                str(r.gate.outages),
+                str(g.wakes),
+                str(g.outages),
+            )
+        )
+    return markdown(lines)
+
+
+@dataclass(frozen=True)
+class DemandRow:
+    name: str
+    controller: NightSummary
+    reactive: NightSummary
+    idle_after_seconds: float
+    interval_seconds: float
+
+    @property
+    def idle_bound(self) -> float:
+        """What the gate may hold with nothing queued: idle-after plus one interval per empty stretch."""
+        return self.controller.empty_stretches * (self.idle_after_seconds + self.interval_seconds)
+
+
+def whole_trace(nights: list[NightSummary]) -> NightSummary:
+    """The nights of one trace added up: a queue that fills before the window starts belongs to
+    the night before it by the window's reckoning, but to the same bake."""
+    total = NightSummary(nights[0].night, nights[0].policy)
+    for night in nights:
+        for name, value in vars(night).items():
+            if isinstance(value, int):
+                setattr(total, name, getattr(total, name) + value)
+    return total
+
+
+def run_demand(paths: list[Path]) -> list[DemandRow]:
+    rows = []
+    for path in paths:
+        trace = load_csv(SAMPLES / "nights" / path.name)
+        queue = parse_demand_csv(path.read_text(), path.name)
+        config = with_demand(default_config("gate"), queue)
+        controller = whole_trace(replay(trace, config).nights)
+        reactive = whole_trace(replay(trace, with_demand(default_config("reactive"), queue, failure_every=0)).nights)
+        assert config.settings.demand is not None and config.schedules.controller_interval_seconds is not None
+        rows.append(
+            DemandRow(
+                path.stem, controller, reactive, config.settings.demand.idle_after_seconds, config.schedules.controller_interval_seconds
+            )
+        )
+    return rows
+
+
+def demand_verdicts(rows: list[DemandRow]) -> list[tuple[str, bool]]:
+    checks = []
+    for r in rows:
+        c = r.controller
+        checks.append(
+            (
+                f"{r.name}, demand: held {c.held_idle_seconds}s with nothing queued <= {c.empty_stretches} stretch(es) x "
+                f"(idle-after + one interval) = {r.idle_bound:.0f}s",
+                c.held_idle_seconds <= r.idle_bound,
+            )
+        )
+        ratio = c.bake_seconds / r.reactive.bake_seconds if r.reactive.bake_seconds else 1.0
+        checks.append((f"{r.name}, demand: baked {ratio:.3f} of the reactive gate's work seconds >= 0.88", ratio >= 0.88))
+    return checks
+
+
+def demand_table(rows: list[DemandRow]) -> str:
+    header = ("night", "work seconds with room", "baked", "util", "held idle", "empty stretches", "bound", "entries", "reactive held idle")
+    lines = [header]
+    for r in rows:
+        c = r.controller
+        lines.append(
+            (
+                r.name,
+                f"{c.oracle_seconds}",
+                f"{c.bake_seconds}",
+                f"{c.utilization:.3f}",
+                f"{c.held_idle_seconds}s",
+                str(c.empty_stretches),
+                f"{r.idle_bound:.0f}s",
+                str(c.entries),
+                f"{r.reactive.held_idle_seconds}s",
             )
         )
     return markdown(lines)
@@ -208,6 +332,8 @@ def table(rows: list[Row]) -> str:
 def main(argv: list[str]) -> int:
     paths = [Path(a) for a in argv] or NIGHTS
     rows = run(paths)
+    print("The chart's shapes (utilization is baking over in-window seconds with room):")
+    print()
     print(table(rows))
     print()
     exporter_rows = run_exporter_modes(paths)
@@ -215,7 +341,12 @@ def main(argv: list[str]) -> int:
     print()
     print(exporter_table(exporter_rows))
     print()
-    checks = verdicts(rows) + exporter_verdicts(exporter_rows)
+    demand_rows = run_demand(DEMAND_NIGHTS if not argv else [q for q in DEMAND_NIGHTS if q.name in {p.name for p in paths}])
+    print("Demand: tripit's queue (27 narrations drain by 03:10, empty until 04:30, 12 more), the controller, a probe failing 1 in 20:")
+    print()
+    print(demand_table(demand_rows))
+    print()
+    checks = verdicts(rows) + exporter_verdicts(exporter_rows) + demand_verdicts(demand_rows)
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     failed = sum(1 for _, ok in checks if not ok)

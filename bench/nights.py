@@ -112,12 +112,43 @@ def nights() -> list[tuple[str, str]]:
     ]
 
 
+def queue(day: str, stretches: list[tuple[str, str, int]], begin: str = "01:30", finish: str = "06:30") -> str:
+    """tripit's queue as the demand probe reads it (`timestamp,queued`, a row a minute): each
+    (from, to, N) stretch starts with N narrations that drain evenly until `to`; 0 elsewhere."""
+    lines = ["timestamp,queued"]
+    t, end = local(day, begin), local(day, finish)
+    while t < end:
+        queued = 0
+        for a, b, n in stretches:
+            start, stop = local(day, a), local(day, b)
+            if start <= t < stop:
+                queued = max(1, round(n * (stop - t) / (stop - start)))
+        lines.append(f"{t:%Y-%m-%dT%H:%M:%SZ},{queued}")
+        t += timedelta(minutes=1)
+    return "\n".join(lines) + "\n"
+
+
+def demand() -> list[tuple[str, str]]:
+    """Queue traces for some nights (samples/demand/<night>.csv): the nightly bake's 27
+    narrations drain by 03:10, the queue stays empty until 04:30 and refills with 12."""
+    return [
+        ("quiet", queue("2026-11-12", [("01:58", "03:10", 27), ("04:30", "05:05", 12)])),
+        ("mid-window-wake", queue("2026-11-14", [("01:58", "03:10", 27), ("04:30", "05:05", 12)])),
+        ("busy", queue("2026-11-16", [("01:58", "03:10", 27), ("04:30", "05:05", 12)])),
+    ]
+
+
 def main(directory: str) -> None:
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     for name, text in nights():
         (target / f"{name}.csv").write_text(text)
         print(f"wrote {target / name}.csv")
+    queues = target.parent / "demand"
+    queues.mkdir(exist_ok=True)
+    for name, text in demand():
+        (queues / f"{name}.csv").write_text(text)
+        print(f"wrote {queues / name}.csv")
 
 
 if __name__ == "__main__":

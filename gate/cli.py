@@ -611,7 +611,13 @@ def _schedule_option(key: str) -> Any:
 
 
 WindowUpSchedule = Annotated[str, _schedule_option("windowUp")]
-ReentrySchedule = Annotated[str, _schedule_option("reentry")]
+ReentrySchedule = Annotated[
+    str, typer.Option(metavar="CRON", help="A re-entry CronJob running preflight, as the first release had ('' for none).")
+]
+ReplayControllerInterval = Annotated[str, typer.Option(metavar="DURATION", help="The controller's interval (gate run); 0 for none.")]
+DemandFile = Annotated[
+    Path | None, typer.Option("--demand", metavar="FILE", help="The queue over the night (timestamp,queued): replay with demand.")
+]
 GuardSchedule = Annotated[str, _schedule_option("guard")]
 WindowDownSchedule = Annotated[str, _schedule_option("windowDown")]
 Headroom = Annotated[str, typer.Option(metavar="SIZE", help="Added to the peak: the race between reading free memory and allocating it.")]
@@ -639,6 +645,10 @@ def replay(
     tts_load: TtsLoad = defaults.TTS_LOAD,
     tts_release: TtsRelease = defaults.TTS_RELEASE,
     sidecar_interval: SidecarInterval = defaults.SIDECAR_INTERVAL,
+    controller_interval: ReplayControllerInterval = defaults.CONTROLLER_INTERVAL,
+    demand_file: DemandFile = None,
+    demand_idle_after: DemandIdleAfter = defaults.DEMAND_IDLE_AFTER,
+    entry_margin: EntryMargin = defaults.ENTRY_MARGIN,
     source: ReplaySource = defaults.SOURCE,
     device_source: ReplayDevice = None,
     exporter_lag: ExporterLag = defaults.EXPORTER_LAG,
@@ -647,7 +657,7 @@ def replay(
     startup_grace: StartupGrace = defaults.STARTUP_GRACE,
     own_peak: OwnPeak = defaults.TTS_PEAK,
     window_up_schedule: WindowUpSchedule = defaults.WINDOW_UP_SCHEDULE,
-    reentry_schedule: ReentrySchedule = defaults.REENTRY_SCHEDULE,
+    reentry_schedule: ReentrySchedule = "",
     guard_schedule: GuardSchedule = defaults.GUARD_SCHEDULE,
     window_down_schedule: WindowDownSchedule = defaults.WINDOW_DOWN_SCHEDULE,
     prometheus: PrometheusUrl = None,
@@ -682,8 +692,15 @@ def replay(
             empty_is_idle=empty_is_idle,
             startup_grace_seconds=parse_duration(startup_grace),
             own_peak_bytes=parse_size(own_peak),
+            entry_margin_seconds=parse_duration(entry_margin),
         )
         choice(source, sim.EXPORTER_SOURCES, "replayed source")
+        queue = None
+        if demand_file is not None:
+            try:
+                queue = sim.parse_demand_csv(demand_file.read_text(), demand_file.name)
+            except OSError as exc:
+                raise InvalidValue(f"cannot read the queue trace {str(demand_file)!r}: {exc.strerror}") from exc
         if device_source is not None:
             choice(device_source, DEVICE_SOURCE_NAMES, "device source")
             if source != "gpu-pod-exporter":
@@ -695,6 +712,7 @@ def replay(
             guard_schedule or None,
             window_down_schedule or None,
             interval or None,
+            parse_duration(controller_interval) or None,
         )
         for schedule in filter(None, (window_up_schedule, reentry_schedule, guard_schedule, window_down_schedule)):
             parse_cron(schedule)
@@ -709,9 +727,11 @@ def replay(
                 device=device_source is not None,
             )
 
-        results = [
-            sim.replay(trace, sim.ReplayConfig(name, settings, schedules, pod, exporter(trace))) for trace in loaded for name in policies
-        ]
+        def config(name: str, trace: Trace) -> sim.ReplayConfig:
+            base = sim.ReplayConfig(name, settings, schedules, pod, exporter(trace))
+            return sim.with_demand(base, queue, parse_duration(demand_idle_after), failure_every=0) if queue is not None else base
+
+        results = [sim.replay(trace, config(name, trace)) for trace in loaded for name in policies]
         if actions_out:
             lines = [
                 json.dumps(action.to_json() if not compare else {**action.to_json(), "policy": result.policy})

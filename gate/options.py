@@ -47,10 +47,7 @@ class Options:
         return make_source(self.source_name, self.source_config)
 
     def demand_probe(self) -> Callable[[], policy.Demand] | None:
-        config = self.demand_config
-        if config is None:
-            return None
-        return lambda: demand_source.read(config)
+        return demand_source.DemandProbe(self.demand_config) if self.demand_config is not None else None
 
     def device_source(self) -> DeviceSource | None:
         if self.device_source_name is None or self.device_source_config is None:

@@ -112,13 +112,25 @@ Observation = Reading | Blind
 
 @dataclass(frozen=True)
 class Demand:
-    """What the demand probe read: the work queued, or why it could not tell (None)."""
+    """What the demand probe read: the work queued, or why it could not tell (None). A failed
+    probe carries the last count the same probe read and how long ago, where it has one."""
 
     queued: int | None
     problem: str | None = None
+    last_queued: int | None = None
+    last_age_seconds: float | None = None
 
     def __str__(self) -> str:
         return f"{self.queued} queued" if self.queued is not None else f"demand unknown ({self.problem})"
+
+    def work(self, recent_seconds: float) -> bool | None:
+        """Is work waiting? The count when there is one; after a failed probe, the last count if
+        it is recent (a failed probe changes nothing); else unknown (None)."""
+        if self.queued is not None:
+            return self.queued > 0
+        if self.last_queued is not None and self.last_age_seconds is not None and self.last_age_seconds <= recent_seconds:
+            return self.last_queued > 0
+        return None
 
 
 @dataclass(frozen=True)
@@ -405,15 +417,16 @@ def decide_preflight(view: View, state: GateState, settings: Settings, demand: D
     now = view.now
     clear_room: dict[str, str | None] = {ROOM_SINCE: None} if state.room_since is not None else {}
     demand = demand if settings.demand is not None else None
-    work = demand is not None and (demand.queued or 0) > 0
-    by_demand = work and _demand_in_hours(settings, now)
+    # A failed probe is no action: the last count stands for idle-after; then the window rules.
+    work = demand.work(settings.demand.idle_after_seconds) if demand is not None and settings.demand is not None else None
+    by_demand = work is True and _demand_in_hours(settings, now)
     if state.replicas >= 1:
         return Decision(cmd, Reason.ALREADY_UP, f"already at {state.replicas} replica(s)")
     if not view.in_window and not by_demand:
         why = f"; {demand}" if demand is not None else ""
         return Decision(cmd, Reason.OUT_OF_WINDOW, f"outside the window ({_window_text(settings)}){why}", annotations=clear_room)
-    if demand is not None and demand.queued == 0:
-        return Decision(cmd, Reason.NO_WORK, "nothing to bake: the demand probe reads 0 queued", annotations=clear_room)
+    if work is False:
+        return Decision(cmd, Reason.NO_WORK, f"nothing to bake: the queue reads 0 ({demand})", annotations=clear_room)
     if view.blind:
         return Decision(cmd, Reason.BLIND, f"not taking the card: {view.blind_reason}", annotations=clear_room)
     if not has_room(view, settings):
@@ -452,7 +465,7 @@ def decide_preflight(view: View, state: GateState, settings: Settings, demand: D
             annotations=clear_room,
         )
     entry = {ENTERED_AT: format_instant(now), ENTRY_UNATTRIBUTED: str(view.source_unattributed_bytes)}
-    work_text = f"; {demand}" if work else ""
+    work_text = f"; {demand}" if by_demand else ""
     return Decision(
         cmd,
         Reason.ENTERED,

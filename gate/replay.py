@@ -2,10 +2,15 @@
 time, with a simulated TTS pod. Pure: a trace and a configuration in, actions and accounting out.
 
 The model (the issue that asked for it spells it out; the README repeats it):
-- The gate runs as the chart deploys it: the CronJobs on their schedules in the time zone (DST
-  included) and, while the TTS pod runs, the sidecar `guard --watch` every interval. A command at
-  t sees the trace's latest snapshot at or before t (none within the sampling step: the scrape
-  failed) plus the simulated pod's own usage.
+- The gate runs as the chart deploys it: the controller (`gate run`) ticking every interval at any
+  hour, the CronJobs on their schedules in the time zone (DST included) and, while the TTS pod
+  runs, the sidecar `guard --watch` every interval. Each can be switched off, so the chart's
+  earlier shapes replay too (CronJobs only; a re-entry CronJob every minute and the sidecar). A
+  command at t sees the trace's latest snapshot at or before t (none within the sampling step:
+  the scrape failed) plus the simulated pod's own usage. Every CronJob fire is a Job pod.
+- Demand, when a queue trace is given (`timestamp,queued`): the probe at t reads the latest row
+  at or before t; every `demand_failure_every`-th probe fails (the owner's failed ~5% of the
+  time), which must change nothing.
 - The TTS pod, desired at 1 from u and scaled to 0 at v, holds `peak` bytes from u + start until
   v + release and bakes from u + start + load until v.
 - The exporter is modelled as the owner's behaves (`ExporterModel`): the new TTS pod's memory
@@ -17,8 +22,10 @@ The model (the issue that asked for it spells it out; the README repeats it):
   cool-down, no hysteresis, and a perfect exporter (no lag, no faults): the reference.
 
 Accounting per night (the night of a local date D runs from the window's start on D to its start
-on D+1): oracle seconds are in-window seconds with room (total - residents >= floor); bake
-seconds are baking seconds that are oracle seconds; breach seconds are seconds the pod holds
+on D+1): oracle seconds are in-window seconds with room (total - residents >= floor) or, with a
+queue trace, seconds with work queued and room at any hour; bake seconds are baking seconds
+that are oracle seconds; held-idle seconds are seconds the Deployment wanted the server while
+the queue read 0, and empty stretches the times the queue drained to 0 in the night; breach seconds are seconds the pod holds
 memory without room; conflict seconds are seconds the pod holds memory while residents + peak
 exceed the total. Residents are always the trace's latest snapshot (during an outage, the last
 one known). A wake is a resident pod going from idle (under 512 MiB) to active inside the window;
@@ -27,6 +34,9 @@ an outage is a gap between scrapes longer than the sampling step that ends insid
 
 from __future__ import annotations
 
+import bisect
+import csv
+import io
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -34,10 +44,10 @@ from typing import Any
 
 from gate import defaults, policy
 from gate.cron import fire_times, parse_cron
-from gate.policy import Blind, GateState, PodUsage, Reading, Settings
+from gate.policy import Blind, Demand, DemandSettings, GateState, PodUsage, Reading, Settings
 from gate.seed import SEED_SCHEDULES, seed_decide
 from gate.trace import Trace
-from gate.units import InvalidValue, Window, format_instant, parse_duration, parse_size, parse_timezone, parse_window
+from gate.units import InvalidValue, Window, format_instant, parse_duration, parse_instant, parse_size, parse_timezone, parse_window
 
 POLICIES = ("gate", "seed", "reactive")
 REACTIVE_INTERVAL_SECONDS = 15
@@ -56,13 +66,26 @@ class PodModel:
 
 @dataclass(frozen=True)
 class Schedules:
-    """The chart's CronJobs (None: that CronJob is off) and the sidecar (None: no sidecar)."""
+    """The chart's CronJobs (None: that CronJob is off), the sidecar and the controller (None:
+    not deployed)."""
 
     window_up: str | None
     reentry: str | None
     guard: str | None
     window_down: str | None
     sidecar_interval_seconds: float | None
+    controller_interval_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class DemandTrace:
+    """tripit's queue over the night: (epoch second, queued), sorted."""
+
+    rows: tuple[tuple[int, int], ...]
+
+    def queued(self, t: int) -> int | None:
+        index = bisect.bisect_right(self.rows, (t, 2**62))
+        return self.rows[index - 1][1] if index else None
 
 
 @dataclass(frozen=True)
@@ -92,6 +115,8 @@ class ReplayConfig:
     schedules: Schedules
     pod: PodModel
     exporter: ExporterModel = ExporterModel()
+    demand: DemandTrace | None = None
+    demand_failure_every: int = 0  # every N-th probe fails (0: none)
 
 
 @dataclass(frozen=True)
@@ -136,6 +161,9 @@ class NightSummary:
     wakes: int = 0
     outages: int = 0
     held_empty_seconds: int = 0  # the pod held memory while the exporter answered HELP/TYPE only
+    job_pods: int = 0  # CronJob fires: each creates a Job and its pod
+    held_idle_seconds: int = 0  # the Deployment wanted the server while the queue read 0
+    empty_stretches: int = 0  # runs of an empty queue that began in the night
 
     @property
     def utilization(self) -> float:
@@ -155,6 +183,9 @@ class NightSummary:
             "wakes": self.wakes,
             "outages": self.outages,
             "held_empty_seconds": self.held_empty_seconds,
+            "job_pods": self.job_pods,
+            "held_idle_seconds": self.held_idle_seconds,
+            "empty_stretches": self.empty_stretches,
         }
 
 
@@ -217,6 +248,8 @@ class _Simulation:
         self.result = ReplayResult(config.policy, trace, config)
         self.state = GateState(0)
         self.annotations: dict[str, str] = {}
+        self.probes = 0
+        self.last_demand: tuple[int, int] | None = None  # (queued, when): the probe's memory
         self.own_pod = PodUsage(self.settings.namespace, self.settings.deployment + POD_SUFFIX, config.pod.peak_bytes)
 
     @property
@@ -248,6 +281,19 @@ class _Simulation:
         own = (self.own_pod,) if own_bytes else ()
         return Reading(pods=snapshot.pods + own, sampled_at=snapshot.time, device=device)
 
+    def probe(self, t: int) -> Demand | None:
+        """What the demand probe reads at t: the queue trace, or a failure every N-th probe."""
+        if self.config.demand is None:
+            return None
+        self.probes += 1
+        every = self.config.demand_failure_every
+        queued = self.config.demand.queued(t)
+        if queued is None or (every and self.probes % every == 0):
+            last = self.last_demand
+            return Demand(None, "the probe failed", *((last[0], t - last[1]) if last else (None, None)))
+        self.last_demand = (queued, t)
+        return Demand(queued)
+
     def run(self, t: int, command: str) -> None:
         now = _instant(t)
         if self.config.policy == "seed":
@@ -256,7 +302,10 @@ class _Simulation:
             decision = policy.decide_down(self.state)
         else:
             view = policy.assess(self.observe(t), self.settings, now, self.state)
-            decision = policy.decide(command, view, self.state, self.settings)
+            if command == "tick":
+                decision = policy.decide_tick(view, self.state, self.settings, self.probe(t))
+            else:
+                decision = policy.decide(command, view, self.state, self.settings, self.probe(t))
         self.apply(t, decision)
 
     def apply(self, t: int, decision: policy.Decision) -> None:
@@ -281,6 +330,9 @@ class _Simulation:
 
     def commands_at(self, t: int, crons: dict[int, list[str]]) -> list[str]:
         commands = list(crons.get(t, ()))
+        controller = self.config.schedules.controller_interval_seconds
+        if self.config.policy == "gate" and controller and t % controller == 0:
+            commands.append("tick")
         if self.config.policy == "reactive" and t % REACTIVE_INTERVAL_SECONDS == 0:
             commands.append("guard" if self.state.replicas else "preflight")
         interval = self.config.schedules.sidecar_interval_seconds
@@ -299,6 +351,7 @@ class _Simulation:
         crons = _cron_commands(self.config, _instant(start), _instant(end))
         nights: dict[date, NightSummary] = {}
         snapshot_index = -1
+        previous_queued: int | None = None
         residents = 0
         by_pod_active: dict[tuple[str, str], bool] = {}
         total = settings.total_bytes  # the accounting uses the real card, whatever the policy assumes
@@ -318,6 +371,9 @@ class _Simulation:
                     if wakes and snapshot_index > 0:
                         self._night(nights, t).wakes += wakes
                 by_pod_active = now_active
+            fired = len(crons.get(t, ()))
+            if fired:
+                self._night(nights, t).job_pods += fired
             for command in self.commands_at(t, crons):
                 before = len(self.result.actions)
                 self.run(t, command)
@@ -330,9 +386,17 @@ class _Simulation:
             room = total - residents >= settings.floor_bytes
             holds = self.result.own_bytes(t) > 0
             in_window = window.contains(_instant(t))
-            if in_window or holds:
+            queued = self.config.demand.queued(t) if self.config.demand is not None else None
+            if queued == 0 and (previous_queued or 0) > 0:  # the queue drained: an empty stretch begins
+                self._night(nights, t).empty_stretches += 1
+            previous_queued = queued
+            if queued == 0 and self.state.replicas >= 1:
+                self._night(nights, t).held_idle_seconds += 1
+            # With a queue, the card is worth holding when work waits, at any hour.
+            wanted = (queued or 0) > 0 if self.config.demand is not None else in_window
+            if wanted or holds:
                 summary = self._night(nights, t)
-                if in_window and room:
+                if wanted and room:
                     summary.oracle_seconds += 1
                     if any(life.bakes(t, pod) for life in self.result.lives[-2:]):
                         summary.bake_seconds += 1
@@ -381,10 +445,11 @@ def default_config(policy_name: str, namespace: str = "tts") -> ReplayConfig:
     )
     schedules = Schedules(
         window_up=defaults.WINDOW_UP_SCHEDULE,
-        reentry=defaults.REENTRY_SCHEDULE,
+        reentry=None,
         guard=defaults.GUARD_SCHEDULE,
         window_down=defaults.WINDOW_DOWN_SCHEDULE,
         sidecar_interval_seconds=parse_duration(defaults.SIDECAR_INTERVAL),
+        controller_interval_seconds=parse_duration(defaults.CONTROLLER_INTERVAL),
     )
     pod = PodModel(
         peak_bytes=parse_size(defaults.TTS_PEAK),
@@ -393,6 +458,40 @@ def default_config(policy_name: str, namespace: str = "tts") -> ReplayConfig:
         release_seconds=parse_duration(defaults.TTS_RELEASE),
     )
     return ReplayConfig(policy_name, settings, schedules, pod, ExporterModel(label_lag_seconds=parse_duration(defaults.EXPORTER_LAG)))
+
+
+def with_demand(
+    config: ReplayConfig, demand: DemandTrace, idle_after_seconds: float | None = None, failure_every: int = 20
+) -> ReplayConfig:
+    """`config` with a queue trace and the chart's demand settings (idle-after by default)."""
+    idle_after = idle_after_seconds if idle_after_seconds is not None else parse_duration(defaults.DEMAND_IDLE_AFTER)
+    settings = replace(config.settings, demand=DemandSettings(idle_after_seconds=idle_after))
+    return replace(config, settings=settings, demand=demand, demand_failure_every=failure_every)
+
+
+DEMAND_HEADER = ["timestamp", "queued"]
+
+
+def parse_demand_csv(text: str, name: str = "demand") -> DemandTrace:
+    """`timestamp,queued` rows: the queue's depth from each time on."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header] != DEMAND_HEADER:
+        raise InvalidValue(f"{name}: expected the header {','.join(DEMAND_HEADER)}, got {','.join(header or [])!r}")
+    rows = []
+    for number, row in enumerate(reader, start=2):
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) != 2 or not row[1].strip().isdigit():
+            raise InvalidValue(f"{name} line {number}: expected a time and a whole number of queued items, got {','.join(row)!r}")
+        try:
+            when = parse_instant(row[0].strip())
+        except InvalidValue as exc:
+            raise InvalidValue(f"{name} line {number}: {exc}") from exc
+        rows.append((_epoch(when), int(row[1])))
+    if not rows:
+        raise InvalidValue(f"{name}: no rows")
+    return DemandTrace(tuple(sorted(rows)))
 
 
 def replay(trace: Trace, config: ReplayConfig) -> ReplayResult:

@@ -177,6 +177,12 @@ def test_the_benchmark_targets_hold_on_the_sample_nights():
     assert failed == []
 
 
+def test_the_benchmark_targets_hold_for_demand():
+    rows = bench.run_demand(bench.DEMAND_NIGHTS)
+    assert {r.name for r in rows} == {"quiet", "mid-window-wake", "busy"}
+    assert [text for text, ok in bench.demand_verdicts(rows) if not ok] == []
+
+
 def test_the_benchmark_targets_hold_with_the_exporters_other_faces():
     rows = bench.run_exporter_modes(bench.NIGHTS)
     assert [text for text, ok in bench.exporter_verdicts(rows) if not ok] == []
@@ -189,6 +195,8 @@ def test_the_sample_nights_are_what_the_generator_writes():
 
     for name, text in nights.nights():
         assert (ROOT / "samples" / "nights" / f"{name}.csv").read_text() == text, name
+    for name, text in nights.demand():
+        assert (ROOT / "samples" / "demand" / f"{name}.csv").read_text() == text, name
 
 
 # -- cron on the nights the clocks change ----------------------------------------------------------
@@ -211,7 +219,6 @@ def test_a_schedule_in_the_repeated_hour_runs_twice_on_the_autumn_night():
 def test_the_chart_schedules_keep_out_of_the_dst_hour():
     for schedule in (
         defaults.WINDOW_UP_SCHEDULE,
-        defaults.REENTRY_SCHEDULE,
         defaults.GUARD_SCHEDULE,
         defaults.WINDOW_DOWN_SCHEDULE,
     ):
@@ -403,5 +410,40 @@ def test_replay_of_dcgm_alone_and_of_a_device_beside_the_exporter_do_not_flap():
 )
 def test_replay_refuses_bad_exporter_models_with_one_line(args, message):
     result = CliRunner().invoke(app, ["replay", QUIET, *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# -- the chart's shapes and demand in the replay ------------------------------------------------------
+
+
+def test_replay_counts_job_pods_for_each_shape_of_the_chart():
+    assert replay_json()["job_pods"] == 50  # window-up, 48 guards, window-down
+    assert replay_json("--controller-interval", "0", "--sidecar-interval", "0")["job_pods"] == 50
+    assert replay_json("--reentry-schedule", "1-59 2-5 * * *", "--controller-interval", "0")["job_pods"] == 286
+
+
+def test_replay_with_a_queue_gives_the_card_back_when_it_empties():
+    def idle(*args: str) -> tuple[int, int, int]:
+        result = CliRunner().invoke(app, ["replay", QUIET, "-o", "json", "--demand", str(ROOT / "samples" / "demand" / "quiet.csv"), *args])
+        nights = json.loads(result.stdout)  # work queued at 01:58 is the night before's, by the window's reckoning
+        return tuple(sum(n[key] for n in nights) for key in ("held_idle_seconds", "empty_stretches", "entries"))
+
+    assert idle() == (600, 2, 2)  # idle-after (5m) per stretch; in at 01:58 (work waiting) and at 04:30
+    assert idle("--demand-idle-after", "1m") == (120, 2, 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("when,queued\n", "expected the header timestamp,queued"),
+        ("timestamp,queued\n2026-11-12T02:00:00Z,many\n", "line 2: expected a time and a whole number"),
+        ("timestamp,queued\n", "no rows"),
+    ],
+)
+def test_replay_refuses_a_bad_queue_trace_with_one_line(tmp_path, text, message):
+    path = tmp_path / "queue.csv"
+    path.write_text(text)
+    result = CliRunner().invoke(app, ["replay", QUIET, "--demand", str(path)])
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -11,7 +11,9 @@ no such field, a negative or non-integer count, a bool) is `Demand(None, why)`: 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from gate.policy import Demand
 from gate.sources import SourceError
@@ -51,3 +53,23 @@ def read(config: DemandConfig) -> Demand:
     if demand.queued is None:
         return Demand(None, f"demand from {host_of(config.url)}: {demand.problem}")
     return demand
+
+
+class DemandProbe:
+    """`read` with a memory: a failed probe carries the last count this probe read, and its age,
+    so one failure among many (the owner's probe failed ~5% of the time) changes nothing."""
+
+    def __init__(self, config: DemandConfig, clock: Callable[[], float] = time.monotonic):
+        self.config = config
+        self.clock = clock
+        self.last: tuple[int, float] | None = None
+
+    def __call__(self) -> Demand:
+        demand = read(self.config)
+        now = self.clock()
+        if demand.queued is not None:
+            self.last = (demand.queued, now)
+            return demand
+        if self.last is None:
+            return demand
+        return replace(demand, last_queued=self.last[0], last_age_seconds=now - self.last[1])
