@@ -21,8 +21,9 @@ UNIT_TEST_VALUES = {
     "metrics": {
         "prometheusRule": {"enabled": True},
         "alertRulesConfigMap": {"enabled": True},
-        "demand": {"enabled": True, "idleAfterMinutes": 10, "marginMinutes": 10},
-    }
+        "demand": {"marginMinutes": 10},
+    },
+    "gate": {"demand": {"url": "http://tripit.tripit.svc.cluster.local:8080/api/tour/tts-queue", "idleAfter": "10m"}},
 }
 SCRAPE_MINUTES = 2
 

@@ -26,8 +26,9 @@ VALUES = {
     "metrics": {
         "grafanaDashboard": {"enabled": True},
         "alertRulesConfigMap": {"enabled": True},
-        "demand": {"enabled": True, "idleAfterMinutes": 10, "marginMinutes": 10},
-    }
+        "demand": {"marginMinutes": 10},
+    },
+    "gate": {"demand": {"url": "http://tripit.tripit.svc.cluster.local:8080/api/tour/tts-queue", "idleAfter": "10m"}},
 }
 # The night: residents leave room at 03:10; the gate takes the card at 03:12 and the window closes
 # it at 06:00 (November: London is UTC). The model is ready at 03:16; the gate is blind 04:00-04:06.

@@ -39,6 +39,10 @@ severity: {{ .severity }}
 
 {{- define "tts.alertRules" -}}
 {{- $m := .Values.metrics -}}
+{{- /* Demand is on when the gate probes a queue (gate.demand.url); its idle-after is the gate's own. */ -}}
+{{- $demand := .Values.gate.demand.url -}}
+{{- $idleAfter := .Values.gate.demand.idleAfter | toString -}}
+{{- if regexMatch "^[0-9]+$" $idleAfter }}{{ $idleAfter = printf "%ss" $idleAfter }}{{ end -}}
 {{- $a := $m.alerts -}}
 {{- $ns := .Release.Namespace -}}
 {{- $gate := printf "namespace=%q" $ns -}}
@@ -95,7 +99,7 @@ groups:
               min(kube_cronjob_next_schedule_time{ {{- $ksm -}} ,cronjob={{ include "tts.metrics.cronJobName" (dict "root" . "job" "window-up") | quote }}})
                 < min(kube_cronjob_next_schedule_time{ {{- $ksm -}} ,cronjob={{ include "tts.metrics.cronJobName" (dict "root" . "job" "window-down") | quote }}})
             )
-          {{- if $m.demand.enabled }}
+          {{- if $demand }}
             unless on() (max(gate_demand_queued{ {{- $gate -}} }) > 0)
           {{- end }}
         for: {{ $a.outsideWindowMinutes }}m
@@ -103,7 +107,7 @@ groups:
           {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "critical") | nindent 10 }}
         annotations:
           summary: The TTS server holds the shared GPU outside its window ({{ .Values.gate.window }} {{ .Values.gate.timeZone }})
-          description: "The window closed but the server still has replicas{{ if $m.demand.enabled }} and no queued work{{ end }}: the window-down job failed or someone scaled it up."
+          description: "The window closed but the server still has replicas{{ if $demand }} and no queued work{{ end }}: the window-down job failed or someone scaled it up."
           runbook: "kubectl -n {{ $ns }} scale {{ $deploy }} --replicas=0; then look at the window-down job: kubectl -n {{ $ns }} get jobs"
       {{- end }}
       - alert: TTSServerReplicasUnavailable
@@ -115,17 +119,19 @@ groups:
           summary: The TTS server has fewer available replicas than desired for {{ $a.unavailableMinutes }} minutes
           description: The gate scaled it up but the pod is not available (unschedulable, pulling, loading the model, or failing its probes); it may hold GPU memory without serving.
           runbook: "kubectl -n {{ $ns }} describe {{ $deploy }}; kubectl -n {{ $ns }} get events --sort-by=.lastTimestamp. A first start downloads the weights (up to the startup probe's 30 minutes)."
-      {{- if $m.demand.enabled }}
+      {{- if $demand }}
       - alert: TTSHoldsGPUIdle
+        # The queue read 0 throughout the gate's idle-after (a failed probe reads NaN and never
+        # counts as empty), and the server still held the card the margin after that.
         expr: |
           {{ $holds }}
-            and on() (max(gate_demand_queued{ {{- $gate -}} }) == 0)
-        for: {{ add $m.demand.idleAfterMinutes $m.demand.marginMinutes }}m
+            and on() (max_over_time(max(gate_demand_queued{ {{- $gate -}} })[{{ $idleAfter }}:]) == 0)
+        for: {{ $m.demand.marginMinutes }}m
         labels:
           {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
         annotations:
-          summary: The TTS server has held the GPU with an empty queue for {{ add $m.demand.idleAfterMinutes $m.demand.marginMinutes }} minutes
-          description: "The gate should have released the card {{ $m.demand.idleAfterMinutes }} minutes after the queue emptied; it did not."
+          summary: The TTS server has held the GPU with an empty queue for {{ $idleAfter }} and {{ $m.demand.marginMinutes }} minutes more
+          description: "The gate should have released the card {{ $idleAfter }} after the queue emptied (gate.demand.idleAfter); it did not."
           runbook: "kubectl -n {{ $ns }} logs {{ $deploy }} -c gate (what did it decide?); scale down by hand if it is stuck: kubectl -n {{ $ns }} scale {{ $deploy }} --replicas=0"
       {{- end }}
       - alert: TTSFreeMemoryBelowFloor
