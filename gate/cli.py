@@ -462,13 +462,15 @@ def status(options: Options) -> None:
     except KubeError as exc:
         api_error, api_exc = str(exc), exc
     view = look(options.source(), options.settings, options.clock(), state, options.device_source())
-    decisions = [policy.decide(cmd, view, state, options.settings) for cmd in ("preflight", "guard")] if state else []
+    probe = options.demand_probe()
+    demand = probe() if probe is not None else None
+    decisions = [policy.decide(cmd, view, state, options.settings, demand) for cmd in ("preflight", "guard")] if state else []
     if options.output == "json":
-        payload = report.status_dict(view, state, options.settings, decisions, ready)
+        payload = report.status_dict(view, state, options.settings, decisions, ready, demand)
         payload["api_error"] = api_error
         typer.echo(json.dumps(payload, indent=2))
     else:
-        typer.echo(report.status_text(view, state, options.settings, decisions, api_error, ready))
+        typer.echo(report.status_text(view, state, options.settings, decisions, api_error, ready, demand))
     if api_exc is not None:
         fail(str(api_exc), for_kube_error(api_exc))
     if view.blind:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gate.policy import Decision, GateState, Settings, View
+from gate.policy import Decision, Demand, GateState, Settings, View
 from gate.replay import NightSummary
 from gate.run import Outcome
 from gate.units import format_duration, format_instant, format_size
@@ -65,6 +65,7 @@ def outcome_dict(outcome: Outcome, settings: Settings) -> dict[str, Any]:
         "applied": outcome.applied,
         "replicas_before": outcome.state.replicas,
         "replicas_after": outcome.replicas_after if not outcome.dry_run else outcome.state.replicas,
+        "demand": demand_dict(outcome.demand),
         "decision": decision_dict(outcome.decision),
         "state": state_dict(outcome.state),
         "view": view_dict(outcome.view) if outcome.view else None,
@@ -96,6 +97,7 @@ def log_line(outcome: Outcome, log_format: str) -> str:
         "free_bytes": view.free_bytes if view else None,
         "resident_bytes": view.resident_bytes if view and not view.blind else None,
         "blind": view.blind_reason if view else None,
+        "queued": outcome.demand.queued if outcome.demand is not None else None,
         "message": outcome.decision.message,
     }
     if log_format == "json":
@@ -113,20 +115,36 @@ def ready_replicas(deployment: dict[str, Any]) -> int:
     return int((deployment.get("status") or {}).get("readyReplicas") or 0)
 
 
+def demand_dict(demand: Demand | None) -> dict[str, Any] | None:
+    return None if demand is None else {"queued": demand.queued, "problem": demand.problem}
+
+
 def status_dict(
-    view: View, state: GateState | None, settings: Settings, decisions: list[Decision], ready: int | None = None
+    view: View,
+    state: GateState | None,
+    settings: Settings,
+    decisions: list[Decision],
+    ready: int | None = None,
+    demand: Demand | None = None,
 ) -> dict[str, Any]:
     return {
         "view": view_dict(view),
         "state": state_dict(state) if state else None,
         "ready_replicas": ready,
+        "demand": demand_dict(demand),
         "settings": settings_dict(settings),
         "would": {d.command: decision_dict(d) for d in decisions},
     }
 
 
 def status_text(
-    view: View, state: GateState | None, settings: Settings, decisions: list[Decision], api_error: str | None, ready: int | None = None
+    view: View,
+    state: GateState | None,
+    settings: Settings,
+    decisions: list[Decision],
+    api_error: str | None,
+    ready: int | None = None,
+    demand: Demand | None = None,
 ) -> str:
     rows: list[tuple[str, str]] = []
     rows.append(
@@ -136,6 +154,8 @@ def status_text(
         )
     )
     rows.append(("window", f"{settings.window} ({'inside' if view.in_window else 'outside'})" if settings.window else "none (any time)"))
+    if demand is not None:
+        rows.append(("demand", str(demand)))
     if view.blind:
         rows.append(("metrics", f"BLIND: {view.blind_reason}"))
     else:

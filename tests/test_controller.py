@@ -4,6 +4,7 @@ the Lease it keeps the gate's state in."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import urllib.error
@@ -204,3 +205,16 @@ def get_when_up(url: str, until: str = "", timeout: float = 10.0) -> str:
             if time.monotonic() > deadline:
                 raise
         time.sleep(0.05)
+
+
+def test_status_shows_the_demand_reading(env, kubeapi, exporter):
+    exporter.answers["/q"] = Answer(b'{"queued": 4}', content_type="application/json")
+    result = CliRunner().invoke(app, ["status"], env={**env, "GATE_DEMAND_URL": exporter.base_url + "/q"})
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^demand\s+4 queued$", result.stdout, re.M), result.stdout
+    exporter.answers["/q"] = Answer(b"", status=404)
+    result = CliRunner().invoke(app, ["status", "-o", "json"], env={**env, "GATE_DEMAND_URL": exporter.base_url + "/q"})
+    assert json.loads(result.stdout)["demand"] == {
+        "queued": None,
+        "problem": "demand from " + exporter.base_url[7:] + ": HTTP 404 Not Found",
+    }
