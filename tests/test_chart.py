@@ -144,10 +144,8 @@ def test_live_replicas_helper_through_the_real_engine(tmp_path, live, expected):
     assert rendered["tts/templates/replicas.yaml"].strip() == f"replicas: {expected}"
 
 
-def test_deployment_renders_replicas_from_the_lookup():
-    template = (CHART / "templates" / "server-deployment.yaml").read_text()
-    assert 'lookup "apps/v1" "Deployment" .Release.Namespace $name' in template
-    assert 'replicas: {{ include "tts.liveReplicas" $live }}' in template
+# That an upgrade renders the live count read through `lookup` is rendered against a stand-in
+# cluster in test_chart_cluster.py (test_an_upgrade_keeps_the_replicas_the_gate_set).
 
 
 def test_config_checksum_follows_the_config():

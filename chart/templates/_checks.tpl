@@ -1,0 +1,136 @@
+{{/*
+tts.sizeBytes: a size as the gate reads it ("6GiB", "15360MiB", "4.5Gi") in bytes, as a string
+(`atoi` it). Units are binary: KiB, MiB, GiB, TiB and the Kubernetes spellings Ki, Mi, Gi, Ti.
+A fraction counts to its sixth digit (finer than that is below a byte for KiB-GiB, and the sum
+stays inside int64 for TiB). Anything else fails, naming the value; call with
+(dict "value" .Values.gate.floor "key" "gate.floor").
+*/}}
+{{- define "tts.sizeBytes" -}}
+{{- $m := regexFindAll "^([0-9]+)(\\.([0-9]+))?(KiB|MiB|GiB|TiB|Ki|Mi|Gi|Ti)$" (toString .value) -1 -}}
+{{- if not $m }}{{ fail (printf "%s %q: a size needs a binary unit, e.g. 6GiB or 6656MiB" .key (toString .value)) }}{{ end -}}
+{{- $unit := regexFind "[KMGT]i" .value -}}
+{{- $mult := get (dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776) $unit | int64 -}}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" .value -}}
+{{- $parts := splitList "." $number -}}
+{{- $bytes := mul (atoi (index $parts 0)) $mult -}}
+{{- if gt (len $parts) 1 -}}
+{{- $fraction := index $parts 1 | trunc 6 -}}
+{{- $bytes = add $bytes (div (mul (atoi $fraction) $mult) (atoi (printf "1%s" (repeat (len $fraction) "0")))) -}}
+{{- end -}}
+{{- $bytes -}}
+{{- end }}
+
+{{/*
+tts.valueChecks: refusals no schema can express, at render time (helm template and install alike):
+- a chart that cannot guard: with the controller, the sidecar and the guard CronJob all off,
+  nothing gives the card back while the server holds it (window-down only at the window's end);
+- a floor at or above the card's memory: the gate would never enter, silently, every night.
+*/}}
+{{- define "tts.valueChecks" -}}
+{{- $gate := .Values.gate -}}
+{{- if not (or $gate.controller.enabled $gate.sidecar.enabled $gate.cronJobs.guard.enabled) }}
+{{- fail "nothing would give the card back while the server holds it: set gate.controller.enabled, gate.sidecar.enabled or gate.cronJobs.guard.enabled to true" }}
+{{- end }}
+{{- with $gate.total }}
+{{- $floor := include "tts.sizeBytes" (dict "value" $gate.floor "key" "gate.floor") | atoi -}}
+{{- $total := include "tts.sizeBytes" (dict "value" . "key" "gate.total") | atoi -}}
+{{- if ge $floor $total }}
+{{- fail (printf "gate.floor %s is not below gate.total %s: the gate would never take the card; set gate.floor to the server's measured peak plus headroom" $gate.floor .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+tts.clusterFacts: what the install checks read from the cluster, as JSON (fromJson it), every
+read through tts.lookup. `online` is whether the kube-system Namespace answered: every cluster
+has it, and offline rendering (helm template, client dry runs) answers nothing, which cannot be
+told from "missing", so the checks are skipped then and NOTES.txt says what was not checked.
+*/}}
+{{- define "tts.clusterFacts" -}}
+{{- $facts := dict "online" false -}}
+{{- if .Values.clusterChecks.enabled -}}
+{{- $probe := include "tts.lookup" (dict "apiVersion" "v1" "kind" "Namespace" "namespace" "" "name" "kube-system") | fromJson -}}
+{{- if $probe -}}
+{{- $ns := .Release.Namespace -}}
+{{- $_ := set $facts "online" true -}}
+{{- with .Values.server.priorityClassName }}
+{{- $_ := set $facts "priorityClass" (include "tts.lookup" (dict "apiVersion" "scheduling.k8s.io/v1" "kind" "PriorityClass" "namespace" "" "name" .) | fromJson) -}}
+{{- end }}
+{{- with .Values.server.runtimeClassName }}
+{{- $_ := set $facts "runtimeClass" (include "tts.lookup" (dict "apiVersion" "node.k8s.io/v1" "kind" "RuntimeClass" "namespace" "" "name" .) | fromJson) -}}
+{{- end }}
+{{- if eq .Values.persistence.type "pvc" }}
+{{- $_ := set $facts "claim" (include "tts.lookup" (dict "apiVersion" "v1" "kind" "PersistentVolumeClaim" "namespace" $ns "name" (include "tts.claimName" .)) | fromJson) -}}
+{{- $_ := set $facts "storageClasses" (include "tts.lookup" (dict "apiVersion" "storage.k8s.io/v1" "kind" "StorageClass" "namespace" "" "name" "") | fromJson) -}}
+{{- else if eq .Values.persistence.type "existingClaim" }}
+{{- $_ := set $facts "claim" (include "tts.lookup" (dict "apiVersion" "v1" "kind" "PersistentVolumeClaim" "namespace" $ns "name" (include "tts.claimName" .)) | fromJson) -}}
+{{- end }}
+{{- $_ := set $facts "server" (include "tts.lookup" (dict "apiVersion" "apps/v1" "kind" "Deployment" "namespace" $ns "name" (include "tts.serverName" .)) | fromJson) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $facts -}}
+{{- end }}
+
+{{/*
+tts.clusterChecks: stop `helm install` (and upgrade) with one line when what the server pod
+needs is not in the cluster; call with (dict "root" $ "facts" <tts.clusterFacts, parsed>).
+Without them the install succeeds and the first night fails: the server starts at 0 replicas,
+so nothing is scheduled until the gate scales it at 02:00. Offline it checks nothing.
+*/}}
+{{- define "tts.clusterChecks" -}}
+{{- $v := .root.Values -}}
+{{- $f := .facts -}}
+{{- if $f.online -}}
+{{- if and $v.server.priorityClassName (not $v.priorityClass.create) (not $f.priorityClass) }}
+{{- fail (printf "server.priorityClassName: PriorityClass %q does not exist; set server.priorityClassName to an existing class or \"\", or priorityClass.create=true" $v.server.priorityClassName) }}
+{{- end }}
+{{- if and $v.server.runtimeClassName (not $f.runtimeClass) }}
+{{- fail (printf "server.runtimeClassName: RuntimeClass %q does not exist; set server.runtimeClassName to an existing class, or \"\" where the NVIDIA runtime is the node's default (k3s, gpu-operator)" $v.server.runtimeClassName) }}
+{{- end }}
+{{- if and (eq $v.persistence.type "existingClaim") (not $f.claim) }}
+{{- fail (printf "persistence.existingClaim: PersistentVolumeClaim %q does not exist in namespace %s; create it first or set persistence.type" $v.persistence.existingClaim .root.Release.Namespace) }}
+{{- end }}
+{{- /* The chart's own claim: checked only before it exists (its class cannot change after). */ -}}
+{{- if and (eq $v.persistence.type "pvc") (not $f.claim) }}
+{{- $classes := dict -}}
+{{- $default := "" -}}
+{{- range ($f.storageClasses.items | default list) }}
+{{- $_ := set $classes .metadata.name . -}}
+{{- if eq (dig "metadata" "annotations" "storageclass.kubernetes.io/is-default-class" "" .) "true" }}{{ $default = .metadata.name }}{{ end -}}
+{{- end }}
+{{- $known := keys $classes | sortAlpha | join ", " | default "none" -}}
+{{- $name := $v.persistence.storageClass | default $default -}}
+{{- if not $name }}
+{{- fail (printf "persistence.storageClass: the cluster has no default StorageClass; set persistence.storageClass (the cluster has: %s)" $known) }}
+{{- end }}
+{{- if not (hasKey $classes $name) }}
+{{- fail (printf "persistence.storageClass: StorageClass %q does not exist; set persistence.storageClass to one of: %s" $name $known) }}
+{{- end }}
+{{- $provisioner := (get $classes $name).provisioner -}}
+{{- if and (has "ReadWriteMany" $v.persistence.accessModes) (has $provisioner (list "rancher.io/local-path" "openebs.io/local")) }}
+{{- fail (printf "persistence.accessModes: StorageClass %q (%s) is node-local and cannot give ReadWriteMany, so the claim would never bind; set persistence.accessModes to [ReadWriteOnce]" $name $provisioner) }}
+{{- end }}
+{{- end }}
+{{- with $f.server }}
+{{- $owner := dig "metadata" "annotations" "meta.helm.sh/release-name" "" . -}}
+{{- if and $owner (ne $owner $.root.Release.Name) }}
+{{- fail (printf "server.name: Deployment %q in namespace %s belongs to release %q; set server.name to another name for this release" $v.server.name $.root.Release.Namespace $owner) }}
+{{- end }}
+{{- end }}
+{{- end -}}
+{{- end }}
+
+{{/*
+tts.uncheckedNotes: for NOTES.txt, what was not checked because the chart was rendered offline.
+*/}}
+{{- define "tts.uncheckedNotes" -}}
+{{- $unchecked := list -}}
+{{- with .Values.server.priorityClassName }}{{ if not $.Values.priorityClass.create }}{{ $unchecked = append $unchecked (printf "PriorityClass %s exists (server.priorityClassName)" .) }}{{ end }}{{ end -}}
+{{- with .Values.server.runtimeClassName }}{{ $unchecked = append $unchecked (printf "RuntimeClass %s exists (server.runtimeClassName)" .) }}{{ end -}}
+{{- if eq .Values.persistence.type "pvc" }}{{ $unchecked = append $unchecked (printf "StorageClass %s exists and can give %s (persistence.storageClass)" (.Values.persistence.storageClass | default "(the default)") (join ", " .Values.persistence.accessModes)) }}{{ end -}}
+{{- if eq .Values.persistence.type "existingClaim" }}{{ $unchecked = append $unchecked (printf "PersistentVolumeClaim %s exists (persistence.existingClaim)" .Values.persistence.existingClaim) }}{{ end -}}
+{{- $unchecked = append $unchecked (printf "no other release owns deploy/%s (server.name)" (include "tts.serverName" .)) -}}
+{{- range $unchecked }}
+  - {{ . }}
+{{- end }}
+{{- end }}
