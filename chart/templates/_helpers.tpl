@@ -47,13 +47,32 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/*
+tts.version: app.kubernetes.io/version for a component; call like tts.labels. The gate's objects
+(components gate*, and the test pod, which runs the gate) carry the gate's version, its image tag
+(none when pinned by digest alone); the rest carry the server's, its image tag or the upstream
+commit's first 8 characters (the tag `make build-image` gives). Made a valid label value.
+*/}}
+{{- define "tts.version" -}}
+{{- $values := .root.Values -}}
+{{- $version := "" -}}
+{{- if or (hasPrefix "gate" .component) (eq .component "test") -}}
+{{- $version = $values.gate.image.tag -}}
+{{- else -}}
+{{- $version = $values.server.image.tag | default (.root.Chart.AppVersion | trunc 8) -}}
+{{- end -}}
+{{- regexReplaceAll "[^-A-Za-z0-9_.]" (toString $version) "-" | trunc 63 | trimAll "-_." -}}
+{{- end }}
+
+{{/*
 tts.labels: every object's labels; call with (dict "root" $ "component" "...").
 commonLabels stay out of selectors, which cannot change after creation.
 */}}
 {{- define "tts.labels" -}}
 helm.sh/chart: {{ include "tts.chart" .root }}
 {{ include "tts.selectorLabels" . }}
-app.kubernetes.io/version: {{ .root.Chart.AppVersion | trunc 63 | quote }}
+{{- with include "tts.version" . }}
+app.kubernetes.io/version: {{ . | quote }}
+{{- end }}
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 app.kubernetes.io/part-of: tts
 {{- with .root.Values.commonLabels }}
@@ -115,14 +134,12 @@ gives the card back and none takes it.
   value: {{ .Values.gate.metricsUrl | quote }}
 - name: GATE_FLOOR
   value: {{ .Values.gate.floor | quote }}
-{{- with .Values.gate.total }}
+{{- /* Always rendered: an empty variable would read as unset, and the gate's defaults are the
+chart's defaults (a window, a T4's total); "device" and "any" are how the gate spells "none". */}}
 - name: GATE_TOTAL
-  value: {{ . | quote }}
-{{- end }}
-{{- with .Values.gate.window }}
+  value: {{ .Values.gate.total | default "device" | quote }}
 - name: GATE_WINDOW
-  value: {{ . | quote }}
-{{- end }}
+  value: {{ .Values.gate.window | default "any" | quote }}
 - name: GATE_TIMEZONE
   value: {{ .Values.gate.timeZone | quote }}
 - name: GATE_ENTRY_MARGIN
@@ -150,6 +167,8 @@ gives the card back and none takes it.
 - name: GATE_TIMEOUT
   value: {{ .Values.gate.timeout | quote }}
 - name: GATE_LOG_FORMAT
+  value: {{ .Values.gate.logFormat | quote }}
+- name: GATE_OUTPUT
   value: {{ .Values.gate.logFormat | quote }}
 {{- with .Values.gate.prometheus.query }}
 - name: GATE_PROMETHEUS_QUERY
