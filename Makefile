@@ -18,6 +18,10 @@ WHEEL_STAMP := $(WHEEL_VENV)/.installed
 SERVER_SETUPTOOLS := $(shell sed -n 's/^setuptools==//p' docker/requirements-cu128.txt)
 SETUPTOOLS_DIR := .build/server-setuptools
 SETUPTOOLS_STAMP := $(SETUPTOOLS_DIR)/.setuptools-$(SERVER_SETUPTOOLS)
+# chart/README.md's parameters table: bitnami's readme-generator-for-helm from npm, its version
+# pinned in ct/package.json (and ct/package-lock.json), installed with `npm ci` into .build/.
+README_GENERATOR := .build/node_modules/.bin/readme-generator
+README_STAMP := .build/node_modules/.installed
 
 # Images. One variable moves both to another registry: make build-image push REGISTRY=ghcr.io/me
 REGISTRY ?= forgejo.viktorbarzin.me/viktor
@@ -37,7 +41,7 @@ GATE_TAGS := $(GATE_IMAGE):$(GATE_VERSION)
 BUILT_TAGS := $(if $(filter build-image,$(MAKECMDGOALS)),$(SERVER_TAGS)) $(if $(filter build-gate,$(MAKECMDGOALS)),$(GATE_TAGS))
 PUSH_TAGS := $(or $(strip $(BUILT_TAGS)),$(SERVER_TAGS) $(GATE_TAGS))
 
-.PHONY: help venv test lint prometheus-tools demo bench faults-doc audit build-image build-gate push docker-check lock-image runtime-size clean
+.PHONY: help venv test lint prometheus-tools demo bench faults-doc chart-readme audit build-image build-gate push docker-check lock-image runtime-size clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -76,8 +80,23 @@ lint: $(STAMP) ## ruff, import layering, hadolint on both Dockerfiles
 	$(BIN)/lint-imports
 	$(BIN)/hadolint --no-color Dockerfile.cu128 Dockerfile.gate
 
-test: lint prometheus-tools $(SCAN_STAMP) $(WHEEL_STAMP) $(SETUPTOOLS_STAMP) ## every test: lint, the chart, the gate, the fault matrix, the manifest scan
-	CHECKOV=$(SCAN_VENV)/bin/checkov WHEEL_VENV=$(WHEEL_VENV) SETUPTOOLS_DIR=$(SETUPTOOLS_DIR) $(BIN)/pytest
+test: lint prometheus-tools $(SCAN_STAMP) $(WHEEL_STAMP) $(SETUPTOOLS_STAMP) $(README_STAMP) ## every test: lint, the chart, the gate, the fault matrix, the manifest scan
+	CHECKOV=$(SCAN_VENV)/bin/checkov WHEEL_VENV=$(WHEEL_VENV) SETUPTOOLS_DIR=$(SETUPTOOLS_DIR) \
+		README_GENERATOR=$(README_GENERATOR) $(BIN)/pytest
+
+$(README_STAMP): ct/package.json ct/package-lock.json
+	@command -v npm >/dev/null || { echo "make: npm is not installed; install Node.js 20+ (the chart README generator runs on it)" >&2; exit 2; }
+	@echo ">> installing the chart README generator (npm ci into .build/)"
+	mkdir -p .build
+	cp ct/package.json ct/package-lock.json .build/
+	npm ci --prefix .build --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+chart-readme: $(README_STAMP) ## regenerate chart/README.md's parameters table from chart/values.yaml's @param comments
+	@log=$$(mktemp); \
+	if ! $(README_GENERATOR) --values chart/values.yaml --readme chart/README.md >"$$log" 2>&1; then \
+	  grep -v '^Skipping' "$$log" >&2; rm -f "$$log"; exit 1; fi; \
+	rm -f "$$log"; echo ">> chart/README.md: parameters table regenerated from chart/values.yaml"
 
 # A real Prometheus and promtool for the alert, dashboard and scrape tests: Debian's package.
 # policy-rc.d (exit 101) keeps the package's postinst from starting its own daemon on :9090 on a
