@@ -118,7 +118,7 @@ def check_server(
             "server",
             False,
             f"{wants} but {base} does not answer ({why}): the pod is starting, failing, or has no ready endpoint",
-            ExitStatus.ERROR,
+            ExitStatus.SERVER,
         )
     try:
         model = info.json()
@@ -126,7 +126,7 @@ def check_server(
         model = {}
     if info.status_code != 200 or not model.get("loaded"):
         return CheckResult(
-            "server", False, f"{base}/api/model-info: HTTP {info.status_code}, model not loaded (see the server's log)", ExitStatus.ERROR
+            "server", False, f"{base}/api/model-info: HTTP {info.status_code}, model not loaded (see the server's log)", ExitStatus.SERVER
         )
     device = str(model.get("device", ""))
     if not device.startswith("cuda"):
@@ -134,20 +134,20 @@ def check_server(
             "server",
             False,
             f"the model loaded on {device or 'an unknown device'}, not the GPU (cuda fell back?)",
-            ExitStatus.ERROR,
+            ExitStatus.SERVER,
         )
     body = {"model": "chatterbox", "input": phrase, "voice": voice, "response_format": "wav"}
     try:
         speech = requests.post(f"{base}/v1/audio/speech", json=body, timeout=synth_timeout_seconds)
     except requests.exceptions.RequestException as exc:
-        return CheckResult("server", False, f"POST /v1/audio/speech: {type(exc).__name__}", ExitStatus.ERROR)
+        return CheckResult("server", False, f"POST /v1/audio/speech: {type(exc).__name__}", ExitStatus.SERVER)
     if speech.status_code == 404:
         return CheckResult(
-            "server", False, f"voice {voice!r} not found: not among the image's voices nor in reference_audio/ on /data", ExitStatus.ERROR
+            "server", False, f"voice {voice!r} not found: not among the image's voices nor in reference_audio/ on /data", ExitStatus.SERVER
         )
     if speech.status_code != 200:
-        return CheckResult("server", False, f"POST /v1/audio/speech: HTTP {speech.status_code}", ExitStatus.ERROR)
+        return CheckResult("server", False, f"POST /v1/audio/speech: HTTP {speech.status_code}", ExitStatus.SERVER)
     audio = speech.content
     if len(audio) < 44 or audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
-        return CheckResult("server", False, f"POST /v1/audio/speech answered {len(audio)} bytes that are not WAV", ExitStatus.ERROR)
+        return CheckResult("server", False, f"POST /v1/audio/speech answered {len(audio)} bytes that are not WAV", ExitStatus.SERVER)
     return CheckResult("server", True, f"model {model.get('type', '?')} on {device}; {len(audio)} bytes of WAV for {phrase!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ from gate.sources import DEVICE_SOURCE_NAMES, SOURCE_NAMES, SourceConfig, Source
 from gate.sources.prometheus import read_range
 from gate.status import EXIT_STATUS_HELP, ExitStatus, for_kube_error
 from gate.trace import Trace, from_scrapes, load_csv
-from gate.units import InvalidValue, parse_duration, parse_instant, parse_size, parse_timezone, parse_window
+from gate.units import InvalidValue, parse_duration, parse_floor, parse_instant, parse_size, parse_timezone, parse_window
 
 app = typer.Typer(
     name="gate",
@@ -40,6 +41,21 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"gate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _gate(
+    version: Annotated[
+        bool, typer.Option("--version", "-V", callback=_print_version, is_eager=True, help="Print the gate's version and exit.")
+    ] = False,
+) -> None:
+    """Lets the TTS Deployment hold a shared GPU only when the resident tenants leave it room."""
 
 
 def fail(message: str, status: ExitStatus) -> NoReturn:
@@ -88,8 +104,8 @@ Total = Annotated[
         envvar="GATE_TOTAL",
         metavar="SIZE",
         help=(
-            "The card's total memory [default: the device's own figure, where the source reports one; "
-            "required for gpu-pod-exporter and prometheus]."
+            "The card's total memory, as nvidia-smi reports it (a T4: 15360MiB); 'device' reads it from a source "
+            "that reports one (dcgm, nvidia-smi, --device-source)."
         ),
     ),
 ]
@@ -99,7 +115,7 @@ WindowOpt = Annotated[
         "--window",
         envvar="GATE_WINDOW",
         metavar="HH:MM-HH:MM",
-        help="Daily window HH:MM-HH:MM the card may be taken in [default: any time].",
+        help="Daily window HH:MM-HH:MM the card may be taken in, on the wall clock of --timezone; 'any' for any time.",
     ),
 ]
 Timezone = Annotated[str, typer.Option("--timezone", envvar="GATE_TIMEZONE", metavar="ZONE", help="IANA time zone of the window.")]
@@ -245,8 +261,8 @@ def _common_options(
     metrics_url: MetricsUrl = defaults.METRICS_URL,
     source: SourceName = defaults.SOURCE,
     floor: Floor = defaults.FLOOR,
-    total: Total = None,
-    window: WindowOpt = None,
+    total: Total = defaults.TOTAL,
+    window: WindowOpt = defaults.WINDOW,
     timezone_name: Timezone = defaults.TIMEZONE,
     cooldown: Cooldown = defaults.COOLDOWN,
     hysteresis: Hysteresis = defaults.HYSTERESIS,
@@ -299,20 +315,29 @@ def run_reporting_errors(body: Callable[[], None], debug: bool) -> None:
         fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", ExitStatus.ERROR)
 
 
-def gate_command(needs_total: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Give a command the shared options and the shared error handling.
+# Which shared options each kind of command declares: it shows and reads only those.
+CLUSTER = {"namespace", "deployment", "kubeconfig", "context", "timeout", "now", "debug"}
+CARD = set(_COMMON) - CLUSTER - {"dry_run", "output", "log_format"}  # the metrics, the policy, demand
+ACTS = {"dry_run"}
+
+
+def gate_command(*groups: set[str], needs_total: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the shared options of `groups` and the shared error handling.
 
     The command is written as `def cmd(options: Options, <its own options>)`; the wrapper shows
-    Typer one signature with both, parses the shared ones, and maps every expected failure to
-    one stderr line and its exit status.
+    Typer one signature with both, parses the shared ones (the others at their defaults), and
+    maps every expected failure to one stderr line and its exit status.
     """
+    declared = set().union(*groups) if groups else set(_COMMON)
 
     def decorate(command: Callable[..., None]) -> Callable[..., None]:
         own = [p for name, p in inspect.signature(command, eval_str=True).parameters.items() if name != "options"]
+        own_names = {q.name for q in own}
 
         @functools.wraps(command)
         def wrapper(**kwargs: Any) -> None:
-            raw = {name: kwargs.pop(name) for name in _COMMON}
+            raw = {name: (kwargs.pop(name) if name in declared and name not in own_names else p.default) for name, p in _COMMON.items()}
+            raw.update({name: kwargs[name] for name in own_names & set(_COMMON)})
 
             def body() -> None:
                 options, given_namespace = parse_options(raw, needs_total)
@@ -320,7 +345,7 @@ def gate_command(needs_total: bool = True) -> Callable[[Callable[..., None]], Ca
 
             run_reporting_errors(body, raw["debug"])
 
-        parameters = own + [p for name, p in _COMMON.items() if name not in {q.name for q in own}]
+        parameters = own + [p for name, p in _COMMON.items() if name in declared and name not in own_names]
         wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
         del wrapper.__wrapped__  # Typer must read the combined signature, not the command's
@@ -332,16 +357,22 @@ def gate_command(needs_total: bool = True) -> Callable[[Callable[..., None]], Ca
 # -- the commands --------------------------------------------------------------------------------
 
 
+def echo_json(payload: Any) -> None:
+    """Pretty for a person at a terminal; one line for a log (a CronJob's, a pipe)."""
+    typer.echo(json.dumps(payload, indent=2 if sys.stdout.isatty() else None))
+
+
 def _finish(outcome: Outcome, options: Options) -> None:
-    typer.echo(report.log_line(outcome, options.log_format), err=True)
+    """One output per run, on stdout: the report, as text or JSON. Warnings, and the one line
+    that names why a run failed, on stderr."""
     for warning in outcome.warnings:
         typer.echo(f"gate: warning: {warning}", err=True)
     if options.output == "json":
-        typer.echo(json.dumps(report.outcome_dict(outcome, options.settings), indent=2))
+        echo_json(report.outcome_dict(outcome, options.settings, options.clock()))
     else:
-        typer.echo(report.outcome_text(outcome))
-    if outcome.blind:
-        raise typer.Exit(code=int(ExitStatus.METRICS))
+        typer.echo(report.outcome_text(outcome, options.clock()))
+    if outcome.view is not None and outcome.view.blind:
+        fail(f"blind: {outcome.view.blind_reason}", ExitStatus.METRICS)
 
 
 def _run_once(command: str, options: Options) -> None:
@@ -353,7 +384,7 @@ def _run_once(command: str, options: Options) -> None:
 
 
 @app.command()
-@gate_command()
+@gate_command(CLUSTER, CARD, ACTS, {"output"})
 def preflight(options: Options) -> None:
     """Take the card (scale to 1) if it is inside the window, the card has room and no cool-down is running.
 
@@ -387,7 +418,7 @@ MetricsAddress = Annotated[
 
 
 @app.command()
-@gate_command()
+@gate_command(CLUSTER, CARD, ACTS, {"output", "log_format"})
 def guard(
     options: Options,
     watch: WatchOpt = False,
@@ -430,7 +461,7 @@ Enabled = Annotated[
 
 
 @app.command(name="run")
-@gate_command()
+@gate_command(CLUSTER, CARD, ACTS, {"log_format"})
 def run_controller(
     options: Options,
     interval: ControllerInterval = defaults.CONTROLLER_INTERVAL,
@@ -445,14 +476,14 @@ def run_controller(
 
 
 @app.command()
-@gate_command(needs_total=False)
+@gate_command(CLUSTER, ACTS, {"output"}, needs_total=False)
 def down(options: Options) -> None:
     """Give the card back (scale to 0) unconditionally: the window's end. Needs no metrics."""
     _run_once("down", options)
 
 
 @app.command()
-@gate_command()
+@gate_command(CLUSTER, CARD, {"output"})
 def status(options: Options) -> None:
     """Show what the gate sees and what each command would decide. Changes nothing."""
     state, api_error, api_exc, ready = None, None, None, None
@@ -468,7 +499,7 @@ def status(options: Options) -> None:
     if options.output == "json":
         payload = report.status_dict(view, state, options.settings, decisions, ready, demand)
         payload["api_error"] = api_error
-        typer.echo(json.dumps(payload, indent=2))
+        echo_json(payload)
     else:
         typer.echo(report.status_text(view, state, options.settings, decisions, api_error, ready, demand))
     if api_exc is not None:
@@ -498,7 +529,7 @@ SynthTimeout = Annotated[str, typer.Option(envvar="GATE_SYNTH_TIMEOUT", metavar=
 
 
 @app.command()
-@gate_command()
+@gate_command(CLUSTER, CARD, {"output"})
 def check(
     options: Options,
     server_url: ServerUrl = None,
@@ -519,7 +550,7 @@ def check(
         wanted = checks.desired_replicas(options.kube(), options.settings)
         results.append(checks.check_server(server_url, voice, phrase, options.timeout_seconds, parse_duration(synth_timeout), wanted))
     if options.output == "json":
-        typer.echo(json.dumps([{"check": r.name, "passed": r.passed, "detail": r.detail} for r in results], indent=2))
+        echo_json([{"check": r.name, "passed": r.passed, "detail": r.detail} for r in results])
     else:
         for r in results:
             typer.echo(f"{'ok  ' if r.passed else 'FAIL'} {r.name}: {r.detail}")
@@ -686,7 +717,7 @@ def replay(
         settings = policy.Settings(
             namespace=namespace,
             deployment=deployment,
-            floor_bytes=parse_size(floor),
+            floor_bytes=parse_floor(floor, parse_size(total)),
             total_bytes=parse_size(total),
             window=parse_window(window, tz),
             stable_seconds=parse_duration(cooldown),
@@ -752,7 +783,7 @@ def replay(
             plot_night(results, plot, ", ".join(sorted({r.trace.name for r in results})))
         rows = [(r.trace.name, night) for r in results for night in r.nights]
         if output_format == "json":
-            typer.echo(json.dumps([{"trace": name, **night.to_json()} for name, night in rows], indent=2))
+            echo_json([{"trace": name, **night.to_json()} for name, night in rows])
         else:
             typer.echo(report.replay_table(rows))
 
@@ -789,7 +820,7 @@ def measure(
         try:
             result = measure(trace, settings, parse_size(headroom))
         except NothingToMeasure as exc:
-            fail(str(exc), ExitStatus.METRICS)
+            fail(str(exc), ExitStatus.NOTHING_TO_MEASURE)
         if output_format == "json":
             payload = {
                 **result.__dict__,
@@ -798,17 +829,11 @@ def measure(
                 "floor": result.floor_text,
                 "helm": helm_line(result, release, namespace),
             }
-            typer.echo(json.dumps(payload, indent=2))
+            echo_json(payload)
         else:
             typer.echo(report_text(result, release, namespace))
 
     run_reporting_errors(body, debug)
-
-
-@app.command()
-def version() -> None:
-    """Print the gate's version."""
-    typer.echo(__version__)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from gate import formats
 from gate.units import InvalidValue
 
 _FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 6))
@@ -74,10 +75,13 @@ def _field(text: str, name: str, low: int, high: int, schedule: str) -> frozense
 
 
 def parse_cron(text: str) -> Cron:
-    expanded = _MACROS.get(text.strip(), text.strip())
-    fields = expanded.split()
-    if len(fields) != 5:
-        raise InvalidValue(f"invalid schedule {text!r}: expected five fields (minute hour day month weekday) or @daily")
+    if not formats.matches("schedule", text):
+        raise InvalidValue(
+            f"invalid schedule {text!r}: expected five fields of numbers, ranges, lists and steps "
+            "(minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6) or @daily"
+        )
+    expanded = _MACROS.get(text, text)
+    fields = expanded.split(" ")
     parsed = [_field(f, name, low, high, text) for f, (name, low, high) in zip(fields, _FIELDS, strict=True)]
     return Cron(text, *parsed, days_restricted=fields[2] not in ("*", "?"), weekdays_restricted=fields[4] not in ("*", "?"))
 

@@ -17,7 +17,7 @@ from gate.kube.client import KubeClient
 from gate.sources import DEVICE_SOURCE_NAMES, SOURCE_NAMES, DeviceSource, Source, SourceConfig, make_device_source, make_source
 from gate.sources import demand as demand_source
 from gate.sources.demand import DemandConfig
-from gate.units import InvalidValue, parse_duration, parse_instant, parse_size, parse_timezone, parse_window
+from gate.units import InvalidValue, parse_duration, parse_floor, parse_instant, parse_size, parse_timezone, parse_window
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ def parse_options(raw: dict[str, Any], needs_total: bool) -> tuple[Options, str 
         )
     if device_name and not raw["device_url"]:
         raise InvalidValue(f"--device-source {device_name!r} needs --device-url (GATE_DEVICE_URL): the exporter's /metrics URL")
-    total = parse_size(raw["total"]) if raw["total"] else None
+    # "device" and "any" say "none" where an empty GATE_* variable cannot: Click ignores empty ones.
+    total = parse_size(raw["total"]) if raw["total"] not in (None, "", "device") else None
     provides_total = device_name is not None or make_source(source_name, SourceConfig(url=raw["metrics_url"])).provides_total
     if needs_total and total is None and not provides_total:
         raise InvalidValue(f"source {source_name!r} reports no device total: set GATE_TOTAL (a T4 reports 15360MiB)")
@@ -99,9 +100,9 @@ def parse_options(raw: dict[str, Any], needs_total: bool) -> tuple[Options, str 
     settings = policy.Settings(
         namespace=raw["namespace"] or "",
         deployment=raw["deployment"],
-        floor_bytes=parse_size(raw["floor"]),
+        floor_bytes=parse_floor(raw["floor"], total),
         total_bytes=total,
-        window=parse_window(raw["window"], tz) if raw["window"] else None,
+        window=parse_window(raw["window"], tz) if raw["window"] not in (None, "", "any") else None,
         stable_seconds=parse_duration(raw["cooldown"]),
         hysteresis_bytes=parse_size(raw["hysteresis"]),
         max_age_seconds=parse_duration(raw["max_age"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from gate.policy import Decision, Demand, GateState, Settings, View
@@ -58,8 +59,9 @@ def decision_dict(decision: Decision) -> dict[str, Any]:
     }
 
 
-def outcome_dict(outcome: Outcome, settings: Settings) -> dict[str, Any]:
+def outcome_dict(outcome: Outcome, settings: Settings, now: datetime) -> dict[str, Any]:
     return {
+        "time": format_instant(now),
         "command": outcome.command,
         "dry_run": outcome.dry_run,
         "applied": outcome.applied,
@@ -74,14 +76,14 @@ def outcome_dict(outcome: Outcome, settings: Settings) -> dict[str, Any]:
     }
 
 
-def outcome_text(outcome: Outcome) -> str:
+def outcome_text(outcome: Outcome, now: datetime) -> str:
     decision = outcome.decision
     change = ""
     if decision.replicas is not None:
         verb = "would scale" if outcome.dry_run else "scaled"
         change = f" ({verb} {outcome.state.replicas} -> {decision.replicas})"
     prefix = "[dry run] " if outcome.dry_run else ""
-    return f"{prefix}{outcome.command}: {decision.reason.value}{change}: {decision.message}"
+    return f"{format_instant(now)} {prefix}{outcome.command}: {decision.reason.value}{change}: {decision.message}"
 
 
 def log_line(outcome: Outcome, log_format: str) -> str:

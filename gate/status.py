@@ -20,7 +20,9 @@ class ExitStatus(IntEnum):
     API_DENIED = 5  # 401 or 403: credentials or RBAC
     API_NOT_FOUND = 6  # 404: the Deployment (or namespace) does not exist
     API_REJECTED = 7  # 409 conflict, 422 invalid, 415 and other refusals
-    INTERRUPTED = 130  # SIGINT
+    SERVER = 8  # gate check: the server is wanted and does not answer, has no model, or cannot speak
+    NOTHING_TO_MEASURE = 9  # gate measure: the range holds no memory of the server's pods
+    INTERRUPTED = 130  # SIGINT (Ctrl-C) before the command finished
 
 
 def for_kube_error(exc: errors.KubeError) -> ExitStatus:
@@ -46,6 +48,9 @@ EXIT_STATUS_HELP = "\n".join(
         "  5   Kubernetes API denied: 401 or 403 (check the Role)",
         "  6   Kubernetes object not found: 404 (namespace or Deployment)",
         "  7   Kubernetes API rejected the request: 409, 422, 415 or another 4xx",
+        "  8   check: the server is wanted but down, has no model, or cannot synthesize",
+        "  9   measure: the range holds no memory of the server's pods",
+        "  130 interrupted (Ctrl-C)",
         "  1   internal error (a bug)",
     ]
 )

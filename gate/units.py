@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gate import formats
 
 
 class InvalidValue(ValueError):
@@ -18,12 +20,6 @@ class InvalidValue(ValueError):
 
 
 _SIZE_UNITS = {
-    "": 1,
-    "B": 1,
-    "KB": 10**3,
-    "MB": 10**6,
-    "GB": 10**9,
-    "TB": 10**12,
     "KiB": 2**10,
     "MiB": 2**20,
     "GiB": 2**30,
@@ -34,22 +30,32 @@ _SIZE_UNITS = {
     "Gi": 2**30,
     "Ti": 2**40,
 }
-_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+_SIZE_RE = re.compile(formats.SIZE)
 
 
 def parse_size(text: str) -> int:
-    """'6GiB', '6144MiB', '6.5GB', '4096' (bytes) -> bytes."""
-    match = _SIZE_RE.match(str(text))
-    if not match or match.group(2) not in _SIZE_UNITS:
+    """'6GiB', '6144MiB', '1.5Gi' -> bytes. A bare number and decimal units are refused."""
+    match = _SIZE_RE.fullmatch(str(text))
+    if not match:
         raise InvalidValue(
-            f"invalid size {text!r}: expected a number of bytes or a number with one of "
-            "B, KB, MB, GB, TB, KiB, MiB, GiB, TiB (e.g. 6GiB, 6144MiB, 6.5GB)"
+            f"invalid size {text!r}: expected a number with KiB, MiB, GiB or TiB (or Ki, Mi, Gi, Ti), e.g. 6GiB or 6144MiB; "
+            "bare numbers and decimal units (GB) are refused"
         )
-    try:
-        number = Decimal(match.group(1))
-    except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
-        raise InvalidValue(f"invalid size {text!r}: not a number") from exc
+    number = Decimal(match.group(0)[: -len(match.group(2))])
     return int(number * _SIZE_UNITS[match.group(2)])
+
+
+def parse_floor(text: str, total_bytes: int | None) -> int:
+    """The floor: a size above zero and, when the card's total is known, below it (a floor at or
+    above the total means the gate can never take the card)."""
+    floor = parse_size(text)
+    if floor <= 0:
+        raise InvalidValue(f"invalid floor {text!r}: expected more than zero (the server's measured peak plus headroom)")
+    if total_bytes is not None and floor >= total_bytes:
+        raise InvalidValue(
+            f"invalid floor {text!r}: it is not below the card's total {format_size(total_bytes)}, so the card could never be taken"
+        )
+    return floor
 
 
 def format_size(n_bytes: int | float | None) -> str:
@@ -65,12 +71,12 @@ _DURATION_SECONDS = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), 
 
 def parse_duration(text: str) -> float:
     """'10s', '5m', '1m30s', '500ms', '90' (seconds) -> seconds."""
-    raw = str(text).strip()
+    raw = str(text)
+    if not formats.matches("duration", raw):
+        raise InvalidValue(f"invalid duration {text!r}: expected a number of seconds or parts like 10s, 5m, 1h, 1m30s")
     if re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", raw):
         return float(raw)
     parts = _DURATION_PART_RE.findall(raw)
-    if not raw or "".join(number + unit for number, unit in parts) != raw:
-        raise InvalidValue(f"invalid duration {text!r}: expected a number of seconds or parts like 10s, 5m, 1h, 1m30s")
     return float(sum(Decimal(number) * _DURATION_SECONDS[unit] for number, unit in parts))
 
 
@@ -120,7 +126,7 @@ class Window:
         return f"{self.start:%H:%M}-{self.end:%H:%M} {self.tz.key}"
 
 
-_WINDOW_RE = re.compile(r"^\s*([0-9]{1,2}):([0-9]{2})\s*-\s*([0-9]{1,2}):([0-9]{2})\s*$")
+_WINDOW_RE = re.compile(r"^([0-9]{1,2}):([0-9]{2})-([0-9]{1,2}):([0-9]{2})$")
 
 
 def parse_timezone(name: str) -> ZoneInfo:
@@ -134,7 +140,7 @@ def parse_window(text: str, tz: ZoneInfo) -> Window:
     """'02:00-06:00' -> Window; start == end is refused (empty or whole day is ambiguous)."""
     match = _WINDOW_RE.match(str(text))
     expected = "expected HH:MM-HH:MM on a 24-hour clock, e.g. 02:00-06:00"
-    if not match:
+    if not match or not formats.matches("window", str(text)):
         raise InvalidValue(f"invalid window {text!r}: {expected}")
     h1, m1, h2, m2 = (int(g) for g in match.groups())
     if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:

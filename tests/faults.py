@@ -115,7 +115,7 @@ EXPORTER_FAULTS = [
         "dcgm in bytes, not MiB",
         lambda: Answer(fixture("dcgm-t4.prom").decode().replace("} 9791", "} 10266607616").replace("} 5120", "} 5368709120").encode()),
         "not MiB",
-        env={"GATE_SOURCE": "dcgm", "GATE_TOTAL": ""},
+        env={"GATE_SOURCE": "dcgm", "GATE_TOTAL": "device"},
     ),
     ExporterFault("stale samples (10 min old)", _text(HEADER + SERIES + f" 2254438400 {NIGHT_MS - 600_000}\n"), "stale"),
     ExporterFault("clock jumped (samples 10 min ahead)", _text(HEADER + SERIES + f" 2254438400 {NIGHT_MS + 600_000}\n"), "clocks disagree"),

@@ -57,9 +57,10 @@ def test_preflight_takes_the_card_when_residents_leave_room(env, kubeapi):
     result = gate(env, "preflight")
     assert result.exit_code == ExitStatus.OK, result.stderr
     assert kubeapi.replicas() == 1
-    assert "entered (scaled 0 -> 1)" in result.stdout
+    # One output per run: the report on stdout, with the time; nothing on stderr.
+    assert one_line(result.stdout).startswith(f"{NIGHT} preflight: entered (scaled 0 -> 1): taking the card")
     assert [e["reason"] for e in kubeapi.events] == ["PreflightEntered"]
-    assert "reason=entered" in one_line(result.stderr)
+    assert result.stderr == ""
 
 
 def test_preflight_refuses_without_room_and_records_why(env, kubeapi):
@@ -112,10 +113,16 @@ def test_json_output(env, kubeapi):
     assert report["view"]["own_bytes"] == 4608 * 2**20
 
 
-def test_json_log_line(env):
-    result = gate({**env, "GATE_LOG_FORMAT": "json"}, "preflight")
-    log = json.loads(one_line(result.stderr))
-    assert log["command"] == "preflight" and log["reason"] == "entered" and log["replicas_after"] == 1
+def test_json_output_is_one_line_for_a_log(env):
+    result = gate({**env, "GATE_OUTPUT": "json"}, "preflight")
+    log = json.loads(one_line(result.stdout))
+    assert (log["time"], log["command"], log["decision"]["reason"], log["replicas_after"]) == (NIGHT, "preflight", "entered", 1)
+
+
+def test_down_says_when(env, kubeapi):
+    kubeapi.add_deployment("tts", "chatterbox-tts", 1)
+    result = gate(env, "down")
+    assert one_line(result.stdout) == f"{NIGHT} down: window-end (scaled 1 -> 0): scaling 1 replica(s) to 0"
 
 
 # -- guard --------------------------------------------------------------------------------------
@@ -169,7 +176,7 @@ def test_reentry_after_a_yield_waits_for_stable_room(env, kubeapi):
 def test_down_works_with_the_exporter_gone(env, kubeapi):
     kubeapi.add_deployment("tts", "chatterbox-tts", 1)
     kubeapi.set_state({"tts.gate/yielded-at": NIGHT})
-    result = gate({**env, "GATE_METRICS_URL": "http://127.0.0.1:9/metrics", "GATE_TOTAL": ""}, "down")
+    result = gate({**env, "GATE_METRICS_URL": "http://127.0.0.1:9/metrics", "GATE_TOTAL": "device"}, "down")
     assert result.exit_code == ExitStatus.OK, result.stderr
     assert kubeapi.replicas() == 0
     assert kubeapi.state() == {}
@@ -226,7 +233,15 @@ def test_status_shows_the_metrics_when_the_api_fails(env, kubeapi):
         ("GATE_SOURCE", "nvml", "invalid source 'nvml'"),
         ("GATE_COOLDOWN", "soon", "invalid duration 'soon'"),
         ("GATE_OUTPUT", "yaml", "invalid output format 'yaml'"),
-        ("GATE_TOTAL", "", "reports no device total: set GATE_TOTAL"),
+        ("GATE_TOTAL", "device", "reports no device total: set GATE_TOTAL"),
+        ("GATE_FLOOR", "6.5", "invalid size '6.5'"),
+        ("GATE_FLOOR", "6 GB", "invalid size '6 GB'"),
+        ("GATE_FLOOR", "6GB", "decimal units (GB) are refused"),
+        ("GATE_FLOOR", "0MiB", "invalid floor '0MiB': expected more than zero"),
+        ("GATE_FLOOR", "16GiB", "not below the card's total 15.00 GiB"),
+        ("GATE_WINDOW", "02:00-02:00", "start equals end"),
+        ("GATE_WINDOW", "02:00-06:00 ", "invalid window '02:00-06:00 '"),
+        ("GATE_COOLDOWN", "2m ", "invalid duration '2m '"),
         ("GATE_DEVICE_SOURCE", "nvml", "invalid device source 'nvml'"),
         ("GATE_DEVICE_SOURCE", "dcgm", "needs --device-url (GATE_DEVICE_URL)"),
         ("GATE_STARTUP_GRACE", "a while", "invalid duration 'a while'"),
@@ -373,7 +388,7 @@ def test_check_passes_a_refusing_server_only_when_the_deployment_is_at_zero(env,
 def test_check_fails_a_refusing_server_the_deployment_wants(env, kubeapi):
     wants(kubeapi, 1)
     result = gate({**env, "GATE_SERVER_URL": f"http://127.0.0.1:{closed_port()}"}, "check")
-    assert result.exit_code == ExitStatus.ERROR
+    assert result.exit_code == ExitStatus.SERVER
     assert "FAIL server" in result.stdout
     assert "the Deployment wants 1 replica(s) but" in one_line(result.stderr) and "connection refused" in result.stderr
 
@@ -392,7 +407,7 @@ def test_check_fails_a_wanted_server_whose_name_does_not_resolve(env, kubeapi, m
     monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
     wants(kubeapi, 1)
     result = gate({**env, "GATE_SERVER_URL": "http://chatterbox-tts.tts.svc:8000"}, "check")
-    assert result.exit_code == ExitStatus.ERROR
+    assert result.exit_code == ExitStatus.SERVER
     assert "name not resolved" in one_line(result.stderr)
 
 
@@ -414,7 +429,7 @@ def test_check_fails_a_server_that_runs_without_its_model(env, kubeapi, tts_serv
     wants(kubeapi, 1, ready=1)
     tts_server.answers["/api/model-info"] = Answer(b'{"loaded": false, "type": null, "device": null}', content_type="application/json")
     result = gate({**env, "GATE_SERVER_URL": tts_server.base_url}, "check")
-    assert result.exit_code == ExitStatus.ERROR
+    assert result.exit_code == ExitStatus.SERVER
     assert "model not loaded" in one_line(result.stderr)
     assert tts_server.posted == []
 
@@ -438,7 +453,7 @@ def test_check_fails_when_the_model_fell_back_to_the_cpu(env, tts_server):
 
     tts_server.answers["/api/model-info"] = Answer(json.dumps({"loaded": True, "device": "cpu"}).encode())
     result = gate({**env, "GATE_SERVER_URL": tts_server.base_url}, "check")
-    assert result.exit_code == ExitStatus.ERROR
+    assert result.exit_code == ExitStatus.SERVER
     assert "not the GPU" in one_line(result.stderr)
 
 
@@ -461,3 +476,37 @@ def test_watch_refuses_a_metrics_port_in_use(env, kubeapi):
     assert result.exit_code == ExitStatus.USAGE
     assert f"cannot serve metrics on 127.0.0.1:{port}" in one_line(result.stderr)
     assert kubeapi.requests == []
+
+
+# -- what each command declares -------------------------------------------------------------------
+
+
+def test_gate_version():
+    from gate import __version__
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert (result.exit_code, result.stdout) == (0, f"gate {__version__}\n")
+
+
+@pytest.mark.parametrize(
+    ("command", "has", "has_not"),
+    [
+        ("down", ["--dry-run", "--namespace", "--output"], ["--metrics-url", "--floor", "--window", "--source", "--log-format"]),
+        ("status", ["--metrics-url", "--floor", "--output"], ["--dry-run", "--log-format"]),
+        ("check", ["--server-url", "--voice"], ["--dry-run", "--log-format"]),
+        ("preflight", ["--dry-run", "--floor", "--demand-url"], ["--log-format", "--interval"]),
+        ("run", ["--interval", "--log-format", "--dry-run"], ["--output"]),
+    ],
+)
+def test_each_command_declares_only_the_options_it_uses(command, has, has_not):
+    text = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"}).stdout
+    assert all(option in text for option in has), (command, text)
+    assert not any(option in text for option in has_not), (command, text)
+
+
+def test_the_help_lists_every_exit_status():
+    from gate.status import ExitStatus
+
+    text = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).stdout
+    for status in ExitStatus:
+        assert f"  {int(status)} " in text, status

@@ -35,7 +35,7 @@ def live_env(api: FakeKubeAPI, url: str, tmp_path, **extra: str) -> dict[str, st
         "GATE_METRICS_URL": url,
         "GATE_TOTAL": "15360MiB",
         "GATE_FLOOR": "6GiB",
-        "GATE_WINDOW": "",
+        "GATE_WINDOW": "any",
         "GATE_MAX_AGE": "30s",
         "GATE_TIMEOUT": "5s",
         "GATE_OUTPUT": "json",

@@ -134,14 +134,12 @@ gives the card back and none takes it.
   value: {{ .Values.gate.metricsUrl | quote }}
 - name: GATE_FLOOR
   value: {{ .Values.gate.floor | quote }}
-{{- with .Values.gate.total }}
+{{- /* Always rendered: an empty variable would read as unset, and the gate's defaults are the
+chart's defaults (a window, a T4's total); "device" and "any" are how the gate spells "none". */}}
 - name: GATE_TOTAL
-  value: {{ . | quote }}
-{{- end }}
-{{- with .Values.gate.window }}
+  value: {{ .Values.gate.total | default "device" | quote }}
 - name: GATE_WINDOW
-  value: {{ . | quote }}
-{{- end }}
+  value: {{ .Values.gate.window | default "any" | quote }}
 - name: GATE_TIMEZONE
   value: {{ .Values.gate.timeZone | quote }}
 - name: GATE_ENTRY_MARGIN
@@ -169,6 +167,8 @@ gives the card back and none takes it.
 - name: GATE_TIMEOUT
   value: {{ .Values.gate.timeout | quote }}
 - name: GATE_LOG_FORMAT
+  value: {{ .Values.gate.logFormat | quote }}
+- name: GATE_OUTPUT
   value: {{ .Values.gate.logFormat | quote }}
 {{- with .Values.gate.prometheus.query }}
 - name: GATE_PROMETHEUS_QUERY
