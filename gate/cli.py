@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -58,9 +59,19 @@ def _gate(
     """Lets the TTS Deployment hold a shared GPU only when the resident tenants leave it room."""
 
 
+# A bearer token, or a JWT (a service account token) wherever it appears in text.
+_SECRETS = re.compile(r"(?i)(bearer\s+)[^\s'\",;]+|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
+
+
+def redact(text: str) -> str:
+    """Tokens out of anything the gate prints about a failure: a library's error message or a
+    traceback may carry a request's Authorization header."""
+    return _SECRETS.sub(lambda m: (m.group(1) or "") + "<redacted>", text)
+
+
 def fail(message: str, status: ExitStatus) -> NoReturn:
     """One line on stderr, then the exit status: the only way the gate reports a failure."""
-    typer.echo(f"gate: {' '.join(message.split())}", err=True)
+    typer.echo(f"gate: {redact(' '.join(message.split()))}", err=True)
     raise typer.Exit(code=int(status))
 
 
@@ -311,7 +322,7 @@ def run_reporting_errors(body: Callable[[], None], debug: bool) -> None:
         fail("interrupted", ExitStatus.INTERRUPTED)
     except Exception as exc:  # a bug: one line unless asked for the traceback
         if debug:
-            traceback.print_exc()
+            typer.echo(redact(traceback.format_exc()), err=True, nl=False)
         fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", ExitStatus.ERROR)
 
 

@@ -12,6 +12,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 import gate
@@ -103,12 +104,39 @@ def test_server_image_requirements_are_all_pinned():
     assert {"torch", "torchaudio", "fastapi", "uvicorn", "transformers"} <= names
 
 
-def test_images_run_as_non_root():
-    server = (ROOT / "Dockerfile.cu128").read_text()
-    assert "USER 10001:10001" in server and "EXPOSE 8004" in server
-    assert "org.opencontainers.image.revision" in server and "org.opencontainers.image.source" in server
-    assert "USER 65532:65532" in (ROOT / "Dockerfile.gate").read_text()
-    assert 'ENTRYPOINT ["gate"]' in (ROOT / "Dockerfile.gate").read_text()
+def final_stage(dockerfile: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the last stage: what the image runs with, continuation
+    lines joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", (ROOT / dockerfile).read_text())
+    instructions = [
+        tuple((line.strip().split(None, 1) + [""])[:2]) for line in text.splitlines() if line.strip() and not line.strip().startswith("#")
+    ]
+    stages = [i for i, (op, _) in enumerate(instructions) if op.upper() == "FROM"]
+    return [(op.upper(), args) for op, args in instructions[stages[-1] :]]
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "values_key"),
+    [("Dockerfile.cu128", ("server", "podSecurityContext")), ("Dockerfile.gate", ("gate", "podSecurityContext"))],
+)
+def test_each_image_runs_as_the_non_root_user_the_chart_declares(dockerfile, values_key):
+    """The last USER of the final stage is a numeric uid:gid other than root (runAsNonRoot can
+    only verify a numeric one), and it is the uid and gid the chart runs the pod as."""
+    users = [args for op, args in final_stage(dockerfile) if op == "USER"]
+    assert users, f"{dockerfile}: the final stage sets no USER: it runs as root"
+    uid, _, gid = users[-1].partition(":")
+    assert uid.isdigit() and gid.isdigit() and int(uid) != 0 and int(gid) != 0, users[-1]
+    values = yaml.safe_load((ROOT / "chart" / "values.yaml").read_text())
+    context = values[values_key[0]][values_key[1]]
+    assert (context["runAsUser"], context["runAsGroup"]) == (int(uid), int(gid))
+
+
+def test_the_images_say_what_they_run_and_where_they_come_from():
+    server = dict(final_stage("Dockerfile.cu128"))
+    assert server["EXPOSE"] == "8004"
+    labels = " ".join(args for op, args in final_stage("Dockerfile.cu128") if op == "LABEL")
+    assert "org.opencontainers.image.revision" in labels and "org.opencontainers.image.source" in labels
+    assert dict(final_stage("Dockerfile.gate"))["ENTRYPOINT"] == '["gate"]'
 
 
 WHEEL_VENV = ROOT / os.environ.get("WHEEL_VENV", ".build/wheel-venv")

@@ -52,13 +52,14 @@ def test_every_skip_has_a_reason():
 
 
 def test_an_internal_error_at_debug_level_prints_no_token(monkeypatch, tmp_path, kubeapi, exporter):
+    """A library error that quotes the request's Authorization header, as some do: the token
+    must not reach the one-line error nor the --debug traceback."""
     from exporter import fixture
 
     exporter.serve(fixture("gpu-pod-exporter.prom"))
 
     def explode(self, method, path, what, body, content_type):
-        headers = {"Authorization": f"Bearer {self.config.bearer_token()}"}  # a local a traceback could show
-        raise RuntimeError(f"unexpected while calling {what} with {len(headers)} header(s)")
+        raise RuntimeError(f"unexpected answer to {what}; request headers: {{'Authorization': 'Bearer {self.config.bearer_token()}'}}")
 
     monkeypatch.setattr(KubeClient, "_once", explode)
     env = {
@@ -66,10 +67,18 @@ def test_an_internal_error_at_debug_level_prints_no_token(monkeypatch, tmp_path,
         "GATE_METRICS_URL": exporter.url,
         "GATE_TOTAL": "15360MiB",
         "GATE_DEBUG": "1",
-        "GATE_LOG_FORMAT": "json",
         "GATE_OUTPUT": "json",
     }
     result = CliRunner().invoke(app, ["preflight"], env=env)
     assert result.exit_code == 1
-    assert "Traceback" in result.stderr  # --debug shows it
+    assert "Traceback" in result.stderr and "Bearer <redacted>" in result.stderr  # --debug shows it, redacted
     assert kubeapi.token not in result.stdout + result.stderr
+
+
+def test_a_service_account_jwt_is_redacted_wherever_it_appears():
+    from gate.cli import redact
+
+    jwt = "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    assert jwt not in redact(f"token={jwt} failed")
+    assert redact("Authorization: Bearer abc.def-ghi") == "Authorization: Bearer <redacted>"
+    assert redact("connection refused") == "connection refused"
