@@ -84,7 +84,8 @@ def index(objects: list[dict[str, Any]]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory):
     path = tmp_path_factory.mktemp("chart") / "tts"
-    shutil.copytree(CHART, path, ignore=shutil.ignore_patterns("tests", "ci"))
+    # The chart as packaged: the unit tests and scenarios out, templates/tests/ (helm test) in.
+    shutil.copytree(CHART, path, ignore=lambda where, names: {"tests", "ci"} & set(names) if Path(where) == CHART else set())
     return path
 
 
@@ -119,8 +120,9 @@ def k3s_values() -> dict[str, Any]:
 
 
 def test_the_seeds_cluster_installs_the_defaults_and_notes_claim_nothing_unchecked(scratch):
-    notes = install(scratch, SEED_CLUSTER)["tts/templates/NOTES.txt"]
-    assert "NOT CHECKED" not in notes
+    rendered = install(scratch, SEED_CLUSTER)
+    assert "NOT CHECKED" not in rendered["tts/templates/NOTES.txt"]
+    assert one(documents(rendered), "Pod", "tts-test")  # the whole chart, helm test included
 
 
 def test_stock_k3s_installs_the_k3s_scenario(scratch):
