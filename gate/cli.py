@@ -383,7 +383,7 @@ def _finish(outcome: Outcome, options: Options) -> None:
     else:
         typer.echo(report.outcome_text(outcome, options.clock()))
     if outcome.view is not None and outcome.view.blind:
-        fail(f"blind: {outcome.view.blind_reason}", ExitStatus.METRICS)
+        fail(f"blind: {outcome.view.blind_reason}", ExitStatus.METRICS)  # the one line that says why
 
 
 def _run_once(command: str, options: Options) -> None:

@@ -41,10 +41,6 @@ class Outcome:
     replicas_after: int | None = None
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def blind(self) -> bool:
-        return self.view is not None and self.view.blind
-
 
 def look(
     source: Source,
