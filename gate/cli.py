@@ -343,12 +343,11 @@ def gate_command(*groups: set[str], needs_total: bool = True) -> Callable[[Calla
 
     def decorate(command: Callable[..., None]) -> Callable[..., None]:
         own = [p for name, p in inspect.signature(command, eval_str=True).parameters.items() if name != "options"]
-        own_names = {q.name for q in own}
+        assert not {q.name for q in own} & set(_COMMON), "a command's own option shadows a shared one"
 
         @functools.wraps(command)
         def wrapper(**kwargs: Any) -> None:
-            raw = {name: (kwargs.pop(name) if name in declared and name not in own_names else p.default) for name, p in _COMMON.items()}
-            raw.update({name: kwargs[name] for name in own_names & set(_COMMON)})
+            raw = {name: (kwargs.pop(name) if name in declared else p.default) for name, p in _COMMON.items()}
 
             def body() -> None:
                 options, given_namespace = parse_options(raw, needs_total)
@@ -356,7 +355,7 @@ def gate_command(*groups: set[str], needs_total: bool = True) -> Callable[[Calla
 
             run_reporting_errors(body, raw["debug"])
 
-        parameters = own + [p for name, p in _COMMON.items() if name in declared and name not in own_names]
+        parameters = own + [p for name, p in _COMMON.items() if name in declared]
         wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
         del wrapper.__wrapped__  # Typer must read the combined signature, not the command's
@@ -379,9 +378,9 @@ def _finish(outcome: Outcome, options: Options) -> None:
     for warning in outcome.warnings:
         typer.echo(f"gate: warning: {warning}", err=True)
     if options.output == "json":
-        echo_json(report.outcome_dict(outcome, options.settings, options.clock()))
+        echo_json(report.outcome_dict(outcome, options.settings))
     else:
-        typer.echo(report.outcome_text(outcome, options.clock()))
+        typer.echo(report.outcome_text(outcome))
     if outcome.view is not None and outcome.view.blind:
         fail(f"blind: {outcome.view.blind_reason}", ExitStatus.METRICS)  # the one line that says why
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from gate.policy import Decision, Demand, GateState, Settings, View
@@ -59,9 +58,9 @@ def decision_dict(decision: Decision) -> dict[str, Any]:
     }
 
 
-def outcome_dict(outcome: Outcome, settings: Settings, now: datetime) -> dict[str, Any]:
+def outcome_dict(outcome: Outcome, settings: Settings) -> dict[str, Any]:
     return {
-        "time": format_instant(now),
+        "time": format_instant(outcome.now),
         "command": outcome.command,
         "dry_run": outcome.dry_run,
         "applied": outcome.applied,
@@ -76,21 +75,21 @@ def outcome_dict(outcome: Outcome, settings: Settings, now: datetime) -> dict[st
     }
 
 
-def outcome_text(outcome: Outcome, now: datetime) -> str:
+def outcome_text(outcome: Outcome) -> str:
     decision = outcome.decision
     change = ""
     if decision.replicas is not None:
         verb = "would scale" if outcome.dry_run else "scaled"
         change = f" ({verb} {outcome.state.replicas} -> {decision.replicas})"
     prefix = "[dry run] " if outcome.dry_run else ""
-    return f"{format_instant(now)} {prefix}{outcome.command}: {decision.reason.value}{change}: {decision.message}"
+    return f"{format_instant(outcome.now)} {prefix}{outcome.command}: {decision.reason.value}{change}: {decision.message}"
 
 
 def log_line(outcome: Outcome, log_format: str) -> str:
     """One structured line per run, for the CronJob's log."""
     view = outcome.view
     fields: dict[str, Any] = {
-        "time": format_instant(view.now) if view else None,
+        "time": format_instant(outcome.now),
         "command": outcome.command,
         "reason": outcome.decision.reason.value,
         "replicas_before": outcome.state.replicas,

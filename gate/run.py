@@ -31,6 +31,7 @@ from gate.sources import DeviceSource, Source, SourceError
 @dataclass
 class Outcome:
     command: str
+    now: datetime  # when the run decided: its report's time
     state: GateState
     decision: Decision
     view: View | None  # None for `down`, which looks at no metrics
@@ -149,7 +150,7 @@ def run(
             decision = policy.decide_tick(view, state, settings, reading, enabled)
         else:
             decision = policy.decide(command, view, state, settings, reading)
-    outcome = Outcome(command, state, decision, view, dry_run, demand=reading, deployment=deployment, replicas_after=state.replicas)
+    outcome = Outcome(command, now, state, decision, view, dry_run, demand=reading, deployment=deployment, replicas_after=state.replicas)
     if not dry_run:
         apply(kube, deployment, settings, outcome, record_event=command != "tick")
     return outcome
