@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from exporter import FakeExporter  # noqa: E402
+from exporter import FakeExporter, fixture  # noqa: E402
 from kubeapi import FakeKubeAPI  # noqa: E402
 from promserver import PromServer, night_series, sample_night, sample_night_names  # noqa: E402
 
@@ -23,6 +23,25 @@ def exporter() -> Iterator[FakeExporter]:
 def kubeapi() -> Iterator[FakeKubeAPI]:
     with FakeKubeAPI() as server:
         yield server
+
+
+NIGHT = "2026-11-12T02:30:00Z"  # 02:30 GMT, inside the default window
+
+
+@pytest.fixture
+def env(exporter, kubeapi, tmp_path) -> dict[str, str]:
+    """The live commands' environment: the loopback exporter (residents 6,600 MiB with its
+    `unknown` Xorg process, room for the server) and API double, at 02:30 on a November night."""
+    exporter.serve(fixture("gpu-pod-exporter.prom"))
+    return {
+        "KUBECONFIG": kubeapi.kubeconfig(tmp_path / "kubeconfig", namespace="tts"),
+        "GATE_METRICS_URL": exporter.url,
+        "GATE_TOTAL": "15360MiB",
+        "GATE_FLOOR": "6GiB",
+        "GATE_WINDOW": "02:00-06:00",
+        "GATE_TIMEZONE": "Europe/London",
+        "GATE_NOW": NIGHT,
+    }
 
 
 # A real Prometheus (tests/promserver.py; /tmp/promharness-ready.txt tells how to use these).

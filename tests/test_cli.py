@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from exporter import fixture
 from kubeapi import Fault
 from typer.testing import CliRunner
 
@@ -23,20 +22,6 @@ from gate.status import ExitStatus
 
 NIGHT = "2026-11-12T02:30:00Z"
 DAY = "2026-11-12T14:00:00Z"
-
-
-@pytest.fixture
-def env(exporter, kubeapi, tmp_path) -> dict[str, str]:
-    exporter.serve(fixture("gpu-pod-exporter.prom"))  # residents 6600 MiB, own 4608 MiB
-    return {
-        "KUBECONFIG": kubeapi.kubeconfig(tmp_path / "kubeconfig", namespace="tts"),
-        "GATE_METRICS_URL": exporter.url,
-        "GATE_TOTAL": "15360MiB",
-        "GATE_FLOOR": "6GiB",
-        "GATE_WINDOW": "02:00-06:00",
-        "GATE_TIMEZONE": "Europe/London",
-        "GATE_NOW": NIGHT,
-    }
 
 
 def gate(env: dict[str, str], *args: str):

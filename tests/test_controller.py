@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from exporter import Answer, fixture
+from exporter import Answer
 from typer.testing import CliRunner
 
 from gate.cli import app
@@ -27,18 +27,9 @@ TICKS = ["run", "--interval", "0.02s", "--metrics-port", "0"]
 
 
 @pytest.fixture
-def env(exporter, kubeapi, tmp_path) -> dict[str, str]:
-    exporter.serve(fixture("gpu-pod-exporter.prom"))  # residents 6,600 MiB with the unknown Xorg: room
-    return {
-        "KUBECONFIG": kubeapi.kubeconfig(tmp_path / "kubeconfig", namespace="tts"),
-        "GATE_METRICS_URL": exporter.url,
-        "GATE_TOTAL": "15360MiB",
-        "GATE_FLOOR": "6GiB",
-        "GATE_WINDOW": "02:00-06:00",
-        "GATE_TIMEZONE": "Europe/London",
-        "GATE_NOW": NIGHT,
-        "GATE_LOG_FORMAT": "json",
-    }
+def env(env) -> dict[str, str]:
+    """The shared environment (conftest.py), with the loop's log lines as JSON to read back."""
+    return {**env, "GATE_LOG_FORMAT": "json"}
 
 
 def ticks(env: dict[str, str], n: int, *extra: str):
