@@ -2,8 +2,9 @@
 server's endpoints) as told.
 
 It answers like the real exporters (status 200, `text/plain; version=0.0.4; charset=utf-8`)
-and can misbehave on demand: another status, a delay before answering, a body that trickles,
-a connection closed without an answer.
+and can misbehave on demand: another status, a delay before answering, a body that trickles
+(in pieces of any size, down to a byte), headers that trickle, a connection closed without an
+answer, and answers that change from one request to the next (`cycle`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ class Answer:
     status: int = 200
     content_type: str = TEXT_FORMAT
     delay_seconds: float = 0.0
-    trickle_seconds: float = 0.0  # pause between 1 KiB pieces of the body
+    trickle_seconds: float = 0.0  # pause between `piece`-sized pieces of the body
+    piece: int = 1024
+    header_trickle_seconds: float = 0.0  # pause between the bytes of the status line and headers
     drop: bool = False
 
 
@@ -42,6 +45,9 @@ class FakeExporter:
     queries: list[str] = field(default_factory=list)  # Prometheus `query` parameters seen
     by_query: dict[str, Answer] = field(default_factory=dict)
     posted: list[bytes] = field(default_factory=list)  # bodies of POSTs (the TTS server's speech requests)
+    # Answers served in turn, one per request, round and round (a resident that swings).
+    cycle: dict[str, list[Answer]] = field(default_factory=dict)
+    served: dict[str, int] = field(default_factory=dict)
 
     def serve(self, body: bytes | str, path: str = "/metrics", **kwargs: Any) -> None:
         self.answers[path] = Answer(body.encode() if isinstance(body, str) else body, **kwargs)
@@ -66,6 +72,10 @@ class FakeExporter:
                 if query is not None:
                     exporter.queries.append(query)
                 answer = exporter.by_query.get(query or "") or exporter.answers.get(parts.path)
+                if parts.path in exporter.cycle:
+                    turn = exporter.served.get(parts.path, 0)
+                    exporter.served[parts.path] = turn + 1
+                    answer = exporter.cycle[parts.path][turn % len(exporter.cycle[parts.path])]
                 if answer is None:
                     answer = Answer(b"404 page not found\n", status=404)
                 if answer.delay_seconds:
@@ -74,13 +84,22 @@ class FakeExporter:
                     self.close_connection = True
                     self.connection.close()
                     return
-                self.send_response(answer.status)
-                self.send_header("Content-Type", answer.content_type)
-                self.send_header("Content-Length", str(len(answer.body)))
-                self.end_headers()
+                if answer.header_trickle_seconds:
+                    head = (
+                        f"HTTP/1.1 {answer.status} OK\r\nContent-Type: {answer.content_type}\r\nContent-Length: {len(answer.body)}\r\n\r\n"
+                    ).encode()
+                    for byte in head:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(answer.header_trickle_seconds)
+                else:
+                    self.send_response(answer.status)
+                    self.send_header("Content-Type", answer.content_type)
+                    self.send_header("Content-Length", str(len(answer.body)))
+                    self.end_headers()
                 if answer.trickle_seconds:
-                    for start in range(0, len(answer.body), 1024):
-                        self.wfile.write(answer.body[start : start + 1024])
+                    for start in range(0, len(answer.body), answer.piece):
+                        self.wfile.write(answer.body[start : start + answer.piece])
                         self.wfile.flush()
                         time.sleep(answer.trickle_seconds)
                 else:

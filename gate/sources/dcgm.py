@@ -31,7 +31,7 @@ def parse_device(body: bytes, where: str) -> DeviceReading:
         total_bytes=int(total_mib * MIB),
         used_bytes=int(used * MIB),
         reserved_bytes=int(reserved * MIB),
-        sampled_at=exposition.sampled_at(parsed.samples.get(USED, [])),
+        sampled_at=exposition.sampled_at(parsed.samples.get(USED, []), where),
     )
 
 

@@ -44,12 +44,14 @@ def parse(body: bytes, field: str) -> Demand:
 
 
 def read(config: DemandConfig) -> Demand:
-    """Never raises: a probe that fails is a Demand with no count, and says why."""
+    """Never raises: a probe that fails, in any way, is a Demand with no count, and says why."""
     try:
         body = fetch(config.url, config.timeout_seconds, MAX_BYTES)
+        demand = parse(body, config.field)
     except SourceError as exc:
         return Demand(None, str(exc).replace("metrics from", "demand from", 1))
-    demand = parse(body, config.field)
+    except Exception as exc:  # a surprise is a failed probe: no action, never a crash
+        return Demand(None, f"demand from {host_of(config.url)}: {type(exc).__name__}: {' '.join(str(exc).split())[:160]}")
     if demand.queued is None:
         return Demand(None, f"demand from {host_of(config.url)}: {demand.problem}")
     return demand

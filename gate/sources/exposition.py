@@ -84,8 +84,13 @@ def _series(name: str, labels: dict[str, str]) -> str:
     return f"{name}{{{inner}}}"
 
 
-def sampled_at(samples: list[Sample]) -> datetime | None:
+def sampled_at(samples: list[Sample], where: str) -> datetime | None:
     """When the figures were taken, if the exporter stamped them (most do not: then they are as
-    fresh as the answer, None)."""
+    fresh as the answer, None). A stamp no clock can show is blindness, not a crash."""
     stamps = [s.timestamp for s in samples if s.timestamp is not None]
-    return datetime.fromtimestamp(max(stamps), UTC) if stamps else None
+    if not stamps:
+        return None
+    try:
+        return datetime.fromtimestamp(float(max(stamps)), UTC)
+    except (OverflowError, OSError, ValueError, TypeError) as exc:
+        raise SourceError(f"metrics from {where}: a sample is stamped {max(stamps)}, not a time") from exc

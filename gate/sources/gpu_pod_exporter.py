@@ -26,7 +26,7 @@ def parse(body: bytes, where: str) -> Reading:
                 f"metrics from {where}: {METRIC} value {sample.value:g} is under 1 MiB; expected bytes (is the exporter reporting MiB?)"
             )
     pods, unattributed = by_pod((sample.labels, sample.value) for sample in samples)
-    sampled_at = exposition.sampled_at(samples)
+    sampled_at = exposition.sampled_at(samples, where)
     return Reading(
         pods=pods,
         unattributed_bytes=unattributed,

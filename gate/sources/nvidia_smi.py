@@ -32,7 +32,7 @@ def parse_device(body: bytes, where: str) -> DeviceReading:
         total_bytes=int(total),
         used_bytes=int(used),
         reserved_bytes=int(held - used),
-        sampled_at=exposition.sampled_at(parsed.samples.get(FREE, [])),
+        sampled_at=exposition.sampled_at(parsed.samples.get(FREE, []), where),
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -115,15 +116,20 @@ class Source:
         self.up_query = config.up_query or DEFAULT_UP_QUERY
         self.sampled_query = config.sampled_query or DEFAULT_SAMPLED_QUERY
 
-    def _query(self, query: str) -> bytes:
+    def _query(self, query: str, deadline: float) -> bytes:
         url = self.config.url.rstrip("/") + "/api/v1/query"
-        return fetch(url, self.config.timeout_seconds, self.config.max_bytes, params={"query": query})
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise SourceError(f"metrics from {host_of(self.config.url)}: no complete answer within {self.config.timeout_seconds:g}s")
+        return fetch(url, left, self.config.max_bytes, params={"query": query})
 
     def read(self) -> Reading:
+        """Three queries within one timeout: the read as a whole has the deadline a scrape has."""
         where = host_of(self.config.url)
-        check_up(self._query(self.up_query), where, self.up_query)
-        sampled_at = parse_sampled_at(self._query(self.sampled_query), where, self.sampled_query)
-        return parse(self._query(self.query), where, self.query, sampled_at)
+        deadline = time.monotonic() + self.config.timeout_seconds
+        check_up(self._query(self.up_query, deadline), where, self.up_query)
+        sampled_at = parse_sampled_at(self._query(self.sampled_query, deadline), where, self.sampled_query)
+        return parse(self._query(self.query, deadline), where, self.query, sampled_at)
 
 
 def parse_matrix(body: bytes, where: str, query: str) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:

@@ -1,18 +1,32 @@
-"""Bounded HTTP GETs for the sources: a deadline for the whole answer and a cap on its size."""
+"""Bounded HTTP GETs for the sources: one deadline for the whole answer and a cap on its size.
+
+The deadline is enforced from outside the read. A timer shuts the socket down when it runs out,
+so whatever the peer does (stalls before its headers, sends them a byte at a time, trickles the
+body) the call returns by `timeout` plus a few milliseconds. A socket timeout alone bounds each
+`recv`, not the call: a peer sending a byte every half second would keep it going for ever. Name
+resolution runs in a short-lived thread joined with the same deadline (the resolver cannot be
+interrupted; a slow DNS leaves that thread to finish on its own resolver timeout).
+
+The client is the standard library's: identity encoding only (no decompression, so no gzip
+bomb), no redirects, no proxies (the sources are in-cluster Services).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import socket
+import ssl
+import threading
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
-
-import requests
+from urllib.parse import urlencode, urlsplit
 
 from gate.policy import DeviceReading, Reading
 from gate.sources import SourceConfig, SourceError
 
 _CHUNK = 64 * 1024
+USER_AGENT = "tts-gate"
 
 
 def host_of(url: str) -> str:
@@ -41,40 +55,120 @@ class ScrapedSource:
         return self.parse_device(body, host_of(self.config.url))
 
 
-def fetch(url: str, timeout_seconds: float, max_bytes: int, params: dict[str, str] | None = None) -> bytes:
-    """GET `url`; return the body, or raise SourceError naming the host.
+class _Cutoff:
+    """Shuts a socket down at the deadline: a read blocked in any phase returns at once."""
 
-    The timeout bounds connecting and the whole body (a server that trickles bytes is cut off),
-    and the body is capped at `max_bytes` so an exporter gone wrong cannot exhaust memory.
-    """
+    def __init__(self, sock: socket.socket, seconds: float):
+        self.fired = False
+        self._sock = sock
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        # The plain socket's shutdown, also for a TLS socket: it acts on the descriptor and wakes a
+        # reader blocked in another thread, where close() would not. OSError: the read has finished.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def fetch(url: str, timeout_seconds: float, max_bytes: int, params: dict[str, str] | None = None) -> bytes:
+    """GET `url`; return the body, or raise SourceError naming the host. Never raises anything
+    else, never takes longer than `timeout_seconds` (plus the time to notice it ran out)."""
     host = host_of(url)
     deadline = time.monotonic() + timeout_seconds
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SourceError(f"metrics from {host}: {url!r} is not an http:// or https:// URL")
     try:
-        with requests.get(url, params=params, timeout=timeout_seconds, stream=True, allow_redirects=False) as answer:
-            if answer.status_code != 200:
-                raise SourceError(f"metrics from {host}: HTTP {answer.status_code} {answer.reason or ''}".rstrip())
-            body = bytearray()
-            for chunk in answer.iter_content(_CHUNK):
-                body.extend(chunk)
-                if len(body) > max_bytes:
-                    raise SourceError(f"metrics from {host}: answer larger than {max_bytes} bytes, refused")
-                if time.monotonic() > deadline:
-                    raise SourceError(f"metrics from {host}: no complete answer within {timeout_seconds:g}s")
-    except requests.exceptions.ConnectTimeout as exc:
-        raise SourceError(f"metrics from {host}: no connection within {timeout_seconds:g}s") from exc
-    except requests.exceptions.ReadTimeout as exc:
-        raise SourceError(f"metrics from {host}: no answer within {timeout_seconds:g}s") from exc
-    except requests.exceptions.ConnectionError as exc:
-        raise SourceError(f"metrics from {host}: cannot connect ({_root_cause(exc)})") from exc
-    except requests.exceptions.RequestException as exc:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise SourceError(f"metrics from {host}: {url!r} has no valid port") from exc
+    target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+    if params:
+        target += ("&" if parts.query else "?") + urlencode(params)
+    sock = _connect(parts.hostname, port, deadline, host, timeout_seconds)
+    cutoff = _Cutoff(sock, deadline - time.monotonic())
+    phase = "connection"
+    answer: http.client.HTTPResponse | None = None
+    try:
+        if parts.scheme == "https":
+            context = ssl.create_default_context()
+            sock = context.wrap_socket(sock, server_hostname=parts.hostname)
+            cutoff._sock = sock
+        connection = http.client.HTTPConnection(parts.hostname, port, timeout=max(0.001, deadline - time.monotonic()))
+        connection.sock = sock
+        connection.putrequest("GET", target, skip_accept_encoding=True)
+        for name, value in (("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Accept-Encoding", "identity"), ("Connection", "close")):
+            connection.putheader(name, value)
+        connection.endheaders()
+        phase = "answer"
+        answer = connection.getresponse()
+        if answer.status != 200:
+            raise SourceError(f"metrics from {host}: HTTP {answer.status} {answer.reason or ''}".rstrip())
+        phase = "complete answer"
+        body = bytearray()
+        while chunk := answer.read(_CHUNK):
+            body.extend(chunk)
+            if len(body) > max_bytes:
+                raise SourceError(f"metrics from {host}: answer larger than {max_bytes} bytes, refused")
+    except SourceError:
+        raise
+    except Exception as exc:  # whatever the transport raises: a reset, a broken chunk, TLS, a cut socket
+        if cutoff.fired or time.monotonic() >= deadline:
+            raise SourceError(f"metrics from {host}: no {phase} within {timeout_seconds:g}s") from exc
         raise SourceError(f"metrics from {host}: {_root_cause(exc)}") from exc
-    if time.monotonic() > deadline:
+    finally:
+        cutoff.cancel()
+        if answer is not None:
+            answer.close()
+        sock.close()
+    if cutoff.fired:  # the body ended because the socket was shut down: it may be cut short
         raise SourceError(f"metrics from {host}: no complete answer within {timeout_seconds:g}s")
     return bytes(body)
 
 
+def _connect(hostname: str, port: int, deadline: float, host: str, timeout_seconds: float) -> socket.socket:
+    """A connected socket within the deadline, or SourceError."""
+    resolved: list[object] = []
+
+    def resolve() -> None:
+        try:
+            resolved.append(socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM))
+        except Exception as exc:  # gaierror, UnicodeError for an impossible name, ...
+            resolved.append(exc)
+
+    resolver = threading.Thread(target=resolve, name="gate-resolve", daemon=True)
+    resolver.start()
+    resolver.join(max(0.0, deadline - time.monotonic()))
+    if not resolved:
+        raise SourceError(f"metrics from {host}: no connection within {timeout_seconds:g}s (name lookup)")
+    if isinstance(resolved[0], BaseException):
+        raise SourceError(f"metrics from {host}: cannot connect ({_root_cause(resolved[0])})") from resolved[0]
+    error: BaseException | None = None
+    for family, kind, proto, _, address in resolved[0]:  # type: ignore[union-attr]
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(remaining)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    if error is None or isinstance(error, TimeoutError) or time.monotonic() >= deadline:
+        raise SourceError(f"metrics from {host}: no connection within {timeout_seconds:g}s") from error
+    raise SourceError(f"metrics from {host}: cannot connect ({_root_cause(error)})") from error
+
+
 def _root_cause(exc: BaseException) -> str:
-    """One line for what went wrong under the HTTP library: 'connection refused', 'DNS lookup failed'."""
+    """One line for what went wrong under the HTTP client: 'connection refused', 'DNS lookup failed'."""
     seen: BaseException | None = exc
     innermost = exc
     while seen is not None:
@@ -82,6 +176,12 @@ def _root_cause(exc: BaseException) -> str:
             return "DNS lookup failed"
         if isinstance(seen, ConnectionRefusedError):
             return "connection refused"
+        if isinstance(seen, ConnectionResetError):
+            return "connection reset by the peer"
+        if isinstance(seen, http.client.IncompleteRead):
+            return f"answer cut short ({seen.partial and len(seen.partial) or 0} bytes read)"
+        if isinstance(seen, http.client.RemoteDisconnected):
+            return "closed the connection without an answer"
         innermost = seen
         seen = seen.__cause__ or seen.__context__
     return " ".join(str(innermost).split())[:200] or type(innermost).__name__
