@@ -22,7 +22,11 @@ functions with what they saw and when. The rules, in the residents' favour every
   alone), growth since entry up to the server's known peak is presumed ours while it holds.
 - After a yield, re-entry waits until the card has had room, with a margin above the floor, for
   a stable period. That memory, and what the card looked like at entry, lives in annotations on
-  the Deployment, so every run of the gate (CronJob or sidecar) sees it.
+  the gate's Lease, so every run of the gate (controller, CronJob or sidecar) sees it.
+- The state is written before an entry acts (the intent) and after a yield acts (residents
+  first). A card given back whose yield was never written (a crash, an API outage between the
+  two writes) still reads as a yield: the Lease says the gate entered, and the Deployment has
+  been scaled since (its generation moved past the one recorded with the entry).
 - The window is read on the local wall clock of the configured time zone. No entry in its last
   minutes (the entry margin), when the server could not start before the window ends.
 - Demand (tripit's queue), when configured: the card is taken only with work waiting, at any
@@ -42,7 +46,7 @@ from enum import StrEnum
 
 from gate.units import Window, format_duration, format_instant, format_size, parse_instant
 
-# The gate's memory between runs, kept on the Deployment.
+# The gate's memory between runs, kept in the annotations of its Lease.
 YIELDED_AT = "tts.gate/yielded-at"
 ROOM_SINCE = "tts.gate/room-since"
 ENTERED_AT = "tts.gate/entered-at"
@@ -51,6 +55,11 @@ IDLE_SINCE = "tts.gate/idle-since"
 # Memory the source could not put on a pod when the gate took the card: the baseline against
 # which the own pod's still-unlabelled start-up memory is told apart.
 ENTRY_UNATTRIBUTED = "tts.gate/entry-unattributed-bytes"
+# The Deployment's metadata.generation when the entry was decided: scaling changes it, so a
+# later generation with no replicas means the card was taken and given back since.
+ENTRY_GENERATION = "tts.gate/entry-generation"
+# Timestamps: when two writers disagree, the later one stands (see `merge_state`).
+INSTANTS = (YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE)
 
 # An idle card reports a few MiB in use (or none); any process with a CUDA context holds 100 MiB
 # or more. Under this, a device agrees that an empty per-pod answer is an idle card; whatever
@@ -167,7 +176,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class GateState:
-    """The Deployment as the gate reads it: desired replicas and the gate's annotations."""
+    """The Deployment's desired replicas and the gate's state from its Lease, as one run read them."""
 
     replicas: int
     yielded_at: datetime | None = None
@@ -175,10 +184,22 @@ class GateState:
     entered_at: datetime | None = None
     entry_unattributed_bytes: int | None = None
     idle_since: datetime | None = None
+    generation: int | None = None  # the Deployment's metadata.generation as read
+    entry_generation: int | None = None
+    # The yield was carried out but never written: see `from_annotations`.
+    yield_unrecorded: bool = False
 
     @classmethod
-    def from_annotations(cls, replicas: int, annotations: Mapping[str, str]) -> GateState:
-        """Read the state annotations; an unreadable one is ignored (treated as absent)."""
+    def from_annotations(cls, replicas: int, annotations: Mapping[str, str], generation: int | None = None) -> GateState:
+        """Read the state annotations; an unreadable one is ignored (treated as absent).
+
+        An entry recorded, no replicas and no yield recorded: if the Deployment has been scaled
+        since the entry (its generation moved on), the card was held and given back by a run that
+        could not write its yield (killed, or the API failed between the two writes). It reads
+        as a yield at the entry's time, so the cool-down applies as it would have. If the
+        generation has not moved, the entry's intent was written and never carried out: it is
+        ignored, and the next preflight decides as if it had never been written.
+        """
 
         def instant(key: str) -> datetime | None:
             try:
@@ -186,15 +207,55 @@ class GateState:
             except ValueError:
                 return None
 
-        entry_text = annotations.get(ENTRY_UNATTRIBUTED, "")
+        def count(key: str) -> int | None:
+            text = annotations.get(key, "")
+            return int(text) if text.isdigit() else None
+
+        yielded_at, entered_at = instant(YIELDED_AT), instant(ENTERED_AT)
+        entry_generation = count(ENTRY_GENERATION)
+        unrecorded = False
+        if replicas < 1 and entered_at is not None and yielded_at is None:
+            # Without both generations the entry's fate is unknown: a yield is the safe reading.
+            moved = generation is None or entry_generation is None or generation > entry_generation
+            if moved:
+                yielded_at, unrecorded = entered_at, True
         return cls(
             replicas=replicas,
-            yielded_at=instant(YIELDED_AT),
+            yielded_at=yielded_at,
             room_since=instant(ROOM_SINCE),
-            entered_at=instant(ENTERED_AT),
-            entry_unattributed_bytes=int(entry_text) if entry_text.isdigit() else None,
+            entered_at=entered_at,
+            entry_unattributed_bytes=count(ENTRY_UNATTRIBUTED),
             idle_since=instant(IDLE_SINCE),
+            generation=generation,
+            entry_generation=entry_generation,
+            yield_unrecorded=unrecorded,
         )
+
+
+def merge_state(fresh: Mapping[str, str], changes: Mapping[str, str | None], read: Mapping[str, str]) -> dict[str, str]:
+    """This run's `changes` (None removes a key) merged into what another writer has just put in
+    the Lease (`fresh`); `read` is the Lease as this run read it before deciding.
+
+    Another writer's work is never undone: a key it set or changed since `read` is not removed,
+    and of two timestamps the later stands (a newer yield keeps its cool-down, a newer entry its
+    start-up grace). Everything else is this run's change.
+    """
+    merged = dict(fresh)
+    for key, value in changes.items():
+        theirs = fresh.get(key)
+        changed_since = theirs != read.get(key)
+        if value is None:
+            if not changed_since:
+                merged.pop(key, None)
+            continue
+        if key in INSTANTS and theirs is not None and changed_since:
+            try:
+                if parse_instant(theirs) >= parse_instant(value):
+                    continue
+            except ValueError:
+                pass  # theirs is unreadable: ours replaces it
+        merged[key] = value
+    return merged
 
 
 @dataclass(frozen=True)
@@ -393,13 +454,14 @@ def _window_text(settings: Settings) -> str:
     return str(settings.window) if settings.window else "no window"
 
 
-def _cleared(state: GateState) -> dict[str, str | None]:
+def cleared(state: GateState) -> dict[str, str | None]:
     """Annotation changes that remove whatever cool-down state is set."""
     present = {
         YIELDED_AT: state.yielded_at,
         ROOM_SINCE: state.room_since,
         ENTERED_AT: state.entered_at,
         ENTRY_UNATTRIBUTED: state.entry_unattributed_bytes,
+        ENTRY_GENERATION: state.entry_generation,
         IDLE_SINCE: state.idle_since,
     }
     return {key: None for key, value in present.items() if value is not None}
@@ -465,13 +527,15 @@ def decide_preflight(view: View, state: GateState, settings: Settings, demand: D
             annotations=clear_room,
         )
     entry = {ENTERED_AT: format_instant(now), ENTRY_UNATTRIBUTED: str(view.source_unattributed_bytes)}
+    if state.generation is not None:
+        entry[ENTRY_GENERATION] = str(state.generation)
     work_text = f"; {demand}" if by_demand else ""
     return Decision(
         cmd,
         Reason.ENTERED,
         f"taking the card: {_room_text(view, settings)}{work_text}",
         replicas=1,
-        annotations={**_cleared(state), **entry},
+        annotations={**cleared(state), **entry},
     )
 
 
@@ -483,7 +547,7 @@ def decide_guard(view: View, state: GateState, settings: Settings, demand: Deman
     if state.replicas < 1:
         return Decision(cmd, Reason.NOT_HOLDING, "not holding the card")
     demand = demand if settings.demand is not None else None
-    yielded = {**_cleared(state), YIELDED_AT: format_instant(now)}
+    yielded = {**cleared(state), YIELDED_AT: format_instant(now)}
     if view.blind:
         return Decision(cmd, Reason.BLIND, f"yielding the card, blind: {view.blind_reason}", replicas=0, annotations=yielded)
     if not view.in_window and not (demand is not None and _demand_in_hours(settings, now)):
@@ -493,7 +557,7 @@ def decide_guard(view: View, state: GateState, settings: Settings, demand: Deman
             Reason.OUT_OF_WINDOW,
             f"yielding the card, outside the window ({_window_text(settings)})",
             replicas=0,
-            annotations=_cleared(state),
+            annotations=cleared(state),
         )
     if not has_room(view, settings):
         return Decision(cmd, Reason.NO_ROOM, f"yielding the card, no room: {_room_text(view, settings)}", replicas=0, annotations=yielded)
@@ -518,7 +582,7 @@ def decide_guard(view: View, state: GateState, settings: Settings, demand: Deman
                 Reason.IDLE,
                 f"giving the card back: the queue has been empty for {format_duration(empty)}",
                 replicas=0,
-                annotations=_cleared(state),
+                annotations=cleared(state),
             )
         return Decision(cmd, Reason.HOLDING, f"{holding}; the queue empty for {format_duration(empty)} of {format_duration(idle_after)}")
     # Work waiting clears the idle clock; an unknown demand leaves it as it is and does nothing.
@@ -529,8 +593,8 @@ def decide_guard(view: View, state: GateState, settings: Settings, demand: Deman
 def decide_down(state: GateState) -> Decision:
     """The window's end: replicas 0 whatever the metrics say, and a clean slate for the next night."""
     if state.replicas == 0:
-        return Decision("down", Reason.ALREADY_DOWN, "already at 0 replicas", annotations=_cleared(state))
-    return Decision("down", Reason.WINDOW_END, f"scaling {state.replicas} replica(s) to 0", replicas=0, annotations=_cleared(state))
+        return Decision("down", Reason.ALREADY_DOWN, "already at 0 replicas", annotations=cleared(state))
+    return Decision("down", Reason.WINDOW_END, f"scaling {state.replicas} replica(s) to 0", replicas=0, annotations=cleared(state))
 
 
 def decide_tick(view: View, state: GateState, settings: Settings, demand: Demand | None = None, enabled: bool = True) -> Decision:

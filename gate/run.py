@@ -1,31 +1,41 @@
 """One run of a gate command: read the Deployment and the gate's state, observe the card, decide, act.
 
-This is the only place that joins the pure policy to the sources and the API client. Acting
-follows one order: replicas first (a yield must reach the residents before anything else can
-fail), then the state, then the Event. A failed Event is a warning, not a failure: the decision
-has been carried out.
+This is the only place that joins the pure policy to the sources and the API client.
 
-The state lives in the annotations of a Lease, `<deployment>-gate`, beside the Deployment: every
-caller (the controller, the CronJobs, the sidecar, a workstation) reads and writes it there, and
-the gate's Role needs no verb that could change the server's pod template. A write is the
-decision's changes merged into the Lease as read and PUT back with its resourceVersion: a writer
-that lost a race gets 409, reads again and merges its changes key by key into what won, once;
-nothing ever overwrites the whole state blindly. Old `tts.gate/*` annotations on the Deployment
-(the first release kept its state there) are ignored.
+Reading the card is one boundary: whatever happens inside it (a timeout, a parse error, any
+exception) comes out as a reading or as blindness with a one-line reason, never as a crash.
+
+Acting follows the residents, then the record:
+- a yield the residents are owed (blind, no room) scales to zero first and then writes its
+  state, merged and retried until it lands (`store.merge`); if it never lands, the state still
+  reads as a yield (`GateState.from_annotations`), so no later decision differs;
+- everything else writes its state first (an entry's intent, a cleared night) and acts after.
+  A write that loses a race to another writer (409) is not re-applied: the run reads again and
+  decides again from what it finds, so a fresh yield by the sidecar or a CronJob is never
+  undone. An entry whose intent cannot be written is not made.
+A failed Event is a warning, not a failure: the decision has been carried out.
+
+The state lives in the gate's Lease (`gate.store`); old `tts.gate/*` annotations on the
+Deployment (the first release kept its state there) are ignored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from gate import policy
 from gate.kube.client import KubeClient
-from gate.kube.errors import KubeConflict, KubeError, KubeNotFound
+from gate.kube.errors import KubeConflict, KubeError
 from gate.policy import Blind, Decision, Demand, GateState, Observation, Reason, Settings, View
 from gate.sources import DeviceSource, Source, SourceError
+from gate.store import LeaseStore, Snapshot, StateStore, apply_changes, merge
+
+# Decide again at most this many times when other writers keep changing the state under an
+# intent (each attempt re-reads, so each loses only to a write that landed in between).
+DECIDE_ATTEMPTS = 4
 
 
 @dataclass
@@ -41,6 +51,10 @@ class Outcome:
     applied: bool = False
     replicas_after: int | None = None
     warnings: list[str] = field(default_factory=list)
+    # A yield's state that could not be written (the API failed after the scale-down): the
+    # controller writes it on its next iteration; meanwhile the state reads as a yield anyway.
+    unwritten: Mapping[str, str | None] | None = None
+    snapshot: Snapshot = field(default_factory=Snapshot)  # the state as this run's decision read it
 
 
 def look(
@@ -51,7 +65,7 @@ def look(
     device: DeviceSource | None = None,
 ) -> View:
     """Read the source (and the device-level second opinion, when there is one) and make the
-    gate's view of it; either source failing leaves the gate blind."""
+    gate's view of it. Never raises: whatever fails, the gate is blind and says why in one line."""
     observation: Observation
     try:
         observation = source.read()
@@ -59,7 +73,17 @@ def look(
             observation = replace(observation, device=_read_device(device))
     except SourceError as exc:
         observation = Blind(str(exc))
-    return policy.assess(observation, settings, now, state)
+    except Exception as exc:  # a surprise in a source is blindness too, never a crash with the card held
+        observation = Blind(f"reading {getattr(source, 'name', 'the source')} failed: {_one_line(exc)}")
+    try:
+        return policy.assess(observation, settings, now, state)
+    except Exception as exc:
+        in_window = settings.window.contains(now) if settings.window else True
+        return View(now=now, in_window=in_window, blind_reason=f"the reading could not be assessed: {_one_line(exc)}")
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
 
 
 def _read_device(device: DeviceSource) -> policy.DeviceReading:
@@ -69,59 +93,48 @@ def _read_device(device: DeviceSource) -> policy.DeviceReading:
         raise SourceError(f"device source {device.name}: {exc}") from exc
 
 
-LEASE_LABELS = {"app.kubernetes.io/name": "tts", "app.kubernetes.io/component": "gate"}
-
-
 def lease_name(settings: Settings) -> str:
     return f"{settings.deployment}-gate"
 
 
-def read_state(kube: KubeClient, settings: Settings) -> tuple[dict[str, Any], GateState]:
-    """The Deployment (for replicas and Events) and the gate's state from its Lease (none yet:
-    no state)."""
+def store_for(kube: KubeClient, settings: Settings) -> LeaseStore:
+    return LeaseStore(kube, settings.namespace, lease_name(settings))
+
+
+def read_all(kube: KubeClient, settings: Settings) -> tuple[dict[str, Any], GateState, Snapshot]:
+    """The Deployment (for replicas and Events), the gate's state, and the Lease as read."""
     deployment = kube.get_deployment(settings.namespace, settings.deployment)
-    replicas = int((deployment.get("spec") or {}).get("replicas", 1))  # the API's own default is 1
-    try:
-        lease = kube.get_lease(settings.namespace, lease_name(settings))
-        annotations = (lease.get("metadata") or {}).get("annotations") or {}
-    except KubeNotFound:
-        annotations = {}
-    return deployment, GateState.from_annotations(replicas, annotations)
+    spec = deployment.get("spec") or {}
+    replicas = int(spec.get("replicas", 1))  # the API's own default is 1
+    generation = (deployment.get("metadata") or {}).get("generation")
+    snapshot = store_for(kube, settings).read()
+    state = GateState.from_annotations(replicas, snapshot.annotations, generation if isinstance(generation, int) else None)
+    return deployment, state, snapshot
 
 
-def write_state(kube: KubeClient, settings: Settings, changes: dict[str, str | None], dry_run: bool = False) -> None:
-    """Merge `changes` (None removes a key) into the Lease's annotations; create the Lease first
-    when it is missing; on a lost race, read again and merge into what won, once."""
-    for attempt in (1, 2):
-        lease, existed = _lease(kube, settings, dry_run)
-        if dry_run and not existed:
-            return  # the dry-run create was authorized and persisted nothing: there is nothing to update
-        meta = lease.setdefault("metadata", {})
-        annotations = dict(meta.get("annotations") or {})
-        for key, value in changes.items():
-            if value is None:
-                annotations.pop(key, None)
-            else:
-                annotations[key] = value
-        meta["annotations"] = annotations
-        try:
-            kube.update_lease(lease, dry_run=dry_run)
-            return
-        except KubeConflict:
-            if attempt == 2:
-                raise
+def read_state(kube: KubeClient, settings: Settings) -> tuple[dict[str, Any], GateState]:
+    deployment, state, _ = read_all(kube, settings)
+    return deployment, state
 
 
-def _lease(kube: KubeClient, settings: Settings, dry_run: bool) -> tuple[dict[str, Any], bool]:
-    """The Lease, created when missing; and whether it existed already."""
-    namespace, name = settings.namespace, lease_name(settings)
-    try:
-        return kube.get_lease(namespace, name), True
-    except KubeNotFound:
-        try:
-            return kube.create_lease(namespace, name, LEASE_LABELS, dry_run=dry_run), False
-        except KubeConflict:  # another run created it between our read and our create
-            return kube.get_lease(namespace, name), True
+def write_state(kube: KubeClient, settings: Settings, changes: Mapping[str, str | None], dry_run: bool = False) -> None:
+    """Merge `changes` into the state as it is now (a workstation's or `helm test`'s write)."""
+    store = store_for(kube, settings)
+    snapshot = store.read()
+    if dry_run:
+        if snapshot.version is not None:
+            store.put(snapshot, apply_changes(snapshot.annotations, changes), dry_run=True)
+        return
+    merge(store, snapshot, changes)
+
+
+def decide(command: str, view: View | None, state: GateState, settings: Settings, demand: Demand | None, enabled: bool = True) -> Decision:
+    if command == "down":
+        return policy.decide_down(state)
+    assert view is not None
+    if command == "tick":
+        return policy.decide_tick(view, state, settings, demand, enabled)
+    return policy.decide(command, view, state, settings, demand)
 
 
 def run(
@@ -134,42 +147,107 @@ def run(
     device: DeviceSource | None = None,
     demand: Callable[[], Demand] | None = None,
     enabled: bool = True,
+    may_enter: Callable[[], bool] | None = None,
 ) -> Outcome:
     """Carry out `command` (preflight, guard, down, or `tick`: the controller's) once. Raises
-    KubeError when the API fails (nothing after it is done). `demand` probes the queue."""
-    deployment, state = read_state(kube, settings)
+    KubeError when the API fails before anything was done. `demand` probes the queue;
+    `may_enter`, asked just before scaling up, lets a watchdog that has just yielded veto it."""
+    deployment, state, snapshot = read_all(kube, settings)
+    view = None
     reading = None
-    if command == "down":
-        view = None
-        decision = policy.decide_down(state)
-    else:
+    if command != "down":
         assert source is not None
         view = look(source, settings, now, state, device)
         reading = demand() if demand is not None else None
-        if command == "tick":
-            decision = policy.decide_tick(view, state, settings, reading, enabled)
-        else:
-            decision = policy.decide(command, view, state, settings, reading)
-    outcome = Outcome(command, now, state, decision, view, dry_run, demand=reading, deployment=deployment, replicas_after=state.replicas)
+    decision = decide(command, view, state, settings, reading, enabled)
+    outcome = Outcome(
+        command,
+        now,
+        state,
+        decision,
+        view,
+        dry_run,
+        demand=reading,
+        deployment=deployment,
+        replicas_after=state.replicas,
+        snapshot=snapshot,
+    )
     if not dry_run:
-        apply(kube, deployment, settings, outcome, record_event=command != "tick")
+        apply(kube, settings, outcome, record_event=command != "tick", may_enter=may_enter, enabled=enabled)
     return outcome
 
 
-def apply(kube: KubeClient, deployment: dict[str, Any], settings: Settings, outcome: Outcome, record_event: bool = True) -> None:
-    """Carry out the decision. The controller records its Events itself, on a change of reason."""
-    decision = outcome.decision
-    if decision.replicas is not None:
-        outcome.replicas_after = kube.scale(settings.namespace, settings.deployment, decision.replicas)
-        outcome.applied = True
-    if decision.annotations:
+def _urgent(decision: Decision) -> bool:
+    """A yield the residents are owed now: scale first, record after."""
+    return decision.replicas == 0 and decision.annotations.get(policy.YIELDED_AT) is not None
+
+
+def apply(
+    kube: KubeClient,
+    settings: Settings,
+    outcome: Outcome,
+    record_event: bool = True,
+    may_enter: Callable[[], bool] | None = None,
+    enabled: bool = True,
+) -> None:
+    """Carry out the decision (see the module's docstring for the order). The controller records
+    its Events itself, on a change of reason."""
+    store = store_for(kube, settings)
+    if _urgent(outcome.decision):
+        _scale(kube, settings, outcome, 0)
+        changes = dict(outcome.decision.annotations)
         try:
-            write_state(kube, settings, dict(decision.annotations))
-            outcome.applied = True
-        except KubeConflict as exc:
-            outcome.warnings.append(f"the gate's state changed twice under this run; its own change was dropped: {exc}")
+            merge(store, outcome.snapshot, changes)
+        except KubeError as exc:
+            outcome.unwritten = changes
+            outcome.warnings.append(f"the card was given back but the yield is not recorded yet (it still reads as one): {exc}")
+    else:
+        landed = _write_intent(kube, settings, store, outcome, enabled)
+        decision = outcome.decision
+        if decision.replicas == 1 and not landed:
+            outcome.warnings.append("not taking the card: its intent could not be recorded (other writers kept changing the state)")
+        elif decision.replicas == 1 and may_enter is not None and not may_enter():
+            outcome.warnings.append("not taking the card: the watchdog gave it back during this run")
+        elif decision.replicas is not None:
+            _scale(kube, settings, outcome, decision.replicas)
+            if not landed:
+                outcome.warnings.append("the card was given back but the gate's state could not be written; the next run tidies it")
+    decision = outcome.decision
     if record_event and (decision.replicas is not None or decision.refused):
-        record(kube, deployment, decision, outcome)
+        record(kube, outcome.deployment, decision, outcome)
+
+
+def _scale(kube: KubeClient, settings: Settings, outcome: Outcome, replicas: int) -> None:
+    outcome.replicas_after = kube.scale(settings.namespace, settings.deployment, replicas)
+    outcome.applied = True
+
+
+def _write_intent(kube: KubeClient, settings: Settings, store: StateStore, outcome: Outcome, enabled: bool) -> bool:
+    """Write the decision's state before it acts; on a lost race read again and decide again
+    (updating `outcome`). False when it never landed."""
+    for _ in range(DECIDE_ATTEMPTS):
+        changes = outcome.decision.annotations
+        if not changes:
+            return True
+        try:
+            store.put(outcome.snapshot, apply_changes(outcome.snapshot.annotations, changes))
+            outcome.applied = True
+            return True
+        except KubeConflict:
+            outcome.deployment, outcome.state, outcome.snapshot = read_all(kube, settings)
+            outcome.replicas_after = outcome.state.replicas
+            outcome.decision = decide(outcome.command, outcome.view, outcome.state, settings, outcome.demand, enabled)
+            if _urgent(outcome.decision):
+                # The fresh state says yield now (the card was taken meanwhile): residents first.
+                _scale(kube, settings, outcome, 0)
+                merge(store, outcome.snapshot, dict(outcome.decision.annotations))
+                return True
+    return False
+
+
+def write_pending(kube: KubeClient, settings: Settings, read: Snapshot, changes: Mapping[str, str | None]) -> None:
+    """Write a yield's state that an earlier iteration could not (raises KubeError if it still cannot)."""
+    merge(store_for(kube, settings), read, changes)
 
 
 def record(kube: KubeClient, deployment: dict[str, Any], decision: Decision, outcome: Outcome) -> None:

@@ -31,6 +31,9 @@ Real behaviours it reproduces (read from kube-apiserver and apimachinery):
 - TLS with a given certificate (`tls=(certfile, keyfile)`), for CA checks.
 - Injected faults for what a real server does under stress: 429 with `Retry-After`, 500/503,
   answers that arrive late, or a connection closed without an answer.
+- Contention on the gate's Lease (`rival_writes_per_put`): before each PUT, another writer (a
+  CronJob, the sidecar) may update the Lease, so the PUT's resourceVersion is stale and it is
+  409 `Conflict`, exactly as a lost race is: with N, the first N PUTs of every N + 1 lose.
 """
 
 from __future__ import annotations
@@ -125,6 +128,8 @@ class FakeKubeAPI:
         self.leases: dict[tuple[str, str], dict[str, Any]] = {}
         self._resource_version = 1000
         self._lock = threading.Lock()
+        self.rival_writes_per_put = 0
+        self._lease_puts = 0
         self.add_deployment(namespace, deployment, replicas)
         self._server = QuietServer(("127.0.0.1", 0), self._handler())
         self.scheme = "http"
@@ -457,6 +462,10 @@ class FakeKubeAPI:
                 f'Lease.coordination.k8s.io "{name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: '
                 "must be specified for an update",
             )
+        if self.rival_writes_per_put:
+            self._lease_puts += 1
+            if self._lease_puts % (self.rival_writes_per_put + 1):
+                current = self._rival_write(namespace, name or "")
         if meta["resourceVersion"] != current["metadata"]["resourceVersion"]:
             return 409, status_body(
                 409,
@@ -468,6 +477,15 @@ class FakeKubeAPI:
         meta.update(namespace=namespace, uid=current["metadata"]["uid"], resourceVersion=self._next_rv())
         self.leases[(namespace, name or "")] = lease
         return 200, lease
+
+    def _rival_write(self, namespace: str, name: str) -> dict[str, Any]:
+        """Another writer updates the Lease: an annotation of its own, a new resourceVersion."""
+        lease = copy.deepcopy(self.leases[(namespace, name)])
+        annotations = lease["metadata"].setdefault("annotations", {})
+        annotations["rival.test/writes"] = str(int(annotations.get("rival.test/writes", "0")) + 1)
+        lease["metadata"]["resourceVersion"] = self._next_rv()
+        self.leases[(namespace, name)] = lease
+        return lease
 
     def _scale_of(self, deployment: dict[str, Any]) -> dict[str, Any]:
         meta = deployment["metadata"]

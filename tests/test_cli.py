@@ -151,8 +151,13 @@ def test_reentry_after_a_yield_waits_for_stable_room(env, kubeapi):
         assert reason in result.stdout, now
         assert kubeapi.replicas() == replicas, now
     # The cool-down state is gone; the entry is recorded, with the `unknown` Xorg process as the
-    # unattributed baseline the start-up grace measures from.
-    assert kubeapi.state() == {"tts.gate/entered-at": "2026-11-12T02:33:00Z", "tts.gate/entry-unattributed-bytes": "104857600"}
+    # unattributed baseline the start-up grace measures from, and the Deployment's generation
+    # before the scale-up (the yield moved it from 1 to 2).
+    assert kubeapi.state() == {
+        "tts.gate/entered-at": "2026-11-12T02:33:00Z",
+        "tts.gate/entry-unattributed-bytes": "104857600",
+        "tts.gate/entry-generation": "2",
+    }
 
 
 # -- down ---------------------------------------------------------------------------------------

@@ -62,12 +62,19 @@ class KubeClient:
     def get_lease(self, namespace: str, name: str) -> dict[str, Any]:
         return self._call("GET", f"{_LEASES.format(namespace=namespace)}/{name}", f"get lease {namespace}/{name}")
 
-    def create_lease(self, namespace: str, name: str, labels: dict[str, str] | None = None, dry_run: bool = False) -> dict[str, Any]:
-        """Create an empty Lease for the gate's state; 409 (KubeConflict) when it already exists."""
+    def create_lease(
+        self,
+        namespace: str,
+        name: str,
+        labels: dict[str, str] | None = None,
+        dry_run: bool = False,
+        annotations: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Create the Lease for the gate's state (with its first state); 409 (KubeConflict) when it already exists."""
         body = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
-            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {}), "annotations": dict(annotations or {})},
             "spec": {"holderIdentity": COMPONENT},
         }
         return self._call("POST", f"{_LEASES.format(namespace=namespace)}{_dry(dry_run)}", f"create lease {namespace}/{name}", body=body)
