@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import os
 import re
 import sys
 import traceback
@@ -385,22 +386,43 @@ def _finish(outcome: Outcome, options: Options) -> None:
         fail(f"blind: {outcome.view.blind_reason}", ExitStatus.METRICS)  # the one line that says why
 
 
-def _run_once(command: str, options: Options) -> None:
+def _run_once(command: str, options: Options, deadline: str) -> None:
+    deadline_seconds = parse_duration(deadline)
+    if deadline_seconds < 0:
+        raise InvalidValue(f"invalid deadline {deadline!r}: expected a duration, or 0 for none")
     source = options.source() if command != "down" else None
     device = options.device_source() if command != "down" else None
     demand = options.demand_probe() if command != "down" else None
-    outcome = run(command, options.settings, source, options.kube(), options.clock(), dry_run=options.dry_run, device=device, demand=demand)
+    from gate.controller import decide_within
+
+    with decide_within(options, command, deadline_seconds, os._exit):
+        outcome = run(
+            command, options.settings, source, options.kube(), options.clock(), dry_run=options.dry_run, device=device, demand=demand
+        )
     _finish(outcome, options)
+
+
+Deadline = Annotated[
+    str,
+    typer.Option(
+        envvar="GATE_DEADLINE",
+        metavar="DURATION",
+        help=(
+            "Give up a run that has not decided by then, exit 3; guard and down first give the card back "
+            "(the chart sets half the CronJob's activeDeadlineSeconds; 0: no limit)."
+        ),
+    ),
+]
 
 
 @app.command()
 @gate_command(CLUSTER, CARD, ACTS, {"output"})
-def preflight(options: Options) -> None:
+def preflight(options: Options, deadline: Deadline = defaults.ONE_SHOT_DEADLINE) -> None:
     """Take the card (scale to 1) if it is inside the window, the card has room and no cool-down is running.
 
     A no-op when already at 1 or more replicas. Refusals are recorded as Events on the Deployment.
     """
-    _run_once("preflight", options)
+    _run_once("preflight", options, deadline)
 
 
 IntervalOpt = Annotated[str, typer.Option("--interval", envvar="GATE_INTERVAL", metavar="DURATION", help="--watch: time between checks.")]
@@ -436,10 +458,11 @@ def guard(
     metrics_port: MetricsPort = defaults.METRICS_PORT,
     metrics_address: MetricsAddress = "0.0.0.0",
     iterations: Iterations = 0,
+    deadline: Deadline = defaults.ONE_SHOT_DEADLINE,
 ) -> None:
     """Holding the card, give it back (scale to 0) when it has no room, the metrics are blind, or the window ended."""
     if not watch:
-        _run_once("guard", options)
+        _run_once("guard", options, deadline)
         return
     _loop(options, "guard", interval, metrics_port, metrics_address, iterations)
 
@@ -487,9 +510,9 @@ def run_controller(
 
 @app.command()
 @gate_command(CLUSTER, ACTS, {"output"}, needs_total=False)
-def down(options: Options) -> None:
+def down(options: Options, deadline: Deadline = defaults.ONE_SHOT_DEADLINE) -> None:
     """Give the card back (scale to 0) unconditionally: the window's end. Needs no metrics."""
-    _run_once("down", options)
+    _run_once("down", options, deadline)
 
 
 @app.command()

@@ -7,7 +7,14 @@ creates no pods. The CronJobs and the server pod's sidecar stay as its safety ne
 
 - SIGTERM and SIGINT only set a flag: the iteration under way finishes (a scale-down is never
   left half done) and the loop ends with status 0.
-- A failed iteration (the API) is logged and counted, not fatal: the next one tries again.
+- A failed iteration is logged and counted, never fatal: the API failing, the next one tries
+  again; anything else (a bug, a surprise) is read as blindness, so holding the card, the card
+  is given back at once, and the loop carries on.
+- A watchdog beside the loop (`Watchdog`) shares nothing with its read path: holding the card,
+  if no iteration has decided within 2 intervals + the timeout, it gives the card back through
+  its own API client and says why. Reads cannot stall an iteration for long (every fetch has a
+  deadline), but the watchdog does not depend on that.
+- A yield whose state could not be written is written at the start of the next iteration.
 - Events and log lines come when the decision's reason changes, as Kubernetes' own event
   recorder aggregates repeats: not one per tick.
 - /healthz fails once no iteration has completed for max(3 intervals, 60 s): a stuck loop gets
@@ -19,19 +26,21 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import typer
 
-from gate import report
+from gate import policy, report
+from gate.kube.client import MAX_RETRY_AFTER_SECONDS, KubeClient
 from gate.kube.errors import KubeError
 from gate.options import Options
 from gate.policy import Reason
-from gate.run import Outcome, record, run
+from gate.run import Outcome, read_all, record, run, store_for, write_pending
 from gate.serve import GateServer
+from gate.store import Snapshot, merge
 from gate.telemetry import WatchMetrics
-from gate.units import format_duration
+from gate.units import format_duration, format_instant
 
 # Steady states: a change into one of these is logged but is not an Event.
 _QUIET = {Reason.HOLDING, Reason.NOT_HOLDING, Reason.ALREADY_UP, Reason.ALREADY_DOWN}
@@ -66,6 +75,115 @@ class Liveness:
         return f"the loop last completed an iteration {format_duration(age)} ago" if age > self.limit else None
 
 
+class Watchdog:
+    """Gives the card back when the loop stops deciding while it holds it.
+
+    It needs only an API client of its own (`kube`, never the loop's: a stuck call must not hold
+    it up) and the loop's word after each iteration (`decided`). Holding is what the last
+    iteration left (unknown before the first: then it is presumed, as scaling an idle server to
+    0 changes nothing). It also serves the loop's own give-back after an iteration that failed
+    in an unexpected way (`give_back`), and vetoes an entry still in flight after it fired.
+    """
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        options: Options,
+        bound_seconds: float,
+        metrics: WatchMetrics | None = None,
+        on_fire: Callable[[], None] | None = None,
+    ):
+        self.kube = kube
+        self.options = options
+        self.bound = bound_seconds
+        self.metrics = metrics
+        self.on_fire = on_fire
+        self.holding: bool | None = None
+        self.last_decided = time.monotonic()
+        self.fired_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def decided(self, replicas_after: int | None) -> None:
+        with self._lock:
+            self.last_decided = time.monotonic()
+            if replicas_after is not None:
+                self.holding = replicas_after >= 1
+
+    def may_enter(self, started: float) -> Callable[[], bool]:
+        """For the iteration that started at `started`: False once the watchdog fired since."""
+        return lambda: self.fired_at < started
+
+    def overdue(self) -> float | None:
+        """Seconds since the last decision when they exceed the bound while holding (or not
+        knowing), and the watchdog has not already acted within the bound; else None."""
+        now = time.monotonic()
+        with self._lock:
+            silent = now - self.last_decided
+            if self.holding is False or silent <= self.bound or now - self.fired_at <= self.bound:
+                return None
+            return silent
+
+    def check(self) -> bool:
+        silent = self.overdue()
+        if silent is None:
+            return False
+        self.give_back(f"no decision for {format_duration(silent)} (bound {format_duration(self.bound)})")
+        return True
+
+    def give_back(self, why: str, record: bool = True) -> bool:
+        """Scale to 0 (the only call that matters), then, with `record`, write the yield and an
+        Event, best effort (unrecorded, the state still reads as a yield). True once the card is back."""
+        self.fired_at = time.monotonic()
+        options = self.options
+        settings = options.settings
+        message = f"watchdog: yielding the card: {why}"
+        typer.echo(f"gate: {message}", err=True)
+        if self.metrics is not None:
+            self.metrics.watchdog_yields.inc()
+        if options.dry_run:
+            return False
+        try:
+            self.kube.scale(settings.namespace, settings.deployment, 0)
+        except KubeError as exc:
+            typer.echo(f"gate: watchdog: could not give the card back: {exc}", err=True)
+            self.fired_at = float("-inf")  # try again at the next check
+            return False
+        with self._lock:
+            self.holding = False
+        if self.on_fire is not None:
+            self.on_fire()
+        if not record:
+            return True
+        try:
+            deployment, _, snapshot = read_all(self.kube, settings)
+            merge(store_for(self.kube, settings), snapshot, _yield_record(snapshot, options.clock()))
+            self.kube.record_event(deployment, "YieldWatchdog", message, warning=True)
+        except KubeError as exc:
+            typer.echo(f"gate: watchdog: the card is back; its record is not ({exc}): it still reads as a yield", err=True)
+        return True
+
+    def watch(self, stop: threading.Event) -> None:
+        """The thread's body: check a few times per bound until `stop`."""
+        step = max(0.05, min(1.0, self.bound / 4))
+        while not stop.wait(step):
+            try:
+                self.check()
+            except Exception as exc:  # the watchdog itself must never die
+                typer.echo(f"gate: watchdog: {type(exc).__name__}: {exc}", err=True)
+
+
+def _yield_record(snapshot: Snapshot, now) -> dict[str, str | None]:
+    """A yield's state changes: what the gate's own yields write (see policy.decide_guard)."""
+    state = policy.GateState.from_annotations(1, snapshot.annotations)
+    return {**policy.cleared(state), policy.YIELDED_AT: format_instant(now)}
+
+
+def watchdog_bound(interval_seconds: float, timeout_seconds: float) -> float:
+    """How long the loop may go without deciding while it holds the card: two intervals (one
+    missed tick is not an outage) plus one call's timeout."""
+    return 2 * interval_seconds + timeout_seconds
+
+
 def control(
     options: Options,
     interval_seconds: float,
@@ -80,15 +198,24 @@ def control(
     metrics = WatchMetrics()
     liveness = Liveness(interval_seconds)
     source, device, kube, demand = options.source(), options.device_source(), options.kube(), options.demand_probe()
+    watchdog = Watchdog(options.kube(), options, watchdog_bound(interval_seconds, options.timeout_seconds), metrics)
+    if command == "guard":
+        watchdog.holding = True  # the sidecar lives in the server's pod: it exists while the card is held
     previous: tuple[str, Reason] | None = None
+    unwritten: tuple[Snapshot, dict[str, str | None]] | None = None
     done = 0
     server = GateServer(metrics.registry, address, port, liveness.problem) if port else None
     with stop_on_signals() as stop, server or _nothing():
+        dog = threading.Thread(target=watchdog.watch, args=(stop,), name="gate-watchdog", daemon=True)
+        dog.start()
         name = "run" if command == "tick" else f"{command} --watch"
         typer.echo(f"gate: {name}: every {format_duration(interval_seconds)}{'' if enabled else ', PAUSED'}", err=True)
         while not stop.is_set():
             started = time.monotonic()
             try:
+                if unwritten is not None and not options.dry_run:
+                    write_pending(kube, options.settings, *unwritten)
+                    unwritten = None
                 outcome = run(
                     command,
                     options.settings,
@@ -99,11 +226,18 @@ def control(
                     device=device,
                     demand=demand,
                     enabled=enabled,
+                    may_enter=watchdog.may_enter(started),
                 )
             except KubeError as exc:
                 metrics.record_api_error(type(exc).__name__)
                 typer.echo(f"gate: {exc}", err=True)
+            except Exception as exc:  # a surprise: blind, so holding the card, give it back; carry on
+                metrics.record_iteration_error(type(exc).__name__)
+                watchdog.give_back(f"the iteration failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
             else:
+                if outcome.unwritten is not None:
+                    unwritten = (outcome.snapshot, dict(outcome.unwritten))
+                watchdog.decided(outcome.replicas_after)
                 metrics.record(outcome, options.settings, time.time())
                 liveness.succeeded()
                 previous = _report(outcome, previous, options, kube)
@@ -111,7 +245,39 @@ def control(
             if iterations and done >= iterations:
                 break
             stop.wait(max(0.0, interval_seconds - (time.monotonic() - started)))
+        stop.set()
+        # A give-back in flight finishes before the process ends: one API call, with its retry.
+        dog.join(timeout=2 * options.timeout_seconds + MAX_RETRY_AFTER_SECONDS)
     typer.echo(f"gate: {name} stopped", err=True)
+
+
+@contextmanager
+def decide_within(options: Options, command: str, seconds: float, exit_now: Callable[[int], None]) -> Iterator[None]:
+    """A one-shot command (a CronJob's) that has not decided within `seconds`: the guard and
+    down give the card back through their own API client, preflight takes nothing; then the
+    process ends with status 3 (blind), before the Job's activeDeadlineSeconds kills it."""
+    if seconds <= 0:
+        yield
+        return
+    stop = threading.Event()
+
+    def expire() -> None:
+        if stop.wait(seconds):
+            return
+        why = f"no decision within {format_duration(seconds)} (GATE_DEADLINE)"
+        if command in ("guard", "down"):
+            # No record: the run is over now, and an unrecorded yield still reads as one.
+            Watchdog(options.kube(), options, seconds).give_back(why, record=False)
+        else:
+            typer.echo(f"gate: {command}: not taking the card: {why}", err=True)
+        exit_now(3)
+
+    timer = threading.Thread(target=expire, name="gate-deadline", daemon=True)
+    timer.start()
+    try:
+        yield
+    finally:
+        stop.set()
 
 
 def _report(outcome: Outcome, previous: tuple[str, Reason] | None, options: Options, kube) -> tuple[str, Reason]:

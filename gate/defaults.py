@@ -19,6 +19,10 @@ DEMAND_FIELD = "queued"
 DEMAND_IDLE_AFTER = "5m"
 ENTRY_MARGIN = "5m"
 METRICS_PORT = 9402
+# A one-shot run (a CronJob's) that has not decided by then gives up (the guard gives the card
+# back first). An iteration's worst case is about 7 timeouts (two API reads with a retry, three
+# fetches); the chart sets half the Job's activeDeadlineSeconds (120 s) instead.
+ONE_SHOT_DEADLINE = "60s"
 
 WINDOW_UP_SCHEDULE = "0 2 * * *"
 GUARD_SCHEDULE = "*/5 2-5 * * *"

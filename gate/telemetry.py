@@ -32,6 +32,12 @@ class WatchMetrics:
         self.scrape_failures = Counter("gate_scrape_failures", "Observations that left the gate blind.", registry=r)
         self.decisions = Counter("gate_decisions", "Decisions by command and reason.", ["command", "reason"], registry=r)
         self.api_errors = Counter("gate_api_errors", "Kubernetes API calls that failed, by error kind.", ["kind"], registry=r)
+        self.iteration_errors = Counter(
+            "gate_iteration_errors", "Iterations that failed in an unexpected way (read as blind), by exception.", ["kind"], registry=r
+        )
+        self.watchdog_yields = Counter(
+            "gate_watchdog_yields", "Times the card was given back outside the loop's decisions: a stalled or failed iteration.", registry=r
+        )
 
     def record(self, outcome: Outcome, settings: Settings, finished_at: float) -> None:
         self.floor_bytes.set(settings.floor_bytes)
@@ -58,3 +64,6 @@ class WatchMetrics:
 
     def record_api_error(self, kind: str) -> None:
         self.api_errors.labels(kind).inc()
+
+    def record_iteration_error(self, kind: str) -> None:
+        self.iteration_errors.labels(kind).inc()

@@ -100,6 +100,8 @@ EXPORTER_FAULTS = [
     ExporterFault("DNS failure", None, "DNS lookup failed", url="http://gpu-pod-exporter.nvidia.svc:80/metrics", dns_failure=True),
     ExporterFault("timeout (no answer)", _text(GOOD, delay_seconds=1.5), "no answer within 0.5s"),
     ExporterFault("slow (answers after the timeout)", _text(GOOD * 6, trickle_seconds=0.15), "no complete answer within 0.5s"),
+    ExporterFault("trickling body (a byte every 0.2 s)", _text(GOOD, trickle_seconds=0.2, piece=1), "no complete answer within 0.5s"),
+    ExporterFault("trickling headers (a byte every 0.2 s)", _text(GOOD, header_trickle_seconds=0.2), "no answer within 0.5s"),
     ExporterFault("HTTP 500", _text("boom", status=500), "HTTP 500"),
     ExporterFault("HTTP 503", _text("", status=503), "HTTP 503"),
     ExporterFault("empty body", _text(""), "no gpu_pod_memory_used_bytes family"),
@@ -119,6 +121,7 @@ EXPORTER_FAULTS = [
     ),
     ExporterFault("stale samples (10 min old)", _text(HEADER + SERIES + f" 2254438400 {NIGHT_MS - 600_000}\n"), "stale"),
     ExporterFault("clock jumped (samples 10 min ahead)", _text(HEADER + SERIES + f" 2254438400 {NIGHT_MS + 600_000}\n"), "clocks disagree"),
+    ExporterFault("impossible timestamp (year 3 million)", _text(HEADER + SERIES + " 2254438400 99999999999999999\n"), "not a time"),
     ExporterFault("enormous body (5 MiB)", _text(HEADER + "# padding\n" * 500_000), "larger than"),
     ExporterFault(
         "HELP/TYPE only: an idle card, or a failed nvidia-smi",
@@ -228,7 +231,15 @@ class ApiFault:
     patch_only: bool = False  # only a PATCH fails: status (which only reads) is unaffected
     env: dict[str, str] = field(default_factory=dict)
     kubeconfig: dict[str, Any] = field(default_factory=dict)
+    # Calls time out at the client but the server still carries them out (as a real one may):
+    # the watch loop's watchdog, holding the card and deciding nothing, gets its scale-down in.
+    applied_late: bool = False
 
+
+# An outage that outlasts the run: the watchdog's give-back fails too, so the cell is the same
+# however the loop's iterations and the watchdog's checks interleave. A watchdog that gives the
+# card back once the API returns is tested on its own (tests/test_failclosed.py).
+OUTAGE = 10_000
 
 API_FAULTS = [
     ApiFault("401 Unauthorized", lambda api: api.tokens.clear(), "HTTP 401", 5),
@@ -245,17 +256,18 @@ API_FAULTS = [
     ),
     ApiFault(
         "429, Retry-After 30 (not waited for)",
-        lambda api: api.faults.append(Fault("*", ".", status=429, times=9, headers={"Retry-After": "30"})),
+        lambda api: api.faults.append(Fault("*", ".", status=429, times=OUTAGE, headers={"Retry-After": "30"})),
         "HTTP 429",
         4,
     ),
-    ApiFault("500 Internal Error", lambda api: api.faults.append(Fault("*", ".", status=500, times=9)), "HTTP 500", 4),
-    ApiFault("503 Unavailable", lambda api: api.faults.append(Fault("*", ".", status=503, times=9)), "HTTP 503", 4),
+    ApiFault("500 Internal Error", lambda api: api.faults.append(Fault("*", ".", status=500, times=OUTAGE)), "HTTP 500", 4),
+    ApiFault("503 Unavailable", lambda api: api.faults.append(Fault("*", ".", status=503, times=OUTAGE)), "HTTP 503", 4),
     ApiFault(
         "timeout",
-        lambda api: api.faults.append(Fault("*", ".", delay_seconds=1.5, then_serve=True, times=9)),
+        lambda api: api.faults.append(Fault("*", ".", delay_seconds=1.5, then_serve=True, times=OUTAGE)),
         "no answer from",
         4,
+        applied_late=True,
     ),
     ApiFault("token file rotates between calls", lambda api: None, "", 0, kubeconfig={"rotate": True}),
     ApiFault("wrong CA", lambda api: None, "TLS verification", 4, kubeconfig={"wrong_ca": True}),
@@ -275,7 +287,9 @@ def api_expectation(command: str, fault: ApiFault) -> Outcome:
     if fault.exit == 0:
         return Outcome(reason, after, 0)
     if command == "guard --watch":
-        return Outcome("-", before, 0)  # the loop reports the error and goes on; SIGTERM ends it cleanly
+        # The loop reports the error and goes on (SIGTERM ends it cleanly); its watchdog, seeing
+        # no decision, gives the card back if any call of its own gets through.
+        return Outcome("-", 0 if fault.applied_late else before, 0)
     return Outcome("-", before, fault.exit)
 
 

@@ -274,6 +274,10 @@ spec:
                 - {{ .command }}
               env:
                 {{- include "tts.gateEnv" $root | nindent 16 }}
+                # Undecided by half the Job's deadline, the run gives the card back and exits 3
+                # before the Job is killed with the card still held.
+                - name: GATE_DEADLINE
+                  value: {{ printf "%ds" (div (int $cron.activeDeadlineSeconds) 2) | quote }}
               {{- include "tts.gateContainerBase" $root | nindent 14 }}
           volumes:
             - name: tmp

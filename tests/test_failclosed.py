@@ -1,0 +1,315 @@
+"""Fail closed: a slow or odd peer never stalls or crashes the gate while it holds the card, and
+its state survives races and crashes (issue 17). Each test is a row of docs/faults.md's
+"Attacks" table (tests/faults.py keeps the two together).
+
+Bounds asserted here are correctness bounds (the call returned, the card came back), generous
+enough for a loaded CI machine; they are not performance figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from exporter import Answer, FakeExporter, fixture
+from faults import HEADER, IMMICH_ML_AWAKE, NIGHT
+from kubeapi import FakeKubeAPI, Fault
+from typer.testing import CliRunner
+
+from gate import policy
+from gate.cli import app
+from gate.sources import SourceConfig, SourceError, make_source
+from gate.sources.scrape import fetch
+from gate.store import MemoryStore, Snapshot, merge
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD = fixture("gpu-pod-exporter.prom")
+CROWDED = GOOD + IMMICH_ML_AWAKE.encode()  # a resident wakes with 5 GiB: no room for a 6 GiB floor
+
+
+def env_for(api: FakeKubeAPI, exporter: FakeExporter, tmp_path: Path, **extra: str) -> dict[str, str]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return {
+        "KUBECONFIG": api.kubeconfig(tmp_path / "kubeconfig", namespace="tts"),
+        "GATE_METRICS_URL": exporter.url,
+        "GATE_TOTAL": "15360MiB",
+        "GATE_FLOOR": "6GiB",
+        "GATE_WINDOW": "02:00-06:00",
+        "GATE_TIMEZONE": "Europe/London",
+        "GATE_NOW": NIGHT,
+        "GATE_TIMEOUT": "1s",
+        "GATE_LOG_FORMAT": "json",
+        **extra,
+    }
+
+
+def gate(env: dict[str, str], *args: str):
+    return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+def entries(api: FakeKubeAPI) -> int:
+    """Scale-ups the API double carried out."""
+    return sum(1 for call in api.calls("PATCH") if '"replicas": 1' in call["body"])
+
+
+# -- deadlines that hold --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Answer(GOOD * 4, trickle_seconds=0.5, piece=1),  # headers, then a byte every 0.5 s
+        Answer(GOOD, header_trickle_seconds=0.5),  # the status line and headers, a byte every 0.5 s
+        Answer(GOOD, delay_seconds=30),  # connected, then nothing
+    ],
+    ids=["body a byte every 0.5 s", "headers a byte every 0.5 s", "silent after connecting"],
+)
+def test_a_trickling_peer_cannot_hold_a_fetch_past_its_deadline(exporter, answer):
+    exporter.answers["/metrics"] = answer
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=r"within 1s"):
+        fetch(exporter.url, 1.0, 4 * 2**20)
+    assert time.monotonic() - started < 3.0  # the deadline held (1 s), not the peer's pace
+
+
+def test_prometheus_three_queries_share_one_deadline(exporter):
+    exporter.answers["/api/v1/query"] = Answer(b"{}", header_trickle_seconds=0.3)
+    source = make_source("prometheus", SourceConfig(url=exporter.base_url, timeout_seconds=1.0))
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="within"):
+        source.read()
+    assert time.monotonic() - started < 3.0
+
+
+def test_a_trickling_exporter_makes_every_guard_yield(tmp_path):
+    """`guard` (the CronJob), `guard --watch` (the sidecar) and `run` (the controller), holding."""
+    for args in (["guard"], ["guard", "--watch", "--interval", "0.2s", "--iterations", "2", "--metrics-port", "0"]):
+        with FakeExporter() as exporter, FakeKubeAPI(replicas=1) as api:
+            exporter.answers["/metrics"] = Answer(GOOD * 4, trickle_seconds=0.5, piece=1)
+            result = gate(env_for(api, exporter, tmp_path), *args)
+            assert api.replicas() == 0, result.output
+            assert result.exit_code == (3 if args == ["guard"] else 0), result.output
+    with FakeExporter() as exporter, FakeKubeAPI(replicas=1) as api:
+        exporter.answers["/metrics"] = Answer(GOOD * 4, trickle_seconds=0.5, piece=1)
+        result = gate(env_for(api, exporter, tmp_path), "run", "--interval", "0.2s", "--iterations", "2", "--metrics-port", "0")
+        assert (result.exit_code, api.replicas()) == (0, 0), result.output
+        assert "no complete answer within 1s" in result.stderr
+
+
+def test_a_trickling_demand_probe_is_no_action_within_its_deadline(exporter):
+    from gate.sources.demand import DemandConfig, read
+
+    exporter.answers["/q"] = Answer(b'{"queued": 3}', header_trickle_seconds=0.5)
+    started = time.monotonic()
+    demand = read(DemandConfig(exporter.base_url + "/q", timeout_seconds=1.0))
+    assert demand.queued is None and "within 1s" in (demand.problem or "")
+    assert time.monotonic() - started < 3.0
+
+
+# -- every failure to read is blindness -----------------------------------------------------------
+
+
+def test_an_impossible_timestamp_is_blindness_not_a_crash(exporter, kubeapi, tmp_path):
+    kubeapi.add_deployment("tts", "chatterbox-tts", 1)
+    exporter.serve(HEADER + 'gpu_pod_memory_used_bytes{namespace="a",pod="b"} 1048576 99999999999999999\n')
+    env = env_for(kubeapi, exporter, tmp_path)
+    result = gate(env, "guard")
+    assert (result.exit_code, kubeapi.replicas()) == (3, 0), result.output
+    assert "not a time" in result.stderr
+
+
+def test_a_source_that_raises_anything_is_blindness(env, kubeapi, monkeypatch):
+    """A bug or a surprise inside a source (here a TypeError) is a blind reading, so the guard
+    holding the card yields; the one-shot command says why in one line and exits 3, not 1."""
+    from gate.sources import gpu_pod_exporter
+
+    def broken(self):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'NoneType'")
+
+    monkeypatch.setattr(gpu_pod_exporter.Source, "read", broken)
+    kubeapi.add_deployment("tts", "chatterbox-tts", 1)
+    result = gate(env, "guard")
+    assert (result.exit_code, kubeapi.replicas()) == (3, 0), result.output
+    assert "reading gpu-pod-exporter failed: TypeError" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_iteration_that_fails_unexpectedly_gives_the_card_back_and_the_loop_goes_on(env, kubeapi, monkeypatch):
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise KeyError("surprise")
+
+    monkeypatch.setitem(policy.DECIDERS, "guard", broken)
+    kubeapi.add_deployment("tts", "chatterbox-tts", 1)
+    result = gate({**env, "GATE_LOG_FORMAT": "json"}, "guard", "--watch", "--interval", "0.05s", "--iterations", "3", "--metrics-port", "0")
+    assert (result.exit_code, kubeapi.replicas()) == (0, 0), result.output
+    assert len(calls) >= 1 and "the iteration failed: KeyError" in result.stderr
+    assert result.stderr.rstrip().endswith("guard --watch stopped")  # it carried on to the end
+
+
+# -- the watchdog ---------------------------------------------------------------------------------
+
+
+def test_the_watchdog_gives_the_card_back_when_the_loop_stops_deciding(env, kubeapi, monkeypatch):
+    """The read path hangs (here, a source stuck for good, past any deadline of its own): within
+    2 intervals + the timeout the watchdog scales to 0 through its own client and says why, and
+    vetoes nothing else. The stuck iteration is released at the end."""
+    from gate.sources import gpu_pod_exporter
+
+    release = threading.Event()
+
+    def stuck(self):
+        release.wait(30)
+        raise SourceError("released")
+
+    monkeypatch.setattr(gpu_pod_exporter.Source, "read", stuck)
+    kubeapi.add_deployment("tts", "chatterbox-tts", 1)
+    outcome: dict[str, object] = {}
+
+    def loop():
+        outcome["result"] = gate({**env, "GATE_TIMEOUT": "0.2s"}, "run", "--interval", "0.1s", "--iterations", "1", "--metrics-port", "0")
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not (kubeapi.replicas() == 0 and kubeapi.events) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert kubeapi.replicas() == 0, "the watchdog did not give the card back"
+    assert kubeapi.state().get(policy.YIELDED_AT), "the watchdog's yield is recorded"
+    assert any(e["reason"] == "YieldWatchdog" for e in kubeapi.events)
+    release.set()
+    thread.join(15)
+    result = outcome["result"]
+    assert result.exit_code == 0 and "watchdog: yielding the card: no decision for" in result.stderr  # type: ignore[attr-defined]
+
+
+def test_a_one_shot_guard_gives_the_card_back_before_its_job_deadline(exporter, kubeapi, tmp_path):
+    """The CronJob guard's run is stuck on a slow Lease read (10 s, within its 20 s timeout): at
+    GATE_DEADLINE it gives the card back and exits 3, long before activeDeadlineSeconds."""
+    kubeapi.add_deployment("tts", "chatterbox-tts", 1)
+    exporter.serve(GOOD)
+    kubeapi.faults.append(Fault("GET", "/leases/", delay_seconds=10, then_serve=True, times=5))
+    env = {**os.environ, **env_for(kubeapi, exporter, tmp_path, GATE_TIMEOUT="20s", GATE_DEADLINE="1s")}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "gate", "guard"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, kubeapi.replicas()) == (3, 0), done.stderr
+    assert "no decision within 1s (GATE_DEADLINE)" in done.stderr
+    assert time.monotonic() - started < 9  # before the stuck read would have answered
+
+
+# -- state that survives ----------------------------------------------------------------------------
+
+
+def test_a_swinging_resident_with_two_conflicts_per_write_gets_one_entry(tmp_path):
+    """The resident crosses the floor at every scrape and every Lease write loses two races
+    first. Before: 10 entries and 10 yields in 30 s. Now: the entry's intent and the yield are
+    recorded (each landing on its third try) and the cool-down holds: one entry."""
+    with FakeExporter() as exporter, FakeKubeAPI(replicas=0) as api:
+        exporter.cycle["/metrics"] = [Answer(GOOD), Answer(CROWDED)]
+        api.set_state({})
+        api.rival_writes_per_put = 2
+        env = env_for(api, exporter, tmp_path, GATE_WINDOW="any", GATE_COOLDOWN="1s")
+        del env["GATE_NOW"]  # real time, so that the cool-down runs
+        result = gate(env, "run", "--interval", "0.02s", "--iterations", "60", "--metrics-port", "0")
+        assert result.exit_code == 0, result.output
+        assert entries(api) == 1, result.stderr
+        assert api.replicas() == 0 and policy.YIELDED_AT in api.state()
+
+
+def test_a_controller_retry_never_undoes_a_fresh_yield_by_another_writer():
+    """Between the controller's read and its write, a guard CronJob yielded: the controller's
+    write (clearing a room-since) loses the race, and the merge keeps the newer yielded-at."""
+    store = MemoryStore({policy.ROOM_SINCE: "2026-11-12T02:29:00Z"})
+    read = store.read()
+    rival = store.read()
+    store.put(rival, {**rival.annotations, policy.YIELDED_AT: "2026-11-12T02:29:30Z"})
+    merge(store, read, {policy.ROOM_SINCE: None, policy.YIELDED_AT: None, policy.ENTERED_AT: "2026-11-12T02:29:40Z"})
+    assert store.annotations == {policy.YIELDED_AT: "2026-11-12T02:29:30Z", policy.ENTERED_AT: "2026-11-12T02:29:40Z"}
+
+
+def test_of_two_yields_the_later_stands():
+    store = MemoryStore({})
+    read = store.read()
+    store.put(store.read(), {policy.YIELDED_AT: "2026-11-12T02:31:00Z"})
+    merge(store, read, {policy.YIELDED_AT: "2026-11-12T02:30:00Z"})
+    assert store.annotations == {policy.YIELDED_AT: "2026-11-12T02:31:00Z"}
+    assert merge(MemoryStore({}), Snapshot(), {policy.YIELDED_AT: "x"}).annotations == {policy.YIELDED_AT: "x"}
+
+
+# The server entered at 02:29, its intent recorded at the Deployment's first generation.
+ENTERED = {policy.ENTERED_AT: "2026-11-12T02:29:00Z", policy.ENTRY_UNATTRIBUTED: "0", policy.ENTRY_GENERATION: "1"}
+
+
+def _kill_between_the_writes(tmp_path: Path, command: str, replicas: int, floor: str, hang: str, state: dict[str, str]) -> FakeKubeAPI:
+    """Run `command` in a process and SIGKILL it once its first write landed and while its
+    second hangs (`hang`: the path of the call held back)."""
+    exporter = FakeExporter().__enter__()
+    api = FakeKubeAPI(replicas=replicas).__enter__()
+    exporter.serve(GOOD)
+    api.set_state(state)
+    api.faults.append(Fault("PUT" if hang == "lease" else "PATCH", "/leases/" if hang == "lease" else "/scale$", delay_seconds=30, times=1))
+    env = {**os.environ, **env_for(api, exporter, tmp_path, GATE_FLOOR=floor)}
+    process = subprocess.Popen([sys.executable, "-m", "gate", command], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = "PATCH" if hang == "lease" else "PUT"
+    deadline = time.monotonic() + 30
+    while not (api.calls(first) and api.calls("PUT" if hang == "lease" else "PATCH")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    exporter.__exit__()
+    return api
+
+
+def test_a_kill_between_a_yield_and_its_record_changes_no_later_decision(tmp_path):
+    """guard scales to 0 and is killed before its yield reaches the Lease: a minute later, the
+    preflight cools down exactly as after a recorded yield."""
+    killed = _kill_between_the_writes(tmp_path / "killed", "guard", 1, "9GiB", hang="lease", state=ENTERED)
+    assert killed.replicas() == 0 and killed.state() == ENTERED  # the yield is not recorded
+    recorded = FakeKubeAPI(replicas=1).__enter__()
+    recorded.set_state(ENTERED)
+    with FakeExporter() as exporter:
+        exporter.serve(GOOD)
+        assert gate(env_for(recorded, exporter, tmp_path / "recorded", GATE_FLOOR="9GiB"), "guard").exit_code == 0
+        assert list(recorded.state()) == [policy.YIELDED_AT]
+        killed.faults.clear()
+        later = []
+        for api in (killed, recorded):
+            env = env_for(api, exporter, tmp_path / "later", GATE_NOW="2026-11-12T02:31:00Z")
+            result = gate({**env, "GATE_OUTPUT": "json"}, "preflight")
+            later.append((json.loads(result.stdout)["decision"]["reason"], api.replicas()))
+    killed.__exit__()
+    recorded.__exit__()
+    assert later[0] == later[1] == ("cooling-down", 0)
+
+
+def test_a_kill_between_an_entrys_intent_and_its_scale_leaves_a_harmless_intent(tmp_path):
+    """preflight records its entry and is killed before the scale-up lands: the next preflight
+    takes the card, with no cool-down (the Deployment's generation never moved)."""
+    api = _kill_between_the_writes(tmp_path, "preflight", 0, "6GiB", hang="scale", state={})
+    try:
+        assert api.replicas() == 0 and policy.ENTERED_AT in api.state()
+        api.faults.clear()
+        with FakeExporter() as exporter:
+            exporter.serve(GOOD)
+            result = gate({**env_for(api, exporter, tmp_path / "next"), "GATE_OUTPUT": "json"}, "preflight")
+        assert (json.loads(result.stdout)["decision"]["reason"], api.replicas()) == ("entered", 1)
+    finally:
+        api.__exit__()
+
+
+def test_an_unrecorded_yield_reads_as_a_yield_only_once_the_deployment_moved():
+    entered = {policy.ENTERED_AT: "2026-11-12T02:29:00Z", policy.ENTRY_GENERATION: "4"}
+    assert policy.GateState.from_annotations(0, entered, generation=4).yielded_at is None  # intent never carried out
+    moved = policy.GateState.from_annotations(0, entered, generation=6)
+    assert moved.yield_unrecorded and moved.yielded_at is not None
+    assert policy.GateState.from_annotations(0, {policy.ENTERED_AT: "2026-11-12T02:29:00Z"}).yield_unrecorded  # unknown: a yield
+    assert policy.GateState.from_annotations(1, entered, generation=6).yielded_at is None  # holding: no yield
