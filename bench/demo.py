@@ -19,6 +19,21 @@ from gate.trace import load_csv  # noqa: E402
 
 NIGHT = ROOT / "samples" / "nights" / "mid-window-wake.csv"
 PICTURE = ROOT / "demo-night.png"
+# Printed as they run: REGISTRY is the one thing to change (tests/test_quickstart.py runs the gate
+# lines and renders the helm install line; README.md's Install has the same commands).
+NEXT_STEPS = """== next, on your cluster (README.md: Prerequisites, then Install):
+  REGISTRY=registry.example.com/me    # your registry (docker login to it first)
+  make build-image build-gate push REGISTRY=$REGISTRY
+  helm install tts ./chart -n tts --create-namespace \\
+    --set server.image.repository=$REGISTRY/chatterbox-tts \\
+    --set gate.image.repository=$REGISTRY/tts-gate \\
+    -f chart/ci/dcgm-values.yaml    # memory from gpu-operator's dcgm-exporter; see README.md for yours
+  helm test tts -n tts
+
+== and here, without a cluster:
+  .venv/bin/gate measure samples/baked/bake.csv    # the floor from a night the server baked
+  .venv/bin/gate replay samples/nights/busy.csv --compare --floor 6428MiB    # that floor, replayed
+  make bench    # every sample night, the seed's policy, the gate's and a reactive one"""
 
 
 def describe(obj: dict) -> str:
@@ -50,14 +65,7 @@ def main() -> None:
     plot_night(results, PICTURE, f"{trace.name}: the seed's policy and the gate's")
     print(f"\n== the night, drawn: {PICTURE.relative_to(ROOT)}")
 
-    print(
-        "\n== next:\n"
-        "  1. make build-image build-gate push REGISTRY=<your registry>   (README: Install)\n"
-        "  2. helm install tts ./chart -n tts --create-namespace --set gate.total=15360MiB\n"
-        "  3. after the first bake: .venv/bin/gate measure --prometheus <url> --start ... --end ...\n"
-        "     and set the floor it prints; then watch: kubectl -n tts get events\n"
-        "  More: make bench (all sample nights, both policies), .venv/bin/gate --help"
-    )
+    print("\n" + NEXT_STEPS)
 
 
 if __name__ == "__main__":

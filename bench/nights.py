@@ -138,6 +138,46 @@ def demand() -> list[tuple[str, str]]:
     ]
 
 
+# The server's pods on the bake night (tts/chatterbox-tts, one per entry: a re-entry is a new pod).
+SERVER_PODS = [("tts", "chatterbox-tts-6b7c9d8f5-h4j7k"), ("tts", "chatterbox-tts-6b7c9d8f5-p9x4m")]
+UNLABELLED = ("unknown", "unknown")
+
+
+def serving(day: str, begin: str, started: str) -> Callable[[random.Random, int], int]:
+    """The server's own memory from its CUDA context on: the model loads over a minute (to ~3.3 GiB),
+    then it serves at ~3.6 GiB and the allocator's reserve grows during each long chunk (every
+    six minutes, for a minute and a half) to ~4.3 GiB, the figures upstream reports on a T4-class card."""
+    first = int((local(day, started) - local(day, begin)).total_seconds()) // STEP
+
+    def usage(rng: random.Random, i: int) -> int:
+        since = i - first
+        if since < 4:
+            return 600 + 700 * since + rng.randint(-8, 8)
+        if since % 24 >= 18:
+            return 4200 + rng.randint(0, 180)
+        return 3650 + rng.randint(-16, 16)
+
+    return usage
+
+
+def baked() -> list[tuple[str, str]]:
+    """A night with the server's own pod in it (samples/baked/), for `gate measure`: the
+    mid-window-wake night as the exporter saw it with the gate running. The gate takes the card at
+    02:00 (the CUDA context appears at 02:00:45, and the exporter labels it `unknown` until its pod
+    cache refreshes, ~75 s), yields when llama-swap wakes at 03:30 (memory freed by 03:30:30),
+    comes back at 04:07 in a new pod, and gives the card back at 06:00."""
+    day, begin = "2026-11-18", "01:30"
+    first, second = SERVER_PODS
+    episodes: Episodes = [
+        (LLAMA, "03:30", "04:05", steady(5530)),
+        (UNLABELLED, "02:00:45", "02:02", serving(day, begin, "02:00:45")),
+        (first, "02:02", "03:30:30", serving(day, begin, "02:00:45")),
+        (UNLABELLED, "04:07:45", "04:09", serving(day, begin, "04:07:45")),
+        (second, "04:09", "06:00:15", serving(day, begin, "04:07:45")),
+    ]
+    return [night("bake", day, episodes, begin=begin, seed=9)]
+
+
 def main(directory: str) -> None:
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
@@ -149,6 +189,11 @@ def main(directory: str) -> None:
     for name, text in demand():
         (queues / f"{name}.csv").write_text(text)
         print(f"wrote {queues / name}.csv")
+    bakes = target.parent / "baked"
+    bakes.mkdir(exist_ok=True)
+    for name, text in baked():
+        (bakes / f"{name}.csv").write_text(text)
+        print(f"wrote {bakes / name}.csv")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from gate import policy
 from gate.kube.client import KubeClient
 from gate.kube.errors import KubeError
 from gate.run import lease_name, look, read_state, write_state
-from gate.sources import DeviceSource, Source
+from gate.sources import DeviceSource, Source, SourceConfig
 from gate.status import ExitStatus, for_kube_error
 from gate.units import format_size
 
@@ -38,7 +38,11 @@ class CheckResult:
 def check_metrics(source: Source, settings: policy.Settings, now: datetime, device: DeviceSource | None = None) -> CheckResult:
     view = look(source, settings, now, device=device)
     if view.blind:
-        return CheckResult("metrics", False, view.blind_reason or "blind", ExitStatus.METRICS)
+        # The URLs in full, as the values set them: a reason names only the host, and a fresh
+        # install's first failure is usually a source that is not where gate.metricsUrl says.
+        urls = "; ".join(f"{s.name} at {s.config.url}" for s in (source, device) if isinstance(getattr(s, "config", None), SourceConfig))
+        detail = f"{view.blind_reason or 'blind'} (reading {urls})" if urls else view.blind_reason or "blind"
+        return CheckResult("metrics", False, detail, ExitStatus.METRICS)
     sources = f"{source.name} and {device.name}" if device is not None else source.name
     return CheckResult(
         "metrics",

@@ -33,6 +33,7 @@ API_VERSIONS = {
     "RuntimeClass": "node.k8s.io/v1",
     "StorageClass": "storage.k8s.io/v1",
     "Deployment": "apps/v1",
+    "Service": "v1",
 }
 CLUSTER_SCOPED = {"Namespace", "PriorityClass", "RuntimeClass", "StorageClass"}
 
@@ -55,15 +56,22 @@ def server(release: str, replicas: int) -> dict[str, Any]:
     }
 
 
-# The owner's cluster: the seed's classes exist, and an NFS class is the default.
+# The memory sources: the owner's per-pod exporter, and NVIDIA's dcgm-exporter as its chart
+# installs it (chart/ci/k3s-values.yaml) and as gpu-operator does (chart/ci/device-values.yaml).
+GPU_POD_EXPORTER = named("Service", "gpu-pod-exporter", namespace="nvidia")
+DCGM_EXPORTER = named("Service", "dcgm-exporter", namespace="dcgm-exporter")
+OPERATOR_DCGM = named("Service", "nvidia-dcgm-exporter", namespace="gpu-operator")
+# The owner's cluster: the seed's classes exist, an NFS class is the default, and his exporter runs.
 SEED_CLUSTER = [
     KUBE_SYSTEM,
     named("PriorityClass", "tier-2-gpu"),
     named("RuntimeClass", "nvidia"),
     storage_class("nfs-ssd", "nfs.csi.k8s.io", default=True),
+    GPU_POD_EXPORTER,
 ]
-# A stock k3s: no PriorityClass, no RuntimeClass, local-path the default class.
-K3S_CLUSTER = [KUBE_SYSTEM, storage_class("local-path", "rancher.io/local-path", default=True)]
+# A stock k3s: no PriorityClass, no RuntimeClass, local-path the default class, and dcgm-exporter
+# installed from NVIDIA's chart as the README says.
+K3S_CLUSTER = [KUBE_SYSTEM, storage_class("local-path", "rancher.io/local-path", default=True), DCGM_EXPORTER]
 
 
 def index(objects: list[dict[str, Any]]) -> dict[str, Any]:
@@ -151,6 +159,12 @@ def test_stock_k3s_refuses_the_defaults_one_value_at_a_time(scratch):
         "ReadWriteMany, so the claim would never bind; set persistence.accessModes to [ReadWriteOnce]"
     )
     values["persistence"] = {"accessModes": ["ReadWriteOnce"]}
+    assert refusal(scratch, K3S_CLUSTER, values) == (
+        'gate.metricsUrl: Service "gpu-pod-exporter" does not exist in namespace nvidia, so the gate would be blind every '
+        "night; install a memory source (the per-pod gpu-pod-exporter, or NVIDIA's dcgm-exporter with gate.source=dcgm) "
+        "and point gate.metricsUrl at its /metrics"
+    )
+    values["gate"] = {"source": "dcgm", "metricsUrl": "http://dcgm-exporter.dcgm-exporter.svc:9400/metrics", "total": ""}
     install(scratch, K3S_CLUSTER, values)
 
 
@@ -173,7 +187,7 @@ def test_a_named_storage_class_that_does_not_exist_is_refused_listing_the_classe
 
 
 def test_no_default_storage_class_is_refused(scratch):
-    cluster = [*SEED_CLUSTER[:3], storage_class("nfs-ssd", "nfs.csi.k8s.io")]
+    cluster = [*SEED_CLUSTER[:3], storage_class("nfs-ssd", "nfs.csi.k8s.io"), GPU_POD_EXPORTER]
     assert refusal(scratch, cluster) == (
         "persistence.storageClass: the cluster has no default StorageClass; set persistence.storageClass (the cluster has: nfs-ssd)"
     )
@@ -182,7 +196,7 @@ def test_no_default_storage_class_is_refused(scratch):
 def test_an_existing_claim_is_not_rechecked(scratch):
     """The chart's claim exists already (an upgrade): its class cannot change, so it is not checked."""
     claim = named("PersistentVolumeClaim", "chatterbox-tts-data", namespace="tts")
-    install(scratch, [*SEED_CLUSTER[:3], claim], upgrade=True)
+    install(scratch, [*SEED_CLUSTER[:3], GPU_POD_EXPORTER, claim], upgrade=True)
 
 
 def test_a_missing_existing_claim_is_refused(scratch):
@@ -222,8 +236,72 @@ def test_offline_nothing_is_checked_and_notes_say_what(scratch):
         "RuntimeClass nvidia exists",
         "StorageClass (the default) exists",
         "no other release owns deploy/chatterbox-tts",
+        "Service gpu-pod-exporter exists in namespace nvidia (gate.metricsUrl)",
     ):
         assert f"  - {line}" in notes
+
+
+# -- the memory source: a Service the URL names must exist -------------------------------------
+
+
+def test_a_missing_memory_source_is_refused_naming_gate_metrics_url(scratch):
+    """The default URL is the owner's exporter: elsewhere the gate would install fine and stay
+    blind, never taking the card. One line names the value and the two ways to get a source."""
+    cluster = [obj for obj in SEED_CLUSTER if obj is not GPU_POD_EXPORTER]
+    message = refusal(scratch, cluster)
+    assert message.startswith('gate.metricsUrl: Service "gpu-pod-exporter" does not exist in namespace nvidia')
+    assert "gpu-pod-exporter" in message.split(";", 1)[1] and "dcgm-exporter" in message.split(";", 1)[1]
+    # A Service of that name in another namespace is not the one the URL names.
+    assert refusal(scratch, [*cluster, named("Service", "gpu-pod-exporter", namespace="monitoring")]) == message
+
+
+def test_a_missing_device_source_is_refused_naming_gate_device_url(scratch):
+    values = yaml.safe_load((CHART / "ci" / "device-values.yaml").read_text())
+    assert refusal(scratch, SEED_CLUSTER, values) == (
+        'gate.device.url: Service "nvidia-dcgm-exporter" does not exist in namespace gpu-operator, so the gate would be '
+        "blind every night; install NVIDIA's dcgm-exporter (gpu-operator ships it, or its own chart) and point "
+        'gate.device.url at its /metrics, or set gate.device.source ""'
+    )
+    install(scratch, [*SEED_CLUSTER, OPERATOR_DCGM], values)
+
+
+def test_a_missing_prometheus_is_refused_naming_gate_metrics_url(scratch):
+    values = yaml.safe_load((CHART / "ci" / "prometheus-source-values.yaml").read_text())
+    message = refusal(scratch, SEED_CLUSTER, values)
+    assert message.startswith('gate.metricsUrl: Service "prometheus-server" does not exist in namespace monitoring')
+    install(scratch, [*SEED_CLUSTER, named("Service", "prometheus-server", namespace="monitoring")], values)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.43.0.12:9400/metrics",  # by IP
+        "http://gpu-pod-exporter:80/metrics",  # a short name: its namespace is the reader's
+        "https://gpu.example.com/metrics",  # outside the cluster
+    ],
+)
+def test_a_source_url_that_names_no_in_cluster_service_is_not_looked_up(scratch, url):
+    cluster = [obj for obj in SEED_CLUSTER if obj is not GPU_POD_EXPORTER]
+    install(scratch, cluster, {"gate": {"metricsUrl": url}})
+    offline = install(scratch, [], {"gate": {"metricsUrl": url}})["tts/templates/NOTES.txt"]
+    assert "NOT CHECKED" in offline and "(gate.metricsUrl)" not in offline
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://gpu-pod-exporter.nvidia.svc:80/metrics",
+        "http://gpu-pod-exporter.nvidia.svc.cluster.local:80/metrics",
+        "http://gpu-pod-exporter.nvidia.svc/metrics",
+        "https://gpu-pod-exporter.nvidia.svc.cluster.local/metrics",
+    ],
+)
+def test_every_spelling_of_an_in_cluster_service_is_looked_up(scratch, url):
+    cluster = [obj for obj in SEED_CLUSTER if obj is not GPU_POD_EXPORTER]
+    assert refusal(scratch, cluster, {"gate": {"metricsUrl": url}}).startswith(
+        'gate.metricsUrl: Service "gpu-pod-exporter" does not exist in namespace nvidia'
+    )
+    install(scratch, SEED_CLUSTER, {"gate": {"metricsUrl": url}})
 
 
 def test_checks_can_be_turned_off_for_an_installer_without_cluster_reads(scratch):

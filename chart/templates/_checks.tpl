@@ -41,6 +41,27 @@ tts.valueChecks: refusals no schema can express, at render time (helm template a
 {{- end }}
 
 {{/*
+tts.sourceServices: the memory sources the gate reads whose URL names an in-cluster Service
+(http://<service>.<namespace>.svc...), as a JSON list of {key, url, name, namespace}: gate.metricsUrl
+always, gate.device.url with a device source. A URL by IP, another domain or a short name is
+not looked up (it cannot be told from a typo without DNS).
+*/}}
+{{- define "tts.sourceServices" -}}
+{{- $urls := list (list "gate.metricsUrl" .Values.gate.metricsUrl) -}}
+{{- if .Values.gate.device.source }}{{ $urls = append $urls (list "gate.device.url" .Values.gate.device.url) }}{{ end -}}
+{{- $services := list -}}
+{{- range $urls }}
+{{- $url := index . 1 | toString -}}
+{{- $host := regexFind "^[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.svc([.:/]|$)" (regexReplaceAll "^https?://" $url "") -}}
+{{- if and $host (regexMatch "^https?://" $url) }}
+{{- $parts := splitList "." $host -}}
+{{- $services = append $services (dict "key" (index . 0) "url" $url "name" (index $parts 0) "namespace" (index $parts 1)) -}}
+{{- end }}
+{{- end }}
+{{- toJson $services -}}
+{{- end }}
+
+{{/*
 tts.clusterFacts: what the install checks read from the cluster, as JSON (fromJson it), every
 read through tts.lookup. `online` is whether the kube-system Namespace answered: every cluster
 has it, and offline rendering (helm template, client dry runs) answers nothing, which cannot be
@@ -66,6 +87,12 @@ told from "missing", so the checks are skipped then and NOTES.txt says what was 
 {{- $_ := set $facts "claim" (include "tts.lookup" (dict "apiVersion" "v1" "kind" "PersistentVolumeClaim" "namespace" $ns "name" (include "tts.claimName" .)) | fromJson) -}}
 {{- end }}
 {{- $_ := set $facts "server" (include "tts.lookup" (dict "apiVersion" "apps/v1" "kind" "Deployment" "namespace" $ns "name" (include "tts.serverName" .)) | fromJson) -}}
+{{- $sources := list -}}
+{{- range (include "tts.sourceServices" . | fromJsonArray) }}
+{{- $found := include "tts.lookup" (dict "apiVersion" "v1" "kind" "Service" "namespace" .namespace "name" .name) | fromJson -}}
+{{- $sources = append $sources (merge (dict "found" (not (empty $found))) .) -}}
+{{- end }}
+{{- $_ := set $facts "sources" $sources -}}
 {{- end -}}
 {{- end -}}
 {{- toJson $facts -}}
@@ -111,6 +138,17 @@ so nothing is scheduled until the gate scales it at 02:00. Offline it checks not
 {{- fail (printf "persistence.accessModes: StorageClass %q (%s) is node-local and cannot give ReadWriteMany, so the claim would never bind; set persistence.accessModes to [ReadWriteOnce]" $name $provisioner) }}
 {{- end }}
 {{- end }}
+{{- range $f.sources }}
+{{- if not .found }}
+{{- if eq .key "gate.device.url" }}
+{{- fail (printf "gate.device.url: Service %q does not exist in namespace %s, so the gate would be blind every night; install NVIDIA's dcgm-exporter (gpu-operator ships it, or its own chart) and point gate.device.url at its /metrics, or set gate.device.source \"\"" .name .namespace) }}
+{{- else if eq $v.gate.source "prometheus" }}
+{{- fail (printf "gate.metricsUrl: Service %q does not exist in namespace %s, so the gate would be blind every night; point gate.metricsUrl at your Prometheus, which must scrape a memory source (the per-pod gpu-pod-exporter, or NVIDIA's dcgm-exporter)" .name .namespace) }}
+{{- else }}
+{{- fail (printf "gate.metricsUrl: Service %q does not exist in namespace %s, so the gate would be blind every night; install a memory source (the per-pod gpu-pod-exporter, or NVIDIA's dcgm-exporter with gate.source=dcgm) and point gate.metricsUrl at its /metrics" .name .namespace) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- with $f.server }}
 {{- $owner := dig "metadata" "annotations" "meta.helm.sh/release-name" "" . -}}
 {{- if and $owner (ne $owner $.root.Release.Name) }}
@@ -130,6 +168,7 @@ tts.uncheckedNotes: for NOTES.txt, what was not checked because the chart was re
 {{- if eq .Values.persistence.type "pvc" }}{{ $unchecked = append $unchecked (printf "StorageClass %s exists and can give %s (persistence.storageClass)" (.Values.persistence.storageClass | default "(the default)") (join ", " .Values.persistence.accessModes)) }}{{ end -}}
 {{- if eq .Values.persistence.type "existingClaim" }}{{ $unchecked = append $unchecked (printf "PersistentVolumeClaim %s exists (persistence.existingClaim)" .Values.persistence.existingClaim) }}{{ end -}}
 {{- $unchecked = append $unchecked (printf "no other release owns deploy/%s (server.name)" (include "tts.serverName" .)) -}}
+{{- range (include "tts.sourceServices" . | fromJsonArray) }}{{ $unchecked = append $unchecked (printf "Service %s exists in namespace %s (%s)" .name .namespace .key) }}{{ end -}}
 {{- range $unchecked }}
   - {{ . }}
 {{- end }}

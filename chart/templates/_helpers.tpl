@@ -219,7 +219,8 @@ volumeMounts:
 
 {{/*
 tts.gateCronJob: one CronJob running one gate command; call with
-(dict "root" $ "job" "window-up" "command" "preflight" "schedule" "..." ["suspend" true "why" "..."]).
+(dict "root" $ "job" "window-up" "command" "preflight" "schedule" "..." ["suspend" true "why" "..."]
+["args" (list "--output" "text")]): args follow the command (a flag beats its GATE_* variable).
 */}}
 {{- define "tts.gateCronJob" -}}
 {{- $root := .root -}}
@@ -272,6 +273,9 @@ spec:
             - name: gate
               args:
                 - {{ .command }}
+                {{- range .args }}
+                - {{ . | quote }}
+                {{- end }}
               env:
                 {{- include "tts.gateEnv" $root | nindent 16 }}
                 # Undecided by half the Job's deadline, the run gives the card back and exits 3

@@ -1,0 +1,273 @@
+"""The documents against what they describe: README.md, docs/*.md, chart/README.md's hand-written
+top and `make demo`'s next steps. Every table of values, statuses, alerts or layers is held to its
+source; every `helm install` of the chart sets both images and renders; every `gate` command that
+can run here is run as printed; every local link and anchor resolves."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helm import documents, one, render
+from typer.testing import CliRunner
+
+from gate import policy
+from gate.cli import app
+from gate.run import event_reason
+from gate.status import EXIT_STATUS_HELP, ExitStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import demo  # noqa: E402
+import nights  # noqa: E402
+
+README = ROOT / "README.md"
+OPERATING = ROOT / "docs" / "operating.md"
+DEVELOPMENT = ROOT / "docs" / "development.md"
+DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "chart" / "README.md"]
+VALUES = yaml.safe_load((ROOT / "chart" / "values.yaml").read_text())
+# What the documents' `$REGISTRY` stands for (the README sets it first).
+REGISTRY = "registry.example.com/me"
+
+
+def code_blocks(text: str) -> list[str]:
+    """The shell blocks (```sh, ```bash or no language) of a markdown text."""
+    blocks, current, language = [], None, ""
+    for line in text.splitlines():
+        fence = re.match(r"^ *```(\w*)", line)
+        if fence and current is None:
+            current, language = [], fence.group(1)
+        elif fence:
+            if language in ("", "sh", "bash"):
+                blocks.append("\n".join(current))
+            current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def commands(block: str) -> list[str]:
+    """The shell commands of a block: continuation lines joined, indentation and comments dropped."""
+    joined = re.sub(r"\\\n\s*", " ", block)
+    lines = [line.strip() for line in joined.splitlines()]
+    return [" ".join(shlex.split(line, comments=True)) for line in lines if line and not line.startswith("#")]
+
+
+def all_commands() -> list[tuple[str, str]]:
+    """(where, command) for every shell command the documents and `make demo` print."""
+    found = [(str(path.relative_to(ROOT)), cmd) for path in DOCUMENTS for block in code_blocks(path.read_text()) for cmd in commands(block)]
+    steps = "\n".join(line for line in demo.NEXT_STEPS.splitlines() if not line.startswith("=="))
+    found += [("make demo", cmd) for cmd in commands(steps)]
+    return found
+
+
+def test_the_readme_opens_with_make_demo_then_make_test():
+    first = commands(code_blocks(README.read_text())[0])
+    assert first[:2] == ["make demo", "make test"]
+
+
+# -- install commands ------------------------------------------------------------------------------
+
+
+def deep_set(values: dict[str, Any], dotted: str, value: Any) -> None:
+    *path, last = dotted.split(".")
+    for key in path:
+        values = values.setdefault(key, {})
+    values[last] = value
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def install_values(command: str) -> dict[str, Any]:
+    """The values a `helm install ... ./chart` command gives: -f files first, then --set, as Helm."""
+    args = shlex.split(command.replace("$REGISTRY", REGISTRY))
+    files, sets = [], []
+    for flag, value in zip(args, args[1:], strict=False):
+        if flag in ("-f", "--values"):
+            files.append(yaml.safe_load((ROOT / value).read_text()) or {})
+        elif flag == "--set":
+            sets.append(value.split("=", 1))
+    values: dict[str, Any] = {}
+    for layer in files:
+        values = deep_merge(values, layer)
+    for key, value in sets:
+        deep_set(values, key, value)
+    return values
+
+
+INSTALLS = [(where, cmd) for where, cmd in all_commands() if re.match(r"helm install \S+ \./chart\b", cmd)]
+
+
+def test_the_documents_show_the_install_command():
+    assert {where for where, _ in INSTALLS} >= {"README.md", "chart/README.md", "make demo"}
+
+
+@pytest.mark.parametrize(("where", "command"), INSTALLS, ids=[f"{w}:{i}" for i, (w, _) in enumerate(INSTALLS)])
+def test_every_install_command_sets_both_images_and_renders(where, command):
+    """Without the image values the controller sits in ImagePullBackOff on the owner's registry."""
+    values = install_values(command)
+    assert values.get("server", {}).get("image", {}).get("repository"), f"{where}: {command} does not set server.image.repository"
+    assert values.get("gate", {}).get("image", {}).get("repository"), f"{where}: {command} does not set gate.image.repository"
+    objects = documents(render(values))
+    server = one(objects, "Deployment", "chatterbox-tts")["spec"]["template"]["spec"]["containers"]
+    controller = one(objects, "Deployment", "tts-gate")["spec"]["template"]["spec"]["containers"][0]
+    assert server[0]["image"].startswith(f"{REGISTRY}/chatterbox-tts:")
+    assert controller["image"].startswith(f"{REGISTRY}/tts-gate:")
+
+
+# -- gate commands, run as printed --------------------------------------------------------------
+
+RUNNABLE = [
+    (where, cmd)
+    for where, cmd in all_commands()
+    if re.match(r"(\.venv/bin/)?gate ", cmd) and not re.search(r"<|\.\.\.|https?://|--namespace", cmd)
+]
+
+
+def test_the_runnable_gate_commands_are_found():
+    assert ("make demo", ".venv/bin/gate measure samples/baked/bake.csv") in RUNNABLE
+    assert ("README.md", "gate measure samples/baked/bake.csv") in RUNNABLE
+
+
+@pytest.mark.parametrize(("where", "command"), RUNNABLE, ids=[f"{w}:{c}" for w, c in RUNNABLE])
+def test_every_gate_command_that_needs_no_cluster_runs_as_printed(where, command, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(app, shlex.split(command)[1:])
+    assert result.exit_code == 0, f"{where}: {command}: {result.stderr}"
+
+
+def test_the_bundled_bake_shows_the_floor_the_demo_replays():
+    result = CliRunner().invoke(app, ["measure", str(ROOT / "samples" / "baked" / "bake.csv")])
+    assert result.exit_code == 0, result.stderr
+    floor = re.search(r"^floor to set +(\d+MiB) \(peak \+ headroom\)$", result.stdout, re.M).group(1)
+    assert f"helm upgrade tts ./chart -n tts --reuse-values --set gate.floor={floor}" in result.stdout
+    assert f"--floor {floor}" in demo.NEXT_STEPS
+
+
+def test_the_bundled_bake_is_what_the_generator_writes():
+    for name, text in nights.baked():
+        assert (ROOT / "samples" / "baked" / f"{name}.csv").read_text() == text, name
+
+
+def test_the_status_check_is_repeatable():
+    """A fixed job name collides on the second run: every documented one is made unique."""
+    creates = [(where, cmd) for where, cmd in all_commands() if "create job --from=cronjob/" in cmd]
+    assert creates
+    for where, cmd in creates:
+        name = cmd.split()[-1]
+        assert name == "$job" or "$(date +%s)" in name, f"{where}: {cmd}"
+    assert "job=gate-status-$(date +%s)" in README.read_text()
+
+
+# -- tables held to their sources ------------------------------------------------------------------
+
+
+def table(text: str, header: str) -> list[list[str]]:
+    lines = text[text.index(header) :].splitlines()
+    rows = []
+    for line in lines[2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_the_exit_status_table_is_the_enum_and_its_help():
+    help_lines = {}
+    for line in EXIT_STATUS_HELP.splitlines()[1:]:
+        code, meaning = line.split(None, 1)
+        help_lines[int(code)] = meaning
+    rows = table(OPERATING.read_text(), "| exit | meaning | look at |")
+    assert [int(code) for code, *_ in rows] == list(help_lines)
+    assert sorted(help_lines) == sorted(status.value for status in ExitStatus)
+    for code, meaning, _ in rows:
+        assert meaning == help_lines[int(code)], code
+
+
+def test_the_events_named_are_the_gates():
+    text = OPERATING.read_text()
+    paragraph = text[text.index("Events on `deploy/chatterbox-tts`") : text.index("The sidecar serves")]
+    named = set(re.findall(r"`((?:Preflight|Yield|Down)[A-Za-z]+)`", paragraph))
+    possible = {
+        event_reason(policy.Decision(command, reason, "")) for command in ("preflight", "guard", "down") for reason in policy.Reason
+    }
+    assert named and named <= possible, named - possible
+
+
+def test_every_alert_has_its_runbook_section():
+    alerts = re.findall(r"- alert: (\w+)", (ROOT / "chart" / "templates" / "_alerts.tpl").read_text())
+    sections = re.findall(r"^### (\w+)$", OPERATING.read_text(), re.M)
+    assert alerts and [a for a in alerts if a not in sections] == []
+    listed = [row[0].strip("`") for row in table(OPERATING.read_text(), "| alert | fires when |")]
+    assert sorted(listed) == sorted(alerts)
+
+
+def shown(value: Any) -> str:
+    """A default as the README's table writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return '""' if value == "" else str(value)
+
+
+def test_the_readmes_values_table_is_values_yaml():
+    rows = table(README.read_text(), "| value | needed | default | what it is |")
+    assert len(rows) >= 15
+    for key, needed, default, _ in rows:
+        value: Any = VALUES
+        for part in key.strip("`").split("."):
+            assert isinstance(value, dict) and part in value, f"{key} is not in chart/values.yaml"
+            value = value[part]
+        assert default == f"`{shown(value)}`", key
+        assert needed in ("required", "optional", "measure it"), key
+
+
+def test_the_module_map_is_the_import_contract():
+    contract = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]
+    layers = [{name.strip() for name in layer.split("|")} for layer in contract["layers"]]
+    text = DEVELOPMENT.read_text()
+    block = text[text.index("<!-- layers") : text.index("<!-- /layers -->")]
+    items = re.findall(r"^\d+\. (.*?):", block, re.M)
+    assert [set(re.findall(r"`(gate\.[\w.]+)`", item)) for item in items] == layers
+    map_section = text[text.index("## Module map") : text.index("## Where a test goes")]
+    modules = {f"gate.{p.stem}" for p in (ROOT / "gate").glob("*.py") if not p.stem.startswith("_")}
+    modules |= {f"gate.{p.name}" for p in (ROOT / "gate").iterdir() if (p / "__init__.py").exists()}
+    assert [m for m in sorted(modules) if f"`{m}`" not in map_section] == []
+
+
+# -- links -----------------------------------------------------------------------------------------
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    return {slug(h) for h in re.findall(r"^#+ (.*)$", re.sub(r"```.*?```", "", path.read_text(), flags=re.S), re.M)}
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_local_link_and_anchor_resolves(path):
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.S)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue
+        file, _, anchor = target.partition("#")
+        linked = (path.parent / file).resolve() if file else path
+        assert linked.exists(), f"{path.name}: {target}"
+        if anchor and linked.suffix == ".md":
+            assert anchor in anchors(linked), f"{path.name}: {target}"
