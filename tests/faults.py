@@ -336,6 +336,90 @@ TIME_CELLS = [
     ),
 ]
 
+
+@dataclass(frozen=True)
+class Attack:
+    """A way a peer can misbehave, what the gate guarantees against it, and the test that shows it."""
+
+    attack: str
+    guarantee: str
+    bound: str  # holding the card, when it is back at the latest (chart defaults: interval 10 s, timeout 5 s)
+    tests: tuple[str, ...]  # "module.py::test_name", each must exist
+
+
+# The bounds, at the chart's defaults (controller and sidecar interval 10 s, timeout 5 s):
+# - a fetch: the timeout (5 s), a Prometheus read's three queries included; an iteration's reads
+#   (source, device source, demand probe) at most 3 timeouts;
+# - an API call: 2 attempts of one timeout each and at most a 5 s Retry-After between them (15 s);
+# - the loop, holding, after its metrics fail in any way: the next iteration, one interval, plus
+#   its reads and one scale call: 10 + 15 + 15 = 40 s at worst, 10 + 5 s for one slow exporter;
+# - the watchdog: 2 intervals + the timeout without a decision (25 s), one check (1 s), one call;
+# - a CronJob's one-shot guard: GATE_DEADLINE (half the Job's activeDeadlineSeconds: 60 s).
+LOOP = "controller and sidecar: the next iteration, 15 s (25 s with every read slow, 40 s if the API retries too)"
+WATCHDOG = "watchdog: 2 intervals + timeout without a decision (25 s) + one call"
+ONE_SHOT = "guard CronJob: its own run, or GATE_DEADLINE (60 s)"
+ATTACKS = [
+    Attack(
+        "exporter trickles its body or headers a byte at a time, or is silent after connecting",
+        "each fetch ends at its deadline and the gate is blind: holding, it yields; nothing exits 1",
+        f"{LOOP}; {ONE_SHOT}",
+        (
+            "test_failclosed.py::test_a_trickling_peer_cannot_hold_a_fetch_past_its_deadline",
+            "test_failclosed.py::test_a_trickling_exporter_makes_every_guard_yield",
+            "test_failclosed.py::test_prometheus_three_queries_share_one_deadline",
+            "test_failclosed.py::test_a_trickling_demand_probe_is_no_action_within_its_deadline",
+        ),
+    ),
+    Attack(
+        "a sample stamped with an impossible time (year 3 million)",
+        "blind with a one-line reason; holding, it yields",
+        f"{LOOP}; {ONE_SHOT}",
+        ("test_failclosed.py::test_an_impossible_timestamp_is_blindness_not_a_crash",),
+    ),
+    Attack(
+        "any exception inside a source, or inside an iteration",
+        "a source's is blindness (one line, exit 3 one-shot); an iteration's is read as blind: the card goes back and the loop goes on",
+        f"{LOOP}",
+        (
+            "test_failclosed.py::test_a_source_that_raises_anything_is_blindness",
+            "test_failclosed.py::test_an_iteration_that_fails_unexpectedly_gives_the_card_back_and_the_loop_goes_on",
+        ),
+    ),
+    Attack(
+        "the loop stops deciding (a call or a read that hangs past every deadline)",
+        "the watchdog, sharing nothing with the read path, scales to 0 with its own API client, records the yield and an Event",
+        WATCHDOG,
+        ("test_failclosed.py::test_the_watchdog_gives_the_card_back_when_the_loop_stops_deciding",),
+    ),
+    Attack(
+        "a CronJob guard's run that cannot decide (a Lease read that takes 10 s)",
+        "at GATE_DEADLINE it gives the card back through its own client and exits 3, before the Job is killed",
+        ONE_SHOT,
+        ("test_failclosed.py::test_a_one_shot_guard_gives_the_card_back_before_its_job_deadline",),
+    ),
+    Attack(
+        "two 409s on every Lease write, under a resident swinging across the floor at every scrape",
+        "an entry's intent is written before it scales (a lost race decides again); a yield's record is merged until it lands",
+        "at most one entry per cool-down (one in the test's 60 ticks; the previous release: 28)",
+        (
+            "test_failclosed.py::test_a_swinging_resident_with_two_conflicts_per_write_gets_one_entry",
+            "test_failclosed.py::test_a_controller_retry_never_undoes_a_fresh_yield_by_another_writer",
+            "test_failclosed.py::test_of_two_yields_the_later_stands",
+        ),
+    ),
+    Attack(
+        "SIGKILL between the scale and the state write",
+        "a yield scales first: unrecorded, it still reads as a yield (the Deployment's generation moved past the entry's); "
+        "an entry writes its intent first: unexecuted, it is ignored. No later decision changes",
+        "the scale-down is the first write: the card is back before the kill matters",
+        (
+            "test_failclosed.py::test_a_kill_between_a_yield_and_its_record_changes_no_later_decision",
+            "test_failclosed.py::test_a_kill_between_an_entrys_intent_and_its_scale_leaves_a_harmless_intent",
+            "test_failclosed.py::test_an_unrecorded_yield_reads_as_a_yield_only_once_the_deployment_moved",
+        ),
+    ),
+]
+
 SIGNAL_CELLS = [
     ("guard --watch", "SIGTERM while a scale-down is in flight", Outcome("no-room", 0, 0)),
 ]
@@ -374,6 +458,20 @@ def render() -> str:
     lines += ["", "## Time", "", "| when | command | outcome |", "|---|---|---|"]
     for cell in TIME_CELLS:
         lines.append(f"| {cell.name} | {cell.command} | {cell.expected} |")
+    lines += [
+        "",
+        "## Attacks",
+        "",
+        "A slow or odd peer, a lost race, a kill at the worst moment: what the gate guarantees and the",
+        "bound on giving the card back while it holds it, at the chart's defaults (interval 10 s,",
+        "timeout 5 s; the derivation is in tests/faults.py). No row ends in exit 1.",
+        "",
+        "| attack | guarantee | card back within | tested by |",
+        "|---|---|---|---|",
+    ]
+    for attack in ATTACKS:
+        tests = "<br>".join(f"`{test.split('::')[1]}`" for test in attack.tests)
+        lines.append(f"| {attack.attack} | {attack.guarantee} | {attack.bound} | {tests} |")
     lines += ["", "## Signals", "", "| command | signal | outcome |", "|---|---|---|"]
     for command, name, expected in SIGNAL_CELLS:
         lines.append(f"| {command} | {name} | {expected} (the scale-down finishes, then the loop stops) |")

@@ -14,7 +14,18 @@ from pathlib import Path
 
 import pytest
 from exporter import Answer, FakeExporter, fixture
-from faults import API_FAULTS, COMMANDS, EXPORTER_FAULTS, NIGHT, START_REPLICAS, TIME_CELLS, api_expectation, exporter_expectation, render
+from faults import (
+    API_FAULTS,
+    ATTACKS,
+    COMMANDS,
+    EXPORTER_FAULTS,
+    NIGHT,
+    START_REPLICAS,
+    TIME_CELLS,
+    api_expectation,
+    exporter_expectation,
+    render,
+)
 from kubeapi import FakeKubeAPI, Fault
 from typer.testing import CliRunner
 
@@ -223,6 +234,16 @@ def test_sigterm_while_scaling_down_finishes_the_scale_then_stops(tmp_path):
 
 def test_docs_faults_md_is_generated_from_these_tests():
     assert (ROOT / "docs" / "faults.md").read_text() == render(), "run: python tests/faults.py > docs/faults.md"
+
+
+def test_every_attack_names_tests_that_exist():
+    import ast
+
+    for attack in ATTACKS:
+        for test in attack.tests:
+            module, name = test.split("::")
+            tree = ast.parse((ROOT / "tests" / module).read_text())
+            assert name in {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}, test
 
 
 def test_every_command_and_fault_is_a_cell():
