@@ -202,7 +202,13 @@ def apply(
             outcome.unwritten = changes
             outcome.warnings.append(f"the card was given back but the yield is not recorded yet (it still reads as one): {exc}")
     else:
-        landed = _write_intent(kube, settings, store, outcome, enabled)
+        try:
+            landed = _write_intent(kube, settings, store, outcome, enabled)
+        except KubeError as exc:
+            if outcome.decision.replicas != 0:
+                raise  # nothing was done: an entry is not made without its intent
+            landed = False  # giving the card back never waits for the state: it is tidied later
+            outcome.warnings.append(f"the gate's state could not be written: {exc}")
         decision = outcome.decision
         if decision.replicas == 1 and not landed:
             outcome.warnings.append("not taking the card: its intent could not be recorded (other writers kept changing the state)")

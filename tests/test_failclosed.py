@@ -313,3 +313,12 @@ def test_an_unrecorded_yield_reads_as_a_yield_only_once_the_deployment_moved():
     assert moved.yield_unrecorded and moved.yielded_at is not None
     assert policy.GateState.from_annotations(0, {policy.ENTERED_AT: "2026-11-12T02:29:00Z"}).yield_unrecorded  # unknown: a yield
     assert policy.GateState.from_annotations(1, entered, generation=6).yielded_at is None  # holding: no yield
+
+
+def test_the_windows_end_gives_the_card_back_even_when_its_state_cannot_be_written(env, kubeapi):
+    kubeapi.add_deployment("tts", "chatterbox-tts", 1)
+    kubeapi.set_state(ENTERED)
+    kubeapi.faults.append(Fault("PUT", "/leases/", status=503, times=10))
+    result = gate({**env, "GATE_OUTPUT": "json"}, "down")
+    assert (result.exit_code, kubeapi.replicas()) == (0, 0), result.output
+    assert "state could not be written" in result.stderr
