@@ -438,6 +438,7 @@ def default_config(policy_name: str, namespace: str = "tts") -> ReplayConfig:
         total_bytes=parse_size(defaults.TOTAL),
         window=parse_window(defaults.WINDOW, parse_timezone(defaults.TIMEZONE)),
         stable_seconds=parse_duration(defaults.COOLDOWN),
+        cooldown_max_seconds=parse_duration(defaults.COOLDOWN_MAX),
         hysteresis_bytes=parse_size(defaults.HYSTERESIS),
         empty_is_idle=defaults.EMPTY_IS_IDLE,
         startup_grace_seconds=parse_duration(defaults.STARTUP_GRACE),
@@ -502,6 +503,6 @@ def replay(trace: Trace, config: ReplayConfig) -> ReplayResult:
     if config.exporter.source not in EXPORTER_SOURCES:
         raise InvalidValue(f"invalid exporter source {config.exporter.source!r}: expected one of {', '.join(EXPORTER_SOURCES)}")
     if config.policy == "reactive":
-        settings = replace(settings, stable_seconds=0, hysteresis_bytes=0)
+        settings = replace(settings, stable_seconds=0, cooldown_max_seconds=0, hysteresis_bytes=0)
         config = replace(config, settings=settings, exporter=ExporterModel())
     return _Simulation(residents_only, config).simulate()

@@ -12,6 +12,7 @@ from gate.policy import (
     ENTRY_UNATTRIBUTED,
     IDLE_SINCE,
     ROOM_SINCE,
+    YIELD_STREAK,
     YIELDED_AT,
     Blind,
     Demand,
@@ -158,7 +159,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "first room after a yield starts the clock",
             reading(3.0),
-            GateState(0, yielded_at=YIELD),
+            GateState(0, yielded_at=YIELD, yield_streak=1),
             NIGHT,
             Reason.COOLING_DOWN,
             None,
@@ -167,7 +168,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "room for less than the stable period",
             reading(3.0),
-            GateState(0, yielded_at=YIELD, room_since=NIGHT - timedelta(seconds=119)),
+            GateState(0, yielded_at=YIELD, yield_streak=1, room_since=NIGHT - timedelta(seconds=119)),
             NIGHT,
             Reason.COOLING_DOWN,
             None,
@@ -176,7 +177,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "room for the stable period re-enters and clears the state",
             reading(3.0),
-            GateState(0, yielded_at=YIELD, room_since=NIGHT - timedelta(seconds=120)),
+            GateState(0, yielded_at=YIELD, yield_streak=1, room_since=NIGHT - timedelta(seconds=120)),
             NIGHT,
             Reason.ENTERED,
             1,
@@ -185,7 +186,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "losing room restarts the clock",
             reading(10.0),
-            GateState(0, yielded_at=YIELD, room_since=NIGHT - timedelta(seconds=60)),
+            GateState(0, yielded_at=YIELD, yield_streak=1, room_since=NIGHT - timedelta(seconds=60)),
             NIGHT,
             Reason.NO_ROOM,
             None,
@@ -194,7 +195,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "after a yield, room within the hysteresis is not enough",
             reading(8.75),
-            GateState(0, yielded_at=YIELD),
+            GateState(0, yielded_at=YIELD, yield_streak=1),
             NIGHT,
             Reason.COOLING_DOWN,
             None,
@@ -203,7 +204,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "after a yield, room within the hysteresis restarts the clock",
             reading(8.75),
-            GateState(0, yielded_at=YIELD, room_since=NIGHT - timedelta(seconds=600)),
+            GateState(0, yielded_at=YIELD, yield_streak=1, room_since=NIGHT - timedelta(seconds=600)),
             NIGHT,
             Reason.COOLING_DOWN,
             None,
@@ -213,7 +214,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "a room clock in the future (the clock jumped back) starts again now",
             reading(3.0),
-            GateState(0, yielded_at=YIELD, room_since=NIGHT + timedelta(hours=3)),
+            GateState(0, yielded_at=YIELD, yield_streak=1, room_since=NIGHT + timedelta(hours=3)),
             NIGHT,
             Reason.COOLING_DOWN,
             None,
@@ -222,7 +223,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "blindness restarts the clock",
             Blind("x"),
-            GateState(0, yielded_at=YIELD, room_since=NIGHT - timedelta(seconds=60)),
+            GateState(0, yielded_at=YIELD, yield_streak=1, room_since=NIGHT - timedelta(seconds=60)),
             NIGHT,
             Reason.BLIND,
             None,
@@ -263,7 +264,7 @@ def test_preflight_refusals_are_refusals():
             NIGHT,
             Reason.NO_ROOM,
             0,
-            {YIELDED_AT: "2026-11-12T02:30:00Z"},
+            {YIELDED_AT: "2026-11-12T02:30:00Z", YIELD_STREAK: "1"},
         ),
         (
             "blind while holding yields",
@@ -272,7 +273,7 @@ def test_preflight_refusals_are_refusals():
             NIGHT,
             Reason.BLIND,
             0,
-            {YIELDED_AT: "2026-11-12T02:30:00Z"},
+            {YIELDED_AT: "2026-11-12T02:30:00Z", YIELD_STREAK: "1"},
         ),
         (
             "stale while holding yields",
@@ -281,7 +282,7 @@ def test_preflight_refusals_are_refusals():
             NIGHT,
             Reason.BLIND,
             0,
-            {YIELDED_AT: "2026-11-12T02:30:00Z"},
+            {YIELDED_AT: "2026-11-12T02:30:00Z", YIELD_STREAK: "1"},
         ),
         (
             "out of the window yields without a cool-down",
@@ -301,7 +302,7 @@ def test_preflight_refusals_are_refusals():
             NIGHT,
             Reason.NO_ROOM,
             0,
-            {YIELDED_AT: "2026-11-12T02:30:00Z", ROOM_SINCE: None},
+            {YIELDED_AT: "2026-11-12T02:30:00Z", YIELD_STREAK: "1", ROOM_SINCE: None},
         ),
     ],
 )
@@ -444,6 +445,7 @@ def test_entry_records_the_unattributed_baseline_and_every_yield_clears_it():
         ENTERED_AT: None,
         ENTRY_UNATTRIBUTED: None,
         YIELDED_AT: "2026-11-12T02:30:00Z",
+        YIELD_STREAK: "1",
     }
     assert decide_down(state).annotations == {ENTERED_AT: None, ENTRY_UNATTRIBUTED: None}
 

@@ -172,6 +172,7 @@ def test_the_benchmark_targets_hold_on_the_sample_nights():
         "dst-spring",
         "dst-autumn",
         "exporter-outage",
+        *(f"flappy-{name}" for name in ("3x40m", "10x20m", "12x10m", "8x5m", "bursts", "irregular")),
     }
     failed = [text for text, ok in bench.verdicts(rows) if not ok]
     assert failed == []
@@ -193,7 +194,7 @@ def test_the_benchmark_targets_hold_with_the_exporters_other_faces():
 def test_the_sample_nights_are_what_the_generator_writes():
     import nights
 
-    for name, text in nights.nights():
+    for name, text in nights.nights() + nights.flappy():
         assert (ROOT / "samples" / "nights" / f"{name}.csv").read_text() == text, name
     for name, text in nights.demand():
         assert (ROOT / "samples" / "demand" / f"{name}.csv").read_text() == text, name
