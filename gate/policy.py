@@ -61,6 +61,9 @@ YIELD_STREAK = "tts.gate/yield-streak"
 # Over-budget yields tonight, and when the last one was: two bar the card until the night ends.
 OVER_BUDGET_YIELDS = "tts.gate/over-budget-yields"
 OVER_BUDGET_AT = "tts.gate/over-budget-at"
+STATE_KEYS = frozenset(
+    {YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE, ENTRY_UNATTRIBUTED, YIELD_STREAK, OVER_BUDGET_YIELDS, OVER_BUDGET_AT}
+)
 
 # A hold shorter than this was cut short: the server needs ~45 s to start and ~60 s to load, so it
 # baked two or three minutes at most, while the resident that returned met it on the card. A yield
@@ -477,7 +480,8 @@ def cooldown(state: GateState, settings: Settings) -> float:
     longest = max(settings.stable_seconds, settings.cooldown_max_seconds)
     if state.yield_streak is None:
         return longest
-    return max(settings.stable_seconds, min(settings.cooldown_max_seconds, settings.stable_seconds * 2 ** (state.yield_streak - 1)))
+    streak = min(state.yield_streak, _streak_cap(settings))  # a huge one read back: no overflow
+    return max(settings.stable_seconds, min(settings.cooldown_max_seconds, settings.stable_seconds * 2 ** (streak - 1)))
 
 
 def _yielded(state: GateState, settings: Settings, now: datetime) -> dict[str, str | None]:
@@ -491,9 +495,7 @@ def _yielded(state: GateState, settings: Settings, now: datetime) -> dict[str, s
 
 def barred(state: GateState, now: datetime) -> bool:
     """Two over-budget yields tonight: the card is not taken again until the night ends."""
-    if state.over_budget_yields < OVER_BUDGET_LIMIT or state.over_budget_at is None:
-        return False
-    return (now - state.over_budget_at).total_seconds() < OVER_BUDGET_NIGHT_SECONDS
+    return over_budget_tonight(state, now) >= OVER_BUDGET_LIMIT
 
 
 def over_budget(view: View, state: GateState, settings: Settings) -> bool:
@@ -504,11 +506,12 @@ def over_budget(view: View, state: GateState, settings: Settings) -> bool:
         return False
     if state.entered_at is not None and 0 <= (view.now - state.entered_at).total_seconds() < settings.startup_grace_seconds:
         return False
-    return view.own_bytes > budget_bytes(settings)
+    return view.own_bytes > budget_bytes(settings.floor_bytes)
 
 
-def budget_bytes(settings: Settings) -> int:
-    return settings.floor_bytes - OVER_BUDGET_SLACK_BYTES
+def budget_bytes(floor_bytes: int) -> int:
+    """What the server may hold on the card: the floor less the slack."""
+    return floor_bytes - OVER_BUDGET_SLACK_BYTES
 
 
 def _demand_in_hours(settings: Settings, now: datetime) -> bool:
@@ -613,7 +616,7 @@ def decide_guard(view: View, state: GateState, settings: Settings, demand: Deman
         )
     if over_budget(view, state, settings):
         # Before no-room: when both hold, the server's own growth is the finding that needs a person.
-        count = (state.over_budget_yields if not _expired(state, now) else 0) + 1
+        count = over_budget_tonight(state, now) + 1
         after = "; it will not take the card again tonight" if count >= OVER_BUDGET_LIMIT else ""
         return Decision(
             cmd,
@@ -656,9 +659,12 @@ def decide_guard(view: View, state: GateState, settings: Settings, demand: Deman
     return Decision(cmd, Reason.HOLDING, f"{holding}; {demand}", annotations=clear_idle)
 
 
-def _expired(state: GateState, now: datetime) -> bool:
-    """The over-budget count belongs to an earlier night (demand with no window: time ends it)."""
-    return state.over_budget_at is None or (now - state.over_budget_at).total_seconds() >= OVER_BUDGET_NIGHT_SECONDS
+def over_budget_tonight(state: GateState, now: datetime) -> int:
+    """Over-budget yields tonight: none once OVER_BUDGET_NIGHT_SECONDS have passed since the last
+    (demand with no window: nothing else ends a night)."""
+    if state.over_budget_at is None or (now - state.over_budget_at).total_seconds() >= OVER_BUDGET_NIGHT_SECONDS:
+        return 0
+    return state.over_budget_yields
 
 
 def decide_down(state: GateState) -> Decision:

@@ -46,7 +46,7 @@ def test_the_gate_and_the_chart_share_their_defaults():
         defaults.DEMAND_IDLE_AFTER,
         "",
     )
-    assert (gate["entryMargin"], gate["enabled"]) == (defaults.ENTRY_MARGIN, True)
+    assert (gate["entryMargin"], gate["enabled"], gate["cooldownMax"]) == (defaults.ENTRY_MARGIN, True, defaults.COOLDOWN_MAX)
 
 
 def test_the_rendered_default_schedules_are_the_gates():
