@@ -70,12 +70,13 @@ STATE_KEYS = frozenset(
 # after a shorter hold is a repeat (the cool-down doubles); after a longer one, an isolated wake.
 SHORT_HOLD_SECONDS = 300.0
 # The budget's slack: the guard yields once the server's own memory exceeds the floor less this.
-# Less, not plus: the floor promises the residents `card - floor`, and the gate acts on readings
-# one exporter collection (15 s) and one interval (10 s) old, then the release takes 15 s more;
-# a server caught at the floor is past it by the time its memory is freed. 256 MiB is 4 % of the
-# default floor, and far above the default floor's real use: `gate measure` sets the floor at the
-# peak plus 2 GiB, so a server that reaches floor - 256 MiB has outgrown its measured peak by
-# 1.75 GiB (a model switched in the UI, the allocator's reserve grown on long chunks).
+# Less, not plus: the floor is the promise that `card - floor` stays the residents'. The gate acts
+# on readings up to one 15-s collection and one 10-s interval old, and the release takes 15 s
+# more, so a server caught at the floor is past it before its memory is freed; yielding a little
+# before the floor keeps the promise. 256 MiB is 4 % of the default floor, and no normal bake comes
+# near it: `gate measure` sets the floor at the measured peak plus 2 GiB, so a server at the floor
+# less 256 MiB has outgrown its peak by 1.75 GiB (a model switched in the settings UI, the
+# allocator's reserve grown on long chunks).
 OVER_BUDGET_SLACK_BYTES = 256 * 2**20
 # How many over-budget yields bar re-entry for the rest of the night.
 OVER_BUDGET_LIMIT = 2
@@ -461,6 +462,7 @@ def _cleared(state: GateState) -> dict[str, str | None]:
 
 def _night_cleared(state: GateState) -> dict[str, str | None]:
     """The night is over (the window's end, `down`, the kill switch): a clean slate."""
+    # The over-budget count is read only beside its time: the time says whether both are set.
     night = {YIELD_STREAK: state.yield_streak, OVER_BUDGET_YIELDS: state.over_budget_at, OVER_BUDGET_AT: state.over_budget_at}
     return {**_cleared(state), **{key: None for key, value in night.items() if value is not None}}
 
