@@ -7,9 +7,10 @@ and `reentry` (the first release: a re-entry CronJob every minute of the window,
 the sidecar). Job pods are CronJob fires; all of the chart's fire inside the nights' traces, so
 a night's count is the day's.
 
-Targets for the default (from the issues that asked for the benchmark):
-- utilization >= 0.98 of the reactive gate's on average, and >= 0.88 of it on every night;
-- breach <= 45 s per resident wake;
+Targets for the default (from the issues that asked for the benchmark; issue 19 raised them
+from 0.98, 0.88 and 45 s when the cool-down became adaptive):
+- utilization >= 0.99 of the reactive gate's on average, and >= 0.95 of it on every night;
+- breach <= 30 s per resident wake;
 - at most 60 Job pods a day;
 - no flapping: entries <= 1 + resident wakes + exporter outages. (The issue's bound has no
   outage term, but the gate must yield when it goes blind, and each outage then costs one
@@ -57,6 +58,9 @@ DEMAND_NIGHTS = sorted((SAMPLES / "demand").glob("*.csv"))
 # The first release's re-entry CronJob: every minute of the window but the one window-up takes.
 REENTRY_SCHEDULE = "1-59 2-5 * * *"
 MAX_JOB_PODS_A_DAY = 60
+MIN_AVERAGE_RATIO = 0.99
+MIN_NIGHT_RATIO = 0.95
+MAX_BREACH_PER_WAKE = 30
 
 
 def cronjobs_only(config: ReplayConfig) -> ReplayConfig:
@@ -67,7 +71,15 @@ def first_release(config: ReplayConfig) -> ReplayConfig:
     return replace(config, schedules=replace(config.schedules, controller_interval_seconds=None, reentry=REENTRY_SCHEDULE))
 
 
-MODES = {"controller": lambda config: config, "cronjobs": cronjobs_only, "reentry": first_release}
+def fixed_cooldown(config: ReplayConfig) -> ReplayConfig:
+    """The cool-down before it adapted: 2 minutes of room after every yield."""
+    return replace(
+        config, settings=replace(config.settings, stable_seconds=FIXED_COOLDOWN_SECONDS, cooldown_max_seconds=FIXED_COOLDOWN_SECONDS)
+    )
+
+
+FIXED_COOLDOWN_SECONDS = 120.0
+MODES = {"controller": lambda config: config, "cronjobs": cronjobs_only, "reentry": first_release, "fixed 2m": fixed_cooldown}
 
 
 @dataclass(frozen=True)
@@ -109,13 +121,17 @@ def run(paths: list[Path]) -> list[Row]:
 
 def verdicts(rows: list[Row]) -> list[tuple[str, bool]]:
     average = sum(r.ratio for r in rows) / len(rows)
-    checks = [(f"average utilization vs reactive {average:.3f} >= 0.98", average >= 0.98)]
+    checks = [(f"average utilization vs reactive {average:.3f} >= {MIN_AVERAGE_RATIO}", average >= MIN_AVERAGE_RATIO)]
     for r in rows:
         g, s = r.gate, r.seed
-        checks.append((f"{r.name}: utilization vs reactive {r.ratio:.3f} >= 0.88", r.ratio >= 0.88))
+        checks.append((f"{r.name}: utilization vs reactive {r.ratio:.3f} >= {MIN_NIGHT_RATIO}", r.ratio >= MIN_NIGHT_RATIO))
         checks.append((f"{r.name}: {g.job_pods} Job pods <= {MAX_JOB_PODS_A_DAY}", g.job_pods <= MAX_JOB_PODS_A_DAY))
+        wakes = max(1, g.wakes)
         checks.append(
-            (f"{r.name}: breach {g.breach_seconds}s <= 45s x {max(1, g.wakes)} wake(s)", g.breach_seconds <= 45 * max(1, g.wakes))
+            (
+                f"{r.name}: breach {g.breach_seconds}s <= {MAX_BREACH_PER_WAKE}s x {wakes} wake(s)",
+                g.breach_seconds <= MAX_BREACH_PER_WAKE * wakes,
+            )
         )
         bound = 1 + g.wakes + g.outages
         checks.append((f"{r.name}: entries {g.entries} <= 1 + {g.wakes} wake(s) + {g.outages} outage(s)", g.entries <= bound))
@@ -131,6 +147,33 @@ def verdicts(rows: list[Row]) -> list[tuple[str, bool]]:
             )
         )
     return checks
+
+
+def flappy_table(rows: list[Row]) -> str:
+    """The flappy family: what the adaptive cool-down gives against the reactive reference, beside
+    the fixed 2-minute one it replaced."""
+    header = ("night", "wakes", "reactive util", "gate/reactive", "fixed 2m/reactive", "breach per wake", "entries", "bound")
+    lines = [header]
+    for r in rows:
+        g = r.gate
+        lines.append(
+            (
+                r.name,
+                str(g.wakes),
+                f"{r.reactive.utilization:.3f}",
+                f"{r.ratio:.3f}",
+                f"{r.ratio_of('fixed 2m'):.3f}",
+                f"{g.breach_seconds / max(1, g.wakes):.0f}s",
+                str(g.entries),
+                str(1 + g.wakes + g.outages),
+            )
+        )
+    flappy = [r for r in rows if r.name.startswith("flappy-")]
+    if flappy:
+        mean = sum(r.ratio for r in flappy) / len(flappy)
+        before = sum(r.ratio_of("fixed 2m") for r in flappy) / len(flappy)
+        lines.append(("mean", "", "", f"{mean:.3f}", f"{before:.3f}", "", "", ""))
+    return markdown(lines)
 
 
 FAULT_SPAN = parse_window("03:00-03:20", parse_timezone("Europe/London"))
@@ -336,6 +379,12 @@ def main(argv: list[str]) -> int:
     print()
     print(table(rows))
     print()
+    flappy_rows = [r for r in rows if r.name.startswith("flappy")]
+    if flappy_rows:
+        print("Flappy nights: the adaptive cool-down (the default) and the fixed 2-minute one it replaced, vs reactive:")
+        print()
+        print(flappy_table(flappy_rows))
+        print()
     exporter_rows = run_exporter_modes(paths)
     print("The exporter's faces (utilization vs reactive / entries):")
     print()

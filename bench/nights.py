@@ -112,6 +112,45 @@ def nights() -> list[tuple[str, str]]:
     ]
 
 
+def wakes(first: str, count: int, every: float, lasting: float, mib: int = 5530) -> Episodes:
+    """`count` wakes of llama-swap (5.4 GiB: no room beside the steady residents) from `first`,
+    one every `every` minutes, each `lasting` minutes."""
+    hours, minutes = map(int, first.split(":"))
+    start = hours * 60 + minutes
+    spans = [(start + i * every, start + i * every + lasting) for i in range(count)]
+    return [(LLAMA, _hhmm(a), _hhmm(b), steady(mib)) for a, b in spans]
+
+
+def _hhmm(minutes: float) -> str:
+    seconds = round(minutes * 60)
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def flappy() -> list[tuple[str, str]]:
+    """The flappy family: a resident waking again and again, at different counts and spacings
+    (samples/nights/flappy-*.csv). From isolated wakes to wakes that leave three-minute gaps."""
+    rng = random.Random(19)
+    irregular: Episodes = []
+    minute = 2 * 60 + 10.0
+    for _ in range(14):  # gaps of 2 to 25 minutes, wakes of 1 to 6
+        lasting = rng.uniform(1, 6)
+        irregular += [(LLAMA, _hhmm(minute), _hhmm(minute + lasting), steady(5530))]
+        minute += lasting + rng.uniform(2, 25)
+    return [
+        night("flappy-3x40m", "2026-11-18", wakes("02:20", 3, 40, 10), seed=19),
+        night("flappy-10x20m", "2026-11-19", wakes("02:15", 10, 20, 4), seed=20),
+        night("flappy-12x10m", "2026-11-20", wakes("02:30", 12, 10, 3), seed=21),
+        night("flappy-8x5m", "2026-11-21", wakes("03:00", 8, 5, 2), seed=22),
+        night(
+            "flappy-bursts",
+            "2026-11-22",
+            wakes("02:30", 4, 3, 1) + wakes("03:30", 4, 3, 1) + wakes("04:30", 4, 3, 1),
+            seed=23,
+        ),
+        night("flappy-irregular", "2026-11-23", irregular, seed=24),
+    ]
+
+
 def queue(day: str, stretches: list[tuple[str, str, int]], begin: str = "01:30", finish: str = "06:30") -> str:
     """tripit's queue as the demand probe reads it (`timestamp,queued`, a row a minute): each
     (from, to, N) stretch starts with N narrations that drain evenly until `to`; 0 elsewhere."""
@@ -182,6 +221,9 @@ def main(directory: str) -> None:
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     for name, text in nights():
+        (target / f"{name}.csv").write_text(text)
+        print(f"wrote {target / name}.csv")
+    for name, text in flappy():
         (target / f"{name}.csv").write_text(text)
         print(f"wrote {target / name}.csv")
     queues = target.parent / "demand"

@@ -136,7 +136,15 @@ Cooldown = Annotated[
     typer.Option(
         envvar="GATE_COOLDOWN",
         metavar="DURATION",
-        help="After a yield, how long the card must show room before re-entry.",
+        help="After an isolated yield, how long the card must show room before re-entry (the first cool-down).",
+    ),
+]
+CooldownMax = Annotated[
+    str,
+    typer.Option(
+        envvar="GATE_COOLDOWN_MAX",
+        metavar="DURATION",
+        help="The cool-down doubles for each yield in a row that cut an entry short, up to this (below --cooldown: fixed).",
     ),
 ]
 Hysteresis = Annotated[
@@ -277,6 +285,7 @@ def _common_options(
     window: WindowOpt = defaults.WINDOW,
     timezone_name: Timezone = defaults.TIMEZONE,
     cooldown: Cooldown = defaults.COOLDOWN,
+    cooldown_max: CooldownMax = defaults.COOLDOWN_MAX,
     hysteresis: Hysteresis = defaults.HYSTERESIS,
     max_age: MaxAge = defaults.MAX_AGE,
     timeout: Timeout = defaults.TIMEOUT,
@@ -643,7 +652,10 @@ ActionsOut = Annotated[Path | None, typer.Option(metavar="FILE", help="Write eve
 PlotFile = Annotated[Path | None, typer.Option(metavar="FILE", help="Draw the night(s) to a .png or .svg file (needs matplotlib).")]
 ReplayTotal = Annotated[str, typer.Option("--total", envvar="GATE_TOTAL", metavar="SIZE", help="The card's total memory.")]
 ReplayWindow = Annotated[str, typer.Option("--window", envvar="GATE_WINDOW", metavar="HH:MM-HH:MM", help="The daily window.")]
-TtsPeak = Annotated[str, typer.Option(metavar="SIZE", help="The TTS pod's GPU memory while it runs.")]
+TtsPeak = Annotated[
+    str,
+    typer.Option(metavar="SIZE", help="The TTS pod's GPU memory while it runs; above the floor less 256MiB, the guard yields over budget."),
+]
 TtsStart = Annotated[str, typer.Option(metavar="DURATION", help="From desired 1 to holding memory (scheduling, image, start).")]
 TtsLoad = Annotated[str, typer.Option(metavar="DURATION", help="From holding memory to baking (the model load).")]
 TtsRelease = Annotated[str, typer.Option(metavar="DURATION", help="From desired 0 to the memory freed.")]
@@ -705,6 +717,7 @@ def replay(
     window: ReplayWindow = defaults.WINDOW,
     timezone_name: Timezone = defaults.TIMEZONE,
     cooldown: Cooldown = defaults.COOLDOWN,
+    cooldown_max: CooldownMax = defaults.COOLDOWN_MAX,
     hysteresis: Hysteresis = defaults.HYSTERESIS,
     tts_peak: TtsPeak = defaults.TTS_PEAK,
     tts_start: TtsStart = defaults.TTS_START,
@@ -754,6 +767,7 @@ def replay(
             total_bytes=parse_size(total),
             window=parse_window(window, tz),
             stable_seconds=parse_duration(cooldown),
+            cooldown_max_seconds=parse_duration(cooldown_max),
             hysteresis_bytes=parse_size(hysteresis),
             empty_is_idle=empty_is_idle,
             startup_grace_seconds=parse_duration(startup_grace),
@@ -829,6 +843,7 @@ def measure(
     namespace: ReplayNamespace = "tts",
     deployment: Deployment = defaults.DEPLOYMENT,
     headroom: Headroom = "2GiB",
+    floor: Floor = defaults.FLOOR,
     release: Release = "tts",
     output: Output = "text",
     prometheus: PrometheusUrl = None,
@@ -839,14 +854,15 @@ def measure(
     prometheus_up_query: PromUpQuery = None,
     debug: Debug = False,
 ) -> None:
-    """Measure the TTS pod's GPU memory over a range in which it baked, and print the floor to set
-    (peak + headroom) as the exact `helm upgrade` line."""
+    """Measure the TTS pod's GPU memory over a range in which it baked, print the observed peak
+    beside the configured floor (the server's budget), and the floor to set (peak + headroom) as the
+    exact `helm upgrade` line."""
 
     def body() -> None:
         from gate.measure import NothingToMeasure, helm_line, measure, report_text
 
         output_format = choice(output, ("text", "json"), "output format")
-        settings = policy.Settings(namespace=namespace, deployment=deployment, floor_bytes=0)
+        settings = policy.Settings(namespace=namespace, deployment=deployment, floor_bytes=parse_floor(floor, None))
         if traces and len(traces) > 1:
             raise InvalidValue(f"gate measure reads one trace, got {len(traces)}")
         [trace] = _load_trace(traces, prometheus, start, end, step, prometheus_query, prometheus_up_query)
@@ -860,11 +876,14 @@ def measure(
                 "held_seconds": result.held_seconds,
                 "floor_bytes": result.floor_bytes,
                 "floor": result.floor_text,
+                "configured_floor_bytes": settings.floor_bytes,
+                "budget_bytes": policy.budget_bytes(settings.floor_bytes),
+                "over_budget": result.peak_bytes > policy.budget_bytes(settings.floor_bytes),
                 "helm": helm_line(result, release, namespace),
             }
             echo_json(payload)
         else:
-            typer.echo(report_text(result, release, namespace))
+            typer.echo(report_text(result, release, namespace, settings.floor_bytes))
 
     run_reporting_errors(body, debug)
 

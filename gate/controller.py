@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import typer
 
@@ -40,7 +41,7 @@ from gate.run import Outcome, read_all, record, run, store_for, write_pending
 from gate.serve import GateServer
 from gate.store import Snapshot, merge
 from gate.telemetry import WatchMetrics
-from gate.units import format_duration, format_instant
+from gate.units import format_duration
 
 # Steady states: a change into one of these is logged but is not an Event.
 _QUIET = {Reason.HOLDING, Reason.NOT_HOLDING, Reason.ALREADY_UP, Reason.ALREADY_DOWN}
@@ -156,7 +157,7 @@ class Watchdog:
             return True
         try:
             deployment, _, snapshot = read_all(self.kube, settings)
-            merge(store_for(self.kube, settings), snapshot, _yield_record(snapshot, options.clock()))
+            merge(store_for(self.kube, settings), snapshot, _yield_record(snapshot, settings, options.clock()))
             self.kube.record_event(deployment, "YieldWatchdog", message, warning=True)
         except KubeError as exc:
             typer.echo(f"gate: watchdog: the card is back; its record is not ({exc}): it still reads as a yield", err=True)
@@ -172,10 +173,9 @@ class Watchdog:
                 typer.echo(f"gate: watchdog: {type(exc).__name__}: {exc}", err=True)
 
 
-def _yield_record(snapshot: Snapshot, now) -> dict[str, str | None]:
+def _yield_record(snapshot: Snapshot, settings: policy.Settings, now: datetime) -> dict[str, str | None]:
     """A yield's state changes: what the gate's own yields write (see policy.decide_guard)."""
-    state = policy.GateState.from_annotations(1, snapshot.annotations)
-    return {**policy.cleared(state), policy.YIELDED_AT: format_instant(now)}
+    return policy.yield_changes(policy.GateState.from_annotations(1, snapshot.annotations), settings, now)
 
 
 def watchdog_bound(interval_seconds: float, timeout_seconds: float) -> float:

@@ -7,7 +7,10 @@ FLOOR = "6GiB"
 TOTAL = "15360MiB"  # a T4 as nvidia-smi reports it
 WINDOW = "02:00-06:00"
 TIMEZONE = "Europe/London"
-COOLDOWN = "2m"
+# After a yield: the first cool-down, doubled for each yield in a row that cut an entry short, up
+# to the cap (gate/policy.py, `cooldown`).
+COOLDOWN = "10s"
+COOLDOWN_MAX = "2m"
 HYSTERESIS = "512MiB"
 MAX_AGE = "60s"
 EMPTY_IS_IDLE = False

@@ -60,13 +60,29 @@ def helm_line(measurement: Measurement, release: str, namespace: str) -> str:
     return f"helm upgrade {release} ./chart -n {namespace} --reuse-values --set gate.floor={measurement.floor_text}"
 
 
-def report_text(measurement: Measurement, release: str, namespace: str) -> str:
+def budget_text(measurement: Measurement, floor_bytes: int) -> str:
+    """The observed peak against the configured floor: the budget the guard holds the server to."""
+    budget = policy.budget_bytes(floor_bytes)
+    peak = measurement.peak_bytes
+    if peak > budget:
+        return (
+            f"OVER BUDGET: the peak is {format_size(peak - budget)} above the floor less {format_size(policy.OVER_BUDGET_SLACK_BYTES)}; "
+            "the guard yields over-budget at this size: raise the floor"
+        )
+    return f"within budget: {format_size(budget - peak)} under the floor less {format_size(policy.OVER_BUDGET_SLACK_BYTES)}"
+
+
+def report_text(measurement: Measurement, release: str, namespace: str, floor_bytes: int | None = None) -> str:
     m = measurement
+    configured = (
+        [f"floor now       {format_size(floor_bytes)} ({floor_bytes // MIB} MiB): {budget_text(m, floor_bytes)}"] if floor_bytes else []
+    )
     return "\n".join(
         [
             f"samples         {m.samples} ({m.held_samples} with the TTS pod holding memory, every {m.step_seconds:g}s)",
             f"held            {m.held_seconds / 60:.1f} minutes",
             f"peak            {format_size(m.peak_bytes)} ({m.peak_bytes // MIB} MiB)",
+            *configured,
             f"p99             {format_size(m.p99_bytes)} ({m.p99_bytes // MIB} MiB)",
             f"headroom        {format_size(m.headroom_bytes)}",
             f"floor to set    {m.floor_text} (peak + headroom)",

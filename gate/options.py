@@ -104,6 +104,7 @@ def parse_options(raw: dict[str, Any], needs_total: bool) -> tuple[Options, str 
         total_bytes=total,
         window=parse_window(raw["window"], tz) if raw["window"] not in (None, "", "any") else None,
         stable_seconds=parse_duration(raw["cooldown"]),
+        cooldown_max_seconds=parse_duration(raw["cooldown_max"]),
         hysteresis_bytes=parse_size(raw["hysteresis"]),
         max_age_seconds=parse_duration(raw["max_age"]),
         empty_is_idle=raw["empty_is_idle"],

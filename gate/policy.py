@@ -21,12 +21,17 @@ functions with what they saw and when. The rules, in the residents' favour every
   resident's growth, still counts. With a source that attributes nothing (dcgm or nvidia-smi
   alone), growth since entry up to the server's known peak is presumed ours while it holds.
 - After a yield, re-entry waits until the card has had room, with a margin above the floor, for
-  a stable period. That memory, and what the card looked like at entry, lives in annotations on
-  the gate's Lease, so every run of the gate (controller, CronJob or sidecar) sees it.
+  a cool-down that adapts: short after an isolated wake, doubling (up to a cap) while yields keep
+  cutting entries short, back to short after a hold that lasted. That memory, and what the card
+  looked like at entry, lives in annotations on the gate's Lease, so every run of the gate
+  (controller, CronJob or sidecar) sees it.
 - The state is written before an entry acts (the intent) and after a yield acts (residents
   first). A card given back whose yield was never written (a crash, an API outage between the
   two writes) still reads as a yield: the Lease says the gate entered, and the Deployment has
   been scaled since (its generation moved past the one recorded with the entry).
+- The server's budget is the floor: holding the card past the start-up grace, its own memory
+  above the floor (less a slack) is a yield (`over-budget`); after a second one the gate does not
+  take the card again that night.
 - The window is read on the local wall clock of the configured time zone. No entry in its last
   minutes (the entry margin), when the server could not start before the window ends.
 - Demand (tripit's queue), when configured: the card is taken only with work waiting, at any
@@ -58,8 +63,37 @@ ENTRY_UNATTRIBUTED = "tts.gate/entry-unattributed-bytes"
 # The Deployment's metadata.generation when the entry was decided: scaling changes it, so a
 # later generation with no replicas means the card was taken and given back since.
 ENTRY_GENERATION = "tts.gate/entry-generation"
+# Yields in a row that each cut an entry short: the cool-down doubles with each (see `cooldown`).
+YIELD_STREAK = "tts.gate/yield-streak"
+# Over-budget yields tonight, and when the last one was: two bar the card until the night ends.
+OVER_BUDGET_YIELDS = "tts.gate/over-budget-yields"
+OVER_BUDGET_AT = "tts.gate/over-budget-at"
 # Timestamps: when two writers disagree, the later one stands (see `merge_state`).
-INSTANTS = (YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE)
+INSTANTS = (YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE, OVER_BUDGET_AT)
+STATE_KEYS = frozenset(
+    {YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE, ENTRY_UNATTRIBUTED, ENTRY_GENERATION, YIELD_STREAK, OVER_BUDGET_YIELDS, OVER_BUDGET_AT}
+)
+
+# A hold shorter than this was cut short: the server needs ~45 s to start and ~60 s to load, so it
+# baked two or three minutes at most, while the resident that returned met it on the card. A yield
+# after a shorter hold is a repeat (the cool-down doubles); after a longer one, an isolated wake.
+SHORT_HOLD_SECONDS = 300.0
+# The budget's slack: the guard yields once the server's own memory exceeds the floor less this.
+# Less, not plus: the floor is the promise that `card - floor` stays the residents'. The gate acts
+# on readings up to one 15-s collection and one 10-s interval old, and the release takes 15 s
+# more, so a server caught at the floor is past it before its memory is freed; yielding a little
+# before the floor keeps the promise. 256 MiB is 4 % of the default floor, and no normal bake comes
+# near it: `gate measure` sets the floor at the measured peak plus 2 GiB, so a server at the floor
+# less 256 MiB has outgrown its peak by 1.75 GiB (a model switched in the settings UI, the
+# allocator's reserve grown on long chunks).
+OVER_BUDGET_SLACK_BYTES = 256 * 2**20
+# How many over-budget yields bar re-entry for the rest of the night.
+OVER_BUDGET_LIMIT = 2
+# "The night" of the over-budget bar: the window's end clears it (window-down, the guard's
+# out-of-window yield, `gate down`); with no window (demand at any hour) nothing ends a night, so
+# the bar lifts this long after the last over-budget yield: long enough to keep the server off
+# the card through a night's bake and its retries, short enough that tomorrow's bake runs.
+OVER_BUDGET_NIGHT_SECONDS = 12 * 3600.0
 
 # An idle card reports a few MiB in use (or none); any process with a CUDA context holds 100 MiB
 # or more. Under this, a device agrees that an empty per-pod answer is an idle card; whatever
@@ -155,7 +189,11 @@ class Settings:
     floor_bytes: int
     total_bytes: int | None = None  # the operator's figure; else the device's
     window: Window | None = None
-    stable_seconds: float = 120.0
+    # After a yield, re-entry waits this long with room: the first cool-down, which doubles with
+    # each yield that cut an entry short, up to `cooldown_max_seconds` (below `stable_seconds`:
+    # a fixed cool-down).
+    stable_seconds: float = 10.0
+    cooldown_max_seconds: float = 120.0
     # After a yield, re-entry also needs this much more than the floor: a resident whose usage
     # jitters across the floor must not pull the server in and out.
     hysteresis_bytes: int = 512 * 2**20
@@ -184,6 +222,10 @@ class GateState:
     entered_at: datetime | None = None
     entry_unattributed_bytes: int | None = None
     idle_since: datetime | None = None
+    # None: absent or unreadable. After a yield that is the longest cool-down (`cooldown`).
+    yield_streak: int | None = None
+    over_budget_yields: int = 0  # absent or unreadable, or without a readable time: none
+    over_budget_at: datetime | None = None
     generation: int | None = None  # the Deployment's metadata.generation as read
     entry_generation: int | None = None
     # The yield was carried out but never written: see `from_annotations`.
@@ -209,16 +251,23 @@ class GateState:
 
         def count(key: str) -> int | None:
             text = annotations.get(key, "")
-            return int(text) if text.isdigit() else None
+            return int(text) if text.isascii() and text.isdigit() else None
 
         yielded_at, entered_at = instant(YIELDED_AT), instant(ENTERED_AT)
         entry_generation = count(ENTRY_GENERATION)
+        streak = count(YIELD_STREAK)
+        over_budget_at = instant(OVER_BUDGET_AT)
+        # A count without its time could never expire (no window ends a demand-only night): none.
+        over_budget = (count(OVER_BUDGET_YIELDS) or 0) if over_budget_at is not None else 0
         unrecorded = False
         if replicas < 1 and entered_at is not None and yielded_at is None:
             # Without both generations the entry's fate is unknown: a yield is the safe reading.
             moved = generation is None or entry_generation is None or generation > entry_generation
             if moved:
+                # The hold's length is unknown: count it as cut short, as the recorded yield would
+                # have after a short hold (after a long one, this errs on the residents' side).
                 yielded_at, unrecorded = entered_at, True
+                streak = (streak or 0) + 1
         return cls(
             replicas=replicas,
             yielded_at=yielded_at,
@@ -226,6 +275,9 @@ class GateState:
             entered_at=entered_at,
             entry_unattributed_bytes=count(ENTRY_UNATTRIBUTED),
             idle_since=instant(IDLE_SINCE),
+            yield_streak=streak if streak else None,
+            over_budget_yields=over_budget,
+            over_budget_at=over_budget_at,
             generation=generation,
             entry_generation=entry_generation,
             yield_unrecorded=unrecorded,
@@ -313,6 +365,8 @@ class Reason(StrEnum):
     NO_WORK = "no-work"  # preflight: the demand probe read an explicit 0
     IDLE = "idle"  # guard: the queue has been empty for idle-after
     DISABLED = "disabled"  # the kill switch: the card is given back and never taken
+    # guard: the server's own memory outgrew the floor; preflight: two such yields tonight
+    OVER_BUDGET = "over-budget"
 
 
 @dataclass(frozen=True)
@@ -455,7 +509,8 @@ def _window_text(settings: Settings) -> str:
 
 
 def cleared(state: GateState) -> dict[str, str | None]:
-    """Annotation changes that remove whatever cool-down state is set."""
+    """Annotation changes that remove whatever cool-down state is set. What counts across the
+    night (the yield streak, the over-budget yields) stays: see `_night_cleared`."""
     present = {
         YIELDED_AT: state.yielded_at,
         ROOM_SINCE: state.room_since,
@@ -465,6 +520,62 @@ def cleared(state: GateState) -> dict[str, str | None]:
         IDLE_SINCE: state.idle_since,
     }
     return {key: None for key, value in present.items() if value is not None}
+
+
+def _night_cleared(state: GateState) -> dict[str, str | None]:
+    """The night is over (the window's end, `down`, the kill switch): a clean slate."""
+    # The over-budget count is read only beside its time: the time says whether both are set.
+    night = {YIELD_STREAK: state.yield_streak, OVER_BUDGET_YIELDS: state.over_budget_at, OVER_BUDGET_AT: state.over_budget_at}
+    return {**cleared(state), **{key: None for key, value in night.items() if value is not None}}
+
+
+def _streak_cap(settings: Settings) -> int:
+    """The streak at which the cool-down reaches its cap: doubling further changes nothing."""
+    streak = 1
+    while settings.stable_seconds > 0 and settings.stable_seconds * 2 ** (streak - 1) < settings.cooldown_max_seconds:
+        streak += 1
+    return streak
+
+
+def cooldown(state: GateState, settings: Settings) -> float:
+    """How long re-entry after the last yield waits with room: the first cool-down doubled for
+    each yield in a row that cut an entry short, up to the cap. A streak that cannot be read
+    after a yield is the longest."""
+    longest = max(settings.stable_seconds, settings.cooldown_max_seconds)
+    if state.yield_streak is None:
+        return longest
+    streak = min(state.yield_streak, _streak_cap(settings))  # a huge one read back: no overflow
+    return max(settings.stable_seconds, min(settings.cooldown_max_seconds, settings.stable_seconds * 2 ** (streak - 1)))
+
+
+def yield_changes(state: GateState, settings: Settings, now: datetime) -> dict[str, str | None]:
+    """A yield's state: its time, and the streak. A hold shorter than SHORT_HOLD_SECONDS (or of
+    unknown length) continues the streak; a longer one was a quiet stretch, and starts it anew."""
+    held = (now - state.entered_at).total_seconds() if state.entered_at is not None else None
+    short = held is None or held < SHORT_HOLD_SECONDS  # a clock that jumped back: short too
+    streak = min((state.yield_streak or 0) + 1, _streak_cap(settings)) if short else 1
+    return {**cleared(state), YIELDED_AT: format_instant(now), YIELD_STREAK: str(streak)}
+
+
+def barred(state: GateState, now: datetime) -> bool:
+    """Two over-budget yields tonight: the card is not taken again until the night ends."""
+    return over_budget_tonight(state, now) >= OVER_BUDGET_LIMIT
+
+
+def over_budget(view: View, state: GateState, settings: Settings) -> bool:
+    """Holding the card past the start-up grace, the server's own memory exceeds its budget: the
+    floor less the slack. During the grace, unlabelled memory presumed the server's may be a
+    resident's; an entry of unknown time has no grace (the residents' side)."""
+    if view.blind or state.replicas < 1:
+        return False
+    if state.entered_at is not None and 0 <= (view.now - state.entered_at).total_seconds() < settings.startup_grace_seconds:
+        return False
+    return view.own_bytes > budget_bytes(settings.floor_bytes)
+
+
+def budget_bytes(floor_bytes: int) -> int:
+    """What the server may hold on the card: the floor less the slack."""
+    return floor_bytes - OVER_BUDGET_SLACK_BYTES
 
 
 def _demand_in_hours(settings: Settings, now: datetime) -> bool:
@@ -489,6 +600,15 @@ def decide_preflight(view: View, state: GateState, settings: Settings, demand: D
         return Decision(cmd, Reason.OUT_OF_WINDOW, f"outside the window ({_window_text(settings)}){why}", annotations=clear_room)
     if work is False:
         return Decision(cmd, Reason.NO_WORK, f"nothing to bake: the queue reads 0 ({demand})", annotations=clear_room)
+    if barred(state, now):
+        assert state.over_budget_at is not None
+        return Decision(
+            cmd,
+            Reason.OVER_BUDGET,
+            f"not taking the card tonight: the server outgrew its budget {state.over_budget_yields} times, last at "
+            f"{format_instant(state.over_budget_at)}; measure it (gate measure) and raise the floor",
+            annotations=clear_room,
+        )
     if view.blind:
         return Decision(cmd, Reason.BLIND, f"not taking the card: {view.blind_reason}", annotations=clear_room)
     if not has_room(view, settings):
@@ -502,20 +622,21 @@ def decide_preflight(view: View, state: GateState, settings: Settings, demand: D
                 annotations=clear_room,
             )
         since = state.room_since
+        wait = cooldown(state, settings)
+        streak = f", yield {state.yield_streak} in a row" if state.yield_streak else ", the yield streak unreadable"
         if since is None or since > now:  # none yet, or from a clock that has since jumped back
             return Decision(
                 cmd,
                 Reason.COOLING_DOWN,
-                f"room seen after the yield at {format_instant(state.yielded_at)}; re-entry after "
-                f"{format_duration(settings.stable_seconds)} of room",
+                f"room seen after the yield at {format_instant(state.yielded_at)}{streak}; re-entry after {format_duration(wait)} of room",
                 annotations={ROOM_SINCE: format_instant(now)},
             )
         held = (now - since).total_seconds()
-        if held < settings.stable_seconds:
+        if held < wait:
             return Decision(
                 cmd,
                 Reason.COOLING_DOWN,
-                f"room for {format_duration(held)} of the {format_duration(settings.stable_seconds)} needed after a yield",
+                f"room for {format_duration(held)} of the {format_duration(wait)} needed after a yield{streak}",
             )
     left = settings.window.seconds_left(now) if settings.window is not None else None
     if not by_demand and left is not None and left < settings.entry_margin_seconds:
@@ -547,7 +668,7 @@ def decide_guard(view: View, state: GateState, settings: Settings, demand: Deman
     if state.replicas < 1:
         return Decision(cmd, Reason.NOT_HOLDING, "not holding the card")
     demand = demand if settings.demand is not None else None
-    yielded = {**cleared(state), YIELDED_AT: format_instant(now)}
+    yielded = yield_changes(state, settings, now)
     if view.blind:
         return Decision(cmd, Reason.BLIND, f"yielding the card, blind: {view.blind_reason}", replicas=0, annotations=yielded)
     if not view.in_window and not (demand is not None and _demand_in_hours(settings, now)):
@@ -557,7 +678,20 @@ def decide_guard(view: View, state: GateState, settings: Settings, demand: Deman
             Reason.OUT_OF_WINDOW,
             f"yielding the card, outside the window ({_window_text(settings)})",
             replicas=0,
-            annotations=cleared(state),
+            annotations=_night_cleared(state),
+        )
+    if over_budget(view, state, settings):
+        # Before no-room: when both hold, the server's own growth is the finding that needs a person.
+        count = over_budget_tonight(state, now) + 1
+        after = "; it will not take the card again tonight" if count >= OVER_BUDGET_LIMIT else ""
+        return Decision(
+            cmd,
+            Reason.OVER_BUDGET,
+            f"yielding the card, the server outgrew its budget: own {format_size(view.own_bytes)} > floor "
+            f"{format_size(settings.floor_bytes)} less {format_size(OVER_BUDGET_SLACK_BYTES)} (over-budget yield {count} "
+            f"tonight{after}); measure it with gate measure and raise the floor",
+            replicas=0,
+            annotations={**yielded, OVER_BUDGET_YIELDS: str(count), OVER_BUDGET_AT: format_instant(now)},
         )
     if not has_room(view, settings):
         return Decision(cmd, Reason.NO_ROOM, f"yielding the card, no room: {_room_text(view, settings)}", replicas=0, annotations=yielded)
@@ -582,7 +716,8 @@ def decide_guard(view: View, state: GateState, settings: Settings, demand: Deman
                 Reason.IDLE,
                 f"giving the card back: the queue has been empty for {format_duration(empty)}",
                 replicas=0,
-                annotations=cleared(state),
+                # No resident cut this hold short: the streak ends; tonight's over-budget count stays.
+                annotations={**cleared(state), **({YIELD_STREAK: None} if state.yield_streak is not None else {})},
             )
         return Decision(cmd, Reason.HOLDING, f"{holding}; the queue empty for {format_duration(empty)} of {format_duration(idle_after)}")
     # Work waiting clears the idle clock; an unknown demand leaves it as it is and does nothing.
@@ -590,11 +725,19 @@ def decide_guard(view: View, state: GateState, settings: Settings, demand: Deman
     return Decision(cmd, Reason.HOLDING, f"{holding}; {demand}", annotations=clear_idle)
 
 
+def over_budget_tonight(state: GateState, now: datetime) -> int:
+    """Over-budget yields tonight: none once OVER_BUDGET_NIGHT_SECONDS have passed since the last
+    (demand with no window: nothing else ends a night)."""
+    if state.over_budget_at is None or (now - state.over_budget_at).total_seconds() >= OVER_BUDGET_NIGHT_SECONDS:
+        return 0
+    return state.over_budget_yields
+
+
 def decide_down(state: GateState) -> Decision:
     """The window's end: replicas 0 whatever the metrics say, and a clean slate for the next night."""
     if state.replicas == 0:
-        return Decision("down", Reason.ALREADY_DOWN, "already at 0 replicas", annotations=cleared(state))
-    return Decision("down", Reason.WINDOW_END, f"scaling {state.replicas} replica(s) to 0", replicas=0, annotations=cleared(state))
+        return Decision("down", Reason.ALREADY_DOWN, "already at 0 replicas", annotations=_night_cleared(state))
+    return Decision("down", Reason.WINDOW_END, f"scaling {state.replicas} replica(s) to 0", replicas=0, annotations=_night_cleared(state))
 
 
 def decide_tick(view: View, state: GateState, settings: Settings, demand: Demand | None = None, enabled: bool = True) -> Decision:

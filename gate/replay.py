@@ -12,7 +12,9 @@ The model (the issue that asked for it spells it out; the README repeats it):
   at or before t; every `demand_failure_every`-th probe fails (the owner's failed ~5% of the
   time), which must change nothing.
 - The TTS pod, desired at 1 from u and scaled to 0 at v, holds `peak` bytes from u + start until
-  v + release and bakes from u + start + load until v.
+  v + release and bakes from u + start + load until v. A peak above the floor (less the budget's
+  slack) is a server that outgrew its budget: the guard yields `over-budget` once the start-up
+  grace has passed, and after the second such yield the gate stays off the card for the night.
 - The exporter is modelled as the owner's behaves (`ExporterModel`): the new TTS pod's memory
   reads `unknown` for the label lag after its container starts (its 60 s pod cache plus one
   15 s collection); optional spans in which it answers HELP/TYPE only (a failing nvidia-smi); a
@@ -164,6 +166,7 @@ class NightSummary:
     job_pods: int = 0  # CronJob fires: each creates a Job and its pod
     held_idle_seconds: int = 0  # the Deployment wanted the server while the queue read 0
     empty_stretches: int = 0  # runs of an empty queue that began in the night
+    over_budget: int = 0  # yields because the server outgrew its budget (not counted in `yields`)
 
     @property
     def utilization(self) -> float:
@@ -186,6 +189,7 @@ class NightSummary:
             "job_pods": self.job_pods,
             "held_idle_seconds": self.held_idle_seconds,
             "empty_stretches": self.empty_stretches,
+            "over_budget": self.over_budget,
         }
 
 
@@ -383,6 +387,8 @@ class _Simulation:
                         summary.entries += 1
                     elif action.reason in (policy.Reason.NO_ROOM.value, policy.Reason.BLIND.value):
                         summary.yields += 1
+                    elif action.reason == policy.Reason.OVER_BUDGET.value:
+                        summary.over_budget += 1
             room = total - residents >= settings.floor_bytes
             holds = self.result.own_bytes(t) > 0
             in_window = window.contains(_instant(t))
@@ -438,6 +444,7 @@ def default_config(policy_name: str, namespace: str = "tts") -> ReplayConfig:
         total_bytes=parse_size(defaults.TOTAL),
         window=parse_window(defaults.WINDOW, parse_timezone(defaults.TIMEZONE)),
         stable_seconds=parse_duration(defaults.COOLDOWN),
+        cooldown_max_seconds=parse_duration(defaults.COOLDOWN_MAX),
         hysteresis_bytes=parse_size(defaults.HYSTERESIS),
         empty_is_idle=defaults.EMPTY_IS_IDLE,
         startup_grace_seconds=parse_duration(defaults.STARTUP_GRACE),
@@ -502,6 +509,6 @@ def replay(trace: Trace, config: ReplayConfig) -> ReplayResult:
     if config.exporter.source not in EXPORTER_SOURCES:
         raise InvalidValue(f"invalid exporter source {config.exporter.source!r}: expected one of {', '.join(EXPORTER_SOURCES)}")
     if config.policy == "reactive":
-        settings = replace(settings, stable_seconds=0, hysteresis_bytes=0)
+        settings = replace(settings, stable_seconds=0, cooldown_max_seconds=0, hysteresis_bytes=0)
         config = replace(config, settings=settings, exporter=ExporterModel())
     return _Simulation(residents_only, config).simulate()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gate.policy import Decision, Demand, GateState, Settings, View
+from gate.policy import Decision, Demand, GateState, Settings, View, budget_bytes, cooldown
 from gate.replay import NightSummary
 from gate.run import Outcome
 from gate.units import format_duration, format_instant, format_size
@@ -19,6 +19,8 @@ def settings_dict(settings: Settings) -> dict[str, Any]:
         "total_bytes_configured": settings.total_bytes,
         "window": str(settings.window) if settings.window else None,
         "stable_seconds": settings.stable_seconds,
+        "cooldown_max_seconds": settings.cooldown_max_seconds,
+        "budget_bytes": budget_bytes(settings.floor_bytes),
     }
 
 
@@ -45,6 +47,9 @@ def state_dict(state: GateState) -> dict[str, Any]:
         "room_since": format_instant(state.room_since) if state.room_since else None,
         "entered_at": format_instant(state.entered_at) if state.entered_at else None,
         "entry_unattributed_bytes": state.entry_unattributed_bytes,
+        "yield_streak": state.yield_streak,
+        "over_budget_yields": state.over_budget_yields,
+        "over_budget_at": format_instant(state.over_budget_at) if state.over_budget_at else None,
     }
 
 
@@ -173,6 +178,13 @@ def status_text(
         rows.append(("own (excluded)", format_size(view.own_bytes)))
         rows.append(("free for tts", format_size(view.free_bytes)))
     rows.append(("floor", format_size(settings.floor_bytes)))
+    if not view.blind and view.own_bytes:
+        rows.append(
+            (
+                "own vs budget",
+                f"{format_size(view.own_bytes)} of {format_size(budget_bytes(settings.floor_bytes))} (the floor less the slack)",
+            )
+        )
     if state is not None:
         # Desired beside ready: a pod that cannot start (no model, no image) shows as 1 desired, 0 ready.
         rows.append(("replicas", f"{state.replicas} desired, {'?' if ready is None else ready} ready"))
@@ -180,14 +192,19 @@ def status_text(
             rows.append(("entered", format_instant(state.entered_at)))
         if state.yielded_at:
             rows.append(("last yield", format_instant(state.yielded_at)))
+        if state.yielded_at:
+            streak = state.yield_streak if state.yield_streak else "unreadable"
+            rows.append(("cool-down", f"{format_duration(cooldown(state, settings))} (yield streak {streak})"))
         if state.room_since:
             held = (view.now - state.room_since).total_seconds()
             rows.append(
                 (
                     "room since",
-                    f"{format_instant(state.room_since)} ({format_duration(held)} of {format_duration(settings.stable_seconds)})",
+                    f"{format_instant(state.room_since)} ({format_duration(held)} of {format_duration(cooldown(state, settings))})",
                 )
             )
+        if state.over_budget_yields and state.over_budget_at:
+            rows.append(("over budget", f"{state.over_budget_yields} yield(s) tonight, last {format_instant(state.over_budget_at)}"))
     else:
         rows.append(("replicas", f"unknown: {api_error}"))
     for decision in decisions:
@@ -211,6 +228,7 @@ def replay_table(rows: list[tuple[str, NightSummary]]) -> str:
         "yields",
         "wakes",
         "outages",
+        "over budget",
     )
     lines = [header]
     for name, n in rows:
@@ -228,6 +246,7 @@ def replay_table(rows: list[tuple[str, NightSummary]]) -> str:
                 str(n.yields),
                 str(n.wakes),
                 str(n.outages),
+                str(n.over_budget),
             )
         )
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]

@@ -258,7 +258,9 @@ def write_pending(kube: KubeClient, settings: Settings, read: Snapshot, changes:
 
 def record(kube: KubeClient, deployment: dict[str, Any], decision: Decision, outcome: Outcome) -> None:
     try:
-        kube.record_event(deployment, event_reason(decision), decision.message, warning=decision.reason == Reason.BLIND)
+        kube.record_event(
+            deployment, event_reason(decision), decision.message, warning=decision.reason in (Reason.BLIND, Reason.OVER_BUDGET)
+        )
     except KubeError as exc:
         outcome.warnings.append(f"the decision was carried out but its Event was not recorded: {exc}")
 

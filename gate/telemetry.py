@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from gate.policy import Settings
+from gate.policy import OVER_BUDGET_YIELDS, Settings, over_budget_tonight
 from gate.run import Outcome
 
 
@@ -29,6 +29,11 @@ class WatchMetrics:
         self.demand_queued = Gauge(
             "gate_demand_queued", "Work waiting as the demand probe last read it; NaN when the probe failed (no action).", registry=r
         )
+        self.over_budget_yields = Gauge(
+            "gate_over_budget_yields",
+            "Yields tonight because the server's own memory outgrew the floor (the gate's state); at 2 it stays off the card.",
+            registry=r,
+        )
         self.scrape_failures = Counter("gate_scrape_failures", "Observations that left the gate blind.", registry=r)
         self.decisions = Counter("gate_decisions", "Decisions by command and reason.", ["command", "reason"], registry=r)
         self.api_errors = Counter("gate_api_errors", "Kubernetes API calls that failed, by error kind.", ["kind"], registry=r)
@@ -47,6 +52,7 @@ class WatchMetrics:
         if outcome.replicas_after is not None:
             self.replicas.set(outcome.replicas_after)
         self.last_run.set(finished_at)
+        self.over_budget_yields.set(over_budget_after(outcome))
         view = outcome.view
         if view is None:
             return
@@ -67,3 +73,13 @@ class WatchMetrics:
 
     def record_iteration_error(self, kind: str) -> None:
         self.iteration_errors.labels(kind).inc()
+
+
+def over_budget_after(outcome: Outcome) -> int:
+    """Tonight's over-budget yields once the run's decision is written: what the alert reads. The
+    gauge lives in the controller too, so a yield the sidecar made (its pod then goes) still shows."""
+    changes = outcome.decision.annotations
+    if OVER_BUDGET_YIELDS in changes:
+        text = changes[OVER_BUDGET_YIELDS]
+        return int(text) if text is not None and text.isdigit() else 0
+    return over_budget_tonight(outcome.state, outcome.now)

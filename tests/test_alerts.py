@@ -7,12 +7,18 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from helm import CHART, documents, one, render
+from prometheus_client import generate_latest
 from promserver import binary
+
+from gate import policy
+from gate.run import Outcome
+from gate.telemetry import WatchMetrics
 
 UNIT_TESTS = Path(__file__).parent / "alerts_test.yaml"
 SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
@@ -137,3 +143,26 @@ def test_selectors_and_thresholds_come_from_the_values():
     assert 'kube_job_status_failed{job="kube-state-metrics",namespace="tts",' in by_name["TTSGateJobFailed"]["expr"]
     configmap = next(o for o in documents(render(values)) if o["metadata"]["name"] == "tts-alert-rules")
     assert configmap["metadata"]["namespace"] == "prometheus"
+
+
+def test_the_gauge_the_over_budget_alert_reads_follows_the_gates_state():
+    """gate_over_budget_yields is tonight's count once a run's decision is written: set by the yield
+    that counts, kept while the Lease keeps it, gone when the night's state is cleared."""
+    night = datetime(2026, 11, 12, 2, 30, tzinfo=UTC)
+    settings = policy.Settings("tts", "chatterbox-tts", 6 * 2**30, total_bytes=15 * 2**30)
+    own = policy.Reading(pods=(policy.PodUsage("tts", "chatterbox-tts-6b7c9d8f5-h4j7k", 7 * 2**30),), sampled_at=night)
+    held = policy.GateState(1, entered_at=night - timedelta(minutes=10), over_budget_yields=1, over_budget_at=night - timedelta(minutes=9))
+    metrics = WatchMetrics()
+
+    def gauge(state: policy.GateState, decision: policy.Decision, now: datetime = night) -> str:
+        metrics.record(Outcome("tick", now, state, decision, None, False), settings, 0.0)
+        [line] = [x for x in generate_latest(metrics.registry).decode().splitlines() if x.startswith("gate_over_budget_yields ")]
+        return line.split()[1]
+
+    second = policy.decide_guard(policy.assess(own, settings, night, held), held, settings)
+    assert (second.reason, gauge(held, second)) == (policy.Reason.OVER_BUDGET, "2.0")
+    barred = policy.GateState.from_annotations(0, {k: v for k, v in second.annotations.items() if v is not None})
+    assert gauge(barred, policy.Decision("tick", policy.Reason.OVER_BUDGET, "barred")) == "2.0"
+    assert gauge(barred, policy.decide_down(barred)) == "0.0"
+    # With no window, 12 hours after the last over-budget yield the night is over.
+    assert gauge(barred, policy.Decision("tick", policy.Reason.COOLING_DOWN, "x"), night + timedelta(hours=12)) == "0.0"

@@ -126,7 +126,7 @@ def test_guard_yields_when_a_resident_wakes(env, kubeapi):
     result = gate({**env, "GATE_FLOOR": "9GiB"}, "guard")
     assert result.exit_code == ExitStatus.OK
     assert kubeapi.replicas() == 0
-    assert kubeapi.state() == {"tts.gate/yielded-at": NIGHT}
+    assert kubeapi.state() == {"tts.gate/yielded-at": NIGHT, "tts.gate/yield-streak": "1"}
     assert [e["reason"] for e in kubeapi.events] == ["YieldNoRoom"]
 
 
@@ -141,21 +141,23 @@ def test_guard_yields_when_blind(env, kubeapi, exporter):
 def test_reentry_after_a_yield_waits_for_stable_room(env, kubeapi):
     kubeapi.add_deployment("tts", "chatterbox-tts", 1)
     assert gate({**env, "GATE_FLOOR": "9GiB"}, "guard").exit_code == 0  # yield at 02:30
+    # The first yield of a streak: 10 s of room (gate.cooldown), counted from the first run that saw it.
     steps = [
         ("2026-11-12T02:31:00Z", "cooling-down", 0),
-        ("2026-11-12T02:32:00Z", "cooling-down", 0),
-        ("2026-11-12T02:33:00Z", "entered", 1),
+        ("2026-11-12T02:31:09Z", "cooling-down", 0),
+        ("2026-11-12T02:31:10Z", "entered", 1),
     ]
     for now, reason, replicas in steps:
         result = gate({**env, "GATE_NOW": now}, "preflight")
         assert reason in result.stdout, now
         assert kubeapi.replicas() == replicas, now
-    # The cool-down state is gone; the entry is recorded, with the `unknown` Xorg process as the
-    # unattributed baseline the start-up grace measures from, and the Deployment's generation
-    # before the scale-up (the yield moved it from 1 to 2).
+    # The cool-down state is gone but the streak, which the next yield reads; the entry is recorded,
+    # with the `unknown` Xorg process as the unattributed baseline the start-up grace measures from,
+    # and the Deployment's generation before the scale-up (the yield moved it from 1 to 2).
     assert kubeapi.state() == {
-        "tts.gate/entered-at": "2026-11-12T02:33:00Z",
+        "tts.gate/entered-at": "2026-11-12T02:31:10Z",
         "tts.gate/entry-unattributed-bytes": "104857600",
+        "tts.gate/yield-streak": "1",
         "tts.gate/entry-generation": "2",
     }
 

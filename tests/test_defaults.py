@@ -46,7 +46,7 @@ def test_the_gate_and_the_chart_share_their_defaults():
         defaults.DEMAND_IDLE_AFTER,
         "",
     )
-    assert (gate["entryMargin"], gate["enabled"]) == (defaults.ENTRY_MARGIN, True)
+    assert (gate["entryMargin"], gate["enabled"], gate["cooldownMax"]) == (defaults.ENTRY_MARGIN, True, defaults.COOLDOWN_MAX)
 
 
 def test_the_rendered_default_schedules_are_the_gates():
@@ -64,3 +64,23 @@ def test_the_rendered_default_schedules_are_the_gates():
         "tts-window-down": defaults.WINDOW_DOWN_SCHEDULE,
     }
     assert {spec["timeZone"] for spec in cronjobs.values()} == {defaults.TIMEZONE}
+
+
+def test_every_gate_container_gets_the_cool_downs_cap_beside_the_cool_down():
+    """GATE_COOLDOWN_MAX goes wherever GATE_COOLDOWN goes (controller, sidecar, CronJobs, tests), at
+    the gate's default, and follows gate.cooldownMax."""
+
+    def cool_downs(values: dict) -> list[tuple[str, str | None, str | None]]:
+        found = []
+        for doc in documents(render(values)):
+            spec = doc.get("spec") or {}
+            template = (spec.get("jobTemplate") or {}).get("spec", spec).get("template", {}).get("spec") or spec
+            for container in template.get("containers") or []:
+                env = {e["name"]: e.get("value") for e in container.get("env") or []}
+                if "GATE_COOLDOWN" in env or "GATE_COOLDOWN_MAX" in env:
+                    found.append((container["name"], env.get("GATE_COOLDOWN"), env.get("GATE_COOLDOWN_MAX")))
+        return found
+
+    rendered = cool_downs({})
+    assert rendered and all((c, m) == (defaults.COOLDOWN, defaults.COOLDOWN_MAX) for _, c, m in rendered)
+    assert {m for _, _, m in cool_downs({"gate": {"cooldownMax": "5m"}})} == {"5m"}

@@ -270,8 +270,8 @@ def _kill_between_the_writes(tmp_path: Path, command: str, replicas: int, floor:
 
 
 def test_a_kill_between_a_yield_and_its_record_changes_no_later_decision(tmp_path):
-    """guard scales to 0 and is killed before its yield reaches the Lease: a minute later, the
-    preflight cools down exactly as after a recorded yield."""
+    """guard scales to 0 and is killed before its yield reaches the Lease: every later preflight
+    decides exactly as after a recorded yield (the same cool-down, then the same entry)."""
     killed = _kill_between_the_writes(tmp_path / "killed", "guard", 1, "9GiB", hang="lease", state=ENTERED)
     assert killed.replicas() == 0 and killed.state() == ENTERED  # the yield is not recorded
     recorded = FakeKubeAPI(replicas=1).__enter__()
@@ -279,16 +279,18 @@ def test_a_kill_between_a_yield_and_its_record_changes_no_later_decision(tmp_pat
     with FakeExporter() as exporter:
         exporter.serve(GOOD)
         assert gate(env_for(recorded, exporter, tmp_path / "recorded", GATE_FLOOR="9GiB"), "guard").exit_code == 0
-        assert list(recorded.state()) == [policy.YIELDED_AT]
+        assert sorted(recorded.state()) == [policy.YIELD_STREAK, policy.YIELDED_AT]
         killed.faults.clear()
-        later = []
-        for api in (killed, recorded):
-            env = env_for(api, exporter, tmp_path / "later", GATE_NOW="2026-11-12T02:31:00Z")
-            result = gate({**env, "GATE_OUTPUT": "json"}, "preflight")
-            later.append((json.loads(result.stdout)["decision"]["reason"], api.replicas()))
+        later: dict[str, list[tuple[str, int | None]]] = {"killed": [], "recorded": []}
+        for when in ("02:31:00", "02:31:09", "02:31:10", "02:31:20"):
+            for name, api in (("killed", killed), ("recorded", recorded)):
+                env = env_for(api, exporter, tmp_path / "later", GATE_NOW=f"2026-11-12T{when}Z")
+                result = gate({**env, "GATE_OUTPUT": "json"}, "preflight")
+                later[name].append((json.loads(result.stdout)["decision"]["reason"], api.replicas()))
     killed.__exit__()
     recorded.__exit__()
-    assert later[0] == later[1] == ("cooling-down", 0)
+    assert later["killed"] == later["recorded"]
+    assert later["recorded"] == [("cooling-down", 0), ("cooling-down", 0), ("entered", 1), ("already-up", 1)]
 
 
 def test_a_kill_between_an_entrys_intent_and_its_scale_leaves_a_harmless_intent(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,7 +12,10 @@ from gate.policy import (
     ENTERED_AT,
     ENTRY_UNATTRIBUTED,
     IDLE_SINCE,
+    OVER_BUDGET_AT,
+    OVER_BUDGET_YIELDS,
     ROOM_SINCE,
+    YIELD_STREAK,
     YIELDED_AT,
     Blind,
     Demand,
@@ -23,6 +27,7 @@ from gate.policy import (
     Reason,
     Settings,
     assess,
+    cooldown,
     decide_down,
     decide_guard,
     decide_preflight,
@@ -158,7 +163,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "first room after a yield starts the clock",
             reading(3.0),
-            GateState(0, yielded_at=YIELD),
+            GateState(0, yielded_at=YIELD, yield_streak=1),
             NIGHT,
             Reason.COOLING_DOWN,
             None,
@@ -167,7 +172,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "room for less than the stable period",
             reading(3.0),
-            GateState(0, yielded_at=YIELD, room_since=NIGHT - timedelta(seconds=119)),
+            GateState(0, yielded_at=YIELD, yield_streak=1, room_since=NIGHT - timedelta(seconds=119)),
             NIGHT,
             Reason.COOLING_DOWN,
             None,
@@ -176,7 +181,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "room for the stable period re-enters and clears the state",
             reading(3.0),
-            GateState(0, yielded_at=YIELD, room_since=NIGHT - timedelta(seconds=120)),
+            GateState(0, yielded_at=YIELD, yield_streak=1, room_since=NIGHT - timedelta(seconds=120)),
             NIGHT,
             Reason.ENTERED,
             1,
@@ -185,7 +190,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "losing room restarts the clock",
             reading(10.0),
-            GateState(0, yielded_at=YIELD, room_since=NIGHT - timedelta(seconds=60)),
+            GateState(0, yielded_at=YIELD, yield_streak=1, room_since=NIGHT - timedelta(seconds=60)),
             NIGHT,
             Reason.NO_ROOM,
             None,
@@ -194,7 +199,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "after a yield, room within the hysteresis is not enough",
             reading(8.75),
-            GateState(0, yielded_at=YIELD),
+            GateState(0, yielded_at=YIELD, yield_streak=1),
             NIGHT,
             Reason.COOLING_DOWN,
             None,
@@ -203,7 +208,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "after a yield, room within the hysteresis restarts the clock",
             reading(8.75),
-            GateState(0, yielded_at=YIELD, room_since=NIGHT - timedelta(seconds=600)),
+            GateState(0, yielded_at=YIELD, yield_streak=1, room_since=NIGHT - timedelta(seconds=600)),
             NIGHT,
             Reason.COOLING_DOWN,
             None,
@@ -213,7 +218,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "a room clock in the future (the clock jumped back) starts again now",
             reading(3.0),
-            GateState(0, yielded_at=YIELD, room_since=NIGHT + timedelta(hours=3)),
+            GateState(0, yielded_at=YIELD, yield_streak=1, room_since=NIGHT + timedelta(hours=3)),
             NIGHT,
             Reason.COOLING_DOWN,
             None,
@@ -222,7 +227,7 @@ ENTRY = {ENTERED_AT: "2026-11-12T02:30:00Z", ENTRY_UNATTRIBUTED: "0"}
         (
             "blindness restarts the clock",
             Blind("x"),
-            GateState(0, yielded_at=YIELD, room_since=NIGHT - timedelta(seconds=60)),
+            GateState(0, yielded_at=YIELD, yield_streak=1, room_since=NIGHT - timedelta(seconds=60)),
             NIGHT,
             Reason.BLIND,
             None,
@@ -263,7 +268,7 @@ def test_preflight_refusals_are_refusals():
             NIGHT,
             Reason.NO_ROOM,
             0,
-            {YIELDED_AT: "2026-11-12T02:30:00Z"},
+            {YIELDED_AT: "2026-11-12T02:30:00Z", YIELD_STREAK: "1"},
         ),
         (
             "blind while holding yields",
@@ -272,7 +277,7 @@ def test_preflight_refusals_are_refusals():
             NIGHT,
             Reason.BLIND,
             0,
-            {YIELDED_AT: "2026-11-12T02:30:00Z"},
+            {YIELDED_AT: "2026-11-12T02:30:00Z", YIELD_STREAK: "1"},
         ),
         (
             "stale while holding yields",
@@ -281,7 +286,7 @@ def test_preflight_refusals_are_refusals():
             NIGHT,
             Reason.BLIND,
             0,
-            {YIELDED_AT: "2026-11-12T02:30:00Z"},
+            {YIELDED_AT: "2026-11-12T02:30:00Z", YIELD_STREAK: "1"},
         ),
         (
             "out of the window yields without a cool-down",
@@ -301,7 +306,7 @@ def test_preflight_refusals_are_refusals():
             NIGHT,
             Reason.NO_ROOM,
             0,
-            {YIELDED_AT: "2026-11-12T02:30:00Z", ROOM_SINCE: None},
+            {YIELDED_AT: "2026-11-12T02:30:00Z", YIELD_STREAK: "1", ROOM_SINCE: None},
         ),
     ],
 )
@@ -444,6 +449,7 @@ def test_entry_records_the_unattributed_baseline_and_every_yield_clears_it():
         ENTERED_AT: None,
         ENTRY_UNATTRIBUTED: None,
         YIELDED_AT: "2026-11-12T02:30:00Z",
+        YIELD_STREAK: "1",
     }
     assert decide_down(state).annotations == {ENTERED_AT: None, ENTRY_UNATTRIBUTED: None}
 
@@ -576,3 +582,196 @@ def test_the_kill_switch_gives_the_card_back_and_never_takes_it():
     paused = decide_tick(view, GateState(1, yielded_at=YIELD), settings(), enabled=False)
     assert (paused.command, paused.reason, paused.replicas, paused.annotations) == ("down", Reason.DISABLED, 0, {YIELDED_AT: None})
     assert decide_tick(view, GateState(0), settings(), enabled=False).replicas is None
+
+
+# -- the adaptive cool-down -------------------------------------------------------------------------
+
+ADAPTIVE = dict(stable_seconds=10, cooldown_max_seconds=120)
+
+
+@pytest.mark.parametrize(
+    ("case", "annotations", "seconds"),
+    [
+        ("an isolated yield: the first cool-down", {YIELDED_AT: "2026-11-12T02:20:00Z", YIELD_STREAK: "1"}, 10),
+        ("the second in a row doubles it", {YIELDED_AT: "2026-11-12T02:20:00Z", YIELD_STREAK: "2"}, 20),
+        ("the fourth", {YIELDED_AT: "2026-11-12T02:20:00Z", YIELD_STREAK: "4"}, 80),
+        ("the fifth reaches the cap", {YIELDED_AT: "2026-11-12T02:20:00Z", YIELD_STREAK: "5"}, 120),
+        ("a huge streak is the cap, not an overflow", {YIELDED_AT: "2026-11-12T02:20:00Z", YIELD_STREAK: "9" * 400}, 120),
+        ("no streak after a yield (an older gate, a lost key): the longest", {YIELDED_AT: "2026-11-12T02:20:00Z"}, 120),
+        ("an unreadable streak: the longest", {YIELDED_AT: "2026-11-12T02:20:00Z", YIELD_STREAK: "two"}, 120),
+        ("a zero streak is unreadable: the longest", {YIELDED_AT: "2026-11-12T02:20:00Z", YIELD_STREAK: "0"}, 120),
+        ("a negative streak is unreadable: the longest", {YIELDED_AT: "2026-11-12T02:20:00Z", YIELD_STREAK: "-1"}, 120),
+    ],
+)
+def test_the_cool_down_doubles_with_the_streak_up_to_the_cap(case, annotations, seconds):
+    assert cooldown(GateState.from_annotations(0, annotations), settings(**ADAPTIVE)) == seconds, case
+
+
+def test_a_cap_below_the_first_cool_down_is_a_fixed_one():
+    fixed = settings(stable_seconds=120, cooldown_max_seconds=0)
+    assert [cooldown(GateState(0, yielded_at=YIELD, yield_streak=n), fixed) for n in (1, 2, 9, None)] == [120] * 4
+
+
+def test_preflight_waits_the_streaks_cool_down():
+    state = GateState(0, yielded_at=YIELD, yield_streak=3, room_since=NIGHT - timedelta(seconds=39))
+    view = assess(reading(3.0), settings(**ADAPTIVE), NIGHT)
+    waiting = decide_preflight(view, state, settings(**ADAPTIVE))
+    assert (waiting.reason, "40s" in waiting.message, "yield 3 in a row" in waiting.message) == (Reason.COOLING_DOWN, True, True)
+    later = assess(reading(3.0, at=NIGHT + timedelta(seconds=1)), settings(**ADAPTIVE), NIGHT + timedelta(seconds=1))
+    entered = decide_preflight(later, state, settings(**ADAPTIVE))
+    assert entered.reason == Reason.ENTERED
+    assert YIELD_STREAK not in entered.annotations  # the streak outlives the entry: the next yield reads it
+
+
+@pytest.mark.parametrize(
+    ("case", "state", "streak"),
+    [
+        (
+            "a wake cutting a 2-minute hold short continues the streak",
+            GateState(1, entered_at=NIGHT - timedelta(minutes=2), yield_streak=2),
+            "3",
+        ),
+        ("the first yield of the night after a short hold", GateState(1, entered_at=NIGHT - timedelta(minutes=2)), "1"),
+        (
+            "a hold of 5 minutes was a quiet stretch: the streak starts again",
+            GateState(1, entered_at=NIGHT - timedelta(minutes=5), yield_streak=4),
+            "1",
+        ),
+        ("a hold of unknown length continues it (the longer cool-down)", GateState(1, yield_streak=2), "3"),
+        ("an entry clock in the future continues it", GateState(1, entered_at=NIGHT + timedelta(minutes=9), yield_streak=1), "2"),
+        ("the streak stops growing at the cap", GateState(1, entered_at=NIGHT - timedelta(minutes=1), yield_streak=5), "5"),
+    ],
+)
+def test_a_no_room_yield_counts_the_streak(case, state, streak):
+    view = assess(reading(12.0), settings(**ADAPTIVE), NIGHT)
+    decision = decide_guard(view, state, settings(**ADAPTIVE))
+    assert (decision.reason, decision.annotations[YIELD_STREAK]) == (Reason.NO_ROOM, streak), case
+
+
+def test_a_blind_yield_counts_the_streak_too():
+    decision = decide_guard(assess(Blind("x"), settings(**ADAPTIVE), NIGHT), GateState(1, yield_streak=1), settings(**ADAPTIVE))
+    assert (decision.reason, decision.annotations[YIELD_STREAK]) == (Reason.BLIND, "2")
+
+
+def test_an_idle_yield_ends_the_streak_and_the_windows_end_clears_the_night():
+    demand = settings(demand=DemandSettings(idle_after_seconds=300))
+    state = GateState(1, idle_since=NIGHT - timedelta(minutes=6), yield_streak=3, over_budget_yields=1, over_budget_at=NIGHT)
+    idle = decide_guard(assess(reading(3.0, own=True), demand, NIGHT), state, demand, Demand(0))
+    assert idle.reason == Reason.IDLE
+    assert idle.annotations == {IDLE_SINCE: None, YIELD_STREAK: None}  # tonight's over-budget count stays
+    night_over = {YIELD_STREAK: None, OVER_BUDGET_YIELDS: None, OVER_BUDGET_AT: None}
+    assert decide_down(state).annotations == {IDLE_SINCE: None, **night_over}
+    ended = decide_guard(assess(reading(3.0, own=True, at=DAY), settings(), DAY), state, settings())
+    assert (ended.reason, dict(ended.annotations)) == (Reason.OUT_OF_WINDOW, {IDLE_SINCE: None, **night_over})
+
+
+# -- the server's budget ----------------------------------------------------------------------------
+
+
+def own(gib: float, at: datetime = NIGHT) -> Reading:
+    return Reading(pods=residents(4.6) + (PodUsage(OWN.namespace, OWN.pod, int(gib * GiB)),), sampled_at=at)
+
+
+PAST_GRACE = GateState(1, entered_at=NIGHT - timedelta(minutes=10), entry_unattributed_bytes=0)
+BUDGET = 6 * GiB - 256 * MiB
+
+
+@pytest.mark.parametrize(
+    ("case", "observation", "state", "reason"),
+    [
+        ("the measured peak is within budget", own(4.5), PAST_GRACE, Reason.HOLDING),
+        (
+            "exactly the floor less the slack is within budget",
+            Reading(pods=(PodUsage(OWN.namespace, OWN.pod, BUDGET),), sampled_at=NIGHT),
+            PAST_GRACE,
+            Reason.HOLDING,
+        ),
+        (
+            "a byte more is over",
+            Reading(pods=(PodUsage(OWN.namespace, OWN.pod, BUDGET + 1),), sampled_at=NIGHT),
+            PAST_GRACE,
+            Reason.OVER_BUDGET,
+        ),
+        ("grown to 7 GiB after the grace", own(7.0), PAST_GRACE, Reason.OVER_BUDGET),
+        (
+            "in the start-up grace, own memory is not judged",
+            own(7.0),
+            GateState(1, entered_at=NIGHT - timedelta(minutes=2)),
+            Reason.HOLDING,
+        ),
+        ("an entry of unknown time has no grace", own(7.0), GateState(1), Reason.OVER_BUDGET),
+        ("an entry clock in the future has no grace", own(7.0), GateState(1, entered_at=NIGHT + timedelta(minutes=1)), Reason.OVER_BUDGET),
+        (
+            "over budget and a resident waking: the budget is named",
+            Reading(pods=residents(4.6, 4.45) + (PodUsage(OWN.namespace, OWN.pod, int(5.9 * GiB)),), sampled_at=NIGHT),
+            PAST_GRACE,
+            Reason.OVER_BUDGET,
+        ),
+        ("blind: the blind yield", Blind("x"), PAST_GRACE, Reason.BLIND),
+    ],
+)
+def test_the_guard_holds_the_server_to_its_budget(case, observation, state, reason):
+    view = assess(observation, settings(), NIGHT, state)
+    decision = decide_guard(view, state, settings())
+    assert decision.reason == reason, (case, view.own_bytes)
+    if reason == Reason.OVER_BUDGET:
+        assert decision.replicas == 0
+        assert "gate measure" in decision.message
+
+
+def test_the_second_over_budget_yield_bars_the_card_for_the_night():
+    first = decide_guard(assess(own(7.0), settings(), NIGHT, PAST_GRACE), PAST_GRACE, settings())
+    assert {k: first.annotations[k] for k in (OVER_BUDGET_YIELDS, OVER_BUDGET_AT, YIELDED_AT)} == {
+        OVER_BUDGET_YIELDS: "1",
+        OVER_BUDGET_AT: "2026-11-12T02:30:00Z",
+        YIELDED_AT: "2026-11-12T02:30:00Z",
+    }
+    out = GateState.from_annotations(0, {k: v for k, v in first.annotations.items() if v is not None})
+    # One over-budget yield: re-entry after the cool-down, like any yield; the count survives the entry.
+    later = NIGHT + timedelta(minutes=5)
+    room = assess(reading(3.0, at=later), settings(), later)
+    entered = decide_preflight(room, replace(out, room_since=later - timedelta(minutes=3)), settings())
+    assert entered.reason == Reason.ENTERED and OVER_BUDGET_YIELDS not in entered.annotations
+    held = GateState(1, entered_at=later, yield_streak=out.yield_streak, over_budget_yields=1, over_budget_at=NIGHT)
+    then = later + timedelta(minutes=10)
+    second = decide_guard(assess(own(7.0, at=then), settings(), then, held), held, settings())
+    assert (second.reason, second.annotations[OVER_BUDGET_YIELDS]) == (Reason.OVER_BUDGET, "2")
+    assert "will not take the card again tonight" in second.message
+    barred = GateState.from_annotations(0, {k: v for k, v in second.annotations.items() if v is not None})
+    for minutes in (11, 60, 11 * 60):  # room, cool-down long past, any hour of the night
+        now = then + timedelta(minutes=minutes)
+        refused = decide_preflight(assess(reading(3.0, at=now), settings(window=None), now), barred, settings(window=None))
+        assert (refused.reason, refused.replicas, refused.refused) == (Reason.OVER_BUDGET, None, True), minutes
+    # With no window nothing ends the night: the bar lifts 12 hours after the last over-budget yield.
+    tomorrow = then + timedelta(hours=12)
+    view = assess(reading(3.0, at=tomorrow), settings(window=None), tomorrow)
+    assert (
+        decide_preflight(view, replace(barred, room_since=tomorrow - timedelta(minutes=3)), settings(window=None)).reason == Reason.ENTERED
+    )
+    # And a new over-budget yield after that counts from 1 again.
+    fresh = GateState(1, entered_at=tomorrow - timedelta(minutes=10), over_budget_yields=2, over_budget_at=then)
+    again = decide_guard(assess(own(7.0, at=tomorrow), settings(window=None), tomorrow, fresh), fresh, settings(window=None))
+    assert again.annotations[OVER_BUDGET_YIELDS] == "1"
+
+
+def test_the_bar_waits_for_the_windows_end_and_down_lifts_it():
+    barred = GateState(0, over_budget_yields=2, over_budget_at=NIGHT)
+    assert decide_preflight(assess(reading(3.0), settings(), NIGHT), barred, settings()).reason == Reason.OVER_BUDGET
+    cleared = GateState.from_annotations(0, {k: v for k, v in decide_down(barred).annotations.items() if v is not None})
+    assert cleared.over_budget_yields == 0
+    tomorrow = NIGHT + timedelta(days=1)
+    assert decide_preflight(assess(reading(3.0, at=tomorrow), settings(), tomorrow), cleared, settings()).reason == Reason.ENTERED
+
+
+@pytest.mark.parametrize(
+    ("annotations", "count"),
+    [
+        ({OVER_BUDGET_YIELDS: "2", OVER_BUDGET_AT: "2026-11-12T02:30:00Z"}, 2),
+        ({OVER_BUDGET_YIELDS: "2"}, 0),  # no time: it could never expire with no window, so none
+        ({OVER_BUDGET_YIELDS: "2", OVER_BUDGET_AT: "tonight"}, 0),
+        ({OVER_BUDGET_YIELDS: "twice", OVER_BUDGET_AT: "2026-11-12T02:30:00Z"}, 0),
+        ({OVER_BUDGET_YIELDS: "\u0662", OVER_BUDGET_AT: "2026-11-12T02:30:00Z"}, 0),  # a digit, but not an ASCII one
+    ],
+)
+def test_the_over_budget_count_reads_only_with_its_time(annotations, count):
+    assert GateState.from_annotations(0, annotations).over_budget_yields == count

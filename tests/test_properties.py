@@ -47,7 +47,8 @@ gate_settings = st.builds(
     floor_bytes=st.integers(0, 16 * GiB),
     total_bytes=st.sampled_from([15360 * MiB, 16 * GiB, 8 * GiB]),
     window=windows,
-    stable_seconds=st.sampled_from([0, 60, 120]),
+    stable_seconds=st.sampled_from([0, 10, 60, 120]),
+    cooldown_max_seconds=st.sampled_from([0, 60, 120, 480]),
     hysteresis_bytes=st.sampled_from([0, 512 * MiB]),
 )
 
@@ -56,7 +57,26 @@ gate_settings = st.builds(
 def states(draw, now):
     yielded = draw(st.one_of(st.none(), st.just(now - timedelta(minutes=draw(st.integers(0, 600))))))
     since = draw(st.one_of(st.none(), st.just(now - timedelta(seconds=draw(st.integers(-600, 600))))))
-    return GateState(replicas=draw(st.integers(0, 2)), yielded_at=yielded, room_since=since)
+    entered = draw(st.one_of(st.none(), st.just(now - timedelta(seconds=draw(st.integers(-600, 3600))))))
+    over_at = draw(st.one_of(st.none(), st.just(now - timedelta(hours=draw(st.integers(0, 30))))))
+    return GateState(
+        replicas=draw(st.integers(0, 2)),
+        yielded_at=yielded,
+        room_since=since,
+        entered_at=entered,
+        yield_streak=draw(st.one_of(st.none(), st.integers(1, 60))),
+        over_budget_yields=draw(st.integers(0, 3)),
+        over_budget_at=over_at,
+    )
+
+
+# What a Lease's gate annotations may hold: the gate's own values, and anything a person or a
+# broken writer left there.
+annotation_text = st.one_of(
+    st.text(max_size=12),
+    st.integers(-3, 10**6).map(str),
+    instants.map(lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")),
+)
 
 
 @BOUNDED
@@ -82,6 +102,59 @@ def test_a_guard_holding_the_card_yields_when_blind_or_without_room(observation,
         assert decision.replicas == 0
     if decision.reason == Reason.HOLDING:
         assert not view.blind and policy.has_room(view, config)
+
+
+@BOUNDED
+@given(observation=observations, config=gate_settings, now=instants, data=st.data())
+def test_holding_means_within_budget_or_in_the_grace(observation, config: Settings, now, data):
+    state = data.draw(states(now))
+    view = policy.assess(observation, config, now, state)
+    decision = policy.decide_guard(view, state, config)
+    if decision.reason == Reason.HOLDING:
+        since = (now - state.entered_at).total_seconds() if state.entered_at is not None else None
+        in_grace = since is not None and 0 <= since < config.startup_grace_seconds
+        assert in_grace or view.own_bytes <= config.floor_bytes - policy.OVER_BUDGET_SLACK_BYTES
+
+
+@BOUNDED
+@given(observation=observations, config=gate_settings, now=instants, data=st.data())
+def test_two_over_budget_yields_tonight_keep_the_card_from_preflight(observation, config: Settings, now, data):
+    state = data.draw(states(now))
+    decision = policy.decide_preflight(policy.assess(observation, config, now), state, config)
+    if decision.replicas == 1:
+        recent = state.over_budget_at is not None and (now - state.over_budget_at).total_seconds() < policy.OVER_BUDGET_NIGHT_SECONDS
+        assert not (recent and state.over_budget_yields >= policy.OVER_BUDGET_LIMIT)
+
+
+@BOUNDED
+@given(config=gate_settings, keys=st.dictionaries(st.sampled_from(sorted(policy.STATE_KEYS)), annotation_text))
+def test_any_annotations_read_as_a_state_whose_cool_down_is_bounded(config: Settings, keys):
+    """Unreadable is absent, and an absent streak after a yield is the longest cool-down: never
+    shorter than the streak's readable values could give, never an error, never past the cap."""
+    state = GateState.from_annotations(0, keys)
+    wait = policy.cooldown(state, config)
+    shortest, longest = config.stable_seconds, max(config.stable_seconds, config.cooldown_max_seconds)
+    assert shortest <= wait <= longest
+    if state.yield_streak is None:
+        assert wait == longest
+    assert state.over_budget_yields >= 0
+
+
+@BOUNDED
+@given(config=gate_settings, streak=st.integers(1, 200))
+def test_the_cool_down_never_shrinks_as_the_streak_grows(config: Settings, streak):
+    at = lambda n: policy.cooldown(GateState(0, yield_streak=n), config)  # noqa: E731
+    assert at(streak) <= at(streak + 1)
+
+
+@BOUNDED
+@given(observation=observations, config=gate_settings, now=instants, data=st.data())
+def test_every_yield_that_starts_a_cool_down_records_a_streak(observation, config: Settings, now, data):
+    state = data.draw(states(now))
+    decision = policy.decide_guard(policy.assess(observation, config, now, state), state, config)
+    if decision.annotations.get(policy.YIELDED_AT):
+        streak = decision.annotations[policy.YIELD_STREAK]
+        assert streak is not None and int(streak) >= 1
 
 
 @BOUNDED

@@ -172,6 +172,7 @@ def test_the_benchmark_targets_hold_on_the_sample_nights():
         "dst-spring",
         "dst-autumn",
         "exporter-outage",
+        *(f"flappy-{name}" for name in ("3x40m", "10x20m", "12x10m", "8x5m", "bursts", "irregular")),
     }
     failed = [text for text, ok in bench.verdicts(rows) if not ok]
     assert failed == []
@@ -193,7 +194,7 @@ def test_the_benchmark_targets_hold_with_the_exporters_other_faces():
 def test_the_sample_nights_are_what_the_generator_writes():
     import nights
 
-    for name, text in nights.nights():
+    for name, text in nights.nights() + nights.flappy():
         assert (ROOT / "samples" / "nights" / f"{name}.csv").read_text() == text, name
     for name, text in nights.demand():
         assert (ROOT / "samples" / "demand" / f"{name}.csv").read_text() == text, name
@@ -277,6 +278,81 @@ def test_measure_reports_peak_p99_and_the_floor_to_set():
     assert result.held_samples == 36 and result.held_seconds == 540
     assert result.p99_bytes == int(4.5 * GiB)
     assert result.floor_text == f"{int(6.5 * 1024)}MiB"
+
+
+def test_measure_prints_the_peak_beside_the_configured_floor(tmp_path):
+    rows = {T + timedelta(seconds=15 * i): [PodUsage("tts", "chatterbox-tts-6b7c9d8f5-h4j7k", (4000 + 10 * i) * 2**20)] for i in range(40)}
+    path = tmp_path / "bake.csv"
+    path.write_text(to_csv(from_rows(rows, "bake")))
+    within = CliRunner().invoke(app, ["measure", str(path)])  # the default floor, 6GiB: peak 4390 MiB
+    assert within.exit_code == 0, within.stderr
+    assert "floor now       6.00 GiB (6144 MiB): within budget: 1.46 GiB under the floor less 0.25 GiB" in within.stdout
+    over = CliRunner().invoke(app, ["measure", str(path), "--floor", "4GiB", "-o", "json"])
+    payload = json.loads(over.stdout)
+    assert (payload["peak_bytes"], payload["configured_floor_bytes"], payload["budget_bytes"]) == (4390 * 2**20, 4 * GiB, 3840 * 2**20)
+    assert payload["over_budget"] is True
+    text = CliRunner().invoke(app, ["measure", str(path)], env={"GATE_FLOOR": "4GiB"}).stdout
+    assert "OVER BUDGET: the peak is 0.54 GiB above the floor less 0.25 GiB" in text
+
+
+def test_replay_of_a_server_above_its_budget_yields_twice_then_stays_off_for_the_night(tmp_path):
+    """The quiet night with a 6 GiB server against the 6 GiB floor (budget 5.75 GiB). Entered at
+    02:00, its memory labelled from 02:02 (45 s start, 75 s label lag): the grace ends at 02:03 and
+    the controller's tick yields over-budget. One isolated yield: 10 s of room (02:03:10 to
+    02:03:20) and it is back; the second yield, three minutes later, bars it until the window ends."""
+    actions = tmp_path / "actions.jsonl"
+    result = CliRunner().invoke(
+        app,
+        ["replay", str(ROOT / "samples" / "nights" / "quiet.csv"), "--tts-peak", "6GiB", "--actions-out", str(actions), "-o", "json"],
+    )
+    assert result.exit_code == 0, result.stderr
+    [night] = json.loads(result.stdout)
+    assert (night["entries"], night["over_budget"], night["yields"], night["breach_seconds"]) == (2, 2, 0, 0)
+    assert [(a["time"][11:19], a["replicas"], a["reason"]) for a in map(json.loads, actions.read_text().splitlines())] == [
+        ("02:00:00", 1, "entered"),
+        ("02:03:00", 0, "over-budget"),
+        ("02:03:20", 1, "entered"),
+        ("02:06:20", 0, "over-budget"),
+    ]
+    within = json.loads(CliRunner().invoke(app, ["replay", str(ROOT / "samples" / "nights" / "quiet.csv"), "-o", "json"]).stdout)
+    assert (within[0]["entries"], within[0]["over_budget"]) == (1, 0)
+
+
+def test_replay_text_shows_the_over_budget_yields():
+    result = CliRunner().invoke(app, ["replay", str(ROOT / "samples" / "nights" / "quiet.csv"), "--tts-peak", "5.8GiB"])
+    header, row = result.stdout.splitlines()
+    assert header.split()[-2:] == ["over", "budget"] and row.split()[-1] == "2"
+
+
+def test_the_adaptive_cool_down_reenters_fast_after_an_isolated_wake_and_slower_as_wakes_repeat():
+    """A resident (10 GiB: no room) wakes for a minute at 02:04, 02:07, 02:10 and 02:13. The
+    gate's defaults (10 s, doubling to 2 m) come back within a tick of the cool-down after each
+    wake while the entries keep being cut short, 20 s, 40 s, 80 s."""
+
+    def residents(minute):
+        pods = {"a-7d9f8b6c5d-x2k4p": 3}
+        if any(start <= minute < start + 1 for start in (4, 7, 10, 13)):
+            pods["b-7d9f8b6c5d-x2k4p"] = 7
+        return pods
+
+    base = config(window="02:00-02:20", down="20 2 * * *", peak=4.5)
+    settings = replace(base.settings, stable_seconds=10, cooldown_max_seconds=120)
+    schedules = replace(base.schedules, controller_interval_seconds=10, sidecar_interval_seconds=10)
+    result = replay(trace(residents, end=22), replace(base, settings=settings, schedules=schedules))
+    entries = [a.time for a in result.actions if a.replicas == 1]
+    # Room returns at 02:05, 02:08, 02:11, 02:14: the first tick sees it, the cool-down runs from there.
+    assert [round((e - at(m)).total_seconds()) for e, m in zip(entries[1:], (5, 8, 11, 14), strict=True)] == [10, 20, 40, 80]
+    [night] = result.nights
+    assert night.entries == 1 + night.wakes == 5
+
+
+def test_replay_cli_takes_the_cool_downs_cap(tmp_path):
+    night = str(ROOT / "samples" / "nights" / "flappy-8x5m.csv")
+    fixed = json.loads(CliRunner().invoke(app, ["replay", night, "--cooldown", "2m", "--cooldown-max", "2m", "-o", "json"]).stdout)
+    adaptive = json.loads(CliRunner().invoke(app, ["replay", night, "-o", "json"]).stdout)
+    assert adaptive[0]["bake_seconds"] > fixed[0]["bake_seconds"]
+    bad = CliRunner().invoke(app, ["replay", night, "--cooldown-max", "soon"])
+    assert bad.exit_code == ExitStatus.USAGE and "invalid duration 'soon'" in bad.stderr
 
 
 def test_measure_refuses_a_range_without_the_tts_pod():

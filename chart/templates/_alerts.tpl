@@ -145,6 +145,17 @@ groups:
           summary: The card's free memory is below the floor while the TTS server holds it
           description: "Residents leave the server {{ "{{" }} $value | humanize1024 {{ "}}" }}B, less than the floor: the gate should have yielded. A resident may fail to allocate."
           runbook: "kubectl -n {{ $ns }} scale {{ $deploy }} --replicas=0 frees the card now; then see why the gate did not yield: kubectl -n {{ $ns }} logs {{ $deploy }} -c gate"
+      - alert: TTSServerOverBudget
+        # The count lives in the gate's Lease: it outlasts the server pod the yield removed and
+        # stays until the window ends, so a 2-minute scrape cannot miss it.
+        expr: max(gate_over_budget_yields{ {{- $gate -}} }) > 0
+        for: 4m
+        labels:
+          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
+        annotations:
+          summary: "The TTS server outgrew its GPU budget: {{ "{{" }} $value {{ "}}" }} over-budget yield(s) tonight"
+          description: "After its start-up the server held more GPU memory than gate.floor ({{ .Values.gate.floor }}) less 256MiB, the room the residents were promised, so the gate gave the card back (Event YieldOverBudget). After 2 it stays off the card until the window ends."
+          runbook: "Measure what it really uses and set the floor from it: gate measure --prometheus <url> --start <bake start> --end <bake end> prints the observed peak beside the floor and the helm upgrade line; kubectl -n {{ $ns }} get events --field-selector reason=YieldOverBudget"
       - alert: TTSGateJobFailed
         # A Job is retried by nobody (backoffLimit 0): a failed pod is a failed run. Failed Jobs
         # are kept a day, so only those created within the hour alert.

@@ -160,6 +160,8 @@ chart's defaults (a window, a T4's total); "device" and "any" are how the gate s
 {{- end }}
 - name: GATE_COOLDOWN
   value: {{ .Values.gate.cooldown | quote }}
+- name: GATE_COOLDOWN_MAX
+  value: {{ .Values.gate.cooldownMax | quote }}
 - name: GATE_HYSTERESIS
   value: {{ .Values.gate.hysteresis | quote }}
 - name: GATE_MAX_AGE
