@@ -70,6 +70,7 @@ OVER_BUDGET_YIELDS = "tts.gate/over-budget-yields"
 OVER_BUDGET_AT = "tts.gate/over-budget-at"
 # Timestamps: when two writers disagree, the later one stands (see `merge_state`).
 INSTANTS = (YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE, OVER_BUDGET_AT)
+COUNTS = (YIELD_STREAK, OVER_BUDGET_YIELDS)
 STATE_KEYS = frozenset(
     {YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE, ENTRY_UNATTRIBUTED, ENTRY_GENERATION, YIELD_STREAK, OVER_BUDGET_YIELDS, OVER_BUDGET_AT}
 )
@@ -289,8 +290,8 @@ def merge_state(fresh: Mapping[str, str], changes: Mapping[str, str | None], rea
     the Lease (`fresh`); `read` is the Lease as this run read it before deciding.
 
     Another writer's work is never undone: a key it set or changed since `read` is not removed,
-    and of two timestamps the later stands (a newer yield keeps its cool-down, a newer entry its
-    start-up grace). Everything else is this run's change.
+    of two timestamps the later stands (a newer yield keeps its cool-down, a newer entry its
+    start-up grace) and of two counts the larger. Everything else is this run's change.
     """
     merged = dict(fresh)
     for key, value in changes.items():
@@ -306,6 +307,8 @@ def merge_state(fresh: Mapping[str, str], changes: Mapping[str, str | None], rea
                     continue
             except ValueError:
                 pass  # theirs is unreadable: ours replaces it
+        if key in COUNTS and theirs is not None and changed_since and theirs.isdigit() and value.isdigit() and int(theirs) >= int(value):
+            continue  # of two counts the larger stands: the longer cool-down, the nearer bar
         merged[key] = value
     return merged
 

@@ -324,3 +324,11 @@ def test_the_windows_end_gives_the_card_back_even_when_its_state_cannot_be_writt
     result = gate({**env, "GATE_OUTPUT": "json"}, "down")
     assert (result.exit_code, kubeapi.replicas()) == (0, 0), result.output
     assert "state could not be written" in result.stderr
+
+
+def test_of_two_counts_the_larger_stands():
+    store = MemoryStore({policy.YIELD_STREAK: "1"})
+    read = store.read()
+    store.put(store.read(), {policy.YIELD_STREAK: "3"})
+    merge(store, read, {policy.YIELD_STREAK: "2", policy.YIELDED_AT: "2026-11-12T02:30:00Z"})
+    assert store.annotations == {policy.YIELD_STREAK: "3", policy.YIELDED_AT: "2026-11-12T02:30:00Z"}
