@@ -405,6 +405,7 @@ ATTACKS = [
             "test_failclosed.py::test_a_swinging_resident_with_two_conflicts_per_write_gets_one_entry",
             "test_failclosed.py::test_a_controller_retry_never_undoes_a_fresh_yield_by_another_writer",
             "test_failclosed.py::test_of_two_yields_the_later_stands",
+            "test_failclosed.py::test_of_two_counts_the_larger_stands",
         ),
     ),
     Attack(
