@@ -19,13 +19,14 @@ spec) is KubeBadAnswer, a KubeUnavailable.
 Time is bounded, whatever the peer does:
 
 - one attempt: `timeout_seconds` for everything (connect, TLS, status line, headers, the whole
-  body). A timer shuts the connection's socket down at the deadline, so a peer that trickles a
-  byte at a time cannot hold the call past it; the body is read in chunks under the deadline and
-  capped at MAX_BODY_BYTES (an error answer's at MAX_ERROR_BODY_BYTES, only its message is used).
-- between attempts: the server's Retry-After when it is a valid delay (seconds or an HTTP-date)
-  of at most MAX_RETRY_AFTER_SECONDS, else DEFAULT_RETRY_SECONDS. A Retry-After that is not a
-  valid delay (negative, NaN, a word) is ignored; one longer than MAX_RETRY_AFTER_SECONDS (a huge
-  value, infinity) ends the call at once without waiting: the next iteration asks again.
+  body). One watcher thread shared by all calls shuts the call's socket down at its deadline, so
+  a peer that trickles a byte at a time cannot hold the call past it; the body is read in chunks
+  under the deadline and capped at MAX_BODY_BYTES (an error answer's at MAX_ERROR_BODY_BYTES:
+  only its message is used), measured after any Content-Encoding is undone.
+- between attempts: the server's Retry-After (delay-seconds or an HTTP-date), or
+  DEFAULT_RETRY_SECONDS when it names none. A Retry-After that is not a valid delay (negative,
+  NaN, a word) is ignored; one longer than MAX_RETRY_AFTER_SECONDS (a huge value, infinity) ends
+  the call at once without waiting: the next iteration asks again.
 - so one call takes at most
   `attempts × timeout_seconds + (attempts − 1) × MAX_RETRY_AFTER_SECONDS` (+ a few ms of timer
   slack): 15 s with the defaults (2 attempts, 5 s timeout).
@@ -34,7 +35,9 @@ Time is bounded, whatever the peer does:
 from __future__ import annotations
 
 import contextlib
+import heapq
 import http.client
+import itertools
 import json
 import math
 import socket
@@ -233,26 +236,25 @@ class KubeClient:
 
 
 class _Deadline:
-    """One call's overall deadline, enforced from outside the read: at the deadline a timer shuts
-    down the socket of every connection the call used, so a read blocked on a peer that trickles
-    (http.client's readline and read(n) loop over recv until they have a whole line or n bytes,
-    and the socket timeout only bounds each recv) ends at once. The body loop also checks it."""
+    """One call's overall deadline, enforced from outside the read: at the deadline the shared
+    watcher shuts down the socket of every connection the call used, so a read blocked on a peer
+    that trickles (http.client's readline and read(n) loop over recv until they have a whole line
+    or n bytes, and the socket timeout only bounds each recv) ends at once. The body loop also
+    checks it."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
-        self._at = time.monotonic() + seconds
+        self.at = time.monotonic() + seconds
         self._lock = threading.Lock()
         self._watched: list[Any] = []
         self._fired = False
-        self._open = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
+        self.open = False
 
     def remaining(self) -> float:
-        return max(0.001, self._at - time.monotonic())
+        return max(0.001, self.at - time.monotonic())
 
     def expired(self) -> bool:
-        return self._fired or time.monotonic() >= self._at
+        return self._fired or time.monotonic() >= self.at
 
     def watch(self, connection_or_socket: Any) -> None:
         """Shut this down at the deadline: a connection (its socket then) or a socket."""
@@ -263,9 +265,9 @@ class _Deadline:
         if fired:
             _shut(connection_or_socket)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
         with self._lock:
-            if not self._open:
+            if not self.open:
                 return
             self._fired = True
             watched = list(self._watched)
@@ -273,16 +275,45 @@ class _Deadline:
             _shut(item)
 
     def __enter__(self) -> _Deadline:
-        self._open = True
+        self.open = True
         _active.deadline = self
-        self._timer.start()
+        _watcher.add(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
         with self._lock:
-            self._open = False
+            self.open = False
+            self._watched.clear()  # the watcher keeps this until its time: it need not keep the sockets
         _active.deadline = None
+
+
+class _Watcher:
+    """One daemon thread that fires every call's deadline (no thread per call to start or fail)."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._due: list[tuple[float, int, _Deadline]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: _Deadline) -> None:
+        with self._wake:
+            heapq.heappush(self._due, (deadline.at, next(self._order), deadline))
+            if self._thread is None or not self._thread.is_alive():  # also after a fork
+                self._thread = threading.Thread(target=self._run, name="kube-deadlines", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                deadline = heapq.heappop(self._due)[2]
+            deadline.fire()  # does nothing for a call that has ended
+
+
+_watcher = _Watcher()
 
 
 _active = threading.local()  # the deadline of the call this thread is making
