@@ -380,7 +380,8 @@ class _DeadlineAdapter(HTTPAdapter):
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        manager.pool_classes_by_scheme = _WATCHED_POOLS
+        if not proxy.lower().startswith("socks"):  # SOCKS pools are classes of their own: left as they are
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
         return manager
 
 
