@@ -30,7 +30,24 @@ Real behaviours it reproduces (read from kube-apiserver and apimachinery):
   retires token-1 and writes token-2 to that file, as a rotation between two calls would.
 - TLS with a given certificate (`tls=(certfile, keyfile)`), for CA checks.
 - Injected faults for what a real server does under stress: 429 with `Retry-After`, 500/503,
-  answers that arrive late, or a connection closed without an answer.
+  answers that arrive late, or a connection closed without an answer. A `Fault` answers with its
+  `status` (a Status object), or with `then_serve` serves the request for real (it is applied)
+  and answers with what the apiserver would; either answer can then be delivered broken:
+  - `headers`: any extra header, as sent, e.g. `{"Retry-After": "nan"}` (also -1, inf, 1e9,
+    "soon", an HTTP-date): a server or a proxy in front of it may send anything there.
+  - `raw_body`: exactly this body instead (Content-Type application/json), e.g. `"null"`, `"[]"`,
+    `'"ok"'`, `'{"kind": "Status"}'`; with `status=200` it is a 2xx that is not the object asked
+    for, as a proxy or a broken aggregated API might answer. Bytes are sent as they are (with
+    `headers={"Content-Encoding": "gzip"}`, a compressed body).
+  - `reset_mid_answer`: the status line, headers with the whole body's Content-Length, half the
+    body, then a TCP reset (SO_LINGER 0): an apiserver restart or a load balancer's reset.
+  - `short_body`: the same but a clean close (FIN): a body short of its Content-Length.
+  - `broken_chunks`: `Transfer-Encoding: chunked`, a first chunk, then a chunk-size line that is
+    not hex, then a close.
+  - `chunked`: the body sent chunked, without Content-Length (a size cap must hold as it streams).
+  - `trickle_seconds`: the status line and headers at once, then the body one byte every
+    `trickle_seconds` (until it ends or the client hangs up); with `trickle_headers` the status
+    line and headers trickle too.
 - Contention on the gate's Lease (`rival_writes_per_put`): before each PUT, another writer (a
   CronJob, the sidecar) may update the Lease, so the PUT's resourceVersion is stale and it is
   409 `Conflict`, exactly as a lost race is: with N, the first N PUTs of every N + 1 lose.
@@ -41,9 +58,12 @@ from __future__ import annotations
 import copy
 import json
 import re
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -74,7 +94,20 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: str | None = None  # None: a Status object for `status`
     drop: bool = False  # close the connection without answering
-    then_serve: bool = False  # after the delay, serve the request normally
+    then_serve: bool = False  # after the delay, serve the request normally (a delivery fault below still applies)
+    # How the answer is delivered (see the module docstring); all off by default.
+    raw_body: str | bytes | None = None  # exactly this body, application/json
+    reset_mid_answer: bool = False  # half the body of a whole Content-Length, then a TCP reset
+    short_body: bool = False  # half the body of a whole Content-Length, then a clean close
+    broken_chunks: bool = False  # chunked, then a chunk-size line that is not hex
+    chunked: bool = False  # chunked, no Content-Length
+    trickle_seconds: float = 0.0  # the body one byte at a time, this far apart
+    trickle_headers: bool = False  # with trickle_seconds: the status line and headers too
+
+    def delivery(self) -> bool:
+        """Whether the answer is written by hand (`_deliver`) rather than as the apiserver would."""
+        fields = (self.reset_mid_answer, self.short_body, self.broken_chunks, self.chunked, self.trickle_seconds > 0)
+        return self.raw_body is not None or any(fields)
 
 
 def status_body(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -284,11 +317,64 @@ class FakeKubeAPI:
                         return
                     if not fault.then_serve:
                         payload = status_body(fault.status, _reason_for(fault.status), fault.body or _message_for(fault.status))
-                        self._send(fault.status, payload, fault.headers)
+                        if fault.delivery():
+                            self._deliver(fault, fault.status, payload)
+                        else:
+                            self._send(fault.status, payload, fault.headers)
                         return
                 with api._lock:
                     code, payload = api._route(method, self.path, self.headers, body)
-                self._send(code, payload)
+                if fault is not None and fault.delivery():
+                    self._deliver(fault, code, payload)
+                    return
+                self._send(code, payload, fault.headers if fault is not None else None)
+
+            def _deliver(self, fault: Fault, code: int, payload: Any) -> None:
+                """Write the answer by hand, as `fault` says, then close the connection."""
+                self.close_connection = True
+                data = fault.raw_body if fault.raw_body is not None else json.dumps(payload)
+                data = data.encode() if isinstance(data, str) else data
+                try:
+                    phrase = HTTPStatus(code).phrase
+                except ValueError:
+                    phrase = "Unknown"
+                head = [f"HTTP/1.1 {code} {phrase}", "Content-Type: application/json", "Connection: close"]
+                chunked = fault.chunked or fault.broken_chunks
+                head.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {len(data)}")
+                head += [f"{key}: {value}" for key, value in fault.headers.items()]
+                head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+                if fault.broken_chunks:
+                    half = data[: max(1, len(data) // 2)]
+                    body = f"{len(half):x}\r\n".encode() + half + b"\r\nnot-hex\r\n"
+                elif chunked:
+                    body = b"".join(
+                        f"{len(data[i : i + 4096]):x}\r\n".encode() + data[i : i + 4096] + b"\r\n" for i in range(0, len(data), 4096)
+                    )
+                    body += b"0\r\n\r\n"
+                elif fault.reset_mid_answer or fault.short_body:
+                    body = data[: len(data) // 2]
+                else:
+                    body = data
+                try:
+                    if fault.trickle_seconds > 0:
+                        if fault.trickle_headers:
+                            self._trickle(head_bytes, fault.trickle_seconds)
+                        else:
+                            self.connection.sendall(head_bytes)
+                        self._trickle(body, fault.trickle_seconds)
+                    else:
+                        self.connection.sendall(head_bytes + body)
+                    if fault.reset_mid_answer:
+                        # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                except OSError:
+                    pass  # the client hung up first (its deadline): what a trickle is for
+
+            def _trickle(self, data: bytes, seconds: float) -> None:
+                for i in range(len(data)):
+                    self.connection.sendall(data[i : i + 1])
+                    time.sleep(seconds)
 
             def do_GET(self) -> None:
                 self._serve("GET")

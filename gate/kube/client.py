@@ -9,25 +9,62 @@
 - record decisions: POST a core/v1 Event about the Deployment
 
 tests/test_rbac.py derives the Role's verbs from these calls.
+
+Every way the transport can fail is KubeUnavailable ("API unavailable") with a one-line reason:
+no connection, a reset or a close part-way through an answer, a body short of its
+Content-Length, broken chunked encoding, a body that does not decode. A 2xx answer that is not
+the object asked for (not JSON, `null`, an array, another kind, a Deployment or Scale without
+spec) is KubeBadAnswer, a KubeUnavailable.
+
+Time is bounded, whatever the peer does:
+
+- one attempt: `timeout_seconds` for everything (connect, TLS, status line, headers, the whole
+  body). One watcher thread shared by all calls shuts the call's socket down at its deadline, so
+  a peer that trickles a byte at a time cannot hold the call past it; the body is read in chunks
+  under the deadline and capped at MAX_BODY_BYTES (an error answer's at MAX_ERROR_BODY_BYTES:
+  only its message is used), measured after any Content-Encoding is undone.
+- between attempts: the server's Retry-After (delay-seconds or an HTTP-date), or
+  DEFAULT_RETRY_SECONDS when it names none. A Retry-After that is not a valid delay (negative,
+  NaN, a word) is ignored; one longer than MAX_RETRY_AFTER_SECONDS (a huge value, infinity) ends
+  the call at once without waiting: the next iteration asks again.
+- so one call takes at most
+  `attempts × timeout_seconds + (attempts − 1) × MAX_RETRY_AFTER_SECONDS` (+ a few ms of timer
+  slack): 15 s with the defaults (2 attempts, 5 s timeout).
 """
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import http.client
+import itertools
 import json
+import math
 import socket
+import threading
 import time
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
 
 from gate.kube.config import ClusterConfig
-from gate.kube.errors import KubeError, KubeUnavailable, error_class
+from gate.kube.errors import KubeBadAnswer, KubeError, KubeUnavailable, error_class
 
 MERGE_PATCH = "application/merge-patch+json"
 _LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
-# The longest Retry-After the gate honours; past it the call fails and the next run tries again.
+# The longest wait between two attempts; a server asking for longer gets no second attempt now.
 MAX_RETRY_AFTER_SECONDS = 5.0
+# The wait between two attempts when the server names none (or names an invalid one).
+DEFAULT_RETRY_SECONDS = 0.5
+# A Lease, a Deployment or a Scale is a few KiB; etcd refuses objects over 1.5 MiB.
+MAX_BODY_BYTES = 4 * 2**20
+MAX_ERROR_BODY_BYTES = 64 * 2**10
+_CHUNK = 64 * 2**10
+_NEVER = 86400.0  # a Retry-After beyond any wait the gate would honour, kept finite
 COMPONENT = "tts-gate"
 
 
@@ -37,13 +74,18 @@ class KubeClient:
         self.timeout_seconds = timeout_seconds
         self.attempts = max(1, attempts)
         self.session = requests.Session()
+        adapter = _DeadlineAdapter()
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
         self.session.headers["User-Agent"] = COMPONENT
         self.session.headers["Accept"] = "application/json"
 
     # -- the calls ---------------------------------------------------------------------------
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any]:
-        return self._call("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}", f"get deployment {namespace}/{name}")
+        return self._call(
+            "GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}", f"get deployment {namespace}/{name}", "Deployment"
+        )
 
     def scale(self, namespace: str, name: str, replicas: int, dry_run: bool = False) -> int:
         """Set desired replicas through the scale subresource; returns what the server now holds.
@@ -54,13 +96,14 @@ class KubeClient:
             "PATCH",
             f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale{_dry(dry_run)}",
             f"scale deployment {namespace}/{name} to {replicas}",
+            "Scale",
             body={"spec": {"replicas": replicas}},
             content_type=MERGE_PATCH,
         )
-        return int((answer.get("spec") or {}).get("replicas", 0))
+        return int(answer["spec"].get("replicas", 0))  # omitempty: a Scale to zero has no replicas
 
     def get_lease(self, namespace: str, name: str) -> dict[str, Any]:
-        return self._call("GET", f"{_LEASES.format(namespace=namespace)}/{name}", f"get lease {namespace}/{name}")
+        return self._call("GET", f"{_LEASES.format(namespace=namespace)}/{name}", f"get lease {namespace}/{name}", "Lease")
 
     def create_lease(
         self,
@@ -77,14 +120,16 @@ class KubeClient:
             "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {}), "annotations": dict(annotations or {})},
             "spec": {"holderIdentity": COMPONENT},
         }
-        return self._call("POST", f"{_LEASES.format(namespace=namespace)}{_dry(dry_run)}", f"create lease {namespace}/{name}", body=body)
+        return self._call(
+            "POST", f"{_LEASES.format(namespace=namespace)}{_dry(dry_run)}", f"create lease {namespace}/{name}", "Lease", body=body
+        )
 
     def update_lease(self, lease: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
         """PUT the Lease back; its metadata.resourceVersion makes a concurrent change a 409."""
         meta = lease.get("metadata") or {}
         namespace, name = meta.get("namespace", ""), meta.get("name", "")
         return self._call(
-            "PUT", f"{_LEASES.format(namespace=namespace)}/{name}{_dry(dry_run)}", f"update lease {namespace}/{name}", body=lease
+            "PUT", f"{_LEASES.format(namespace=namespace)}/{name}{_dry(dry_run)}", f"update lease {namespace}/{name}", "Lease", body=lease
         )
 
     def record_event(self, deployment: dict[str, Any], reason: str, message: str, warning: bool = False, dry_run: bool = False) -> None:
@@ -115,22 +160,24 @@ class KubeClient:
             "lastTimestamp": stamp,
             "count": 1,
         }
-        self._call("POST", f"/api/v1/namespaces/{namespace}/events{_dry(dry_run)}", f"record event {reason}", body=event)
+        self._call("POST", f"/api/v1/namespaces/{namespace}/events{_dry(dry_run)}", f"record event {reason}", "Event", body=event)
 
     # -- transport ---------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, what: str, body: Any = None, content_type: str = "application/json") -> dict[str, Any]:
+    def _call(
+        self, method: str, path: str, what: str, kind: str, body: Any = None, content_type: str = "application/json"
+    ) -> dict[str, Any]:
         for attempt in range(1, self.attempts + 1):
             try:
-                return self._once(method, path, what, body, content_type)
+                return self._once(method, path, what, kind, body, content_type)
             except KubeUnavailable as exc:
-                wait = exc.retry_after if exc.retry_after is not None else 0.5
+                wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RETRY_SECONDS
                 if attempt == self.attempts or wait > MAX_RETRY_AFTER_SECONDS:
                     raise
                 time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _once(self, method: str, path: str, what: str, body: Any, content_type: str) -> dict[str, Any]:
+    def _once(self, method: str, path: str, what: str, kind: str, body: Any, content_type: str) -> dict[str, Any]:
         headers = {}
         token = self.config.bearer_token()
         if token:
@@ -139,57 +186,356 @@ class KubeClient:
         if body is not None:
             headers["Content-Type"] = content_type
             data = json.dumps(body)
+        server, seconds = self.config.server, self.timeout_seconds
+        deadline = _Deadline(seconds)
+        status: int | None = None  # set once the status line and headers are in
         try:
             # verify and cert per request: set on the session, REQUESTS_CA_BUNDLE in the environment would win.
-            answer = self.session.request(
-                method,
-                self.config.server + path,
-                data=data,
-                headers=headers,
-                timeout=self.timeout_seconds,
-                verify=self.config.verify,
-                cert=self.config.client_cert,
-            )
-        except requests.exceptions.SSLError as exc:
-            raise KubeUnavailable(what, f"TLS verification with {self.config.server} failed (wrong CA?)") from exc
-        except requests.exceptions.Timeout as exc:
-            raise KubeUnavailable(what, f"no answer from {self.config.server} within {self.timeout_seconds:g}s") from exc
-        except requests.exceptions.ConnectionError as exc:
-            raise KubeUnavailable(what, f"cannot connect to {self.config.server}") from exc
-        if 200 <= answer.status_code < 300:
+            # stream: the body is read below, under the deadline and the size cap.
+            with (
+                deadline,
+                self.session.request(
+                    method,
+                    server + path,
+                    data=data,
+                    headers=headers,
+                    timeout=deadline.remaining(),
+                    verify=self.config.verify,
+                    cert=self.config.client_cert,
+                    stream=True,
+                    allow_redirects=False,
+                ) as answer,
+            ):
+                status = answer.status_code
+                ok = 200 <= status < 300
+                raw = _read_body(answer, what, deadline, MAX_BODY_BYTES if ok else MAX_ERROR_BODY_BYTES, truncate=not ok)
+                retry_after = answer.headers.get("Retry-After")
+                reason = answer.reason
+        except KubeError:
+            raise
+        except Exception as exc:
+            if deadline.expired():
+                if status is None:
+                    raise KubeUnavailable(what, f"no answer from {server} within {seconds:g}s") from exc
+                raise KubeUnavailable(what, f"no complete answer from {server} within {seconds:g}s") from exc
+            if isinstance(exc, requests.exceptions.SSLError):
+                raise KubeUnavailable(what, f"TLS verification with {server} failed (wrong CA?)") from exc
+            if isinstance(exc, requests.exceptions.Timeout):
+                raise KubeUnavailable(what, f"no answer from {server} within {seconds:g}s") from exc
+            if status is None and isinstance(exc, requests.exceptions.ConnectionError) and _refused(exc):
+                raise KubeUnavailable(what, f"cannot connect to {server}") from exc
+            if not isinstance(exc, _TRANSPORT_ERRORS):
+                raise  # a bug of ours, not the API's: let it show
+            where = "before an answer" if status is None else "part-way through the answer"
+            raise KubeUnavailable(what, f"connection to {server} broken {where}: {_transport_cause(exc)}") from exc
+        if 200 <= status < 300:
             try:
-                return answer.json()
-            except ValueError as exc:
-                raise KubeUnavailable(what, f"HTTP {answer.status_code} with a body that is not JSON") from exc
-        raise error_class(answer.status_code)(
+                document = json.loads(raw)
+            except (ValueError, RecursionError) as exc:
+                raise KubeBadAnswer(what, f"HTTP {status} with a body that is not JSON") from exc
+            return _expect(document, kind, what, status)
+        raise error_class(status)(
             what,
-            f"HTTP {answer.status_code}: {_status_message(answer)}",
-            status=answer.status_code,
-            retry_after=_retry_after(answer.headers.get("Retry-After")),
+            f"HTTP {status}: {_status_message(raw, reason)}",
+            status=status,
+            retry_after=retry_after_seconds(retry_after),
         )
+
+
+class _Deadline:
+    """One call's overall deadline, enforced from outside the read: at the deadline the shared
+    watcher shuts down the socket of every connection the call used, so a read blocked on a peer
+    that trickles (http.client's readline and read(n) loop over recv until they have a whole line
+    or n bytes, and the socket timeout only bounds each recv) ends at once. The body loop also
+    checks it."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._watched: list[Any] = []
+        self._fired = False
+        self.open = False
+
+    def remaining(self) -> float:
+        return max(0.001, self.at - time.monotonic())
+
+    def expired(self) -> bool:
+        return self._fired or time.monotonic() >= self.at
+
+    def watch(self, connection_or_socket: Any) -> None:
+        """Shut this down at the deadline: a connection (its socket then) or a socket."""
+        with self._lock:
+            if not any(seen is connection_or_socket for seen in self._watched):
+                self._watched.append(connection_or_socket)
+            fired = self._fired
+        if fired:
+            _shut(connection_or_socket)
+
+    def fire(self) -> None:
+        with self._lock:
+            if not self.open:
+                return
+            self._fired = True
+            watched = list(self._watched)
+        for item in watched:
+            _shut(item)
+
+    def __enter__(self) -> _Deadline:
+        self.open = True
+        _active.deadline = self
+        _watcher.add(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.open = False
+            self._watched.clear()  # the watcher keeps this until its time: it need not keep the sockets
+        _active.deadline = None
+
+
+class _Watcher:
+    """One daemon thread that fires every call's deadline (no thread per call to start or fail)."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._due: list[tuple[float, int, _Deadline]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: _Deadline) -> None:
+        with self._wake:
+            heapq.heappush(self._due, (deadline.at, next(self._order), deadline))
+            if self._thread is None or not self._thread.is_alive():  # also after a fork
+                self._thread = threading.Thread(target=self._run, name="kube-deadlines", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                deadline = heapq.heappop(self._due)[2]
+            deadline.fire()  # does nothing for a call that has ended
+
+
+_watcher = _Watcher()
+
+
+_active = threading.local()  # the deadline of the call this thread is making
+
+
+def _shut(watched: Any) -> None:
+    sock = watched if isinstance(watched, socket.socket) else getattr(watched, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            # socket.socket's own shutdown, also for an SSLSocket: the fd's reads end, whatever layer waits on them.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _watched(connection_or_socket: Any) -> None:
+    deadline = getattr(_active, "deadline", None)
+    if deadline is not None and connection_or_socket is not None:
+        deadline.watch(connection_or_socket)
+
+
+class _Watched:
+    """Reports the connection, and each socket it reads from, to the calling thread's deadline.
+    Sockets too: http.client drops a connection's socket once an answer says Connection: close,
+    and the answer goes on reading from it."""
+
+    sock: Any
+
+    def connect(self) -> None:
+        _watched(self)
+        super().connect()  # type: ignore[misc]
+        _watched(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watched(self)  # a kept-alive connection is reused without connect()
+        _watched(self.sock)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def getresponse(self) -> Any:
+        _watched(self.sock)
+        return super().getresponse()  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter whose connections report to the calling thread's deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS pools are classes of their own: left as they are
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+# What can go wrong under the call, below HTTP: requests' own errors (ChunkedEncodingError,
+# ContentDecodingError, ConnectionError...), urllib3's (ProtocolError, IncompleteRead,
+# DecodeError), http.client's (IncompleteRead, RemoteDisconnected, LineTooLong) and the socket's.
+_TRANSPORT_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+
+
+def _read_body(answer: requests.Response, what: str, deadline: _Deadline, limit: int, truncate: bool) -> bytes:
+    """The body, read under the call's deadline; more than `limit` bytes is refused (or, for an
+    error answer whose message is all we want, cut at `limit`)."""
+    declared = answer.headers.get("Content-Length", "")
+    if not truncate and declared.strip().isdigit() and int(declared) > limit:
+        raise KubeUnavailable(what, f"HTTP {answer.status_code} with a body of {int(declared)} bytes, more than the {limit} allowed")
+    body = bytearray()
+    for chunk in answer.iter_content(_CHUNK):
+        body.extend(chunk)
+        if len(body) > limit:
+            if truncate:
+                return bytes(body[:limit])
+            raise KubeUnavailable(what, f"HTTP {answer.status_code} with a body of more than the {limit} bytes allowed")
+        if deadline.expired():
+            raise TimeoutError("deadline")  # reported as no complete answer
+    if deadline.expired():
+        raise TimeoutError("deadline")
+    return bytes(body)
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether the connection was never made (refused, unreachable, no such host)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (ConnectionRefusedError, socket.gaierror, urllib3.exceptions.NewConnectionError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _transport_cause(exc: BaseException) -> str:
+    """One line for what broke under HTTP: 'connection reset', 'body ended after 120 bytes, 120 bytes short of its Content-Length'."""
+    seen: BaseException | None = exc
+    innermost = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionResetError):
+            return "connection reset"
+        if isinstance(seen, urllib3.exceptions.InvalidChunkLength):  # before IncompleteRead: it is one
+            return "broken chunked encoding"
+        if isinstance(seen, urllib3.exceptions.IncompleteRead):
+            return f"body ended after {seen.partial} bytes, {seen.expected} bytes short of its Content-Length"
+        if isinstance(seen, http.client.IncompleteRead):
+            return "body ended before its Content-Length or its last chunk"
+        if isinstance(seen, (requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError)):
+            return "a body that does not decode as its Content-Encoding says"
+        innermost = seen
+        seen = seen.__cause__ or seen.__context__
+    text = " ".join(str(innermost).split())[:200]
+    return f"{type(innermost).__name__}: {text}" if text else type(innermost).__name__
+
+
+def _expect(document: Any, kind: str, what: str, status: int) -> dict[str, Any]:
+    """The object asked for, checked far enough that its readers cannot trip on its shape."""
+    if not isinstance(document, dict):
+        raise KubeBadAnswer(what, f"HTTP {status} with JSON {_json_type(document)} instead of {_a(kind)}")
+    if document.get("kind") != kind:
+        raise KubeBadAnswer(what, f"HTTP {status} with kind {_short(document.get('kind'))} instead of {_a(kind)}")
+    meta = document.get("metadata")
+    if not isinstance(meta, dict):
+        raise KubeBadAnswer(what, f"HTTP {status}: a {kind} without metadata")
+    annotations = meta.get("annotations")
+    if annotations is not None and not (isinstance(annotations, dict) and all(isinstance(v, str) for v in annotations.values())):
+        raise KubeBadAnswer(what, f"HTTP {status}: a {kind} whose metadata.annotations is not a map of strings")
+    if kind in ("Deployment", "Scale"):
+        spec = document.get("spec")
+        if not isinstance(spec, dict):
+            raise KubeBadAnswer(what, f"HTTP {status}: a {kind} without spec")
+        if "replicas" in spec and not _count(spec["replicas"]):
+            raise KubeBadAnswer(what, f"HTTP {status}: a {kind} with spec.replicas {_short(spec['replicas'])}, not a count")
+        status_part = document.get("status")
+        if status_part is not None and not isinstance(status_part, dict):
+            raise KubeBadAnswer(what, f"HTTP {status}: a {kind} whose status is not an object")
+        for key, value in (status_part or {}).items():
+            if key.endswith("eplicas") and value is not None and not _count(value):
+                raise KubeBadAnswer(what, f"HTTP {status}: a {kind} with status.{key} {_short(value)}, not a count")
+    return document
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "AEIOU" else f"a {kind}"
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(type(value), "a value")
+
+
+def _short(value: Any) -> str:
+    return json.dumps(value)[:64] if value is not None else "none"
 
 
 def _dry(dry_run: bool) -> str:
     return "?dryRun=All" if dry_run else ""
 
 
-def _status_message(answer: requests.Response) -> str:
+def _status_message(body: bytes, reason: str | None) -> str:
     """The `message` of a metav1.Status body, else the body itself cut to 256 characters."""
     try:
-        status = answer.json()
-    except ValueError:
+        status = json.loads(body)
+    except (ValueError, RecursionError):
         status = None
     if isinstance(status, dict) and status.get("kind") == "Status" and status.get("message"):
-        return str(status["message"])
-    text = " ".join(answer.text.split())
-    return text[:256] or answer.reason or "no message"
+        return " ".join(str(status["message"]).split())[:1024]
+    text = " ".join(body.decode("utf-8", errors="replace").split())
+    return text[:256] or reason or "no message"
 
 
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a Retry-After header asks to wait: delay-seconds, or an HTTP-date from now.
+
+    Anything else (negative, NaN, a word) is ignored as
+    RFC 9110 lets a recipient ignore an invalid field: None, the default pause applies. A value
+    past MAX_RETRY_AFTER_SECONDS is returned as is: the caller gives up at once instead of waiting.
+    """
+    if value is None:
         return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+        return min(max(seconds, 0.0), _NEVER)
+    if math.isnan(seconds) or seconds < 0:
+        return None
+    return min(seconds, _NEVER)
 
 
 __all__ = ["KubeClient", "KubeError"]

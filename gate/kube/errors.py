@@ -33,7 +33,13 @@ class KubeConfigError(KubeError):
 
 
 class KubeUnavailable(KubeError):
-    """No answer, a timeout, 429 or 5xx: the API server could not serve the call now."""
+    """No answer, a timeout, a connection broken part-way, 429 or 5xx: the API server could not
+    serve the call now."""
+
+
+class KubeBadAnswer(KubeUnavailable):
+    """A 2xx answer that is not the object asked for (not JSON, `null`, an array, another kind,
+    a Scale without spec): as good as no answer."""
 
 
 class KubeUnauthorized(KubeError):
@@ -42,8 +48,8 @@ class KubeUnauthorized(KubeError):
 
 class KubeForbidden(KubeError):
     hint = (
-        "RBAC: the gate's Role needs get on the Deployment, get/patch on deployments/scale, patch on "
-        "the Deployment for its annotations and create on events, limited to this Deployment"
+        "RBAC: the gate's Role needs get on the Deployment and patch on its deployments/scale, "
+        "get/update on its Lease <deployment>-gate, and create on leases and events"
     )
 
 
