@@ -234,6 +234,8 @@ class ApiFault:
     # Calls time out at the client but the server still carries them out (as a real one may):
     # the watch loop's watchdog, holding the card and deciding nothing, gets its scale-down in.
     applied_late: bool = False
+    # Cells whose outcome differs from the rule in `api_expectation`, by command.
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
 
 
 # An outage that outlasts the run: the watchdog's give-back fails too, so the cell is the same
@@ -269,6 +271,48 @@ API_FAULTS = [
         4,
         applied_late=True,
     ),
+    ApiFault(
+        "reset mid-answer, every call",
+        lambda api: api.faults.append(Fault("*", ".", reset_mid_answer=True, times=OUTAGE)),
+        "part-way through the answer",
+        4,
+    ),
+    ApiFault(
+        "reset mid-answer on the scale's answer (applied, answer lost)",
+        lambda api: api.faults.append(Fault("PATCH", "/scale$", reset_mid_answer=True, then_serve=True, times=OUTAGE)),
+        "part-way through the answer",
+        4,
+        patch_only=True,
+        # The scale is carried out; its answer is lost, so the run stops there (exit 4). The
+        # entry's intent was written before it; the yield's record is missing, and reads as a
+        # yield all the same (the Deployment's generation moved). The loop sees the card gone.
+        outcomes={
+            "preflight": Outcome("-", 1, 4),
+            "guard": Outcome("-", 0, 4),
+            "guard --watch": Outcome("not-holding", 0, 0),
+            "down": Outcome("-", 0, 4),
+        },
+    ),
+    ApiFault(
+        "429 with a junk Retry-After (nan): the default pause, retried once",
+        lambda api: api.faults.append(Fault("*", ".", status=429, headers={"Retry-After": "nan"})),
+        "",
+        0,
+    ),
+    ApiFault(
+        "429 with Retry-After -1: the default pause, retried once",
+        lambda api: api.faults.append(Fault("*", ".", status=429, headers={"Retry-After": "-1"})),
+        "",
+        0,
+    ),
+    ApiFault(
+        "a 2xx whose body is null",
+        lambda api: api.faults.append(Fault("GET", "/deployments/", status=200, raw_body="null", times=OUTAGE)),
+        "HTTP 200 with JSON null instead of a Deployment",
+        4,
+        # Only the reads fail: the loop decides nothing, so its watchdog's scale-down goes through.
+        outcomes={"guard --watch": Outcome("-", 0, 0)},
+    ),
     ApiFault("token file rotates between calls", lambda api: None, "", 0, kubeconfig={"rotate": True}),
     ApiFault("wrong CA", lambda api: None, "TLS verification", 4, kubeconfig={"wrong_ca": True}),
 ]
@@ -276,6 +320,8 @@ API_FAULTS = [
 
 def api_expectation(command: str, fault: ApiFault) -> Outcome:
     """Preflight (at 0, with room) and guard (at 1, without room) try to scale; down scales; status reads."""
+    if command in fault.outcomes:
+        return fault.outcomes[command]
     changes = {"preflight": (0, 1, "entered"), "guard": (1, 0, "no-room"), "guard --watch": (1, 0, "no-room"), "down": (1, 0, "window-end")}
     if command == "status":
         if fault.patch_only or fault.exit == 0:
@@ -396,6 +442,39 @@ ATTACKS = [
         "at GATE_DEADLINE it gives the card back through its own client and exits 3, before the Job is killed",
         ONE_SHOT,
         ("test_failclosed.py::test_a_one_shot_guard_gives_the_card_back_before_its_job_deadline",),
+    ),
+    Attack(
+        "the API server resets the connection part-way through an answer, breaks its chunks, cuts a body short, trickles",
+        "every transport failure is 'API unavailable' (exit 4 one-shot, logged by the loops), retried once; each attempt has "
+        "one deadline; a scale whose answer was lost was still carried out, and its state is consistent (see the API table)",
+        "a call gives up within 2 timeouts + 5 s (15 s); the watchdog scales down as soon as one call gets through",
+        (
+            "test_kube.py::test_an_answer_broken_part_way_is_api_unavailable_after_the_bounded_retry",
+            "test_kube.py::test_a_trickling_api_server_cannot_hold_a_call_past_its_deadline",
+            "test_faults.py::test_api_faults",
+        ),
+    ),
+    Attack(
+        "Retry-After that is negative, NaN, infinite, huge, a word or a date",
+        "a bounded wait: invalid is the default 0.5 s pause, over 5 s is not waited for",
+        "as any API call: 15 s",
+        ("test_kube.py::test_any_retry_after_is_a_bounded_wait", "test_kube.py::test_retry_after_values"),
+    ),
+    Attack(
+        "a 2xx answer that is not the object asked for (null, a list, another kind), or over 4 MiB",
+        "an API error (unavailable), never a crash",
+        "as any API call: 15 s",
+        ("test_kube.py::test_a_2xx_that_is_not_the_object_asked_for_is_an_api_error", "test_kube.py::test_an_oversized_body_is_refused"),
+    ),
+    Attack(
+        "idle or trickling clients on the metrics port (/metrics, /healthz)",
+        "each connection lives at most 5 s, at most 16 at once; an idle one makes room for a new one, so /healthz always answers",
+        "not a give-back: the loop and its liveness probe are never starved",
+        (
+            "test_serve.py::test_idle_connections_above_the_cap_neither_starve_healthz_nor_grow_threads",
+            "test_serve.py::test_an_idle_connection_is_closed_after_the_timeout",
+            "test_serve.py::test_a_trickled_request_is_cut_off",
+        ),
     ),
     Attack(
         "two 409s on every Lease write, under a resident swinging across the floor at every scrape",
