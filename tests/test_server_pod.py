@@ -107,6 +107,16 @@ def test_startup_probe_gives_up_before_the_kubelet_does():
     assert took < 5, f"the probe took {took:.1f}s, past the kubelet's timeoutSeconds"
 
 
+def test_the_grace_ends_inside_the_release_the_replay_assumes():
+    """The entrypoint stops the server at once; the grace bounds one that does not stop, and the
+    replay's --tts-release (replicas 0 to memory freed) must not assume a faster give-back."""
+    from gate import defaults
+    from gate.units import parse_duration
+
+    spec = one(documents(render({})), "Deployment", "chatterbox-tts")["spec"]["template"]["spec"]
+    assert spec["terminationGracePeriodSeconds"] <= parse_duration(defaults.TTS_RELEASE)
+
+
 def test_readiness_and_liveness_stay_tcp():
     server = server_container({})
     assert server["readinessProbe"]["tcpSocket"] == {"port": "http"}
