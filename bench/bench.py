@@ -372,7 +372,32 @@ def demand_table(rows: list[DemandRow]) -> str:
     return markdown(lines)
 
 
+# Give-back, measured once and printed, not asserted: SIGTERM to the server container's PID 1 (as
+# the kubelet sends it) until the server process has exited and its memory is freed (the whole
+# process tree gone; MemAvailable was ~4 GiB higher a second later each time).
+# When and how: 2026-11-29, the pinned server (68213e75) on a CPU with randomly initialised
+# weights, run in the image's layout by /work/shared/tools/server-on-cpu (pod.sh: read-only
+# root, uid 10001) on a 2-core, 23 GiB VM shared with other work; SIGTERM 2 s after the load
+# (idle) or 8 s after the first request (mid-synthesis of a 24-sentence, 2,414-character text;
+# four one-sentence requests sent 0.3 s apart). Before: the entrypoint exec'd `python3
+# /app/server.py` (uvicorn's graceful stop); after: it kills the server's process group.
+GIVE_BACK_MEASURED = (
+    ("idle", "0.44-0.51 s (2 runs)", "0.30-0.32 s (3 runs)"),
+    ("mid-synthesis, 24 chunks", "> 900 s: went on to chunk 5 of 24, killed at 900 s", "0.30-0.34 s (3 runs)"),
+    ("4 requests, 1 speaking", "18.2 s, 85.2 s: until the one speaking finished", "0.32-0.35 s (3 runs)"),
+)
+
+
+def give_back_table() -> str:
+    return markdown([("SIGTERM to exit", "before (uvicorn's graceful stop)", "after (the entrypoint)"), *GIVE_BACK_MEASURED])
+
+
 def main(argv: list[str]) -> int:
+    print("Give-back, measured on 2026-11-29 (a CPU, random weights; bench/bench.py says how): the replay's")
+    print("release (--tts-release 5s) and the pod's grace (5 s) come from the 'after' column.")
+    print()
+    print(give_back_table())
+    print()
     paths = [Path(a) for a in argv] or NIGHTS
     rows = run(paths)
     print("The chart's shapes (utilization is baking over in-window seconds with room):")

@@ -143,6 +143,14 @@ def check_server(
     body = {"model": "chatterbox", "input": phrase, "voice": voice, "response_format": "wav"}
     try:
         speech = requests.post(f"{base}/v1/audio/speech", json=body, timeout=synth_timeout_seconds)
+    except requests.exceptions.ReadTimeout:
+        return CheckResult(
+            "server",
+            False,
+            f"POST /v1/audio/speech: no audio within {synth_timeout_seconds:g}s (--synth-timeout, the chart's "
+            "testFramework.synthTimeout; keep it under helm test's --timeout)",
+            ExitStatus.SERVER,
+        )
     except requests.exceptions.RequestException as exc:
         return CheckResult("server", False, f"POST /v1/audio/speech: {type(exc).__name__}", ExitStatus.SERVER)
     if speech.status_code == 404:

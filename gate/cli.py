@@ -577,7 +577,7 @@ def check(
     server_url: ServerUrl = None,
     voice: Voice = "Emily.wav",
     phrase: Phrase = "Welcome to the old town.",
-    synth_timeout: SynthTimeout = "5m",
+    synth_timeout: SynthTimeout = "4m",
 ) -> None:
     """What `helm test` runs: the metrics are readable, the gate's RBAC is complete (server-side dry
     runs), and, when the Deployment wants a replica, the server answers with its model loaded and a

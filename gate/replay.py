@@ -63,7 +63,7 @@ class PodModel:
     peak_bytes: int
     start_seconds: float = 45
     load_seconds: float = 60
-    release_seconds: float = 15
+    release_seconds: float = 5
 
 
 @dataclass(frozen=True)

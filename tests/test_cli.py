@@ -433,6 +433,18 @@ def test_check_synthesizes_when_the_deployment_wants_the_server(env, kubeapi, tt
     assert json.loads(tts_server.posted[0])["voice"] == "Emily.wav"
 
 
+def test_check_names_the_synthesis_limit_it_ran_out_of(env, kubeapi, tts_server):
+    """helm test kills the pod at its own --timeout: the check's limit comes first and says how to
+    lengthen it."""
+    from exporter import Answer
+
+    wants(kubeapi, 1, ready=1)
+    tts_server.answers["/v1/audio/speech"] = Answer(b"RIFF", content_type="audio/wav", delay_seconds=3)
+    result = gate({**env, "GATE_SERVER_URL": tts_server.base_url, "GATE_SYNTH_TIMEOUT": "1s"}, "check")
+    assert result.exit_code == ExitStatus.SERVER
+    assert "no audio within 1s" in one_line(result.stderr) and "testFramework.synthTimeout" in result.stderr
+
+
 def test_check_fails_on_missing_rbac_with_the_hint(env, kubeapi):
     kubeapi.denied.add(("create", "events"))
     result = gate(env, "check")

@@ -1,5 +1,6 @@
 """The server pod's own commands, rendered by the real Helm engine and then run: the startup probe
-against a loopback server that answers loaded true or false, refuses or hangs; the data
+against a loopback server that answers loaded on the GPU, loaded on the CPU (with and without
+server.allowCpu) or not loaded, refuses or hangs; the data
 initContainer's script with sh against scratch folders; and the NetworkPolicy read the way the
 API server reads it, for the pods that must and must not reach the server."""
 
@@ -7,9 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +32,9 @@ def server_container(values: dict[str, Any], name: str = "server") -> dict[str, 
 # -- the startup probe ---------------------------------------------------------------------------
 
 
-def run_startup_probe(port: int) -> tuple[subprocess.CompletedProcess, float]:
+def run_startup_probe(port: int, allow_cpu: bool = False) -> tuple[subprocess.CompletedProcess, float]:
     """The exact command the kubelet would exec, rendered for a server on `port`."""
-    probe = server_container({"server": {"config": {"server": {"port": port}}}})["startupProbe"]
+    probe = server_container({"server": {"allowCpu": allow_cpu, "config": {"server": {"port": port}}}})["startupProbe"]
     assert set(probe) >= {"exec", "timeoutSeconds"} and "httpGet" not in probe
     started = time.monotonic()
     # The kubelet's own limit is timeoutSeconds; the command must give up before it.
@@ -37,24 +42,52 @@ def run_startup_probe(port: int) -> tuple[subprocess.CompletedProcess, float]:
     return result, time.monotonic() - started
 
 
-def model_info(loaded: bool) -> Answer:
-    return Answer(json.dumps({"loaded": loaded, "type": "multilingual", "device": "cuda"}).encode(), content_type="application/json")
+def model_info(loaded: bool, device: str | None = "cuda") -> Answer:
+    """/api/model-info as the pinned server answers it (engine.get_model_info: `device` is the
+    resolved "cuda", "mps" or "cpu", None before any load)."""
+    info = {"loaded": loaded, "type": "multilingual", "class_name": "ChatterboxMultilingualTTS", "device": device, "sample_rate": 24000}
+    return Answer(json.dumps(info).encode(), content_type="application/json")
 
 
-def test_startup_probe_passes_when_the_model_is_loaded():
+def probe_answer(info: Answer, allow_cpu: bool = False) -> subprocess.CompletedProcess:
     with FakeExporter() as server:
-        server.answers["/api/model-info"] = model_info(True)
-        result, _ = run_startup_probe(int(server.base_url.rsplit(":", 1)[1]))
+        server.answers["/api/model-info"] = info
+        result, _ = run_startup_probe(int(server.base_url.rsplit(":", 1)[1]), allow_cpu)
+    return result
+
+
+@pytest.mark.parametrize("allow_cpu", [False, True], ids=["gpu-only", "allowCpu"])
+def test_startup_probe_passes_when_the_model_is_loaded_on_the_gpu(allow_cpu):
+    result = probe_answer(model_info(True, "cuda"), allow_cpu)
+    assert result.returncode == 0, result.stderr
+    result = probe_answer(model_info(True, "cuda:0"), allow_cpu)
     assert result.returncode == 0, result.stderr
 
 
-def test_startup_probe_fails_when_the_server_runs_without_a_model():
-    """A failed load binds the port anyway and answers 200 {"loaded": false}."""
-    with FakeExporter() as server:
-        server.answers["/api/model-info"] = model_info(False)
-        result, _ = run_startup_probe(int(server.base_url.rsplit(":", 1)[1]))
+def test_startup_probe_fails_a_model_loaded_on_the_cpu_and_says_so():
+    """The server's CUDA test failed and it loaded on the CPU anyway: ~100x slower, so not started.
+    What the command prints is what the kubelet records in the pod's Event."""
+    result = probe_answer(model_info(True, "cpu"))
     assert result.returncode != 0
-    assert "model not loaded" in result.stderr
+    assert result.stderr.strip() == "model loaded on cpu, not on the GPU: CUDA failed at load; set server.allowCpu to accept a CPU"
+
+
+def test_startup_probe_accepts_the_cpu_only_with_allow_cpu():
+    assert probe_answer(model_info(True, "cpu"), allow_cpu=True).returncode == 0
+    # allowCpu accepts a CPU, not anything that is not CUDA.
+    other = probe_answer(model_info(True, "mps"), allow_cpu=True)
+    assert other.returncode != 0
+    assert other.stderr.strip() == "model loaded on mps, not on the GPU: CUDA failed at load"
+
+
+@pytest.mark.parametrize("allow_cpu", [False, True], ids=["gpu-only", "allowCpu"])
+def test_startup_probe_fails_when_the_server_runs_without_a_model(allow_cpu):
+    """A failed load binds the port anyway and answers 200 {"loaded": false, "device": null}."""
+    result = probe_answer(model_info(False, None), allow_cpu)
+    assert result.returncode != 0
+    assert result.stderr.startswith("model not loaded: ")
+    # A device alone is not a model: the pinned server resolves it before it loads.
+    assert probe_answer(model_info(False, "cuda"), allow_cpu).returncode != 0
 
 
 def test_startup_probe_fails_while_the_port_is_closed():
@@ -74,10 +107,44 @@ def test_startup_probe_gives_up_before_the_kubelet_does():
     assert took < 5, f"the probe took {took:.1f}s, past the kubelet's timeoutSeconds"
 
 
+def test_the_grace_ends_inside_the_release_the_replay_assumes():
+    """The entrypoint stops the server at once; the grace bounds one that does not stop, and the
+    replay's --tts-release (replicas 0 to memory freed) must not assume a faster give-back."""
+    from gate import defaults
+    from gate.units import parse_duration
+
+    spec = one(documents(render({})), "Deployment", "chatterbox-tts")["spec"]["template"]["spec"]
+    assert spec["terminationGracePeriodSeconds"] <= parse_duration(defaults.TTS_RELEASE)
+
+
 def test_readiness_and_liveness_stay_tcp():
     server = server_container({})
     assert server["readinessProbe"]["tcpSocket"] == {"port": "http"}
     assert server["livenessProbe"]["tcpSocket"] == {"port": "http"}
+
+
+# -- helm test's synthesis ---------------------------------------------------------------------------
+
+HELM_TEST_TIMEOUT = 300  # `helm test`'s own --timeout when none is given (5m)
+
+
+def test_the_helm_test_synthesis_ends_inside_helms_own_timeout():
+    """Helm gives up on the test pod at its --timeout and reports a bare timeout; the check's own
+    limit must come first, with room for the pod's start and the metrics and RBAC checks."""
+    import typer.main
+
+    from gate import cli
+    from gate.units import parse_duration
+
+    objects = documents(render({}))
+    test_pod = one(objects, "Pod")
+    env = {e["name"]: e.get("value") for e in test_pod["spec"]["containers"][0]["env"]}
+    check = typer.main.get_command(cli.app).commands["check"]  # type: ignore[attr-defined]
+    cli_default = next(p.default for p in check.params if p.name == "synth_timeout")
+    assert env["GATE_SYNTH_TIMEOUT"] == cli_default  # the chart's value is the gate's own default
+    assert parse_duration(cli_default) <= HELM_TEST_TIMEOUT - 60
+    longer = one(documents(render({"testFramework": {"synthTimeout": "9m"}})), "Pod")
+    assert {"name": "GATE_SYNTH_TIMEOUT", "value": "9m"} in longer["spec"]["containers"][0]["env"]
 
 
 # -- the data initContainer -----------------------------------------------------------------------
@@ -232,8 +299,14 @@ def test_another_client_namespace_and_monitoring_come_from_values():
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_entrypoint(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    command = ["sh", str(ROOT / "docker" / "chatterbox-entrypoint.sh"), "sh", "-c", 'printf %s "${HF_TOKEN:-}"']
+ENTRYPOINT = ROOT / "docker" / "chatterbox-entrypoint.sh"
+SERVER_UID = 10001  # the image's user
+
+
+def run_entrypoint(tmp_path: Path, env: dict[str, str], as_server: bool = False) -> subprocess.CompletedProcess:
+    command = ["sh", str(ENTRYPOINT), "sh", "-c", 'printf %s "${HF_TOKEN:-}"']
+    if as_server:
+        command = ["setpriv", f"--reuid={SERVER_UID}", f"--regid={SERVER_UID}", "--clear-groups", *command]
     return subprocess.run(command, cwd=tmp_path, env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True, timeout=10)
 
 
@@ -254,6 +327,92 @@ def test_entrypoint_copies_the_charts_config_into_the_working_directory(tmp_path
     work.mkdir()
     assert run_entrypoint(work, {"CHATTERBOX_CONFIG_FILE": str(config)}).returncode == 0
     assert (work / "config.yaml").read_text() == config.read_text()
+
+
+@pytest.fixture
+def server_home() -> Iterator[Path]:
+    """A scratch folder the server's uid owns. Root writes through a read-only file's mode bits and
+    would hide the failure, so under root the entrypoint runs as the image's user (setpriv)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the entrypoint as the image's user")
+    home = Path(tempfile.mkdtemp(prefix="entrypoint-"))
+    os.chown(home, SERVER_UID, SERVER_UID)
+    try:
+        yield home
+    finally:
+        shutil.rmtree(home)
+
+
+def test_entrypoint_replaces_a_read_only_copy_on_a_container_restart(server_home):
+    """A restarted container keeps its working directory (an emptyDir) and finds the copy the
+    last start made; from a ConfigMap file mounted 0444, a plain `cp` made that copy read-only, so
+    the next `cp` failed and the container never started again."""
+    source = server_home / "chart-config.yaml"
+    source.write_text("model:\n  repo_id: chatterbox-multilingual\n")
+    source.chmod(0o444)
+    work = server_home / "work"
+    work.mkdir()
+    os.chown(work, SERVER_UID, SERVER_UID)
+    env = {"CHATTERBOX_CONFIG_FILE": str(source)}
+    first = run_entrypoint(work, env, as_server=True)
+    assert first.returncode == 0, first.stderr
+    copy = work / "config.yaml"
+    assert copy.read_text() == source.read_text()
+    assert copy.stat().st_mode & 0o200, "the server's settings UI rewrites this copy: it must be writable"
+    # What a plain `cp` of a 0444 source leaves (an image before this fix, or the first start).
+    copy.chmod(0o444)
+    source.chmod(0o644)
+    source.write_text("model:\n  repo_id: chatterbox-turbo\n")
+    source.chmod(0o444)
+    second = run_entrypoint(work, env, as_server=True)
+    assert second.returncode == 0, second.stderr
+    assert copy.read_text() == "model:\n  repo_id: chatterbox-turbo\n"
+    assert copy.stat().st_mode & 0o200
+    assert sorted(p.name for p in work.iterdir()) == ["config.yaml"]  # nothing left behind
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
+def test_entrypoint_stops_the_server_at_once_on_sigterm(tmp_path):
+    """uvicorn's graceful shutdown waits for the open requests while a synthesis blocks its loop:
+    the kubelet's SIGTERM must not wait for it. Here the "server" ignores SIGTERM, as a busy one
+    does, and has a child of its own: both are gone when the entrypoint exits, and it says 143."""
+    pids = tmp_path / "pids"
+    server = f'trap "" TERM; sleep 600 & echo "$$ $!" > {pids}.tmp; mv {pids}.tmp {pids}; wait'
+    entrypoint = subprocess.Popen(["sh", str(ENTRYPOINT), "sh", "-c", server], env={"PATH": os.environ["PATH"]})
+    started: list[int] = []
+    try:
+        for _ in range(500):
+            if pids.exists() or entrypoint.poll() is not None:
+                break
+            time.sleep(0.02)
+        started = [int(p) for p in pids.read_text().split()]
+        entrypoint.send_signal(signal.SIGTERM)
+        # Only a bound, so that a broken entrypoint fails the test instead of hanging it.
+        status = entrypoint.wait(timeout=30)
+        for _ in range(500):  # the killed child's reaper (whoever adopted it) may take a moment
+            if all(gone(pid) for pid in started):
+                break
+            time.sleep(0.02)
+        left = [pid for pid in started if not gone(pid)]
+    finally:
+        entrypoint.kill()
+        for pid in started:
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert status == 143
+    assert left == [], "the server and its child must die with the entrypoint"
+
+
+def test_entrypoint_passes_the_servers_own_exit_status_on(tmp_path):
+    result = subprocess.run(["sh", str(ENTRYPOINT), "sh", "-c", "exit 3"], env={"PATH": os.environ["PATH"]}, timeout=10)
+    assert result.returncode == 3
 
 
 def perth_check() -> str:
