@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dataclasses import replace  # noqa: E402
 
+from gate import defaults  # noqa: E402
 from gate.replay import (  # noqa: E402
     ExporterModel,
     NightSummary,
@@ -50,7 +51,7 @@ from gate.replay import (  # noqa: E402
     with_demand,
 )
 from gate.trace import Trace, load_csv  # noqa: E402
-from gate.units import parse_timezone, parse_window  # noqa: E402
+from gate.units import parse_duration, parse_timezone, parse_window  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 NIGHTS = sorted((SAMPLES / "nights").glob("*.csv"))
@@ -178,7 +179,7 @@ def flappy_table(rows: list[Row]) -> str:
 
 FAULT_SPAN = parse_window("03:00-03:20", parse_timezone("Europe/London"))
 # A yield reaches the sidecar within one interval; the pod's memory is freed a release later.
-EMPTY_HOLD_LIMIT_SECONDS = 10 + 15
+EMPTY_HOLD_LIMIT_SECONDS = 10 + int(parse_duration(defaults.TTS_RELEASE))
 
 
 def no_grace(config: ReplayConfig, trace: Trace) -> ReplayConfig:
