@@ -97,8 +97,10 @@ def check_server(
     timeout_seconds: float,
     synth_timeout_seconds: float,
     wanted: int | None,
+    allow_cpu: bool = False,
 ) -> CheckResult:
-    """`wanted`: the Deployment's desired replicas (None: unknown, treated as wanted)."""
+    """`wanted`: the Deployment's desired replicas (None: unknown, treated as wanted); `allow_cpu`
+    accepts a model on the CPU, as the startup probe does with server.allowCpu."""
     base = server_url.rstrip("/")
     try:
         info = requests.get(f"{base}/api/model-info", timeout=timeout_seconds)
@@ -133,7 +135,7 @@ def check_server(
             "server", False, f"{base}/api/model-info: HTTP {info.status_code}, model not loaded (see the server's log)", ExitStatus.SERVER
         )
     device = str(model.get("device", ""))
-    if not device.startswith("cuda"):
+    if not device.startswith("cuda") and not (allow_cpu and device == "cpu"):
         return CheckResult(
             "server",
             False,

@@ -570,6 +570,14 @@ Phrase = Annotated[str, typer.Option(envvar="GATE_CHECK_PHRASE", metavar="TEXT",
 SynthTimeout = Annotated[str, typer.Option(envvar="GATE_SYNTH_TIMEOUT", metavar="DURATION", help="Time limit for the synthesis.")]
 
 
+AllowCpu = Annotated[
+    bool,
+    typer.Option(
+        "--allow-cpu", envvar="GATE_CHECK_ALLOW_CPU", help="Accept a model loaded on the CPU (the chart's server.allowCpu: no GPU)."
+    ),
+]
+
+
 @app.command()
 @gate_command(CLUSTER, CARD, {"output"})
 def check(
@@ -578,6 +586,7 @@ def check(
     voice: Voice = "Emily.wav",
     phrase: Phrase = "Welcome to the old town.",
     synth_timeout: SynthTimeout = "4m",
+    allow_cpu: AllowCpu = False,
 ) -> None:
     """What `helm test` runs: the metrics are readable, the gate's RBAC is complete (server-side dry
     runs), and, when the Deployment wants a replica, the server answers with its model loaded and a
@@ -590,7 +599,9 @@ def check(
     ]
     if server_url:
         wanted = checks.desired_replicas(options.kube(), options.settings)
-        results.append(checks.check_server(server_url, voice, phrase, options.timeout_seconds, parse_duration(synth_timeout), wanted))
+        results.append(
+            checks.check_server(server_url, voice, phrase, options.timeout_seconds, parse_duration(synth_timeout), wanted, allow_cpu)
+        )
     if options.output == "json":
         echo_json([{"check": r.name, "passed": r.passed, "detail": r.detail} for r in results])
     else:

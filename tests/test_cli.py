@@ -459,6 +459,11 @@ def test_check_fails_when_the_model_fell_back_to_the_cpu(env, tts_server):
     result = gate({**env, "GATE_SERVER_URL": tts_server.base_url}, "check")
     assert result.exit_code == ExitStatus.SERVER
     assert "not the GPU" in one_line(result.stderr)
+    # With the chart's server.allowCpu (no GPU in the cluster), a CPU is what was asked for.
+    result = gate({**env, "GATE_SERVER_URL": tts_server.base_url, "GATE_CHECK_ALLOW_CPU": "true"}, "check")
+    assert result.exit_code == 0 and "on cpu" in result.stdout, result.output
+    tts_server.answers["/api/model-info"] = Answer(json.dumps({"loaded": True, "device": "mps"}).encode())
+    assert gate({**env, "GATE_SERVER_URL": tts_server.base_url, "GATE_CHECK_ALLOW_CPU": "true"}, "check").exit_code == ExitStatus.SERVER
 
 
 def test_check_names_a_missing_voice(env, tts_server):

@@ -58,7 +58,7 @@ def test_an_internal_error_at_debug_level_prints_no_token(monkeypatch, tmp_path,
 
     exporter.serve(fixture("gpu-pod-exporter.prom"))
 
-    def explode(self, method, path, what, body, content_type):
+    def explode(self, method, path, what, *args, **kwargs):
         raise RuntimeError(f"unexpected answer to {what}; request headers: {{'Authorization': 'Bearer {self.config.bearer_token()}'}}")
 
     monkeypatch.setattr(KubeClient, "_once", explode)
