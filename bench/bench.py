@@ -25,8 +25,8 @@ its container starts. A second table replays the same nights with the exporter's
 (targets from the issue that asked for them): dcgm alone, which attributes nothing, and
 gpu-pod-exporter with dcgm beside it must not flap (entries <= 1 + wakes + outages) and keep
 >= 0.85 of the reactive reference; with nvidia-smi failing 03:00-03:20 every night (HELP/TYPE
-answers), the server holds the card at most one sidecar interval plus its release (25 s) into
-the fault. "no grace" is the first release's handling of the start-up, shown, not targeted.
+answers), the server holds the card at most one sidecar interval plus its release (15 s since
+the release was measured at 5 s) into the fault. "no grace" is the first release's handling of the start-up, shown, not targeted.
 """
 
 from __future__ import annotations
@@ -393,7 +393,38 @@ def give_back_table() -> str:
     return markdown([("SIGTERM to exit", "before (uvicorn's graceful stop)", "after (the entrypoint)"), *GIVE_BACK_MEASURED])
 
 
+# docs/design.md holds the benchmark's tables between these markers: `make bench-doc` writes them
+# from the same runs `make bench` prints, and a test fails when they differ.
+DESIGN = Path(__file__).resolve().parent.parent / "docs" / "design.md"
+
+
+def doc_tables() -> dict[str, str]:
+    rows = run(NIGHTS)
+    return {
+        "give-back": give_back_table(),
+        "shapes": table(rows),
+        "flappy": flappy_table([r for r in rows if r.name.startswith("flappy")]),
+        "exporter": exporter_table(run_exporter_modes(NIGHTS)),
+        "demand": demand_table(run_demand(DEMAND_NIGHTS)),
+    }
+
+
+def with_tables(text: str, tables: dict[str, str]) -> str:
+    """`text` with each `<!-- bench:NAME -->...<!-- /bench:NAME -->` region holding its table."""
+    for name, body in tables.items():
+        start, end = f"<!-- bench:{name} -->\n", f"<!-- /bench:{name} -->"
+        head, found, rest = text.partition(start)
+        if not found:
+            raise ValueError(f"{DESIGN.name} has no {start.strip()} marker")
+        text = head + start + body + "\n" + rest[rest.index(end) :]
+    return text
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--write-doc"]:
+        DESIGN.write_text(with_tables(DESIGN.read_text(), doc_tables()))
+        print(f">> {DESIGN.relative_to(DESIGN.parent.parent)}: the benchmark's tables rewritten")
+        return 0
     print("Give-back, measured on 2026-11-29 (a CPU, random weights; bench/bench.py says how): the replay's")
     print("release (--tts-release 5s) and the pod's grace (5 s) come from the 'after' column.")
     print()

@@ -192,6 +192,11 @@ def test_the_benchmark_targets_hold_with_the_exporters_other_faces():
     assert all(r.modes["no grace"].entries > 20 and r.modes["no grace"].bake_seconds == 0 for r in rows)
 
 
+def test_docs_design_md_holds_the_benchmarks_tables():
+    text = bench.DESIGN.read_text()
+    assert bench.with_tables(text, bench.doc_tables()) == text, "run: make bench-doc"
+
+
 def test_the_sample_nights_are_what_the_generator_writes():
     import nights
 
