@@ -58,6 +58,9 @@ ENTRY_UNATTRIBUTED = "tts.gate/entry-unattributed-bytes"
 # The Deployment's metadata.generation when the entry was decided: scaling changes it, so a
 # later generation with no replicas means the card was taken and given back since.
 ENTRY_GENERATION = "tts.gate/entry-generation"
+# The Lease's pause switch (`gate pause` / `gate resume`): "true" pauses the gate as
+# `enabled: false` in its settings does. The gate's own writes never touch it.
+PAUSED = "tts.gate/paused"
 # Timestamps: when two writers disagree, the later one stands (see `merge_state`).
 INSTANTS = (YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE)
 
@@ -172,6 +175,8 @@ class Settings:
     # finish before window-down takes the card back.
     entry_margin_seconds: float = 300.0
     demand: DemandSettings | None = None  # None: no demand probe, the window alone decides
+    # false pauses the gate (the settings' switch; the Lease's is `GateState.paused`).
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,7 @@ class GateState:
     entry_generation: int | None = None
     # The yield was carried out but never written: see `from_annotations`.
     yield_unrecorded: bool = False
+    paused: bool = False  # the Lease's pause switch is on (`gate pause`)
 
     @classmethod
     def from_annotations(cls, replicas: int, annotations: Mapping[str, str], generation: int | None = None) -> GateState:
@@ -229,6 +235,7 @@ class GateState:
             generation=generation,
             entry_generation=entry_generation,
             yield_unrecorded=unrecorded,
+            paused=annotations.get(PAUSED, "").strip().lower() == "true",
         )
 
 
@@ -467,6 +474,20 @@ def cleared(state: GateState) -> dict[str, str | None]:
     return {key: None for key, value in present.items() if value is not None}
 
 
+def paused_by(state: GateState | None, settings: Settings) -> tuple[str, ...]:
+    """Which switches pause the gate now (none: it runs). Either is enough."""
+    switches = []
+    if not settings.enabled:
+        switches.append("enabled: false in the settings")
+    if state is not None and state.paused:
+        switches.append(f"the Lease's {PAUSED} annotation (gate pause)")
+    return tuple(switches)
+
+
+def _paused_text(switches: tuple[str, ...]) -> str:
+    return "the gate is paused by " + " and ".join(switches)
+
+
 def _demand_in_hours(settings: Settings, now: datetime) -> bool:
     demand = settings.demand
     return demand is not None and (demand.window is None or demand.window.contains(now))
@@ -478,6 +499,9 @@ def decide_preflight(view: View, state: GateState, settings: Settings, demand: D
     cmd = "preflight"
     now = view.now
     clear_room: dict[str, str | None] = {ROOM_SINCE: None} if state.room_since is not None else {}
+    paused = paused_by(state, settings)
+    if paused:
+        return Decision(cmd, Reason.DISABLED, f"not taking the card: {_paused_text(paused)}")
     demand = demand if settings.demand is not None else None
     # A failed probe is no action: the last count stands for idle-after; then the window rules.
     work = demand.work(settings.demand.idle_after_seconds) if demand is not None and settings.demand is not None else None
@@ -546,6 +570,10 @@ def decide_guard(view: View, state: GateState, settings: Settings, demand: Deman
     now = view.now
     if state.replicas < 1:
         return Decision(cmd, Reason.NOT_HOLDING, "not holding the card")
+    paused = paused_by(state, settings)
+    if paused:
+        # A pause is not a resident's wake: no cool-down after it.
+        return Decision(cmd, Reason.DISABLED, f"yielding the card: {_paused_text(paused)}", replicas=0, annotations=cleared(state))
     demand = demand if settings.demand is not None else None
     yielded = {**cleared(state), YIELDED_AT: format_instant(now)}
     if view.blind:
@@ -597,13 +625,14 @@ def decide_down(state: GateState) -> Decision:
     return Decision("down", Reason.WINDOW_END, f"scaling {state.replicas} replica(s) to 0", replicas=0, annotations=cleared(state))
 
 
-def decide_tick(view: View, state: GateState, settings: Settings, demand: Demand | None = None, enabled: bool = True) -> Decision:
-    """One tick of `gate run`: guard while holding, preflight while not; paused, give it back."""
-    if not enabled:
+def decide_tick(view: View, state: GateState, settings: Settings, demand: Demand | None = None) -> Decision:
+    """One tick of `gate run`: guard while holding, preflight while not; paused, give it back
+    (as `down` would) and take it nowhere."""
+    paused = paused_by(state, settings)
+    if paused:
         down = decide_down(state)
-        if down.replicas is None:
-            return down
-        return Decision("down", Reason.DISABLED, f"the gate is paused (gate.enabled=false): {down.message}", 0, down.annotations)
+        message = f"{_paused_text(paused)}: {down.message if down.replicas is not None else 'not taking the card'}"
+        return Decision("down", Reason.DISABLED, message, down.replicas, down.annotations)
     if state.replicas >= 1:
         return decide_guard(view, state, settings, demand)
     return decide_preflight(view, state, settings, demand)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gate.policy import Decision, Demand, GateState, Settings, View
+from gate.policy import Decision, Demand, GateState, Settings, View, paused_by
 from gate.replay import NightSummary
 from gate.run import Outcome
 from gate.units import format_duration, format_instant, format_size
@@ -19,6 +19,7 @@ def settings_dict(settings: Settings) -> dict[str, Any]:
         "total_bytes_configured": settings.total_bytes,
         "window": str(settings.window) if settings.window else None,
         "stable_seconds": settings.stable_seconds,
+        "enabled": settings.enabled,
     }
 
 
@@ -45,6 +46,7 @@ def state_dict(state: GateState) -> dict[str, Any]:
         "room_since": format_instant(state.room_since) if state.room_since else None,
         "entered_at": format_instant(state.entered_at) if state.entered_at else None,
         "entry_unattributed_bytes": state.entry_unattributed_bytes,
+        "paused": state.paused,
     }
 
 
@@ -134,6 +136,7 @@ def status_dict(
         "ready_replicas": ready,
         "demand": demand_dict(demand),
         "settings": settings_dict(settings),
+        "paused_by": list(paused_by(state, settings)),
         "would": {d.command: decision_dict(d) for d in decisions},
     }
 
@@ -155,6 +158,8 @@ def status_text(
         )
     )
     rows.append(("window", f"{settings.window} ({'inside' if view.in_window else 'outside'})" if settings.window else "none (any time)"))
+    switches = paused_by(state, settings)
+    rows.append(("paused", f"yes, by {' and by '.join(switches)}" if switches else "no"))
     if demand is not None:
         rows.append(("demand", str(demand)))
     if view.blind:
