@@ -101,7 +101,7 @@ class Setting:
     metavar: str = ""
     choices: tuple[str, ...] = ()
     empty: str | None = None  # what "" means (it is refused when None)
-    positive: bool = False  # a duration that must be above zero
+    positive: bool = False  # a duration or size that must be above zero
     label: str = ""  # how the gate's one-line refusals name it ("demand idle-after")
     # Which commands read it: "card" (preflight, guard, run, status, check), "cluster" (every
     # live command), "log" (the loops), "run" or "guard" (one loop's own), "replay".
@@ -164,7 +164,14 @@ SETTINGS: tuple[Setting, ...] = (
         "URL",
         label="metrics URL",
     ),
-    _size("floor", "floor", "GATE_FLOOR", "6GiB", "Free GPU memory the TTS pod needs: its measured peak plus headroom (6GiB, 6144MiB)."),
+    _size(
+        "floor",
+        "floor",
+        "GATE_FLOOR",
+        "6GiB",
+        "Free GPU memory the TTS pod needs: its measured peak plus headroom (6GiB, 6144MiB).",
+        positive=True,
+    ),
     _size(
         "total",
         "total",
@@ -557,8 +564,9 @@ def parse(
     `fetches` False (the replay) leaves out what only reading the sources needs (their URLs)."""
 
     def where(*keys: str) -> str:
-        from_file = [k for k in keys if origins.get(k) == Origin.FILE]
-        return f"{path}: {from_file[0]}: " if from_file and path else ""
+        """Named by the file and the first key (the value to change) when any came from it."""
+        from_file = any(origins.get(k) == Origin.FILE for k in keys)
+        return f"{path}: {keys[0]}: " if from_file and path else ""
 
     def one(key: str, fn: Any) -> Any:
         try:
@@ -673,7 +681,14 @@ def policy_settings(parsed: Mapping[str, Any], namespace: str, deployment: str) 
 def chart_table() -> dict[str, Any]:
     """chart/files/gate-settings.json: each setting's key, kind, pattern and example, so a
     template refuses a value in one line with the gate's own rule (tests keep it current)."""
-    patterns = {Kind.SIZE: formats.SIZE, Kind.DURATION: formats.DURATION, Kind.WINDOW: formats.WINDOW, Kind.URL: r"^https?://.+"}
+    patterns = {
+        Kind.SIZE: formats.SIZE,
+        Kind.DURATION: formats.DURATION,
+        Kind.WINDOW: formats.WINDOW,
+        Kind.URL: r"^https?://.+",
+        # The shape of an IANA name; whether it exists, the gate asks its zone database.
+        Kind.TIMEZONE: r"^(UTC|[A-Z][A-Za-z_-]+(/[A-Za-z0-9_+-]+){1,2})$",
+    }
     rows = []
     for s in SETTINGS:
         row: dict[str, Any] = {"key": s.key, "kind": s.kind.value, "expected": EXPECTED[s.kind], "example": s.example}
@@ -687,7 +702,7 @@ def chart_table() -> dict[str, Any]:
         if s.positive:
             row["positive"] = True
         rows.append(row)
-    return {"generatedBy": "python -m gate.settings", "settings": rows}
+    return {"generatedBy": "python -m gate.settings > chart/files/gate-settings.json", "settings": rows}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from helm import CHART, by_kind, documents, render
+from helm import CHART, by_kind, documents, gate_settings, render
 
 from gate.cron import fire_times, parse_cron
 from gate.units import parse_window
@@ -79,11 +79,8 @@ def test_the_kill_switch_leaves_only_what_gives_the_card_back():
 @pytest.mark.parametrize("day", DAYS, ids=["ordinary", "spring", "autumn"])
 def test_nothing_that_takes_the_card_fires_outside_the_window(values, day):
     rendered = render(values)
-    env = {
-        e["name"]: e["value"]
-        for e in by_kind(documents(rendered), "CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
-    }
-    window = parse_window(env["GATE_WINDOW"], ZoneInfo(env["GATE_TIMEZONE"]))
+    settings = gate_settings(documents(rendered))  # what every gate container reads
+    window = parse_window(settings["window"], ZoneInfo(settings["timeZone"]))
     [up] = [c["spec"] for c in by_kind(documents(rendered), "CronJob") if c["metadata"]["name"] == "tts-window-up"]
     tz = ZoneInfo(up["timeZone"])
     fires = list(fire_times(parse_cron(up["schedule"]), tz, *local_day(day, tz)))
