@@ -41,7 +41,7 @@ GATE_TAGS := $(GATE_IMAGE):$(GATE_VERSION)
 BUILT_TAGS := $(if $(filter build-image,$(MAKECMDGOALS)),$(SERVER_TAGS)) $(if $(filter build-gate,$(MAKECMDGOALS)),$(GATE_TAGS))
 PUSH_TAGS := $(or $(strip $(BUILT_TAGS)),$(SERVER_TAGS) $(GATE_TAGS))
 
-.PHONY: help venv test lint prometheus-tools demo bench faults-doc chart-readme audit build-image build-gate push docker-check lock-image runtime-size clean
+.PHONY: help venv test lint prometheus-tools demo bench settings faults-doc chart-readme audit build-image build-gate push docker-check lock-image runtime-size clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -122,6 +122,9 @@ demo: $(STAMP) ## the chart's objects, and the gate on a bundled night next to t
 
 bench: $(STAMP) ## replay the sample nights with the seed's, this gate's and a reactive policy
 	$(BIN)/python bench/bench.py
+
+settings: $(STAMP) ## regenerate what the chart carries of gate/settings.py's table (files/gate-settings.json, values.schema.json)
+	$(BIN)/python -m gate.settings chart
 
 faults-doc: $(STAMP) ## regenerate docs/faults.md from the fault matrix's test parameters
 	$(BIN)/python tests/faults.py > docs/faults.md

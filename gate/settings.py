@@ -16,9 +16,11 @@ Precedence, in `resolve` only: a flag beats its variable, which beats the file, 
 default.
 
 Adding a setting: one `Setting` row here, its value (with its `## @param` line) in
-chart/values.yaml, and the code that uses it; `make chart-readme` and
-`python -m gate.settings > chart/files/gate-settings.json` regenerate what is derived
-(tests/test_defaults.py fails until they are).
+chart/values.yaml, the code that uses it and its test; `make settings chart-readme` regenerates
+what the chart derives (files/gate-settings.json, values.schema.json's description, the README
+table; tests/test_defaults.py fails until they are). The command line's option, the document's
+validation, the ConfigMap's key, the chart's one-line refusal and `check-config` follow from
+the row.
 """
 
 from __future__ import annotations
@@ -702,8 +704,36 @@ def chart_table() -> dict[str, Any]:
         if s.positive:
             row["positive"] = True
         rows.append(row)
-    return {"generatedBy": "python -m gate.settings > chart/files/gate-settings.json", "settings": rows}
+    return {"generatedBy": "make settings (python -m gate.settings chart)", "settings": rows}
+
+
+SCHEMA_COMMENT = "checked in one line at render by templates/_settings.tpl, with gate/settings.py's rule"
+
+
+def schema_with_settings(schema: dict[str, Any]) -> dict[str, Any]:
+    """chart/values.schema.json with each setting described under gate, its refusal left to
+    templates/_settings.tpl (Helm prints a schema failure as many lines, before any template)."""
+    gate = schema["properties"]["gate"]
+    for setting in SETTINGS:
+        *parents, leaf = setting.key.split(".")
+        node = gate
+        for part in parents:
+            node = node["properties"].setdefault(part, {"type": "object", "properties": {}})
+        node["properties"][leaf] = {"$comment": SCHEMA_COMMENT, "description": setting.help}
+    return schema
+
+
+def write_chart_files(chart: str) -> None:
+    """`make settings`: what the chart carries of the table (tests/test_defaults.py checks both)."""
+    with open(f"{chart}/files/gate-settings.json", "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(chart_table(), indent=2) + "\n")
+    with open(f"{chart}/values.schema.json", encoding="utf-8") as handle:
+        schema = json.load(handle)
+    with open(f"{chart}/values.schema.json", "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(schema_with_settings(schema), indent=2) + "\n")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    print(json.dumps(chart_table(), indent=2))
+    import sys
+
+    write_chart_files(sys.argv[1] if len(sys.argv) > 1 else "chart")

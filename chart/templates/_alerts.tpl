@@ -145,6 +145,17 @@ groups:
           summary: The card's free memory is below the floor while the TTS server holds it
           description: "Residents leave the server {{ "{{" }} $value | humanize1024 {{ "}}" }}B, less than the floor: the gate should have yielded. A resident may fail to allocate."
           runbook: "kubectl -n {{ $ns }} scale {{ $deploy }} --replicas=0 frees the card now; then see why the gate did not yield: kubectl -n {{ $ns }} logs {{ $deploy }} -c gate"
+      - alert: TTSGateConfigRefused
+        # The loops re-read gate.yaml when the ConfigMap changes; one that fails validation is not
+        # applied and the last good settings stay, so the change the operator made is not in force.
+        expr: min by (namespace, pod) (gate_config_valid{ {{- $gate -}} }) == 0
+        for: 4m
+        labels:
+          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
+        annotations:
+          summary: "A tts gate refused its settings file: {{ "{{" }} $labels.pod {{ "}}" }}"
+          description: "The changed gate.yaml failed validation, so the gate runs on with its last good settings: the change is not in force."
+          runbook: "kubectl -n {{ $ns }} get cm {{ include "tts.gateConfigName" . }} -o jsonpath='{.data.gate\\.yaml}' | gate check-config - (it names the key and what it expects)"
       - alert: TTSGateJobFailed
         # A Job is retried by nobody (backoffLimit 0): a failed pod is a failed run. Failed Jobs
         # are kept a day, so only those created within the hour alert.
