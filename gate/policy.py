@@ -29,6 +29,9 @@ functions with what they saw and when. The rules, in the residents' favour every
   been scaled since (its generation moved past the one recorded with the entry).
 - The window is read on the local wall clock of the configured time zone. No entry in its last
   minutes (the entry margin), when the server could not start before the window ends.
+- Paused (`enabled: false` in the settings, or the Lease's `tts.gate/paused` set by `gate
+  pause`; either is enough): every decider checks it first. Nothing takes the card, and what
+  holds it gives it back, without a cool-down (a pause is not a resident's wake).
 - Demand (tripit's queue), when configured: the card is taken only with work waiting, at any
   hour demand may take it, and given back once an explicit 0 has held for `idle_after`, even
   inside the window. A probe that fails in any way is no action: it never idles the server and
