@@ -24,7 +24,7 @@ import typer
 
 from gate import __version__, defaults, policy, report
 from gate import settings as gate_settings
-from gate.cron import parse_cron
+from gate.cron import chart_schedules, parse_cron
 from gate.kube.errors import KubeError
 from gate.options import ConfigWatch, Options, choice, parse_options, with_cluster
 from gate.run import Outcome, decide, look, read_state, run, write_state
@@ -738,13 +738,15 @@ def replay(
                 raise InvalidValue(f"cannot read the queue trace {str(demand_file)!r}: {exc.strerror}") from exc
         empty_windows = [parse_window(span, tz) for span in empty_answer or ()]
         paused_windows = [parse_window(span, tz) for span in paused or ()]
-        # The chart's CronJobs: derived from the window unless given (no window: a guard all day).
-        any_time = settings.window is None
-        up = window_up_schedule if window_up_schedule is not None else ("" if any_time else defaults.WINDOW_UP_SCHEDULE)
-        guard_cron = (
-            guard_schedule if guard_schedule is not None else (defaults.ANY_TIME_GUARD_SCHEDULE if any_time else defaults.GUARD_SCHEDULE)
+        # The chart's CronJobs: derived from the window as the chart derives them (window-up
+        # suspended while enabled is false), unless given.
+        derived = list(chart_schedules(settings.window))
+        if not settings.enabled:
+            derived[0] = None
+        up, guard_cron, down_cron = (
+            flag if flag is not None else (schedule or "")
+            for flag, schedule in zip((window_up_schedule, guard_schedule, window_down_schedule), derived, strict=True)
         )
-        down_cron = window_down_schedule if window_down_schedule is not None else ("" if any_time else defaults.WINDOW_DOWN_SCHEDULE)
         schedules = sim.Schedules(
             up or None,
             reentry_schedule or None,

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from helm import CHART, by_kind, documents, gate_settings, render
 
-from gate.cron import fire_times, parse_cron
+from gate.cron import chart_schedules, fire_times, parse_cron
 from gate.units import parse_window
 
 LATE = yaml.safe_load((CHART / "ci" / "late-window-values.yaml").read_text())
@@ -104,3 +104,15 @@ def test_the_guard_covers_every_minute_of_the_window_and_stays_within_48_runs(wi
         if inside.contains(minute):
             assert any(timedelta(0) <= minute - fire < timedelta(minutes=step) for fire in fires), minute.isoformat()
         minute += timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    "window", ["02:00-06:00", "22:00-04:00", "02:30-06:15", "00:00-23:59", "12:00-11:00", "05:10-05:20", "23:45-00:10", ""]
+)
+def test_the_replay_derives_the_schedules_the_chart_renders(window):
+    """`gate replay --config gate.yaml` fires what the cluster's CronJobs fire: gate.cron's
+    derivation is the chart's (_window.tpl), window by window."""
+    rendered = scheduled({"gate": {"window": window}})
+    derived = chart_schedules(parse_window(window, ZoneInfo("Europe/London")) if window else None)
+    names = ("tts-window-up", "tts-guard", "tts-window-down")
+    assert tuple(rendered[name]["schedule"] if name in rendered else None for name in names) == derived

@@ -472,6 +472,10 @@ def test_replay_with_the_rendered_document_is_replay_with_the_charts_defaults(tm
     assert replay("--config", str(config)) == replay()
     config.write_text(rendered.replace("floor: 6GiB", "floor: 9GiB"))
     assert replay("--config", str(config)) == replay("--floor", "9GiB")
+    # Another window moves the CronJobs the replay fires, as it moves the chart's.
+    moved = one(documents(render({"gate": {"window": "01:00-05:00"}})), "ConfigMap", "tts-gate-config")["data"]["gate.yaml"]
+    config.write_text(moved)
+    assert replay("--config", str(config)) == replay("--window", "01:00-05:00") != replay()
 
 
 def test_replay_replays_a_pause_and_accepts_any_time(tmp_path):

@@ -12,6 +12,7 @@ from helm import CHART, by_kind, documents, render
 
 from gate import defaults, policy
 from gate import settings as gate_settings
+from gate.cron import chart_schedules
 from gate.settings import SETTINGS, parse, policy_settings
 
 VALUES = yaml.safe_load((Path(__file__).resolve().parent.parent / "chart" / "values.yaml").read_text())
@@ -72,6 +73,11 @@ def test_the_rendered_default_schedules_are_the_gates():
         "guard": "",
         "windowDown": "",
     }
+    assert chart_schedules(parse(gate_settings.defaults(), {}, None).values["window"]) == (
+        defaults.WINDOW_UP_SCHEDULE,
+        defaults.GUARD_SCHEDULE,
+        defaults.WINDOW_DOWN_SCHEDULE,
+    )
     cronjobs = {c["metadata"]["name"]: c["spec"] for c in by_kind(documents(render({})), "CronJob")}
     assert {name: spec["schedule"] for name, spec in cronjobs.items() if not spec.get("suspend")} == {
         "tts-window-up": defaults.WINDOW_UP_SCHEDULE,
