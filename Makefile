@@ -41,7 +41,7 @@ GATE_TAGS := $(GATE_IMAGE):$(GATE_VERSION)
 BUILT_TAGS := $(if $(filter build-image,$(MAKECMDGOALS)),$(SERVER_TAGS)) $(if $(filter build-gate,$(MAKECMDGOALS)),$(GATE_TAGS))
 PUSH_TAGS := $(or $(strip $(BUILT_TAGS)),$(SERVER_TAGS) $(GATE_TAGS))
 
-.PHONY: help venv test lint prometheus-tools demo bench bench-doc faults-doc chart-readme audit build-image build-gate push docker-check lock-image runtime-size clean
+.PHONY: help venv test lint prometheus-tools demo bench bench-doc settings faults-doc chart-readme audit build-image build-gate push docker-check lock-image runtime-size clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -125,6 +125,8 @@ bench: $(STAMP) ## replay the sample nights with the seed's, this gate's and a r
 
 bench-doc: $(STAMP) ## rewrite docs/design.md's benchmark tables from the same runs
 	$(BIN)/python bench/bench.py --write-doc
+settings: $(STAMP) ## regenerate what the chart carries of gate/settings.py's table (files/gate-settings.json, values.schema.json)
+	$(BIN)/python -m gate.settings chart
 
 faults-doc: $(STAMP) ## regenerate docs/faults.md from the fault matrix's test parameters
 	$(BIN)/python tests/faults.py > docs/faults.md

@@ -15,21 +15,24 @@ import re
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
 from gate import __version__, defaults, policy, report
-from gate.cron import parse_cron
+from gate import settings as gate_settings
+from gate.cron import chart_schedules, parse_cron
 from gate.kube.errors import KubeError
-from gate.options import Options, choice, parse_options, with_cluster
-from gate.run import Outcome, look, read_state, run
-from gate.sources import DEVICE_SOURCE_NAMES, SOURCE_NAMES, SourceConfig, SourceError
+from gate.options import ConfigWatch, Options, choice, parse_options, with_cluster
+from gate.run import Outcome, decide, look, read_state, run, write_state
+from gate.sources import SourceConfig, SourceError
 from gate.sources.prometheus import read_range
 from gate.status import EXIT_STATUS_HELP, ExitStatus, for_kube_error
 from gate.trace import Trace, from_scrapes, load_csv
-from gate.units import InvalidValue, parse_duration, parse_floor, parse_instant, parse_size, parse_timezone, parse_window
+from gate.units import InvalidValue, parse_duration, parse_floor, parse_instant, parse_size, parse_window
 
 app = typer.Typer(
     name="gate",
@@ -77,6 +80,10 @@ def fail(message: str, status: ExitStatus) -> NoReturn:
 
 
 # -- the options every command shares ----------------------------------------------------------
+#
+# The settings' options are made from gate/settings.py's table (their flag, variable, help and
+# default); the others (who and where: namespace, kubeconfig, ...; how: --dry-run, --output)
+# are written here. Each alias is written once.
 
 Namespace = Annotated[
     str | None,
@@ -87,83 +94,13 @@ Namespace = Annotated[
     ),
 ]
 Deployment = Annotated[str, typer.Option(envvar="GATE_DEPLOYMENT", metavar="NAME", help="The TTS Deployment the gate scales.")]
-MetricsUrl = Annotated[
-    str,
-    typer.Option(
-        envvar="GATE_METRICS_URL", metavar="URL", help="The exporter's /metrics URL, or the Prometheus base URL for --source prometheus."
-    ),
-]
-SourceName = Annotated[
-    str,
-    typer.Option(
-        "--source",
-        envvar="GATE_SOURCE",
-        metavar="SOURCE",
-        help=f"Metrics source: {', '.join(SOURCE_NAMES)}.",
-    ),
-]
-Floor = Annotated[
-    str,
-    typer.Option(
-        envvar="GATE_FLOOR",
-        metavar="SIZE",
-        help="Free GPU memory the TTS pod needs: its measured peak plus headroom (6GiB, 6144MiB, 6.5GB, bytes).",
-    ),
-]
-Total = Annotated[
+Config = Annotated[
     str | None,
     typer.Option(
-        envvar="GATE_TOTAL",
-        metavar="SIZE",
-        help=(
-            "The card's total memory, as nvidia-smi reports it (a T4: 15360MiB); 'device' reads it from a source "
-            "that reports one (dcgm, nvidia-smi, --device-source)."
-        ),
-    ),
-]
-WindowOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--window",
-        envvar="GATE_WINDOW",
-        metavar="HH:MM-HH:MM",
-        help="Daily window HH:MM-HH:MM the card may be taken in, on the wall clock of --timezone; 'any' for any time.",
-    ),
-]
-Timezone = Annotated[str, typer.Option("--timezone", envvar="GATE_TIMEZONE", metavar="ZONE", help="IANA time zone of the window.")]
-Cooldown = Annotated[
-    str,
-    typer.Option(
-        envvar="GATE_COOLDOWN",
-        metavar="DURATION",
-        help="After an isolated yield, how long the card must show room before re-entry (the first cool-down).",
-    ),
-]
-CooldownMax = Annotated[
-    str,
-    typer.Option(
-        envvar="GATE_COOLDOWN_MAX",
-        metavar="DURATION",
-        help="The cool-down doubles for each yield in a row that cut an entry short, up to this (below --cooldown: fixed).",
-    ),
-]
-Hysteresis = Annotated[
-    str, typer.Option(envvar="GATE_HYSTERESIS", metavar="SIZE", help="After a yield, re-entry needs this much free memory above the floor.")
-]
-MaxAge = Annotated[
-    str,
-    typer.Option(
-        envvar="GATE_MAX_AGE",
-        metavar="DURATION",
-        help="Metrics older than this are stale, which is blindness.",
-    ),
-]
-Timeout = Annotated[
-    str,
-    typer.Option(
-        envvar="GATE_TIMEOUT",
-        metavar="DURATION",
-        help="Time limit for each metrics scrape and each API call.",
+        "--config",
+        envvar="GATE_CONFIG",
+        metavar="FILE",
+        help="The settings document (the chart's gate.yaml); flags and GATE_* variables override it. The loops re-read it when it changes.",
     ),
 ]
 Kubeconfig = Annotated[
@@ -171,149 +108,47 @@ Kubeconfig = Annotated[
     typer.Option(envvar="KUBECONFIG", metavar="FILE", help="kubeconfig file [default: in-cluster service account, else ~/.kube/config]."),
 ]
 Context = Annotated[str | None, typer.Option(envvar="GATE_CONTEXT", metavar="NAME", help="kubeconfig context [default: current-context].")]
-PromQuery = Annotated[
-    str | None,
-    typer.Option(
-        envvar="GATE_PROMETHEUS_QUERY", metavar="PROMQL", help="--source prometheus: the query giving bytes by namespace and pod."
-    ),
-]
-PromUpQuery = Annotated[
-    str | None,
-    typer.Option(
-        envvar="GATE_PROMETHEUS_UP_QUERY",
-        metavar="PROMQL",
-        help="--source prometheus: a query that answers 1 while the exporter is scraped.",
-    ),
-]
-PromSampledQuery = Annotated[
-    str | None,
-    typer.Option(
-        envvar="GATE_PROMETHEUS_SAMPLED_QUERY",
-        metavar="PROMQL",
-        help="--source prometheus: a query giving the Unix time of the exporter's last scrape (its samples' age).",
-    ),
-]
-EmptyIsIdle = Annotated[
-    bool,
-    typer.Option(
-        "--empty-is-idle",
-        envvar="GATE_EMPTY_IS_IDLE",
-        help=(
-            "Read an exporter that lists no GPU process as an idle card. Off: that answer is blind, since the "
-            "owner's exporter answers the same when its nvidia-smi fails (a device source can confirm idleness instead)."
-        ),
-    ),
-]
-DeviceSourceName = Annotated[
-    str | None,
-    typer.Option(
-        "--device-source",
-        envvar="GATE_DEVICE_SOURCE",
-        metavar="dcgm|nvidia-smi",
-        help="A device-level exporter read beside the per-pod source: memory it sees held counts even when the per-pod one misses it.",
-    ),
-]
-DeviceUrl = Annotated[str | None, typer.Option(envvar="GATE_DEVICE_URL", metavar="URL", help="--device-source: its /metrics URL.")]
-StartupGrace = Annotated[
-    str,
-    typer.Option(
-        envvar="GATE_STARTUP_GRACE",
-        metavar="DURATION",
-        help="After entry, how long unlabelled new memory (up to the floor) is presumed the server's own while the exporter catches up.",
-    ),
-]
-OwnPeak = Annotated[
-    str,
-    typer.Option(
-        envvar="GATE_OWN_PEAK",
-        metavar="SIZE",
-        help="The server's measured GPU peak; with dcgm or nvidia-smi alone, growth since entry up to this is presumed its own.",
-    ),
-]
-DemandUrl = Annotated[
-    str | None,
-    typer.Option(
-        envvar="GATE_DEMAND_URL",
-        metavar="URL",
-        help='A queue answering {"queued": N}: the card is taken only with work waiting and given back once it is empty [default: off].',
-    ),
-]
-DemandField = Annotated[str, typer.Option(envvar="GATE_DEMAND_FIELD", metavar="NAME", help="--demand-url: the count's field.")]
-DemandIdleAfter = Annotated[
-    str,
-    typer.Option(
-        envvar="GATE_DEMAND_IDLE_AFTER",
-        metavar="DURATION",
-        help="--demand-url: how long an explicit 0 must hold before the card is given back.",
-    ),
-]
-DemandWindow = Annotated[
-    str | None,
-    typer.Option(
-        envvar="GATE_DEMAND_WINDOW",
-        metavar="HH:MM-HH:MM",
-        help="--demand-url: the hours work waiting may take the card [default: any time].",
-    ),
-]
-EntryMargin = Annotated[
-    str,
-    typer.Option(
-        envvar="GATE_ENTRY_MARGIN", metavar="DURATION", help="No entry this close to the window's end (a start and a model load)."
-    ),
-]
 DryRun = Annotated[bool, typer.Option("--dry-run", envvar="GATE_DRY_RUN", help="Decide and report; change nothing.")]
 Output = Annotated[str, typer.Option("--output", "-o", envvar="GATE_OUTPUT", metavar="text|json", help="Report format: text or json.")]
-LogFormat = Annotated[
-    str,
-    typer.Option(
-        envvar="GATE_LOG_FORMAT",
-        metavar="text|json",
-        help="Log line format on stderr: text (logfmt) or json.",
-    ),
-]
 Now = Annotated[str | None, typer.Option(envvar="GATE_NOW", metavar="TIME", hidden=True, help="Evaluate as if at this RFC 3339 instant.")]
 Debug = Annotated[bool, typer.Option("--debug", envvar="GATE_DEBUG", help="Print a traceback on internal errors.")]
 
 
-def _common_options(
-    namespace: Namespace = None,
-    deployment: Deployment = defaults.DEPLOYMENT,
-    metrics_url: MetricsUrl = defaults.METRICS_URL,
-    source: SourceName = defaults.SOURCE,
-    floor: Floor = defaults.FLOOR,
-    total: Total = defaults.TOTAL,
-    window: WindowOpt = defaults.WINDOW,
-    timezone_name: Timezone = defaults.TIMEZONE,
-    cooldown: Cooldown = defaults.COOLDOWN,
-    cooldown_max: CooldownMax = defaults.COOLDOWN_MAX,
-    hysteresis: Hysteresis = defaults.HYSTERESIS,
-    max_age: MaxAge = defaults.MAX_AGE,
-    timeout: Timeout = defaults.TIMEOUT,
-    kubeconfig: Kubeconfig = None,
-    context: Context = None,
-    prometheus_query: PromQuery = None,
-    prometheus_up_query: PromUpQuery = None,
-    prometheus_sampled_query: PromSampledQuery = None,
-    empty_is_idle: EmptyIsIdle = defaults.EMPTY_IS_IDLE,
-    device_source: DeviceSourceName = None,
-    device_url: DeviceUrl = None,
-    startup_grace: StartupGrace = defaults.STARTUP_GRACE,
-    own_peak: OwnPeak = defaults.TTS_PEAK,
-    demand_url: DemandUrl = None,
-    demand_field: DemandField = defaults.DEMAND_FIELD,
-    demand_idle_after: DemandIdleAfter = defaults.DEMAND_IDLE_AFTER,
-    demand_window: DemandWindow = None,
-    entry_margin: EntryMargin = defaults.ENTRY_MARGIN,
-    dry_run: DryRun = False,
-    output: Output = "text",
-    log_format: LogFormat = "text",
-    now: Now = None,
-    debug: Debug = False,
-) -> None:
-    """Only a carrier of the shared options' signature; see `gate_command`."""
+def setting_option(setting: gate_settings.Setting) -> Any:
+    """The command line's option for one row of the settings table."""
+    if setting.kind == gate_settings.Kind.BOOL:
+        return Annotated[bool, typer.Option(setting.flag, envvar=setting.env, help=setting.help, show_default=True)]
+    shown = str(setting.default) if setting.default != "" else False
+    return Annotated[
+        str | None,
+        typer.Option(setting.flag, envvar=setting.env, metavar=setting.metavar, help=setting.help, show_default=shown),
+    ]
 
 
-_COMMON = inspect.signature(_common_options, eval_str=True).parameters
+def _setting_default(setting: gate_settings.Setting) -> Any:
+    return setting.default if setting.default != "" else None
+
+
+def _parameter(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+_COMMON: dict[str, inspect.Parameter] = {
+    p.name: p
+    for p in [
+        _parameter("namespace", Namespace, None),
+        _parameter("deployment", Deployment, defaults.DEPLOYMENT),
+        _parameter("config", Config, None),
+        *(_parameter(s.param, setting_option(s), _setting_default(s)) for s in gate_settings.SHARED),
+        _parameter("kubeconfig", Kubeconfig, None),
+        _parameter("context", Context, None),
+        _parameter("dry_run", DryRun, False),
+        _parameter("output", Output, "text"),
+        _parameter("now", Now, None),
+        _parameter("debug", Debug, False),
+    ]
+}
+_SETTING_PARAMS = {s.param: s for s in gate_settings.SHARED}
 
 
 def run_reporting_errors(body: Callable[[], None], debug: bool) -> None:
@@ -337,35 +172,66 @@ def run_reporting_errors(body: Callable[[], None], debug: bool) -> None:
 
 
 # Which shared options each kind of command declares: it shows and reads only those.
-CLUSTER = {"namespace", "deployment", "kubeconfig", "context", "timeout", "now", "debug"}
-CARD = set(_COMMON) - CLUSTER - {"dry_run", "output", "log_format"}  # the metrics, the policy, demand
+CLUSTER = {"namespace", "deployment", "config", "kubeconfig", "context", "timeout", "now", "debug"}
+CARD = {s.param for s in gate_settings.SHARED if s.group == "card"}  # the metrics, the policy, demand, the switch
 ACTS = {"dry_run"}
+# Click's ParameterSource, by name (Typer carries its own copy of Click).
+_ORIGINS = {"COMMANDLINE": gate_settings.Origin.FLAG, "ENVIRONMENT": gate_settings.Origin.VARIABLE}
+# Typer passes the Click context to a parameter annotated so; the commands declare it to learn
+# where each value came from.
+_CONTEXT = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
 
 
-def gate_command(*groups: set[str], needs_total: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def given_settings(ctx: typer.Context, names: dict[str, str], values: dict[str, Any]) -> dict[str, tuple[Any, gate_settings.Origin]]:
+    """The settings a flag or a variable gave (parameter name -> its key in `names`), with which
+    of the two; what neither gave is left to the file and the defaults (`settings.resolve`)."""
+    given = {}
+    for param, key in names.items():
+        source = ctx.get_parameter_source(param)
+        origin = _ORIGINS.get(source.name) if source is not None else None
+        if origin is not None:
+            given[key] = (values[param], origin)
+    return given
+
+
+def gate_command(
+    *groups: set[str], needs_total: bool = True, own_settings: dict[str, str] | None = None
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Give a command the shared options of `groups` and the shared error handling.
 
     The command is written as `def cmd(options: Options, <its own options>)`; the wrapper shows
-    Typer one signature with both, parses the shared ones (the others at their defaults), and
-    maps every expected failure to one stderr line and its exit status.
+    Typer one signature with both, resolves the settings (flag > variable > --config file >
+    default, `settings.resolve`), parses them and the other shared options (the others at their
+    defaults), and maps every expected failure to one stderr line and its exit status.
+    `own_settings` maps a command's own option to its settings key (`--interval`).
     """
     declared = set().union(*groups) if groups else set(_COMMON)
+    own_keys = own_settings or {}
 
     def decorate(command: Callable[..., None]) -> Callable[..., None]:
         own = [p for name, p in inspect.signature(command, eval_str=True).parameters.items() if name != "options"]
         assert not {q.name for q in own} & set(_COMMON), "a command's own option shadows a shared one"
 
         @functools.wraps(command)
-        def wrapper(**kwargs: Any) -> None:
+        def wrapper(ctx: typer.Context, **kwargs: Any) -> None:
             raw = {name: (kwargs.pop(name) if name in declared else p.default) for name, p in _COMMON.items()}
+            names = {param: s.key for param, s in _SETTING_PARAMS.items() if param in declared}
+            given = given_settings(ctx, {**names, **own_keys}, {**raw, **kwargs})
+
+            def build(document: gate_settings.Document | None) -> Options:
+                options, given_namespace = parse_options(raw, gate_settings.resolve(given, document), needs_total)
+                return with_cluster(options, given_namespace)
 
             def body() -> None:
-                options, given_namespace = parse_options(raw, needs_total)
-                command(with_cluster(options, given_namespace), **kwargs)
+                document = gate_settings.load(raw["config"]) if raw["config"] else None
+                options = build(document)
+                if document is not None:
+                    options = replace(options, watch=ConfigWatch(document, build))
+                command(options, **kwargs)
 
             run_reporting_errors(body, raw["debug"])
 
-        parameters = own + [p for name, p in _COMMON.items() if name in declared]
+        parameters = [_CONTEXT, *own, *(p for name, p in _COMMON.items() if name in declared)]
         wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
         del wrapper.__wrapped__  # Typer must read the combined signature, not the command's
@@ -434,7 +300,16 @@ def preflight(options: Options, deadline: Deadline = defaults.ONE_SHOT_DEADLINE)
     _run_once("preflight", options, deadline)
 
 
-IntervalOpt = Annotated[str, typer.Option("--interval", envvar="GATE_INTERVAL", metavar="DURATION", help="--watch: time between checks.")]
+def _interval_option(key: str) -> Any:
+    setting = gate_settings.BY_KEY[key]
+    return Annotated[
+        str,
+        typer.Option(setting.flag, envvar=setting.env, metavar=setting.metavar, help=f"{setting.help} (gate.{key} in --config)"),
+    ]
+
+
+SidecarInterval = _interval_option("sidecar.interval")
+ControllerInterval = _interval_option("controller.interval")
 WatchOpt = Annotated[bool, typer.Option("--watch", envvar="GATE_WATCH", help="Keep guarding until SIGTERM (the sidecar).")]
 MetricsPort = Annotated[
     int,
@@ -459,62 +334,46 @@ MetricsAddress = Annotated[
 
 
 @app.command()
-@gate_command(CLUSTER, CARD, ACTS, {"output", "log_format"})
+@gate_command(CLUSTER, CARD, ACTS, {"output", "log_format"}, own_settings={"interval": "sidecar.interval"})
 def guard(
     options: Options,
     watch: WatchOpt = False,
-    interval: IntervalOpt = defaults.SIDECAR_INTERVAL,
+    interval: SidecarInterval = gate_settings.BY_KEY["sidecar.interval"].default,  # type: ignore[assignment]
     metrics_port: MetricsPort = defaults.METRICS_PORT,
     metrics_address: MetricsAddress = "0.0.0.0",
     iterations: Iterations = 0,
     deadline: Deadline = defaults.ONE_SHOT_DEADLINE,
 ) -> None:
-    """Holding the card, give it back (scale to 0) when it has no room, the metrics are blind, or the window ended."""
+    """Holding the card, give it back (scale to 0) when it has no room, the metrics are blind, the window ended or the gate is paused."""
     if not watch:
         _run_once("guard", options, deadline)
         return
-    _loop(options, "guard", interval, metrics_port, metrics_address, iterations)
+    _loop(options, "guard", "sidecar.interval", metrics_port, metrics_address, iterations)
 
 
-def _loop(
-    options: Options, command: str, interval: str, metrics_port: int, metrics_address: str, iterations: int, enabled: bool = True
-) -> None:
-    interval_seconds = parse_duration(interval)
-    if interval_seconds <= 0:
-        raise InvalidValue(f"invalid interval {interval!r}: expected a positive duration")
+def _loop(options: Options, command: str, interval_key: str, metrics_port: int, metrics_address: str, iterations: int) -> None:
     if not 0 <= metrics_port <= 65535:
         raise InvalidValue(f"invalid metrics port {metrics_port}: expected 0-65535")
     if iterations < 0:
         raise InvalidValue(f"invalid iterations {iterations}: expected 0 or more")
     from gate.controller import control
 
-    control(options, interval_seconds, metrics_address, metrics_port, iterations=iterations, enabled=enabled, command=command)
-
-
-ControllerInterval = Annotated[str, typer.Option("--interval", envvar="GATE_INTERVAL", metavar="DURATION", help="Time between ticks.")]
-Enabled = Annotated[
-    bool,
-    typer.Option(
-        "--enabled/--disabled",
-        envvar="GATE_ENABLED",
-        help="Disabled is the kill switch: every tick gives the card back and none takes it.",
-    ),
-]
+    control(options, interval_key, metrics_address, metrics_port, iterations=iterations, command=command)
 
 
 @app.command(name="run")
-@gate_command(CLUSTER, CARD, ACTS, {"log_format"})
+@gate_command(CLUSTER, CARD, ACTS, {"log_format"}, own_settings={"interval": "controller.interval"})
 def run_controller(
     options: Options,
-    interval: ControllerInterval = defaults.CONTROLLER_INTERVAL,
+    interval: ControllerInterval = gate_settings.BY_KEY["controller.interval"].default,  # type: ignore[assignment]
     metrics_port: MetricsPort = defaults.METRICS_PORT,
     metrics_address: MetricsAddress = "0.0.0.0",
     iterations: Iterations = 0,
-    enabled: Enabled = True,
 ) -> None:
     """The controller: every interval, decide as preflight, guard and down would, and act, until
-    SIGTERM. Serves /metrics and /healthz (fails once the loop stops completing iterations)."""
-    _loop(options, "tick", interval, metrics_port, metrics_address, iterations, enabled)
+    SIGTERM. Serves /metrics and /healthz (fails once the loop stops completing iterations).
+    Paused (--disabled, `enabled: false`, or `gate pause`), every tick gives the card back and none takes it."""
+    _loop(options, "tick", "controller.interval", metrics_port, metrics_address, iterations)
 
 
 @app.command()
@@ -537,7 +396,7 @@ def status(options: Options) -> None:
     view = look(options.source(), options.settings, options.clock(), state, options.device_source())
     probe = options.demand_probe()
     demand = probe() if probe is not None else None
-    decisions = [policy.decide(cmd, view, state, options.settings, demand) for cmd in ("preflight", "guard")] if state else []
+    decisions = [decide(cmd, view, state, options.settings, demand) for cmd in ("preflight", "guard")] if state else []
     if options.output == "json":
         payload = report.status_dict(view, state, options.settings, decisions, ready, demand)
         payload["api_error"] = api_error
@@ -548,6 +407,82 @@ def status(options: Options) -> None:
         fail(str(api_exc), for_kube_error(api_exc))
     if view.blind:
         fail(f"blind: {view.blind_reason}", ExitStatus.METRICS)
+
+
+@app.command()
+@gate_command(CLUSTER, ACTS, {"output"}, needs_total=False)
+def pause(options: Options) -> None:
+    """Pause the gate from the cluster: set tts.gate/paused "true" on its Lease. The controller
+    and the sidecar give the card back within one interval and nothing takes it until `gate
+    resume` (as `enabled: false` in the settings does, without touching the chart)."""
+    _switch(options, paused=True)
+
+
+@app.command()
+@gate_command(CLUSTER, ACTS, {"output"}, needs_total=False)
+def resume(options: Options) -> None:
+    """Clear the Lease's pause switch (tts.gate/paused); `enabled: false` in the settings still pauses."""
+    _switch(options, paused=False)
+
+
+def _switch(options: Options, paused: bool) -> None:
+    settings = options.settings
+    write_state(options.kube(), settings, {policy.PAUSED: "true" if paused else None}, dry_run=options.dry_run)
+    from gate.run import lease_name
+
+    still = [] if settings.enabled else ["enabled: false in the settings"]
+    if options.output == "json":
+        echo_json({"paused": paused or bool(still), "lease": lease_name(settings), "paused_by": still, "dry_run": options.dry_run})
+        return
+    prefix = "[dry run] " if options.dry_run else ""
+    if paused:
+        typer.echo(
+            f"{prefix}paused: Lease {lease_name(settings)} has {policy.PAUSED}=true; the controller and the sidecar give "
+            "the card back within one interval, and nothing takes it until `gate resume`"
+        )
+    else:
+        tail = f"; still paused by {still[0]}" if still else "; the gate decides again from its next run"
+        typer.echo(f"{prefix}resumed: {policy.PAUSED} removed from Lease {lease_name(settings)}{tail}")
+
+
+ConfigFile = Annotated[
+    str, typer.Argument(metavar="FILE|-", help="The settings document; - reads it (or `helm template` output) from stdin.")
+]
+
+
+def check_config(ctx: typer.Context, path: ConfigFile, output: Output = "text", **given: Any) -> None:
+    """Validate a settings document offline, as `promtool check config` does, and print the
+    effective settings with where each came from (default, file, variable, flag). Exit 2 on a
+    bad file; nothing is contacted."""
+
+    def body() -> None:
+        document = gate_settings.load(path)
+        names = {s.param: s.key for s in gate_settings.SHARED}
+        resolved = gate_settings.resolve(given_settings(ctx, names, given), document)
+        gate_settings.parse(resolved.values, resolved.origins, document.path, needs_total=True)
+        output_format = choice(output, tuple(gate_settings.Format), "output format")
+        rows = [(key, resolved.values[key], resolved.origins[key].value) for key in gate_settings.BY_KEY]
+        if output_format == "json":
+            echo_json({"file": document.path, "hash": document.hash, "settings": [{"key": k, "value": v, "from": o} for k, v, o in rows]})
+            return
+        width = max(len(k) for k, _, _ in rows)
+        typer.echo(f"{document.path}: valid (hash {document.hash})")
+        for key, value, origin in rows:
+            shown = json.dumps(value) if value == "" or isinstance(value, bool) else str(value)
+            typer.echo(f"{key:<{width}}  {shown}  ({origin})")
+
+    run_reporting_errors(body, False)
+
+
+check_config.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        _CONTEXT,
+        inspect.Parameter("path", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ConfigFile),
+        inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default="text", annotation=Output),
+        *(p for name, p in _COMMON.items() if name in _SETTING_PARAMS),
+    ]
+)
+app.command(name="check-config")(check_config)
 
 
 ServerUrl = Annotated[
@@ -622,6 +557,10 @@ PrometheusUrl = Annotated[
 Start = Annotated[str | None, typer.Option(metavar="TIME", help="--prometheus: RFC 3339 start of the range.")]
 End = Annotated[str | None, typer.Option(metavar="TIME", help="--prometheus: RFC 3339 end of the range.")]
 Step = Annotated[str, typer.Option(metavar="DURATION", help="--prometheus: resolution of the range (the exporter's refresh).")]
+PromQuery = setting_option(gate_settings.BY_KEY["prometheus.query"])
+# measure prints the observed peak beside the floor the gate runs with (the server's budget).
+MeasureFloor = setting_option(gate_settings.BY_KEY["floor"])
+PromUpQuery = setting_option(gate_settings.BY_KEY["prometheus.upQuery"])
 ReplayNamespace = Annotated[str, typer.Option("--namespace", envvar="GATE_NAMESPACE", metavar="NAME", help="The TTS release's namespace.")]
 
 
@@ -650,6 +589,12 @@ def _load_trace(
     return [load_csv(path) for path in traces]
 
 
+class PolicyChoice(StrEnum):
+    GATE = "gate"
+    SEED = "seed"
+    REACTIVE = "reactive"
+
+
 PolicyName = Annotated[
     str,
     typer.Option(
@@ -661,25 +606,19 @@ PolicyName = Annotated[
 Compare = Annotated[bool, typer.Option("--compare", help="Replay the seed policy and this one side by side.")]
 ActionsOut = Annotated[Path | None, typer.Option(metavar="FILE", help="Write every change of desired replicas as JSON lines.")]
 PlotFile = Annotated[Path | None, typer.Option(metavar="FILE", help="Draw the night(s) to a .png or .svg file (needs matplotlib).")]
-ReplayTotal = Annotated[str, typer.Option("--total", envvar="GATE_TOTAL", metavar="SIZE", help="The card's total memory.")]
-ReplayWindow = Annotated[str, typer.Option("--window", envvar="GATE_WINDOW", metavar="HH:MM-HH:MM", help="The daily window.")]
-TtsPeak = Annotated[
-    str,
-    typer.Option(metavar="SIZE", help="The TTS pod's GPU memory while it runs; above the floor less 256MiB, the guard yields over budget."),
-]
+TtsPeak = Annotated[str, typer.Option(metavar="SIZE", help="The TTS pod's GPU memory while it runs.")]
 TtsStart = Annotated[str, typer.Option(metavar="DURATION", help="From desired 1 to holding memory (scheduling, image, start).")]
 TtsLoad = Annotated[str, typer.Option(metavar="DURATION", help="From holding memory to baking (the model load).")]
 TtsRelease = Annotated[str, typer.Option(metavar="DURATION", help="From desired 0 to the memory freed.")]
-SidecarInterval = Annotated[str, typer.Option(metavar="DURATION", help="The sidecar's interval; 0 for no sidecar.")]
-ReplaySource = Annotated[
-    str,
-    typer.Option(
-        "--source", metavar="gpu-pod-exporter|dcgm", help="The source replayed: per pod, or dcgm alone (which attributes nothing)."
-    ),
-]
-ReplayDevice = Annotated[
+ReplaySidecarInterval = Annotated[
     str | None,
-    typer.Option("--device-source", metavar="dcgm|nvidia-smi", help="Replay a device-level second opinion beside the per-pod source."),
+    typer.Option("--sidecar-interval", metavar="DURATION", help="The sidecar's interval; 0 for no sidecar [default: sidecar.interval]."),
+]
+ReplayControllerInterval = Annotated[
+    str | None,
+    typer.Option(
+        "--controller-interval", metavar="DURATION", help="The controller's interval (gate run); 0 for none [default: controller.interval]."
+    ),
 ]
 ExporterLag = Annotated[
     str,
@@ -693,28 +632,56 @@ EmptyAnswer = Annotated[
         show_default=False,
     ),
 ]
+PausedSpans = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--paused",
+        metavar="HH:MM-HH:MM",
+        help="Each night, the gate is paused from its Lease (gate pause) in this span; repeatable.",
+        show_default=False,
+    ),
+]
 
 
 def _schedule_option(key: str) -> Any:
-    return typer.Option(metavar="CRON", help=f"gate.cronJobs.{key}.schedule ('' for off).")
+    return typer.Option(metavar="CRON", help=f"gate.cronJobs.{key}.schedule ('' for off) [default: the chart's, from the window].")
 
 
-WindowUpSchedule = Annotated[str, _schedule_option("windowUp")]
+WindowUpSchedule = Annotated[str | None, _schedule_option("windowUp")]
 ReentrySchedule = Annotated[
     str, typer.Option(metavar="CRON", help="A re-entry CronJob running preflight, as the first release had ('' for none).")
 ]
-ReplayControllerInterval = Annotated[str, typer.Option(metavar="DURATION", help="The controller's interval (gate run); 0 for none.")]
 DemandFile = Annotated[
     Path | None, typer.Option("--demand", metavar="FILE", help="The queue over the night (timestamp,queued): replay with demand.")
 ]
-GuardSchedule = Annotated[str, _schedule_option("guard")]
-WindowDownSchedule = Annotated[str, _schedule_option("windowDown")]
+GuardSchedule = Annotated[str | None, _schedule_option("guard")]
+WindowDownSchedule = Annotated[str | None, _schedule_option("windowDown")]
 Headroom = Annotated[str, typer.Option(metavar="SIZE", help="Added to the peak: the race between reading free memory and allocating it.")]
 Release = Annotated[str, typer.Option(metavar="NAME", help="The Helm release, for the printed command.")]
 
+# The settings `gate replay` replays, as the live commands take them (and --config).
+REPLAYED = (
+    "config",
+    "source",
+    "floor",
+    "total",
+    "window",
+    "timezone_name",
+    "cooldown",
+    "cooldown_max",
+    "hysteresis",
+    "empty_is_idle",
+    "device_source",
+    "startup_grace",
+    "own_peak",
+    "entry_margin",
+    "demand_idle_after",
+    "enabled",
+)
 
-@app.command()
+
 def replay(
+    ctx: typer.Context,
     traces: Traces = None,
     policy_name: PolicyName = "gate",
     compare: Compare = False,
@@ -723,33 +690,20 @@ def replay(
     output: Output = "text",
     namespace: ReplayNamespace = "tts",
     deployment: Deployment = defaults.DEPLOYMENT,
-    floor: Floor = defaults.FLOOR,
-    total: ReplayTotal = defaults.TOTAL,
-    window: ReplayWindow = defaults.WINDOW,
-    timezone_name: Timezone = defaults.TIMEZONE,
-    cooldown: Cooldown = defaults.COOLDOWN,
-    cooldown_max: CooldownMax = defaults.COOLDOWN_MAX,
-    hysteresis: Hysteresis = defaults.HYSTERESIS,
     tts_peak: TtsPeak = defaults.TTS_PEAK,
     tts_start: TtsStart = defaults.TTS_START,
     tts_load: TtsLoad = defaults.TTS_LOAD,
     tts_release: TtsRelease = defaults.TTS_RELEASE,
-    sidecar_interval: SidecarInterval = defaults.SIDECAR_INTERVAL,
-    controller_interval: ReplayControllerInterval = defaults.CONTROLLER_INTERVAL,
+    sidecar_interval: ReplaySidecarInterval = None,
+    controller_interval: ReplayControllerInterval = None,
     demand_file: DemandFile = None,
-    demand_idle_after: DemandIdleAfter = defaults.DEMAND_IDLE_AFTER,
-    entry_margin: EntryMargin = defaults.ENTRY_MARGIN,
-    source: ReplaySource = defaults.SOURCE,
-    device_source: ReplayDevice = None,
     exporter_lag: ExporterLag = defaults.EXPORTER_LAG,
     empty_answer: EmptyAnswer = None,
-    empty_is_idle: EmptyIsIdle = defaults.EMPTY_IS_IDLE,
-    startup_grace: StartupGrace = defaults.STARTUP_GRACE,
-    own_peak: OwnPeak = defaults.TTS_PEAK,
-    window_up_schedule: WindowUpSchedule = defaults.WINDOW_UP_SCHEDULE,
+    paused: PausedSpans = None,
+    window_up_schedule: WindowUpSchedule = None,
     reentry_schedule: ReentrySchedule = "",
-    guard_schedule: GuardSchedule = defaults.GUARD_SCHEDULE,
-    window_down_schedule: WindowDownSchedule = defaults.WINDOW_DOWN_SCHEDULE,
+    guard_schedule: GuardSchedule = None,
+    window_down_schedule: WindowDownSchedule = None,
     prometheus: PrometheusUrl = None,
     start: Start = None,
     end: End = None,
@@ -757,55 +711,65 @@ def replay(
     prometheus_query: PromQuery = None,
     prometheus_up_query: PromUpQuery = None,
     debug: Debug = False,
+    **given: Any,
 ) -> None:
     """Replay recorded nights through the real policy with a simulated TTS pod, and report what the
     gate would have done: utilization, breach and conflict seconds, entries and yields per night.
 
-    Defaults are the chart's. Changes nothing anywhere.
+    Defaults are the chart's; --config gate.yaml (the chart's rendered settings) replays what the
+    cluster runs. Changes nothing anywhere.
     """
 
     def body() -> None:
         from gate import replay as sim
 
-        output_format = choice(output, ("text", "json"), "output format")
-        policies = ["seed", "gate"] if compare else [choice(policy_name, sim.POLICIES, "policy")]
-        tz = parse_timezone(timezone_name)
-        interval = parse_duration(sidecar_interval)
-        settings = policy.Settings(
-            namespace=namespace,
-            deployment=deployment,
-            floor_bytes=parse_floor(floor, parse_size(total)),
-            total_bytes=parse_size(total),
-            window=parse_window(window, tz),
-            stable_seconds=parse_duration(cooldown),
-            cooldown_max_seconds=parse_duration(cooldown_max),
-            hysteresis_bytes=parse_size(hysteresis),
-            empty_is_idle=empty_is_idle,
-            startup_grace_seconds=parse_duration(startup_grace),
-            own_peak_bytes=parse_size(own_peak),
-            entry_margin_seconds=parse_duration(entry_margin),
+        output_format = choice(output, tuple(gate_settings.Format), "output format")
+        policies = ["seed", "gate"] if compare else [choice(policy_name, tuple(PolicyChoice), "policy")]
+        document = gate_settings.load(given["config"]) if given.get("config") else None
+        names = {p: _SETTING_PARAMS[p].key for p in REPLAYED if p in _SETTING_PARAMS}
+        flags = given_settings(
+            ctx,
+            {**names, "sidecar_interval": "sidecar.interval", "controller_interval": "controller.interval"},
+            {**given, "sidecar_interval": sidecar_interval, "controller_interval": controller_interval},
         )
-        choice(source, sim.EXPORTER_SOURCES, "replayed source")
+        # 0 switches a loop off in the replay; the settings' intervals are always above zero.
+        off = {key for key, (value, _) in flags.items() if key.endswith(".interval") and parse_duration(value) == 0}
+        resolved = gate_settings.resolve({k: v for k, v in flags.items() if k not in off}, document)
+        # What the simulation can replay, before the settings' own rules.
+        choice(resolved.values["source"], sim.EXPORTER_SOURCES, "replayed source")
+        if resolved.values["device.source"] and resolved.values["source"] != "gpu-pod-exporter":
+            raise InvalidValue(f"--device-source is a second opinion beside gpu-pod-exporter, not beside {resolved.values['source']!r}")
+        parsed = gate_settings.parse(resolved.values, resolved.origins, resolved.path, needs_total=True, fetches=False).values
+        if parsed["total"] is None:
+            raise InvalidValue("gate replay needs the card's total: --total (total in --config), e.g. 15360MiB")
+        settings = gate_settings.policy_settings(parsed, namespace, deployment)
+        source, device_source, tz = parsed["source"], parsed["device.source"], parsed["timeZone"]
         queue = None
         if demand_file is not None:
             try:
                 queue = sim.parse_demand_csv(demand_file.read_text(), demand_file.name)
             except OSError as exc:
                 raise InvalidValue(f"cannot read the queue trace {str(demand_file)!r}: {exc.strerror}") from exc
-        if device_source is not None:
-            choice(device_source, DEVICE_SOURCE_NAMES, "device source")
-            if source != "gpu-pod-exporter":
-                raise InvalidValue(f"--device-source is a second opinion beside gpu-pod-exporter, not beside {source!r}")
         empty_windows = [parse_window(span, tz) for span in empty_answer or ()]
-        schedules = sim.Schedules(
-            window_up_schedule or None,
-            reentry_schedule or None,
-            guard_schedule or None,
-            window_down_schedule or None,
-            interval or None,
-            parse_duration(controller_interval) or None,
+        paused_windows = [parse_window(span, tz) for span in paused or ()]
+        # The chart's CronJobs: derived from the window as the chart derives them (window-up
+        # suspended while enabled is false), unless given.
+        derived = list(chart_schedules(settings.window))
+        if not settings.enabled:
+            derived[0] = None
+        up, guard_cron, down_cron = (
+            flag if flag is not None else (schedule or "")
+            for flag, schedule in zip((window_up_schedule, guard_schedule, window_down_schedule), derived, strict=True)
         )
-        for schedule in filter(None, (window_up_schedule, reentry_schedule, guard_schedule, window_down_schedule)):
+        schedules = sim.Schedules(
+            up or None,
+            reentry_schedule or None,
+            guard_cron or None,
+            down_cron or None,
+            None if "sidecar.interval" in off else parsed["sidecar.interval"],
+            None if "controller.interval" in off else parsed["controller.interval"],
+        )
+        for schedule in filter(None, (up, reentry_schedule, guard_cron, down_cron)):
             parse_cron(schedule)
         pod = sim.PodModel(parse_size(tts_peak), parse_duration(tts_start), parse_duration(tts_load), parse_duration(tts_release))
         loaded = _load_trace(traces, prometheus, start, end, step, prometheus_query, prometheus_up_query)
@@ -819,8 +783,16 @@ def replay(
             )
 
         def config(name: str, trace: Trace) -> sim.ReplayConfig:
-            base = sim.ReplayConfig(name, settings, schedules, pod, exporter(trace))
-            return sim.with_demand(base, queue, parse_duration(demand_idle_after), failure_every=0) if queue is not None else base
+            base = sim.ReplayConfig(
+                name,
+                settings,
+                schedules,
+                pod,
+                exporter(trace),
+                paused_spans=sim.daily_spans(paused_windows, trace.start, trace.end),
+                timezone=tz,
+            )
+            return sim.with_demand(base, queue, parsed["demand.idleAfter"], failure_every=0) if queue is not None else base
 
         results = [sim.replay(trace, config(name, trace)) for trace in loaded for name in policies]
         if actions_out:
@@ -848,13 +820,22 @@ def replay(
     run_reporting_errors(body, debug)
 
 
+replay.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        *(p for name, p in inspect.signature(replay, eval_str=True).parameters.items() if name != "given"),
+        *(_COMMON[name] for name in REPLAYED),
+    ]
+)
+app.command()(replay)
+
+
 @app.command()
 def measure(
     traces: Traces = None,
     namespace: ReplayNamespace = "tts",
     deployment: Deployment = defaults.DEPLOYMENT,
     headroom: Headroom = "2GiB",
-    floor: Floor = defaults.FLOOR,
+    floor: MeasureFloor = gate_settings.BY_KEY["floor"].default,  # type: ignore[assignment]
     release: Release = "tts",
     output: Output = "text",
     prometheus: PrometheusUrl = None,

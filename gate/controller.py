@@ -186,16 +186,22 @@ def watchdog_bound(interval_seconds: float, timeout_seconds: float) -> float:
 
 def control(
     options: Options,
-    interval_seconds: float,
+    interval_key: str,
     address: str,
     port: int,
     iterations: int = 0,
-    enabled: bool = True,
     command: str = "tick",
 ) -> None:
     """Run `command` every interval until SIGTERM/SIGINT, or `iterations` times when not 0:
-    `tick` for the controller, `guard` for the sidecar (`guard --watch`)."""
+    `tick` for the controller, `guard` for the sidecar (`guard --watch`). `interval_key` is the
+    loop's interval in the settings (controller.interval, sidecar.interval).
+
+    With a --config file, each iteration first re-reads it (`ConfigWatch`): a changed file that
+    passes is used from this iteration on; one that does not is refused with one log line, an
+    Event and gate_config_valid 0, and the last good settings stay. A reload never acts by itself."""
+    interval_seconds = options.parsed[interval_key]
     metrics = WatchMetrics()
+    metrics.record_config(options.watch.applied if options.watch else None, valid=True)
     liveness = Liveness(interval_seconds)
     source, device, kube, demand = options.source(), options.device_source(), options.kube(), options.demand_probe()
     watchdog = Watchdog(options.kube(), options, watchdog_bound(interval_seconds, options.timeout_seconds), metrics)
@@ -203,15 +209,31 @@ def control(
         watchdog.holding = True  # the sidecar lives in the server's pod: it exists while the card is held
     previous: tuple[str, Reason] | None = None
     unwritten: tuple[Snapshot, dict[str, str | None]] | None = None
+    deployment: dict | None = None  # as the last iteration read it, for Events about the settings
     done = 0
     server = GateServer(metrics.registry, address, port, liveness.problem) if port else None
     with stop_on_signals() as stop, server or _nothing():
         dog = threading.Thread(target=watchdog.watch, args=(stop,), name="gate-watchdog", daemon=True)
         dog.start()
         name = "run" if command == "tick" else f"{command} --watch"
-        typer.echo(f"gate: {name}: every {format_duration(interval_seconds)}{'' if enabled else ', PAUSED'}", err=True)
+        paused = "" if options.settings.enabled else ", PAUSED (enabled: false)"
+        typer.echo(f"gate: {name}: every {format_duration(interval_seconds)}{paused}", err=True)
         while not stop.is_set():
             started = time.monotonic()
+            reload = options.watch.poll() if options.watch is not None else None
+            if reload is not None:
+                if reload.options is not None:
+                    options = reload.options
+                    source, device, demand = options.source(), options.device_source(), options.demand_probe()
+                    interval_seconds = options.parsed[interval_key]
+                    liveness.limit = Liveness(interval_seconds).limit
+                    watchdog.options = options
+                    watchdog.bound = watchdog_bound(interval_seconds, options.timeout_seconds)
+                    typer.echo(f"gate: {name}: settings reloaded from {options.watch.path} (hash {reload.hash})", err=True)
+                else:
+                    typer.echo(f"gate: {name}: settings refused: {reload.problem}", err=True)
+                    _record_refusal(kube, options, deployment, reload.problem or "")
+                metrics.record_config(options.watch.applied if options.watch else None, valid=reload.options is not None)
             try:
                 if unwritten is not None and not options.dry_run:
                     write_pending(kube, options.settings, *unwritten)
@@ -225,7 +247,6 @@ def control(
                     dry_run=options.dry_run,
                     device=device,
                     demand=demand,
-                    enabled=enabled,
                     may_enter=watchdog.may_enter(started),
                 )
             except KubeError as exc:
@@ -237,6 +258,7 @@ def control(
             else:
                 if outcome.unwritten is not None:
                     unwritten = (outcome.snapshot, dict(outcome.unwritten))
+                deployment = outcome.deployment
                 watchdog.decided(outcome.replicas_after)
                 metrics.record(outcome, options.settings, time.time())
                 liveness.succeeded()
@@ -249,6 +271,15 @@ def control(
         # A give-back in flight finishes before the process ends: one API call, with its retry.
         dog.join(timeout=2 * options.timeout_seconds + MAX_RETRY_AFTER_SECONDS)
     typer.echo(f"gate: {name} stopped", err=True)
+
+
+def _record_refusal(kube: KubeClient, options: Options, deployment: dict | None, problem: str) -> None:
+    """An Event on the server Deployment saying the settings file was refused (best effort)."""
+    try:
+        target = deployment or kube.get_deployment(options.settings.namespace, options.settings.deployment)
+        kube.record_event(target, "ConfigRefused", f"settings file refused, the last good settings stay: {problem}", warning=True)
+    except KubeError as exc:
+        typer.echo(f"gate: warning: the settings were refused but the Event was not recorded: {exc}", err=True)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from gate import formats
-from gate.units import InvalidValue
+from gate.units import InvalidValue, Window
 
 _FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 6))
 _MACROS = {
@@ -92,3 +92,36 @@ def fire_times(cron: Cron, tz: ZoneInfo, start: datetime, end: datetime) -> Iter
         if cron.matches(minute.astimezone(tz)):
             yield minute
         minute += timedelta(minutes=1)
+
+
+# The guard's step over the window's hours: the smallest that keeps it at 48 runs a day or fewer.
+_GUARD_STEPS = (5, 6, 10, 12, 15, 20, 30)
+
+
+def chart_schedules(window: Window | None) -> tuple[str | None, str, str | None]:
+    """(window-up, guard, window-down) as the chart derives them from gate.window
+    (chart/templates/_window.tpl; tests/test_chart_schedules.py holds the two equal), so a
+    replay of the chart's settings document fires what the cluster's CronJobs fire. No window
+    (any time): no window-up or window-down, and a guard every 30 minutes all day."""
+    if window is None:
+        return None, "*/30 * * * *", None
+    start = window.start.hour * 60 + window.start.minute
+    end = window.end.hour * 60 + window.end.minute
+    first, last = start // 60, ((end + 1439) % 1440) // 60  # the hour of the window's last minute
+    wraps = start > end and end != 0  # past midnight: from the start to 23, then from 0
+    hours = list(dict.fromkeys([*range(first, 24), *range(0, last + 1)])) if wraps else list(range(first, last + 1))
+    step = next(s for s in _GUARD_STEPS if len(hours) * (60 // s) <= 48)
+    return f"{start % 60} {start // 60} * * *", f"*/{step} {_hour_field(hours)} * * *", f"{end % 60} {end // 60} * * *"
+
+
+def _hour_field(hours: list[int]) -> str:
+    """[22, 23, 0, 1] -> "22-23,0-1"; all 24 -> "*"."""
+    if len(hours) == 24:
+        return "*"
+    runs: list[list[int]] = []
+    for hour in hours:
+        if runs and hour == runs[-1][-1] + 1:
+            runs[-1].append(hour)
+        else:
+            runs.append([hour])
+    return ",".join(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)

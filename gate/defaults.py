@@ -1,26 +1,8 @@
-"""The gate's defaults, which are the chart's (a test keeps chart/values.yaml equal to these)."""
+"""The gate's defaults that are not settings (those are gate/settings.py's table): the server's
+name, the loops' port, the one-shot deadline, the schedules the chart derives from the default
+window, and the simulated server of `gate replay`. A test keeps each equal to the chart's."""
 
 DEPLOYMENT = "chatterbox-tts"
-METRICS_URL = "http://gpu-pod-exporter.nvidia.svc:80/metrics"
-SOURCE = "gpu-pod-exporter"
-FLOOR = "6GiB"
-TOTAL = "15360MiB"  # a T4 as nvidia-smi reports it
-WINDOW = "02:00-06:00"
-TIMEZONE = "Europe/London"
-# After a yield: the first cool-down, doubled for each yield in a row that cut an entry short, up
-# to the cap (gate/policy.py, `cooldown`).
-COOLDOWN = "10s"
-COOLDOWN_MAX = "2m"
-HYSTERESIS = "512MiB"
-MAX_AGE = "60s"
-EMPTY_IS_IDLE = False
-STARTUP_GRACE = "3m"
-TIMEOUT = "5s"
-SIDECAR_INTERVAL = "10s"
-CONTROLLER_INTERVAL = "10s"
-DEMAND_FIELD = "queued"
-DEMAND_IDLE_AFTER = "5m"
-ENTRY_MARGIN = "5m"
 METRICS_PORT = 9402
 # A one-shot run (a CronJob's) that has not decided by then gives up (the guard gives the card
 # back first). An iteration's worst case is about 7 timeouts (two API reads with a retry, three
@@ -30,9 +12,10 @@ ONE_SHOT_DEADLINE = "60s"
 WINDOW_UP_SCHEDULE = "0 2 * * *"
 GUARD_SCHEDULE = "*/5 2-5 * * *"
 WINDOW_DOWN_SCHEDULE = "0 6 * * *"
+# With no window (any time) the chart makes no window-up or window-down, and guards all day.
+ANY_TIME_GUARD_SCHEDULE = "*/30 * * * *"
 
 # The simulated TTS pod of `gate replay`: peak memory, container start, model load, release.
-# Also the gate's presumed own peak for a source that cannot attribute memory (GATE_OWN_PEAK).
 TTS_PEAK = "4.5GiB"
 TTS_START = "45s"
 TTS_LOAD = "60s"

@@ -6,18 +6,20 @@ line and exits 2, so nothing is half-done.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from gate import policy
+from gate import settings as gate_settings
 from gate.kube import config as kube_config
 from gate.kube.client import KubeClient
-from gate.sources import DEVICE_SOURCE_NAMES, SOURCE_NAMES, DeviceSource, Source, SourceConfig, make_device_source, make_source
+from gate.kube.errors import KubeError
+from gate.sources import DeviceSource, Source, SourceConfig, make_device_source, make_source
 from gate.sources import demand as demand_source
 from gate.sources.demand import DemandConfig
-from gate.units import InvalidValue, parse_duration, parse_floor, parse_instant, parse_size, parse_timezone, parse_window
+from gate.units import InvalidValue, parse_instant
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class Options:
     now: datetime | None
     debug: bool
     cluster: kube_config.ClusterConfig | None = None  # loaded for the commands that use the API
+    resolved: gate_settings.Resolved | None = None  # every setting's value and where it came from
+    parsed: Mapping[str, Any] = field(default_factory=dict)  # the settings, parsed, by key
+    watch: ConfigWatch | None = None  # the --config file, for the loops to re-read
 
     def clock(self) -> datetime:
         return self.now or datetime.now(UTC)
@@ -55,7 +60,7 @@ class Options:
         return make_device_source(self.device_source_name, self.device_source_config)
 
     def kube(self) -> KubeClient:
-        assert self.cluster is not None, "the command was declared without needs_cluster"
+        assert self.cluster is not None, "the command was declared without the cluster options"
         return KubeClient(self.cluster, timeout_seconds=self.timeout_seconds)
 
 
@@ -65,77 +70,83 @@ def choice(value: str, allowed: tuple[str, ...], what: str) -> str:
     return value
 
 
-def parse_options(raw: dict[str, Any], needs_total: bool) -> tuple[Options, str | None]:
-    """Parse the shared options; returns them and the namespace given (None: ask the cluster)."""
-    tz = parse_timezone(raw["timezone_name"])
-    source_name = choice(raw["source"], SOURCE_NAMES, "source")
-    device_name = choice(raw["device_source"], DEVICE_SOURCE_NAMES, "device source") if raw["device_source"] else None
-    if device_name and source_name in DEVICE_SOURCE_NAMES:
-        raise InvalidValue(
-            f"--device-source {device_name!r} is a second opinion for a per-pod source; --source {source_name!r} is device-level already"
-        )
-    if device_name and not raw["device_url"]:
-        raise InvalidValue(f"--device-source {device_name!r} needs --device-url (GATE_DEVICE_URL): the exporter's /metrics URL")
-    # "device" and "any" say "none" where an empty GATE_* variable cannot: Click ignores empty ones.
-    total = parse_size(raw["total"]) if raw["total"] not in (None, "", "device") else None
-    provides_total = device_name is not None or make_source(source_name, SourceConfig(url=raw["metrics_url"])).provides_total
-    if needs_total and total is None and not provides_total:
-        raise InvalidValue(f"source {source_name!r} reports no device total: set GATE_TOTAL (a T4 reports 15360MiB)")
-    timeout = parse_duration(raw["timeout"])
-    if timeout <= 0:
-        raise InvalidValue(f"invalid timeout {raw['timeout']!r}: expected a positive duration")
-    startup_grace = parse_duration(raw["startup_grace"])
-    demand = None
-    if raw["demand_url"]:
-        if not raw["demand_url"].startswith(("http://", "https://")):
-            raise InvalidValue(f"invalid demand URL {raw['demand_url']!r}: expected http:// or https://")
-        if not raw["demand_field"]:
-            raise InvalidValue("invalid demand field '': expected the name of the count in the queue's JSON answer")
-        idle_after = parse_duration(raw["demand_idle_after"])
-        if idle_after <= 0:
-            raise InvalidValue(f"invalid demand idle-after {raw['demand_idle_after']!r}: expected a positive duration")
-        demand = policy.DemandSettings(
-            idle_after_seconds=idle_after, window=parse_window(raw["demand_window"], tz) if raw["demand_window"] else None
-        )
-    settings = policy.Settings(
-        namespace=raw["namespace"] or "",
-        deployment=raw["deployment"],
-        floor_bytes=parse_floor(raw["floor"], total),
-        total_bytes=total,
-        window=parse_window(raw["window"], tz) if raw["window"] not in (None, "", "any") else None,
-        stable_seconds=parse_duration(raw["cooldown"]),
-        cooldown_max_seconds=parse_duration(raw["cooldown_max"]),
-        hysteresis_bytes=parse_size(raw["hysteresis"]),
-        max_age_seconds=parse_duration(raw["max_age"]),
-        empty_is_idle=raw["empty_is_idle"],
-        startup_grace_seconds=startup_grace,
-        own_peak_bytes=parse_size(raw["own_peak"]),
-        entry_margin_seconds=parse_duration(raw["entry_margin"]),
-        demand=demand,
-    )
+def parse_options(raw: dict[str, Any], resolved: gate_settings.Resolved, needs_total: bool) -> tuple[Options, str | None]:
+    """Parse the shared options and the resolved settings; returns them and the namespace given
+    (None: ask the cluster)."""
+    parsed = gate_settings.parse(resolved.values, resolved.origins, resolved.path, needs_total).values
+    timeout = parsed["timeout"]
+    settings = gate_settings.policy_settings(parsed, raw["namespace"] or "", raw["deployment"])
     options = Options(
         settings=settings,
-        source_name=source_name,
+        source_name=parsed["source"],
         source_config=SourceConfig(
-            url=raw["metrics_url"],
+            url=parsed["metricsUrl"],
             timeout_seconds=timeout,
-            query=raw["prometheus_query"],
-            up_query=raw["prometheus_up_query"],
-            sampled_query=raw["prometheus_sampled_query"],
+            query=parsed["prometheus.query"],
+            up_query=parsed["prometheus.upQuery"],
+            sampled_query=parsed["prometheus.sampledQuery"],
         ),
-        device_source_name=device_name,
-        device_source_config=SourceConfig(url=raw["device_url"], timeout_seconds=timeout) if device_name else None,
-        demand_config=DemandConfig(raw["demand_url"], raw["demand_field"], timeout) if demand else None,
+        device_source_name=parsed["device.source"],
+        device_source_config=SourceConfig(url=parsed["device.url"], timeout_seconds=timeout) if parsed["device.source"] else None,
+        demand_config=DemandConfig(parsed["demand.url"], parsed["demand.field"], timeout) if parsed["demand.url"] else None,
         timeout_seconds=timeout,
         kubeconfig=raw["kubeconfig"],
         context=raw["context"],
         dry_run=raw["dry_run"],
-        output=choice(raw["output"], ("text", "json"), "output format"),
-        log_format=choice(raw["log_format"], ("text", "json"), "log format"),
+        output=choice(raw["output"], tuple(gate_settings.Format), "output format"),
+        log_format=parsed["logFormat"],
         now=parse_instant(raw["now"]) if raw["now"] else None,
         debug=raw["debug"],
+        resolved=resolved,
+        parsed=parsed,
     )
     return options, raw["namespace"]
+
+
+@dataclass(frozen=True)
+class Reload:
+    """What re-reading the settings file found: new options, or why the file was refused."""
+
+    hash: str
+    options: Options | None = None
+    problem: str | None = None
+
+
+class ConfigWatch:
+    """The --config file as the loops re-read it: through its path each time (a mounted
+    ConfigMap changes by an atomic swap of its `..data` link, never in place), compared by the
+    hash of its content. A changed file that passes `settings.load` gives new options, built the
+    same way as at start (flags and variables still on top); one that does not is refused once,
+    and the last good settings stay."""
+
+    def __init__(self, document: gate_settings.Document, build: Callable[[gate_settings.Document], Options]):
+        assert document.path is not None
+        self.path = document.path
+        self.build = build
+        self.applied = document.hash or ""  # the settings in use
+        self.seen = self.applied  # the file as last read
+        self.valid = True
+
+    def poll(self) -> Reload | None:
+        """None while the file is unchanged; else what it now says."""
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as exc:
+            text, problem = None, f"cannot read the settings file {self.path!r}: {exc.strerror}"
+        digest = gate_settings.content_hash(text) if text is not None else "unreadable"
+        if digest == self.seen:
+            return None
+        self.seen = digest
+        try:
+            if text is None:
+                raise InvalidValue(problem)
+            options = self.build(gate_settings.load_text(text, self.path))
+        except (InvalidValue, KubeError) as exc:
+            self.valid = False
+            return Reload(digest, problem=f"{exc}; keeping the settings in use (hash {self.applied})")
+        self.applied, self.valid = digest, True
+        return Reload(digest, options=replace(options, watch=self))
 
 
 def with_cluster(options: Options, given_namespace: str | None) -> Options:

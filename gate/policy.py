@@ -34,6 +34,9 @@ functions with what they saw and when. The rules, in the residents' favour every
   take the card again that night.
 - The window is read on the local wall clock of the configured time zone. No entry in its last
   minutes (the entry margin), when the server could not start before the window ends.
+- Paused (`enabled: false` in the settings, or the Lease's `tts.gate/paused` set by `gate
+  pause`; either is enough): every decider checks it first. Nothing takes the card, and what
+  holds it gives it back, without a cool-down (a pause is not a resident's wake).
 - Demand (tripit's queue), when configured: the card is taken only with work waiting, at any
   hour demand may take it, and given back once an explicit 0 has held for `idle_after`, even
   inside the window. A probe that fails in any way is no action: it never idles the server and
@@ -68,6 +71,9 @@ YIELD_STREAK = "tts.gate/yield-streak"
 # Over-budget yields tonight, and when the last one was: two bar the card until the night ends.
 OVER_BUDGET_YIELDS = "tts.gate/over-budget-yields"
 OVER_BUDGET_AT = "tts.gate/over-budget-at"
+# The Lease's pause switch (`gate pause` / `gate resume`): "true" pauses the gate as
+# `enabled: false` in its settings does. The gate's own writes never touch it.
+PAUSED = "tts.gate/paused"
 # Timestamps: when two writers disagree, the later one stands (see `merge_state`).
 INSTANTS = (YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE, OVER_BUDGET_AT)
 COUNTS = (YIELD_STREAK, OVER_BUDGET_YIELDS)
@@ -211,6 +217,8 @@ class Settings:
     # finish before window-down takes the card back.
     entry_margin_seconds: float = 300.0
     demand: DemandSettings | None = None  # None: no demand probe, the window alone decides
+    # false pauses the gate (the settings' switch; the Lease's is `GateState.paused`).
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -231,6 +239,7 @@ class GateState:
     entry_generation: int | None = None
     # The yield was carried out but never written: see `from_annotations`.
     yield_unrecorded: bool = False
+    paused: bool = False  # the Lease's pause switch is on (`gate pause`)
 
     @classmethod
     def from_annotations(cls, replicas: int, annotations: Mapping[str, str], generation: int | None = None) -> GateState:
@@ -282,6 +291,7 @@ class GateState:
             generation=generation,
             entry_generation=entry_generation,
             yield_unrecorded=unrecorded,
+            paused=annotations.get(PAUSED, "").strip().lower() == "true",
         )
 
 
@@ -581,6 +591,20 @@ def budget_bytes(floor_bytes: int) -> int:
     return floor_bytes - OVER_BUDGET_SLACK_BYTES
 
 
+def paused_by(state: GateState | None, settings: Settings) -> tuple[str, ...]:
+    """Which switches pause the gate now (none: it runs). Either is enough."""
+    switches = []
+    if not settings.enabled:
+        switches.append("enabled: false in the settings")
+    if state is not None and state.paused:
+        switches.append(f"the Lease's {PAUSED} annotation (gate pause)")
+    return tuple(switches)
+
+
+def _paused_text(switches: tuple[str, ...]) -> str:
+    return "the gate is paused by " + " and ".join(switches)
+
+
 def _demand_in_hours(settings: Settings, now: datetime) -> bool:
     demand = settings.demand
     return demand is not None and (demand.window is None or demand.window.contains(now))
@@ -592,6 +616,9 @@ def decide_preflight(view: View, state: GateState, settings: Settings, demand: D
     cmd = "preflight"
     now = view.now
     clear_room: dict[str, str | None] = {ROOM_SINCE: None} if state.room_since is not None else {}
+    paused = paused_by(state, settings)
+    if paused:
+        return Decision(cmd, Reason.DISABLED, f"not taking the card: {_paused_text(paused)}")
     demand = demand if settings.demand is not None else None
     # A failed probe is no action: the last count stands for idle-after; then the window rules.
     work = demand.work(settings.demand.idle_after_seconds) if demand is not None and settings.demand is not None else None
@@ -670,6 +697,10 @@ def decide_guard(view: View, state: GateState, settings: Settings, demand: Deman
     now = view.now
     if state.replicas < 1:
         return Decision(cmd, Reason.NOT_HOLDING, "not holding the card")
+    paused = paused_by(state, settings)
+    if paused:
+        # A pause is not a resident's wake: no cool-down after it.
+        return Decision(cmd, Reason.DISABLED, f"yielding the card: {_paused_text(paused)}", replicas=0, annotations=cleared(state))
     demand = demand if settings.demand is not None else None
     yielded = yield_changes(state, settings, now)
     if view.blind:
@@ -743,13 +774,14 @@ def decide_down(state: GateState) -> Decision:
     return Decision("down", Reason.WINDOW_END, f"scaling {state.replicas} replica(s) to 0", replicas=0, annotations=_night_cleared(state))
 
 
-def decide_tick(view: View, state: GateState, settings: Settings, demand: Demand | None = None, enabled: bool = True) -> Decision:
-    """One tick of `gate run`: guard while holding, preflight while not; paused, give it back."""
-    if not enabled:
+def decide_tick(view: View, state: GateState, settings: Settings, demand: Demand | None = None) -> Decision:
+    """One tick of `gate run`: guard while holding, preflight while not; paused, give it back
+    (as `down` would) and take it nowhere."""
+    paused = paused_by(state, settings)
+    if paused:
         down = decide_down(state)
-        if down.replicas is None:
-            return down
-        return Decision("down", Reason.DISABLED, f"the gate is paused (gate.enabled=false): {down.message}", 0, down.annotations)
+        message = f"{_paused_text(paused)}: {down.message if down.replicas is not None else 'not taking the card'}"
+        return Decision("down", Reason.DISABLED, message, down.replicas, down.annotations)
     if state.replicas >= 1:
         return decide_guard(view, state, settings, demand)
     return decide_preflight(view, state, settings, demand)

@@ -41,15 +41,17 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from gate import defaults, policy
+from gate import settings as gate_settings
 from gate.cron import fire_times, parse_cron
 from gate.policy import Blind, Demand, DemandSettings, GateState, PodUsage, Reading, Settings
 from gate.seed import SEED_SCHEDULES, seed_decide
 from gate.trace import Trace
-from gate.units import InvalidValue, Window, format_instant, parse_duration, parse_instant, parse_size, parse_timezone, parse_window
+from gate.units import InvalidValue, Window, format_instant, parse_duration, parse_instant, parse_size
 
 POLICIES = ("gate", "seed", "reactive")
 REACTIVE_INTERVAL_SECONDS = 15
@@ -119,6 +121,10 @@ class ReplayConfig:
     exporter: ExporterModel = ExporterModel()
     demand: DemandTrace | None = None
     demand_failure_every: int = 0  # every N-th probe fails (0: none)
+    # Epoch-second spans [start, end) in which the gate is paused from the Lease (`gate pause`).
+    paused_spans: tuple[tuple[int, int], ...] = ()
+    # The wall clock of the nights' accounting and the CronJobs when there is no window.
+    timezone: ZoneInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -221,10 +227,19 @@ def night_of(t: int, window: Window) -> date:
     return local.date() if local >= start else local.date() - timedelta(days=1)
 
 
+def accounting_window(config: ReplayConfig) -> Window:
+    """The window, or with none (any time) the whole day from local midnight: a night is then a
+    local date, and every second is inside."""
+    if config.settings.window is not None:
+        return config.settings.window
+    if config.timezone is None:
+        raise InvalidValue("gate replay without a window needs the time zone of its nights (--timezone)")
+    return Window(time(0), time(0), config.timezone)
+
+
 def _cron_commands(config: ReplayConfig, start: datetime, end: datetime) -> dict[int, list[str]]:
     """Second -> the commands the CronJobs run then, in the order one second runs them."""
-    window = config.settings.window
-    assert window is not None
+    window = accounting_window(config)
     if config.policy == "seed":
         jobs = [("down", SEED_SCHEDULES["down"]), ("guard", SEED_SCHEDULES["guard"]), ("preflight", SEED_SCHEDULES["preflight"])]
     elif config.policy == "gate":
@@ -242,13 +257,12 @@ def _cron_commands(config: ReplayConfig, start: datetime, end: datetime) -> dict
 
 class _Simulation:
     def __init__(self, trace: Trace, config: ReplayConfig):
-        if config.settings.window is None:
-            raise InvalidValue("gate replay needs a window (--window HH:MM-HH:MM)")
         if config.policy not in POLICIES:
             raise InvalidValue(f"invalid policy {config.policy!r}: expected one of {', '.join(POLICIES)}")
         self.trace = trace
         self.config = config
         self.settings = config.settings
+        self.window = accounting_window(config)
         self.result = ReplayResult(config.policy, trace, config)
         self.state = GateState(0)
         self.annotations: dict[str, str] = {}
@@ -305,11 +319,14 @@ class _Simulation:
         elif command == "down":
             decision = policy.decide_down(self.state)
         else:
-            view = policy.assess(self.observe(t), self.settings, now, self.state)
+            # The Lease's pause switch, as `gate pause` would have set it (the gate only).
+            paused = self.config.policy == "gate" and any(start <= t < end for start, end in self.config.paused_spans)
+            state = replace(self.state, paused=paused) if paused else self.state
+            view = policy.assess(self.observe(t), self.settings, now, state)
             if command == "tick":
-                decision = policy.decide_tick(view, self.state, self.settings, self.probe(t))
+                decision = policy.decide_tick(view, state, self.settings, self.probe(t))
             else:
-                decision = policy.decide(command, view, self.state, self.settings, self.probe(t))
+                decision = policy.decide(command, view, state, self.settings, self.probe(t))
         self.apply(t, decision)
 
     def apply(self, t: int, decision: policy.Decision) -> None:
@@ -348,8 +365,8 @@ class _Simulation:
 
     def simulate(self) -> ReplayResult:
         trace, pod, settings = self.trace, self.config.pod, self.settings
-        window = settings.window
-        assert window is not None and settings.total_bytes is not None
+        window = self.window
+        assert settings.total_bytes is not None
         start = _epoch(trace.start)
         end = _epoch(trace.end) + int(trace.step_seconds)
         crons = _cron_commands(self.config, _instant(start), _instant(end))
@@ -416,7 +433,7 @@ class _Simulation:
         return self.result
 
     def _night(self, nights: dict[date, NightSummary], t: int) -> NightSummary:
-        key = night_of(t, self.settings.window)  # type: ignore[arg-type]
+        key = night_of(t, self.window)
         if key not in nights:
             nights[key] = NightSummary(key.isoformat(), self.config.policy)
         return nights[key]
@@ -436,27 +453,16 @@ def daily_spans(windows: list[Window], start: datetime, end: datetime) -> tuple[
 
 
 def default_config(policy_name: str, namespace: str = "tts") -> ReplayConfig:
-    """The chart deployed with its defaults (gate/defaults.py), as `make bench` and `make demo` replay it."""
-    settings = Settings(
-        namespace=namespace,
-        deployment=defaults.DEPLOYMENT,
-        floor_bytes=parse_size(defaults.FLOOR),
-        total_bytes=parse_size(defaults.TOTAL),
-        window=parse_window(defaults.WINDOW, parse_timezone(defaults.TIMEZONE)),
-        stable_seconds=parse_duration(defaults.COOLDOWN),
-        cooldown_max_seconds=parse_duration(defaults.COOLDOWN_MAX),
-        hysteresis_bytes=parse_size(defaults.HYSTERESIS),
-        empty_is_idle=defaults.EMPTY_IS_IDLE,
-        startup_grace_seconds=parse_duration(defaults.STARTUP_GRACE),
-        own_peak_bytes=parse_size(defaults.TTS_PEAK),
-    )
+    """The chart deployed with its defaults (gate/settings.py's table), as `make bench` and `make demo` replay it."""
+    parsed = gate_settings.parse(gate_settings.defaults(), {}, None).values
+    settings = gate_settings.policy_settings(parsed, namespace, defaults.DEPLOYMENT)
     schedules = Schedules(
         window_up=defaults.WINDOW_UP_SCHEDULE,
         reentry=None,
         guard=defaults.GUARD_SCHEDULE,
         window_down=defaults.WINDOW_DOWN_SCHEDULE,
-        sidecar_interval_seconds=parse_duration(defaults.SIDECAR_INTERVAL),
-        controller_interval_seconds=parse_duration(defaults.CONTROLLER_INTERVAL),
+        sidecar_interval_seconds=parsed["sidecar.interval"],
+        controller_interval_seconds=parsed["controller.interval"],
     )
     pod = PodModel(
         peak_bytes=parse_size(defaults.TTS_PEAK),
@@ -471,7 +477,7 @@ def with_demand(
     config: ReplayConfig, demand: DemandTrace, idle_after_seconds: float | None = None, failure_every: int = 20
 ) -> ReplayConfig:
     """`config` with a queue trace and the chart's demand settings (idle-after by default)."""
-    idle_after = idle_after_seconds if idle_after_seconds is not None else parse_duration(defaults.DEMAND_IDLE_AFTER)
+    idle_after = idle_after_seconds if idle_after_seconds is not None else parse_duration(gate_settings.BY_KEY["demand.idleAfter"].default)
     settings = replace(config.settings, demand=DemandSettings(idle_after_seconds=idle_after))
     return replace(config, settings=settings, demand=demand, demand_failure_every=failure_every)
 

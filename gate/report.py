@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gate.policy import Decision, Demand, GateState, Settings, View, budget_bytes, cooldown
+from gate.policy import Decision, Demand, GateState, Settings, View, budget_bytes, cooldown, paused_by
 from gate.replay import NightSummary
 from gate.run import Outcome
 from gate.units import format_duration, format_instant, format_size
@@ -21,6 +21,7 @@ def settings_dict(settings: Settings) -> dict[str, Any]:
         "stable_seconds": settings.stable_seconds,
         "cooldown_max_seconds": settings.cooldown_max_seconds,
         "budget_bytes": budget_bytes(settings.floor_bytes),
+        "enabled": settings.enabled,
     }
 
 
@@ -50,6 +51,7 @@ def state_dict(state: GateState) -> dict[str, Any]:
         "yield_streak": state.yield_streak,
         "over_budget_yields": state.over_budget_yields,
         "over_budget_at": format_instant(state.over_budget_at) if state.over_budget_at else None,
+        "paused": state.paused,
     }
 
 
@@ -139,6 +141,7 @@ def status_dict(
         "ready_replicas": ready,
         "demand": demand_dict(demand),
         "settings": settings_dict(settings),
+        "paused_by": list(paused_by(state, settings)),
         "would": {d.command: decision_dict(d) for d in decisions},
     }
 
@@ -160,6 +163,8 @@ def status_text(
         )
     )
     rows.append(("window", f"{settings.window} ({'inside' if view.in_window else 'outside'})" if settings.window else "none (any time)"))
+    switches = paused_by(state, settings)
+    rows.append(("paused", f"yes, by {' and by '.join(switches)}" if switches else "no"))
     if demand is not None:
         rows.append(("demand", str(demand)))
     if view.blind:

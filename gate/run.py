@@ -128,12 +128,14 @@ def write_state(kube: KubeClient, settings: Settings, changes: Mapping[str, str 
     merge(store, snapshot, changes)
 
 
-def decide(command: str, view: View | None, state: GateState, settings: Settings, demand: Demand | None, enabled: bool = True) -> Decision:
+def decide(command: str, view: View | None, state: GateState, settings: Settings, demand: Demand | None) -> Decision:
+    """The one place a command's decider is chosen (the replay and `status` call it too). Pause
+    is read inside the deciders: `settings.enabled` and the Lease's switch (`state.paused`)."""
     if command == "down":
         return policy.decide_down(state)
     assert view is not None
     if command == "tick":
-        return policy.decide_tick(view, state, settings, demand, enabled)
+        return policy.decide_tick(view, state, settings, demand)
     return policy.decide(command, view, state, settings, demand)
 
 
@@ -146,7 +148,6 @@ def run(
     dry_run: bool = False,
     device: DeviceSource | None = None,
     demand: Callable[[], Demand] | None = None,
-    enabled: bool = True,
     may_enter: Callable[[], bool] | None = None,
 ) -> Outcome:
     """Carry out `command` (preflight, guard, down, or `tick`: the controller's) once. Raises
@@ -159,7 +160,7 @@ def run(
         assert source is not None
         view = look(source, settings, now, state, device)
         reading = demand() if demand is not None else None
-    decision = decide(command, view, state, settings, reading, enabled)
+    decision = decide(command, view, state, settings, reading)
     outcome = Outcome(
         command,
         now,
@@ -173,7 +174,7 @@ def run(
         snapshot=snapshot,
     )
     if not dry_run:
-        apply(kube, settings, outcome, record_event=command != "tick", may_enter=may_enter, enabled=enabled)
+        apply(kube, settings, outcome, record_event=command != "tick", may_enter=may_enter)
     return outcome
 
 
@@ -188,7 +189,6 @@ def apply(
     outcome: Outcome,
     record_event: bool = True,
     may_enter: Callable[[], bool] | None = None,
-    enabled: bool = True,
 ) -> None:
     """Carry out the decision (see the module's docstring for the order). The controller records
     its Events itself, on a change of reason."""
@@ -203,7 +203,7 @@ def apply(
             outcome.warnings.append(f"the card was given back but the yield is not recorded yet (it still reads as one): {exc}")
     else:
         try:
-            landed = _write_intent(kube, settings, store, outcome, enabled)
+            landed = _write_intent(kube, settings, store, outcome)
         except KubeError as exc:
             if outcome.decision.replicas != 0:
                 raise  # nothing was done: an entry is not made without its intent
@@ -228,7 +228,7 @@ def _scale(kube: KubeClient, settings: Settings, outcome: Outcome, replicas: int
     outcome.applied = True
 
 
-def _write_intent(kube: KubeClient, settings: Settings, store: StateStore, outcome: Outcome, enabled: bool) -> bool:
+def _write_intent(kube: KubeClient, settings: Settings, store: StateStore, outcome: Outcome) -> bool:
     """Write the decision's state before it acts; on a lost race read again and decide again
     (updating `outcome`). False when it never landed."""
     for _ in range(DECIDE_ATTEMPTS):
@@ -242,7 +242,7 @@ def _write_intent(kube: KubeClient, settings: Settings, store: StateStore, outco
         except KubeConflict:
             outcome.deployment, outcome.state, outcome.snapshot = read_all(kube, settings)
             outcome.replicas_after = outcome.state.replicas
-            outcome.decision = decide(outcome.command, outcome.view, outcome.state, settings, outcome.demand, enabled)
+            outcome.decision = decide(outcome.command, outcome.view, outcome.state, settings, outcome.demand)
             if _urgent(outcome.decision):
                 # The fresh state says yield now (the card was taken meanwhile): residents first.
                 _scale(kube, settings, outcome, 0)

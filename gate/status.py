@@ -42,7 +42,7 @@ EXIT_STATUS_HELP = "\n".join(
     [
         "Exit status:",
         "  0   done: the decision was carried out (taking the card or refusing it)",
-        "  2   bad input: an option, GATE_* variable or kubeconfig that cannot mean anything",
+        "  2   bad input: an option, GATE_* variable, settings file or kubeconfig that cannot mean anything",
         "  3   blind: metrics unreadable or untrustworthy (preflight refused; guard yielded)",
         "  4   Kubernetes API unavailable: no answer, timeout, 429 or 5xx",
         "  5   Kubernetes API denied: 401 or 403 (check the Role)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from gate.policy import OVER_BUDGET_YIELDS, Settings, over_budget_tonight
+from gate.policy import OVER_BUDGET_YIELDS, Settings, over_budget_tonight, paused_by
 from gate.run import Outcome
 
 
@@ -40,12 +40,27 @@ class WatchMetrics:
         self.iteration_errors = Counter(
             "gate_iteration_errors", "Iterations that failed in an unexpected way (read as blind), by exception.", ["kind"], registry=r
         )
+        self.config_valid = Gauge(
+            "gate_config_valid",
+            "1 when the settings file, as last read, passed validation; 0 when it was refused (the last good settings stay).",
+            registry=r,
+        )
+        self.config_info = Gauge(
+            "gate_config_info", "The settings in use: the hash of the file they came from ('' without --config).", ["hash"], registry=r
+        )
+        self.paused = Gauge("gate_paused", "1 while the gate is paused (enabled: false, or gate pause on the Lease).", registry=r)
         self.watchdog_yields = Counter(
             "gate_watchdog_yields", "Times the card was given back outside the loop's decisions: a stalled or failed iteration.", registry=r
         )
 
+    def record_config(self, applied_hash: str | None, valid: bool) -> None:
+        self.config_valid.set(1 if valid else 0)
+        self.config_info.clear()
+        self.config_info.labels(applied_hash or "").set(1)
+
     def record(self, outcome: Outcome, settings: Settings, finished_at: float) -> None:
         self.floor_bytes.set(settings.floor_bytes)
+        self.paused.set(1 if paused_by(outcome.state, settings) else 0)
         self.decisions.labels(outcome.decision.command, outcome.decision.reason.value).inc()
         if outcome.demand is not None:
             self.demand_queued.set(float("nan") if outcome.demand.queued is None else outcome.demand.queued)

@@ -65,3 +65,8 @@ def one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> di
     found = [o for o in by_kind(objects, kind) if name is None or o["metadata"]["name"] == name]
     assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
     return found[0]
+
+
+def gate_settings(objects: list[dict[str, Any]], name: str = "tts-gate-config") -> dict[str, Any]:
+    """The gate's settings document as the chart rendered it (ConfigMap `name`, key gate.yaml)."""
+    return yaml.safe_load(one(objects, "ConfigMap", name)["data"]["gate.yaml"])

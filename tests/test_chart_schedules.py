@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from helm import CHART, by_kind, documents, render
+from helm import CHART, by_kind, documents, gate_settings, render
 
-from gate.cron import fire_times, parse_cron
+from gate.cron import chart_schedules, fire_times, parse_cron
 from gate.units import parse_window
 
 LATE = yaml.safe_load((CHART / "ci" / "late-window-values.yaml").read_text())
@@ -79,11 +79,8 @@ def test_the_kill_switch_leaves_only_what_gives_the_card_back():
 @pytest.mark.parametrize("day", DAYS, ids=["ordinary", "spring", "autumn"])
 def test_nothing_that_takes_the_card_fires_outside_the_window(values, day):
     rendered = render(values)
-    env = {
-        e["name"]: e["value"]
-        for e in by_kind(documents(rendered), "CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
-    }
-    window = parse_window(env["GATE_WINDOW"], ZoneInfo(env["GATE_TIMEZONE"]))
+    settings = gate_settings(documents(rendered))  # what every gate container reads
+    window = parse_window(settings["window"], ZoneInfo(settings["timeZone"]))
     [up] = [c["spec"] for c in by_kind(documents(rendered), "CronJob") if c["metadata"]["name"] == "tts-window-up"]
     tz = ZoneInfo(up["timeZone"])
     fires = list(fire_times(parse_cron(up["schedule"]), tz, *local_day(day, tz)))
@@ -107,3 +104,15 @@ def test_the_guard_covers_every_minute_of_the_window_and_stays_within_48_runs(wi
         if inside.contains(minute):
             assert any(timedelta(0) <= minute - fire < timedelta(minutes=step) for fire in fires), minute.isoformat()
         minute += timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    "window", ["02:00-06:00", "22:00-04:00", "02:30-06:15", "00:00-23:59", "12:00-11:00", "05:10-05:20", "23:45-00:10", ""]
+)
+def test_the_replay_derives_the_schedules_the_chart_renders(window):
+    """`gate replay --config gate.yaml` fires what the cluster's CronJobs fire: gate.cron's
+    derivation is the chart's (_window.tpl), window by window."""
+    rendered = scheduled({"gate": {"window": window}})
+    derived = chart_schedules(parse_window(window, ZoneInfo("Europe/London")) if window else None)
+    names = ("tts-window-up", "tts-guard", "tts-window-down")
+    assert tuple(rendered[name]["schedule"] if name in rendered else None for name in names) == derived

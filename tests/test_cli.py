@@ -505,6 +505,16 @@ def test_gate_version():
         ("check", ["--server-url", "--voice"], ["--dry-run", "--log-format"]),
         ("preflight", ["--dry-run", "--floor", "--demand-url"], ["--log-format", "--interval"]),
         ("run", ["--interval", "--log-format", "--dry-run"], ["--output"]),
+        # Every command that uses settings takes the settings file.
+        ("preflight", ["--config"], []),
+        ("guard", ["--config", "--interval"], []),
+        ("run", ["--config", "--enabled"], []),
+        ("down", ["--config", "--timeout"], ["--enabled"]),
+        ("status", ["--config", "--enabled"], []),
+        ("pause", ["--namespace", "--dry-run", "--config"], ["--floor", "--metrics-url", "--enabled"]),
+        ("resume", ["--namespace", "--dry-run"], ["--floor", "--window"]),
+        ("check-config", ["--floor", "--window", "--enabled"], ["--namespace", "--dry-run", "--kubeconfig", "--config"]),
+        ("replay", ["--config", "--paused", "--floor", "--enabled"], ["--dry-run", "--kubeconfig", "--metrics-url"]),
     ],
 )
 def test_each_command_declares_only_the_options_it_uses(command, has, has_not):

@@ -1,52 +1,68 @@
-"""One set of defaults: the gate's (gate/defaults.py) are the chart's (chart/values.yaml, and the
+"""One set of defaults: the gate's (gate/settings.py's table, gate/defaults.py) are the chart's (chart/values.yaml, and the
 schedules the chart derives from them, as the real Helm engine renders them)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import yaml
-from helm import by_kind, documents, render
+from helm import CHART, by_kind, documents, render
 
-from gate import defaults
+from gate import defaults, policy
+from gate import settings as gate_settings
+from gate.cron import chart_schedules
+from gate.settings import SETTINGS, parse, policy_settings
 
 VALUES = yaml.safe_load((Path(__file__).resolve().parent.parent / "chart" / "values.yaml").read_text())
 
 
 def test_the_gate_and_the_chart_share_their_defaults():
+    """Every setting's default in chart/values.yaml is the table's (logFormat differs on purpose:
+    the pods log JSON, a terminal reads text; the row says so)."""
     gate = VALUES["gate"]
-    assert (VALUES["server"]["name"], gate["metricsUrl"], gate["source"]) == (
+    for setting in SETTINGS:
+        node = gate
+        for part in setting.key.split("."):
+            node = node[part]
+        assert node == setting.chart_value, setting.key
+    assert [s.key for s in SETTINGS if s.chart_default is not None] == ["logFormat"]
+    assert (VALUES["server"]["name"], gate["sidecar"]["metricsPort"], gate["controller"]["metricsPort"]) == (
         defaults.DEPLOYMENT,
-        defaults.METRICS_URL,
-        defaults.SOURCE,
+        defaults.METRICS_PORT,
+        defaults.METRICS_PORT,
     )
-    assert (gate["floor"], gate["total"], gate["window"], gate["timeZone"]) == (
-        defaults.FLOOR,
-        defaults.TOTAL,
-        defaults.WINDOW,
-        defaults.TIMEZONE,
-    )
-    assert (gate["cooldown"], gate["hysteresis"], gate["maxAge"], gate["timeout"]) == (
-        defaults.COOLDOWN,
-        defaults.HYSTERESIS,
-        defaults.MAX_AGE,
-        defaults.TIMEOUT,
-    )
-    assert (gate["emptyIsIdle"], gate["startupGrace"], gate["ownPeak"], gate["device"]["source"]) == (
-        defaults.EMPTY_IS_IDLE,
-        defaults.STARTUP_GRACE,
-        defaults.TTS_PEAK,
-        "",
-    )
-    assert (gate["sidecar"]["interval"], gate["sidecar"]["metricsPort"]) == (defaults.SIDECAR_INTERVAL, defaults.METRICS_PORT)
-    assert (gate["controller"]["interval"], gate["controller"]["metricsPort"]) == (defaults.CONTROLLER_INTERVAL, defaults.METRICS_PORT)
-    assert (gate["demand"]["url"], gate["demand"]["field"], gate["demand"]["idleAfter"], gate["demand"]["window"]) == (
-        "",
-        defaults.DEMAND_FIELD,
-        defaults.DEMAND_IDLE_AFTER,
-        "",
-    )
-    assert (gate["entryMargin"], gate["enabled"], gate["cooldownMax"]) == (defaults.ENTRY_MARGIN, True, defaults.COOLDOWN_MAX)
+
+
+def test_the_policys_settings_default_to_the_tables():
+    """policy.Settings keeps defaults only as the table's values (tests build it by hand)."""
+    parsed = parse(gate_settings.defaults(), {}, None).values
+    built = policy_settings(parsed, "tts", defaults.DEPLOYMENT)
+    bare = policy.Settings(namespace="tts", deployment=defaults.DEPLOYMENT, floor_bytes=parsed["floor"])
+    for field in dataclasses.fields(policy.Settings):
+        if field.default is not dataclasses.MISSING:
+            if field.name in ("total_bytes", "window"):
+                continue  # the policy's "none"; the table's defaults are a T4 and a night
+            assert getattr(bare, field.name) == getattr(built, field.name), field.name
+
+
+def test_the_charts_copy_of_the_table_is_current():
+    """chart/files/gate-settings.json, which the templates refuse bad values with, is generated
+    (`make settings`)."""
+    assert json.loads((CHART / "files" / "gate-settings.json").read_text()) == gate_settings.chart_table()
+
+
+def test_the_schema_leaves_each_setting_to_the_one_line_check():
+    """values.schema.json describes each setting and leaves its refusal to templates/_settings.tpl."""
+    text = (CHART / "values.schema.json").read_text()
+    assert json.loads(text) == gate_settings.schema_with_settings(json.loads(text)), "run `make settings`"
+    schema = json.loads(text)["properties"]["gate"]
+    for setting in SETTINGS:
+        node = schema
+        for part in setting.key.split("."):
+            node = node["properties"][part]
+        assert set(node) == {"$comment", "description"} and "_settings.tpl" in node["$comment"], setting.key
 
 
 def test_the_rendered_default_schedules_are_the_gates():
@@ -57,30 +73,15 @@ def test_the_rendered_default_schedules_are_the_gates():
         "guard": "",
         "windowDown": "",
     }
+    assert chart_schedules(parse(gate_settings.defaults(), {}, None).values["window"]) == (
+        defaults.WINDOW_UP_SCHEDULE,
+        defaults.GUARD_SCHEDULE,
+        defaults.WINDOW_DOWN_SCHEDULE,
+    )
     cronjobs = {c["metadata"]["name"]: c["spec"] for c in by_kind(documents(render({})), "CronJob")}
     assert {name: spec["schedule"] for name, spec in cronjobs.items() if not spec.get("suspend")} == {
         "tts-window-up": defaults.WINDOW_UP_SCHEDULE,
         "tts-guard": defaults.GUARD_SCHEDULE,
         "tts-window-down": defaults.WINDOW_DOWN_SCHEDULE,
     }
-    assert {spec["timeZone"] for spec in cronjobs.values()} == {defaults.TIMEZONE}
-
-
-def test_every_gate_container_gets_the_cool_downs_cap_beside_the_cool_down():
-    """GATE_COOLDOWN_MAX goes wherever GATE_COOLDOWN goes (controller, sidecar, CronJobs, tests), at
-    the gate's default, and follows gate.cooldownMax."""
-
-    def cool_downs(values: dict) -> list[tuple[str, str | None, str | None]]:
-        found = []
-        for doc in documents(render(values)):
-            spec = doc.get("spec") or {}
-            template = (spec.get("jobTemplate") or {}).get("spec", spec).get("template", {}).get("spec") or spec
-            for container in template.get("containers") or []:
-                env = {e["name"]: e.get("value") for e in container.get("env") or []}
-                if "GATE_COOLDOWN" in env or "GATE_COOLDOWN_MAX" in env:
-                    found.append((container["name"], env.get("GATE_COOLDOWN"), env.get("GATE_COOLDOWN_MAX")))
-        return found
-
-    rendered = cool_downs({})
-    assert rendered and all((c, m) == (defaults.COOLDOWN, defaults.COOLDOWN_MAX) for _, c, m in rendered)
-    assert {m for _, _, m in cool_downs({"gate": {"cooldownMax": "5m"}})} == {"5m"}
+    assert {spec["timeZone"] for spec in cronjobs.values()} == {gate_settings.BY_KEY["timeZone"].default}

@@ -14,6 +14,7 @@ from gate.policy import (
     IDLE_SINCE,
     OVER_BUDGET_AT,
     OVER_BUDGET_YIELDS,
+    PAUSED,
     ROOM_SINCE,
     YIELD_STREAK,
     YIELDED_AT,
@@ -579,9 +580,34 @@ def test_the_tick_guards_while_holding_and_enters_while_not():
 
 def test_the_kill_switch_gives_the_card_back_and_never_takes_it():
     view = assess(reading(3.0), settings(), NIGHT)
-    paused = decide_tick(view, GateState(1, yielded_at=YIELD), settings(), enabled=False)
+    paused = decide_tick(view, GateState(1, yielded_at=YIELD), settings(enabled=False))
     assert (paused.command, paused.reason, paused.replicas, paused.annotations) == ("down", Reason.DISABLED, 0, {YIELDED_AT: None})
-    assert decide_tick(view, GateState(0), settings(), enabled=False).replicas is None
+    assert decide_tick(view, GateState(0), settings(enabled=False)).replicas is None
+
+
+@pytest.mark.parametrize(
+    ("state", "enabled"),
+    [(GateState(0, paused=True), True), (GateState(0), False), (GateState(0, paused=True), False)],
+    ids=["lease", "settings", "both"],
+)
+def test_either_switch_pauses_every_decider(state, enabled):
+    """Paused (the Lease's tts.gate/paused, or enabled: false): preflight and the tick never
+    take the card, and holding it, the guard and the tick give it back, with no cool-down."""
+    view = assess(reading(3.0), settings(), NIGHT)
+    paused = settings(enabled=enabled)
+    for decision in (decide_preflight(view, state, paused), decide_tick(view, state, paused)):
+        assert (decision.reason, decision.replicas) == (Reason.DISABLED, None)
+    holding = replace(state, replicas=1)
+    for decision in (decide_guard(view, holding, paused), decide_tick(view, holding, paused)):
+        assert (decision.reason, decision.replicas) == (Reason.DISABLED, 0)
+        assert YIELDED_AT not in decision.annotations
+    assert decide_guard(view, GateState(0, paused=True), paused).reason == Reason.NOT_HOLDING
+
+
+def test_the_lease_switch_is_read_with_the_state():
+    assert GateState.from_annotations(0, {PAUSED: "true"}).paused
+    assert not GateState.from_annotations(0, {PAUSED: "false"}).paused
+    assert not GateState.from_annotations(0, {}).paused
 
 
 # -- the adaptive cool-down -------------------------------------------------------------------------

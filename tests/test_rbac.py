@@ -42,6 +42,8 @@ SCENARIOS = [
     ("run", 0, {}),
     ("status", 0, {}),
     ("check", 0, {"tts.gate/room-since": "2026-11-12T02:00:00Z"}),  # dry runs of every write
+    ("pause", 0, {"tts.gate/room-since": "2026-11-12T02:00:00Z"}),  # the Lease's switch, by update
+    ("resume", 0, {"tts.gate/paused": "true"}),
 ]
 
 

@@ -18,6 +18,7 @@ from gate.cron import fire_times, parse_cron
 from gate.measure import NothingToMeasure, measure
 from gate.policy import PodUsage, Settings
 from gate.replay import PodModel, ReplayConfig, Schedules, replay
+from gate.settings import BY_KEY
 from gate.status import ExitStatus
 from gate.trace import from_rows, load_csv, parse_csv, to_csv
 from gate.units import InvalidValue, parse_duration, parse_timezone, parse_window
@@ -145,7 +146,7 @@ def test_the_summary_agrees_with_the_actions_file(tmp_path):
             lives.append((up, when))
             up = None
     night = load_csv(path)
-    window = parse_window(defaults.WINDOW, parse_timezone(defaults.TIMEZONE))
+    window = parse_window(BY_KEY["window"].default, parse_timezone(BY_KEY["timeZone"].default))
     total, floor, peak = 15360 * 2**20, 6 * GiB, int(4.5 * GiB)
     release = int(parse_duration(defaults.TTS_RELEASE))  # measured: bench/bench.py prints it
     bake = breach = 0

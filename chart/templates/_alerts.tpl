@@ -156,6 +156,17 @@ groups:
           summary: "The TTS server outgrew its GPU budget: {{ "{{" }} $value {{ "}}" }} over-budget yield(s) tonight"
           description: "After its start-up the server held more GPU memory than gate.floor ({{ .Values.gate.floor }}) less 256MiB, the room the residents were promised, so the gate gave the card back (Event YieldOverBudget). After 2 it stays off the card until the window ends."
           runbook: "Measure what it really uses and set the floor from it: gate measure --prometheus <url> --start <bake start> --end <bake end> prints the observed peak beside the floor and the helm upgrade line; kubectl -n {{ $ns }} get events --field-selector reason=YieldOverBudget"
+      - alert: TTSGateConfigRefused
+        # The loops re-read gate.yaml when the ConfigMap changes; one that fails validation is not
+        # applied and the last good settings stay, so the change the operator made is not in force.
+        expr: min by (namespace, pod) (gate_config_valid{ {{- $gate -}} }) == 0
+        for: 4m
+        labels:
+          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
+        annotations:
+          summary: "A tts gate refused its settings file: {{ "{{" }} $labels.pod {{ "}}" }}"
+          description: "The changed gate.yaml failed validation, so the gate runs on with its last good settings: the change is not in force."
+          runbook: "kubectl -n {{ $ns }} get cm {{ include "tts.gateConfigName" . }} -o jsonpath='{.data.gate\\.yaml}' | gate check-config - (it names the key and what it expects)"
       - alert: TTSGateJobFailed
         # A Job is retried by nobody (backoffLimit 0): a failed pod is a failed run. Failed Jobs
         # are kept a day, so only those created within the hour alert.

@@ -27,6 +27,7 @@ tts.valueChecks: refusals no schema can express, at render time (helm template a
 - a floor at or above the card's memory: the gate would never enter, silently, every night.
 */}}
 {{- define "tts.valueChecks" -}}
+{{- include "tts.gateSettingsChecks" . -}}
 {{- $gate := .Values.gate -}}
 {{- if not (or $gate.controller.enabled $gate.sidecar.enabled $gate.cronJobs.guard.enabled) }}
 {{- fail "nothing would give the card back while the server holds it: set gate.controller.enabled, gate.sidecar.enabled or gate.cronJobs.guard.enabled to true" }}

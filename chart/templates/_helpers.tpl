@@ -117,88 +117,18 @@ tts.gateImage: the gate image.
 {{- end }}
 
 {{/*
-tts.gateEnv: the gate's configuration, only as GATE_* variables (the controller, the CronJobs,
-the sidecar and the test pod share it). GATE_ENABLED is the kill switch: false, every command
-gives the card back and none takes it.
+tts.gateEnv: who the gate is and where its settings are; the settings themselves are the mounted
+document (templates/_settings.tpl), never variables, so changing one never changes a pod template.
+The controller, the CronJobs, the sidecar and the test pod share it.
 */}}
 {{- define "tts.gateEnv" -}}
-- name: GATE_ENABLED
-  value: {{ .Values.gate.enabled | quote }}
+{{- include "tts.gateSettingsChecks" . -}}
 - name: GATE_NAMESPACE
   value: {{ .Release.Namespace | quote }}
 - name: GATE_DEPLOYMENT
   value: {{ include "tts.serverName" . | quote }}
-- name: GATE_SOURCE
-  value: {{ .Values.gate.source | quote }}
-- name: GATE_METRICS_URL
-  value: {{ .Values.gate.metricsUrl | quote }}
-- name: GATE_FLOOR
-  value: {{ .Values.gate.floor | quote }}
-{{- /* Always rendered: an empty variable would read as unset, and the gate's defaults are the
-chart's defaults (a window, a T4's total); "device" and "any" are how the gate spells "none". */}}
-- name: GATE_TOTAL
-  value: {{ .Values.gate.total | default "device" | quote }}
-- name: GATE_WINDOW
-  value: {{ .Values.gate.window | default "any" | quote }}
-- name: GATE_TIMEZONE
-  value: {{ .Values.gate.timeZone | quote }}
-- name: GATE_ENTRY_MARGIN
-  value: {{ .Values.gate.entryMargin | quote }}
-{{- with .Values.gate.demand }}
-{{- if .url }}
-- name: GATE_DEMAND_URL
-  value: {{ .url | quote }}
-- name: GATE_DEMAND_FIELD
-  value: {{ .field | quote }}
-- name: GATE_DEMAND_IDLE_AFTER
-  value: {{ .idleAfter | quote }}
-{{- with .window }}
-- name: GATE_DEMAND_WINDOW
-  value: {{ . | quote }}
-{{- end }}
-{{- end }}
-{{- end }}
-- name: GATE_COOLDOWN
-  value: {{ .Values.gate.cooldown | quote }}
-- name: GATE_COOLDOWN_MAX
-  value: {{ .Values.gate.cooldownMax | quote }}
-- name: GATE_HYSTERESIS
-  value: {{ .Values.gate.hysteresis | quote }}
-- name: GATE_MAX_AGE
-  value: {{ .Values.gate.maxAge | quote }}
-- name: GATE_TIMEOUT
-  value: {{ .Values.gate.timeout | quote }}
-- name: GATE_LOG_FORMAT
-  value: {{ .Values.gate.logFormat | quote }}
-- name: GATE_OUTPUT
-  value: {{ .Values.gate.logFormat | quote }}
-{{- with .Values.gate.prometheus.query }}
-- name: GATE_PROMETHEUS_QUERY
-  value: {{ . | quote }}
-{{- end }}
-{{- with .Values.gate.prometheus.upQuery }}
-- name: GATE_PROMETHEUS_UP_QUERY
-  value: {{ . | quote }}
-{{- end }}
-{{- with .Values.gate.prometheus.sampledQuery }}
-- name: GATE_PROMETHEUS_SAMPLED_QUERY
-  value: {{ . | quote }}
-{{- end }}
-- name: GATE_EMPTY_IS_IDLE
-  value: {{ .Values.gate.emptyIsIdle | quote }}
-{{- with .Values.gate.device.source }}
-{{- if has $.Values.gate.source (list "dcgm" "nvidia-smi") }}
-{{- fail (printf "gate.device.source %q is a second opinion beside a per-pod source; gate.source %q is device-level already" . $.Values.gate.source) }}
-{{- end }}
-- name: GATE_DEVICE_SOURCE
-  value: {{ . | quote }}
-- name: GATE_DEVICE_URL
-  value: {{ required "gate.device.url: the device exporter's /metrics URL is needed with gate.device.source" $.Values.gate.device.url | quote }}
-{{- end }}
-- name: GATE_STARTUP_GRACE
-  value: {{ .Values.gate.startupGrace | quote }}
-- name: GATE_OWN_PEAK
-  value: {{ .Values.gate.ownPeak | quote }}
+- name: GATE_CONFIG
+  value: {{ printf "%s/gate.yaml" (include "tts.gateConfigDir" .) | quote }}
 {{- with .Values.gate.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -217,6 +147,16 @@ resources:
 volumeMounts:
   - name: tmp
     mountPath: /tmp
+  - name: gate-config
+    mountPath: {{ include "tts.gateConfigDir" . }}
+    readOnly: true
+{{- end }}
+
+{{/* tts.gateConfigVolume: the settings ConfigMap as a volume (mounted whole: subPath mounts never update). */}}
+{{- define "tts.gateConfigVolume" -}}
+- name: gate-config
+  configMap:
+    name: {{ include "tts.gateConfigName" . }}
 {{- end }}
 
 {{/*
@@ -280,6 +220,9 @@ spec:
                 {{- end }}
               env:
                 {{- include "tts.gateEnv" $root | nindent 16 }}
+                # The one line each run writes (its report), as the loops' log lines.
+                - name: GATE_OUTPUT
+                  value: {{ $root.Values.gate.logFormat | quote }}
                 # Undecided by half the Job's deadline, the run gives the card back and exits 3
                 # before the Job is killed with the card still held.
                 - name: GATE_DEADLINE
@@ -289,6 +232,7 @@ spec:
             - name: tmp
               emptyDir:
                 sizeLimit: 16Mi
+            {{- include "tts.gateConfigVolume" $root | nindent 12 }}
 {{- end }}
 
 {{/*

@@ -10,6 +10,7 @@ comparing wall-clock minutes is exact; DST only adds or skips runs (values.yaml 
 
 {{/* tts.window.bounds: gate.window as JSON {"start": m, "end": m}, minutes since midnight; "" when empty. */}}
 {{- define "tts.window.bounds" -}}
+{{- include "tts.gateSettingsChecks" . -}}
 {{- with .Values.gate.window -}}
 {{- $p := regexSplit "[:-]" . -1 -}}
 {{- $start := add (mul (atoi (index $p 0)) 60) (atoi (index $p 1)) -}}
