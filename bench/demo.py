@@ -19,7 +19,7 @@ from gate.trace import load_csv  # noqa: E402
 
 NIGHT = ROOT / "samples" / "nights" / "mid-window-wake.csv"
 PICTURE = ROOT / "demo-night.png"
-# Printed as they run: REGISTRY is the one thing to change (tests/test_quickstart.py runs the gate
+# Printed as they run: REGISTRY is the one thing to change (tests/test_docs.py runs the gate
 # lines and renders the helm install line; README.md's Install has the same commands).
 NEXT_STEPS = """== next, on your cluster (README.md: Prerequisites, then Install):
   REGISTRY=registry.example.com/me    # your registry (docker login to it first)

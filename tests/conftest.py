@@ -44,7 +44,7 @@ def env(exporter, kubeapi, tmp_path) -> dict[str, str]:
     }
 
 
-# A real Prometheus (tests/promserver.py; /tmp/promharness-ready.txt tells how to use these).
+# A real Prometheus, Debian's binary (tests/promserver.py: its docstring says what a test must know).
 @pytest.fixture(scope="session")
 def prometheus_nights(tmp_path_factory) -> Iterator[PromServer]:
     """One server for the session with every samples/nights night backfilled (each on its own

@@ -9,15 +9,13 @@ answer, and answers that change from one request to the next (`cycle`).
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from loopback import QuietServer
+from loopback import LoopbackHandler, LoopbackServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
@@ -40,7 +38,8 @@ class Answer:
 
 
 @dataclass
-class FakeExporter:
+class FakeExporter(LoopbackServer):
+    url_path = "/metrics"  # `url`: where the exporters serve; `base_url` for the other paths
     answers: dict[str, Answer] = field(default_factory=dict)  # by path; "/metrics" by default
     queries: list[str] = field(default_factory=list)  # Prometheus `query` parameters seen
     by_query: dict[str, Answer] = field(default_factory=dict)
@@ -55,15 +54,9 @@ class FakeExporter:
     def __post_init__(self) -> None:
         exporter = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(LoopbackHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                exporter.posted.append(self.rfile.read(length))
+                exporter.posted.append(self.read_body())
                 self.do_GET()
 
             def do_GET(self) -> None:
@@ -81,47 +74,16 @@ class FakeExporter:
                 if answer.delay_seconds:
                     time.sleep(answer.delay_seconds)
                 if answer.drop:
-                    self.close_connection = True
-                    self.connection.close()
+                    self.drop()
                     return
                 if answer.header_trickle_seconds:
-                    head = (
-                        f"HTTP/1.1 {answer.status} OK\r\nContent-Type: {answer.content_type}\r\nContent-Length: {len(answer.body)}\r\n\r\n"
-                    ).encode()
-                    for byte in head:
-                        self.wfile.write(bytes([byte]))
-                        self.wfile.flush()
-                        time.sleep(answer.header_trickle_seconds)
+                    headers = [("Content-Type", answer.content_type), ("Content-Length", str(len(answer.body)))]
+                    self.trickle(self.raw_head(answer.status, headers, phrase="OK"), answer.header_trickle_seconds)
                 else:
-                    self.send_response(answer.status)
-                    self.send_header("Content-Type", answer.content_type)
-                    self.send_header("Content-Length", str(len(answer.body)))
-                    self.end_headers()
+                    self.send_head(answer.status, answer.content_type, len(answer.body))
                 if answer.trickle_seconds:
-                    for start in range(0, len(answer.body), answer.piece):
-                        self.wfile.write(answer.body[start : start + answer.piece])
-                        self.wfile.flush()
-                        time.sleep(answer.trickle_seconds)
+                    self.trickle(answer.body, answer.trickle_seconds, answer.piece)
                 else:
                     self.wfile.write(answer.body)
 
-        self._server = QuietServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    @property
-    def url(self) -> str:
-        return self.base_url + "/metrics"
-
-    def __enter__(self) -> FakeExporter:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.listen(Handler)

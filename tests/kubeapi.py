@@ -58,16 +58,12 @@ from __future__ import annotations
 import copy
 import json
 import re
-import socket
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from loopback import QuietServer
+from loopback import LoopbackHandler, LoopbackServer
 
 PATCH_TYPES = (
     "application/json-patch+json",
@@ -138,7 +134,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-class FakeKubeAPI:
+class FakeKubeAPI(LoopbackServer):
     """Start with `with FakeKubeAPI() as api:`; `api.url` is the server, `api.token` a valid token."""
 
     def __init__(
@@ -164,17 +160,7 @@ class FakeKubeAPI:
         self.rival_writes_per_put = 0
         self._lease_puts = 0
         self.add_deployment(namespace, deployment, replicas)
-        self._server = QuietServer(("127.0.0.1", 0), self._handler())
-        self.scheme = "http"
-        if tls is not None:
-            import ssl
-
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(*tls)
-            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-            self.scheme = "https"
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.listen(self._handler(), tls)
 
     # -- state ------------------------------------------------------------------------------
 
@@ -235,11 +221,6 @@ class FakeKubeAPI:
     def calls(self, method: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.requests if method is None or r["method"] == method]
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{self.scheme}://{host}:{port}"
-
     def kubeconfig(
         self,
         path: Any,
@@ -263,41 +244,17 @@ class FakeKubeAPI:
         path.write_text(json.dumps(document))
         return str(path)
 
-    def __enter__(self) -> FakeKubeAPI:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
     # -- serving ----------------------------------------------------------------------------
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[LoopbackHandler]:
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _body(self) -> bytes:
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
-
-            def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None, raw: str | None = None) -> None:
-                data = (raw if raw is not None else json.dumps(payload)).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json" if raw is None else "text/plain")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
+        class Handler(LoopbackHandler):
+            def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+                self.answer(code, "application/json", json.dumps(payload).encode(), headers)
 
             def _serve(self, method: str) -> None:
-                body = self._body()
+                body = self.read_body()
                 record = {
                     "method": method,
                     "path": self.path,
@@ -312,8 +269,7 @@ class FakeKubeAPI:
                     if fault.delay_seconds:
                         time.sleep(fault.delay_seconds)
                     if fault.drop:
-                        self.close_connection = True
-                        self.connection.close()
+                        self.drop()
                         return
                     if not fault.then_serve:
                         payload = status_body(fault.status, _reason_for(fault.status), fault.body or _message_for(fault.status))
@@ -334,15 +290,10 @@ class FakeKubeAPI:
                 self.close_connection = True
                 data = fault.raw_body if fault.raw_body is not None else json.dumps(payload)
                 data = data.encode() if isinstance(data, str) else data
-                try:
-                    phrase = HTTPStatus(code).phrase
-                except ValueError:
-                    phrase = "Unknown"
-                head = [f"HTTP/1.1 {code} {phrase}", "Content-Type: application/json", "Connection: close"]
                 chunked = fault.chunked or fault.broken_chunks
-                head.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {len(data)}")
-                head += [f"{key}: {value}" for key, value in fault.headers.items()]
-                head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+                head = [("Content-Type", "application/json"), ("Connection", "close")]
+                head.append(("Transfer-Encoding", "chunked") if chunked else ("Content-Length", str(len(data))))
+                head_bytes = self.raw_head(code, [*head, *fault.headers.items()])
                 if fault.broken_chunks:
                     half = data[: max(1, len(data) // 2)]
                     body = f"{len(half):x}\r\n".encode() + half + b"\r\nnot-hex\r\n"
@@ -358,23 +309,18 @@ class FakeKubeAPI:
                 try:
                     if fault.trickle_seconds > 0:
                         if fault.trickle_headers:
-                            self._trickle(head_bytes, fault.trickle_seconds)
+                            self.trickle(head_bytes, fault.trickle_seconds)
                         else:
                             self.connection.sendall(head_bytes)
-                        self._trickle(body, fault.trickle_seconds)
+                        self.trickle(body, fault.trickle_seconds)
                     else:
                         self.connection.sendall(head_bytes + body)
                     if fault.reset_mid_answer:
-                        # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
-                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    self.connection.close()
+                        self.reset()
+                    else:
+                        self.connection.close()
                 except OSError:
                     pass  # the client hung up first (its deadline): what a trickle is for
-
-            def _trickle(self, data: bytes, seconds: float) -> None:
-                for i in range(len(data)):
-                    self.connection.sendall(data[i : i + 1])
-                    time.sleep(seconds)
 
             def do_GET(self) -> None:
                 self._serve("GET")

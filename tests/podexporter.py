@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
-from typing import Any
 
-from loopback import QuietServer
+from loopback import LoopbackHandler, LoopbackServer
 
 COLLECT_SECONDS = 15
 CACHE_SECONDS = 60
@@ -46,7 +44,8 @@ class Process:
 
 
 @dataclass
-class OwnerExporter:
+class OwnerExporter(LoopbackServer):
+    url_path = "/metrics"
     clock: float = 0.0  # seconds, the test's
     processes: dict[int, Process] = field(default_factory=dict)
     # The kubelet's pods list: container id -> (namespace, pod, container).
@@ -108,12 +107,7 @@ class OwnerExporter:
     def __post_init__(self) -> None:
         exporter = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(LoopbackHandler):
             def do_GET(self) -> None:
                 if self.path == "/metrics":
                     body, kind = exporter.metrics().encode(), "text/plain; charset=utf-8"
@@ -121,24 +115,6 @@ class OwnerExporter:
                     body, kind = b"ok", "text/plain"
                 else:
                     body, kind = b"not found", "text/plain"
-                self.send_response(200 if self.path in ("/metrics", "/health") else 404)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.answer(200 if self.path in ("/metrics", "/health") else 404, kind, body)
 
-        self._server = QuietServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/metrics"
-
-    def __enter__(self) -> OwnerExporter:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.listen(Handler)

@@ -44,7 +44,6 @@ import json
 import math
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import zlib
@@ -59,6 +58,7 @@ from urllib.parse import urlencode, urlsplit
 from urllib.request import urlopen
 
 import yaml
+from loopback import unused_port
 
 from gate.trace import Trace, load_csv
 
@@ -237,12 +237,6 @@ def night_series(
 # The server
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PromError(Exception):
     """The server answered a query with an error (bad PromQL, a timeout)."""
 
@@ -319,7 +313,7 @@ class PromServer:
             return self
         config = self._config()
         for _attempt in range(3):  # a free port can be taken between probing and binding
-            self.port = free_port()
+            self.port = unused_port()
             command = [
                 binary("prometheus"),
                 f"--config.file={config}",

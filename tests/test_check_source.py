@@ -4,8 +4,7 @@ plain without reading the chart."""
 
 from __future__ import annotations
 
-import socket
-
+from loopback import unused_port
 from typer.testing import CliRunner
 
 from gate.cli import app
@@ -17,10 +16,7 @@ def gate(env: dict[str, str], *args: str):
 
 
 def closed_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed on return: a connect is refused
-    return f"http://127.0.0.1:{port}/metrics"
+    return f"http://127.0.0.1:{unused_port()}/metrics"  # a connect is refused
 
 
 def test_a_refused_source_fails_check_with_its_url_in_the_one_line(env, kubeapi):

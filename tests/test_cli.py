@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from kubeapi import Fault
+from loopback import unused_port
 from typer.testing import CliRunner
 
 from gate.cli import app
@@ -292,9 +293,7 @@ def test_help_lists_the_commands_and_exit_statuses():
 
 def test_watch_yields_serves_metrics_and_stops_cleanly_on_sigterm(env, kubeapi, exporter):
     kubeapi.add_deployment("tts", "chatterbox-tts", 1)
-    with __import__("socket").socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = unused_port()
     process_env = {**os.environ, **env, "GATE_METRICS_PORT": str(port), "GATE_METRICS_ADDRESS": "127.0.0.1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "gate", "guard", "--watch", "--interval", "0.1s"],
@@ -356,14 +355,6 @@ def test_check_passes_with_metrics_rbac_and_a_wav(env, kubeapi, tts_server):
     assert kubeapi.replicas() == 0 and kubeapi.events == [] and kubeapi.state() == {} and kubeapi.leases == {}
 
 
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]  # closed on return: a connect is refused
-
-
 def wants(kubeapi, replicas: int, ready: int = 0) -> None:
     deployment = kubeapi.deployments[("tts", "chatterbox-tts")]
     deployment["spec"]["replicas"] = replicas
@@ -371,7 +362,7 @@ def wants(kubeapi, replicas: int, ready: int = 0) -> None:
 
 
 def test_check_passes_a_refusing_server_only_when_the_deployment_is_at_zero(env, kubeapi):
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{unused_port()}"
     result = gate({**env, "GATE_SERVER_URL": url}, "check")
     assert result.exit_code == ExitStatus.OK
     assert "connection refused" in result.stdout and "Deployment is at 0 replicas: the server is down" in result.stdout
@@ -379,7 +370,7 @@ def test_check_passes_a_refusing_server_only_when_the_deployment_is_at_zero(env,
 
 def test_check_fails_a_refusing_server_the_deployment_wants(env, kubeapi):
     wants(kubeapi, 1)
-    result = gate({**env, "GATE_SERVER_URL": f"http://127.0.0.1:{closed_port()}"}, "check")
+    result = gate({**env, "GATE_SERVER_URL": f"http://127.0.0.1:{unused_port()}"}, "check")
     assert result.exit_code == ExitStatus.SERVER
     assert "FAIL server" in result.stdout
     assert "the Deployment wants 1 replica(s) but" in one_line(result.stderr) and "connection refused" in result.stderr

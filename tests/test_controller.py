@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from exporter import Answer
+from loopback import unused_port
 from typer.testing import CliRunner
 
 from gate.cli import app
@@ -95,7 +96,7 @@ def test_the_controller_serves_metrics_and_healthz_while_it_loops(env, kubeapi, 
     for key, value in {**env, "GATE_DEMAND_URL": exporter.base_url + "/q"}.items():
         monkeypatch.setenv(key, value)
     exporter.answers["/q"] = Answer(b'{"queued": 3}', content_type="application/json")
-    port = free_port()
+    port = unused_port()
     runner = threading.Thread(
         target=lambda: CliRunner().invoke(app, ["run", "--interval", "0.05s", "--metrics-port", str(port), "--iterations", "40"]),
         daemon=True,
@@ -174,14 +175,6 @@ def test_old_state_annotations_on_the_deployment_are_ignored(env, kubeapi):
     kubeapi.add_deployment("tts", "chatterbox-tts", 0, annotations={"tts.gate/yielded-at": "2026-11-12T02:29:00Z"})
     result = CliRunner().invoke(app, ["preflight"], env=env)
     assert (result.exit_code, kubeapi.replicas()) == (0, 1)  # no cool-down read from the Deployment
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get_when_up(url: str, until: str = "", timeout: float = 10.0) -> str:

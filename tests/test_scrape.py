@@ -130,7 +130,7 @@ def test_the_owners_prometheus_scrapes_the_annotated_server_pod(tmp_path, gate_m
     """The server pod as the chart renders it (its labels and containers), annotated by the chart
     for the sidecar's port, found by the kubernetes-pods job: the gate's series arrive labelled
     with the namespace the alerts and the dashboard select on."""
-    port = int(gate_metrics.base_url.rsplit(":", 1)[1])
+    port = gate_metrics.port
     values = {"gate": {"sidecar": {"metricsPort": port}}}
     template = one(documents(render(values)), "Deployment", "chatterbox-tts")["spec"]["template"]
     pod = {

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 from exporter import Answer, FakeExporter
 from helm import documents, one, render
+from loopback import unused_port
 
 
 def server_container(values: dict[str, Any], name: str = "server") -> dict[str, Any]:
@@ -52,7 +52,7 @@ def model_info(loaded: bool, device: str | None = "cuda") -> Answer:
 def probe_answer(info: Answer, allow_cpu: bool = False) -> subprocess.CompletedProcess:
     with FakeExporter() as server:
         server.answers["/api/model-info"] = info
-        result, _ = run_startup_probe(int(server.base_url.rsplit(":", 1)[1]), allow_cpu)
+        result, _ = run_startup_probe(server.port, allow_cpu)
     return result
 
 
@@ -91,10 +91,7 @@ def test_startup_probe_fails_when_the_server_runs_without_a_model(allow_cpu):
 
 
 def test_startup_probe_fails_while_the_port_is_closed():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again before the probe runs: connection refused
-    result, _ = run_startup_probe(port)
+    result, _ = run_startup_probe(unused_port())  # closed before the probe runs: connection refused
     assert result.returncode != 0
     assert "Connection refused" in result.stderr
 
@@ -102,7 +99,7 @@ def test_startup_probe_fails_while_the_port_is_closed():
 def test_startup_probe_gives_up_before_the_kubelet_does():
     with FakeExporter() as server:
         server.answers["/api/model-info"] = Answer(b'{"loaded": true}', delay_seconds=8)
-        result, took = run_startup_probe(int(server.base_url.rsplit(":", 1)[1]))
+        result, took = run_startup_probe(server.port)
     assert result.returncode != 0
     assert took < 5, f"the probe took {took:.1f}s, past the kubelet's timeoutSeconds"
 

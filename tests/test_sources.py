@@ -7,6 +7,7 @@ import socket
 
 import pytest
 from exporter import Answer, fixture
+from loopback import unused_port
 
 from gate.policy import PodUsage
 from gate.sources import SourceConfig, SourceError, make_source, provides_total
@@ -240,11 +241,8 @@ def test_a_dropped_connection_is_a_source_error(exporter):
 
 
 def test_connection_refused():
-    with socket.socket() as sock:  # a port nobody listens on: bind, then close
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     with pytest.raises(SourceError, match="connection refused"):
-        make_source("gpu-pod-exporter", SourceConfig(url=f"http://127.0.0.1:{port}/metrics")).read()
+        make_source("gpu-pod-exporter", SourceConfig(url=f"http://127.0.0.1:{unused_port()}/metrics")).read()
 
 
 def test_dns_failure(monkeypatch):
