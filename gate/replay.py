@@ -330,8 +330,8 @@ class _Simulation:
         self.apply(t, decision)
 
     def apply(self, t: int, decision: policy.Decision) -> None:
-        # The Deployment's annotations, merge-patched as the API server would, then read back
-        # the way the live gate reads them.
+        # The gate's state (the live gate's Lease annotations) with the decision's changes
+        # applied, then read back the way the live gate reads them.
         for key, value in decision.annotations.items():
             if value is None:
                 self.annotations.pop(key, None)

@@ -20,7 +20,7 @@ Real behaviours it reproduces (read from kube-apiserver and apimachinery):
   `application/apply-patch+yaml`); any other is 415 `UnsupportedMediaType`. POST/PUT take JSON.
 - The scale subresource answers an `autoscaling/v1` `Scale` (not the Deployment), and patching
   it changes the Deployment's `spec.replicas`, `metadata.generation` and `resourceVersion`.
-- JSON merge patch per RFC 7386: `null` removes a key (how the gate clears annotations).
+- JSON merge patch per RFC 7386: `null` removes a key.
 - A patch or update carrying a stale `metadata.resourceVersion` is 409 `Conflict`; a negative
   `spec.replicas` is 422 `Invalid`; a missing Deployment is 404 `NotFound` with
   `details.group: apps, kind: deployments`; an Event whose namespace differs from the URL's is
