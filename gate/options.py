@@ -134,6 +134,8 @@ class ConfigWatch:
                 text = handle.read()
         except OSError as exc:
             text, problem = None, f"cannot read the settings file {self.path!r}: {exc.strerror}"
+        except ValueError:  # not UTF-8
+            text, problem = None, f"cannot read the settings file {self.path!r}: not UTF-8 text"
         digest = gate_settings.content_hash(text) if text is not None else "unreadable"
         if digest == self.seen:
             return None
@@ -145,6 +147,10 @@ class ConfigWatch:
         except (InvalidValue, KubeError) as exc:
             self.valid = False
             return Reload(digest, problem=f"{exc}; keeping the settings in use (hash {self.applied})")
+        except Exception as exc:  # a surprise in a reload never stops the loop: the file is refused
+            self.valid = False
+            detail = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+            return Reload(digest, problem=f"{detail}; keeping the settings in use (hash {self.applied})")
         self.applied, self.valid = digest, True
         return Reload(digest, options=replace(options, watch=self))
 

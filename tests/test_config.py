@@ -496,3 +496,25 @@ def test_replays_floor_help_offers_only_what_it_takes():
     text = CliRunner().invoke(app, ["replay", "--help"], env={"COLUMNS": "300"}).stdout
     assert "--floor" in text and "6.5GB" not in text and "bytes)" not in text
     assert "--config" in text and "--paused" in text
+
+
+def test_a_reload_that_meets_any_surprise_refuses_the_file_and_never_raises(tmp_path):
+    """Not UTF-8, or a build that fails in a way nobody planned for: the loop must go on with its
+    last good settings (fail closed is a property of the loop), so poll refuses, never raises."""
+    from gate.options import ConfigWatch
+
+    path = tmp_path / "gate.yaml"
+    path.write_text("floor: 6GiB\n")
+    document = gate_settings.load(str(path))
+
+    def build(doc):
+        raise RuntimeError("a bug in building the options")
+
+    watch = ConfigWatch(document, build)
+    path.write_bytes(b"floor: \xff\xfe\n")
+    refused = watch.poll()
+    assert refused is not None and refused.options is None and "not UTF-8" in (refused.problem or "")
+    path.write_text("floor: 7GiB\n")
+    surprise = watch.poll()
+    assert surprise is not None and surprise.options is None and "RuntimeError: a bug" in (surprise.problem or "")
+    assert watch.poll() is None  # the same file again: nothing new
