@@ -83,12 +83,11 @@ def build(given: Mapping[str, tuple[Any, gate_settings.Origin]], document: gate_
     # 0 switches a loop off in the replay; the settings' intervals are always above zero.
     off = {key for key, (value, _) in given.items() if key in INTERVALS and parse_duration(value) == 0}
     resolved = gate_settings.resolve({k: v for k, v in given.items() if k not in off}, document)
-    # What the simulation can replay, before the settings' own rules.
+    # What the simulation can replay, before the settings' own rules (a device source beside
+    # dcgm, the one device-level source it replays, is refused by `parse`).
     source = resolved.values["source"]
     if source not in sim.EXPORTER_SOURCES:
         raise InvalidValue(f"invalid replayed source {source!r}: expected one of {', '.join(sim.EXPORTER_SOURCES)}")
-    if resolved.values["device.source"] and source != "gpu-pod-exporter":
-        raise InvalidValue(f"--device-source is a second opinion beside gpu-pod-exporter, not beside {source!r}")
     parsed = gate_settings.parse(resolved.values, resolved.origins, resolved.path, needs_total=True, fetches=False).values
     if parsed["total"] is None:
         raise InvalidValue("gate replay needs the card's total: --total (total in --config), e.g. 15360MiB")
