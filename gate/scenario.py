@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,17 @@ from gate.cron import chart_schedules, parse_cron
 from gate.policy import Settings
 from gate.trace import Trace
 from gate.units import InvalidValue, Window, parse_duration, parse_size, parse_window
+
+
+class PolicyChoice(StrEnum):
+    """The policies a replay runs: this project's, the seed stack's, the plain baseline."""
+
+    GATE = "gate"
+    SEED = "seed"
+    REACTIVE = "reactive"
+
+
+assert tuple(PolicyChoice) == sim.POLICIES
 
 # The loops' intervals, which the replay may switch off with 0 (the settings' are above zero).
 INTERVALS = ("sidecar.interval", "controller.interval")

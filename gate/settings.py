@@ -3,7 +3,7 @@
 `SETTINGS` is the one definition of every setting: its key in the settings document (the chart's
 value under `gate`, so `demand.url` is `gate.demand.url`), its kind, its default, its help, its
 GATE_* variable and its flag. Everything else is derived from it or tested against it: the
-command line's options (gate/cli.py), the document's validation (`load`), the chart's
+command line's options (gate/cli/options.py), the document's validation (`load`), the chart's
 `values.yaml` defaults and `files/gate-settings.json` (which the chart's templates validate
 with), and `policy.Settings`' defaults.
 

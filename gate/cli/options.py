@@ -18,14 +18,7 @@ import typer
 
 from gate import defaults
 from gate import settings as gate_settings
-
-
-class PolicyChoice(StrEnum):
-    """The policies `gate replay` replays (gate/replay.py's POLICIES)."""
-
-    GATE = "gate"
-    SEED = "seed"
-    REACTIVE = "reactive"
+from gate.scenario import PolicyChoice
 
 
 def metavar(choices: type[StrEnum]) -> str:

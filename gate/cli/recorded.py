@@ -26,7 +26,6 @@ from gate.cli.options import (
     Output,
     PausedSpans,
     PlotFile,
-    PolicyChoice,
     PolicyName,
     PrometheusUrl,
     PromQuery,
@@ -49,6 +48,7 @@ from gate.cli.options import (
 from gate.options import choice
 from gate.policy import Settings
 from gate.recorded import PrometheusRange, load_traces
+from gate.scenario import PolicyChoice
 from gate.status import ExitStatus
 from gate.units import InvalidValue, parse_floor, parse_size
 
