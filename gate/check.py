@@ -21,6 +21,7 @@ import requests
 from gate import policy
 from gate.kube.client import KubeClient
 from gate.kube.errors import KubeError
+from gate.options import Options
 from gate.run import lease_name, look, read_state, write_state
 from gate.sources import DeviceSource, Source, SourceConfig
 from gate.status import ExitStatus, for_kube_error
@@ -165,3 +166,18 @@ def check_server(
     if len(audio) < 44 or audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
         return CheckResult("server", False, f"POST /v1/audio/speech answered {len(audio)} bytes that are not WAV", ExitStatus.SERVER)
     return CheckResult("server", True, f"model {model.get('type', '?')} on {device}; {len(audio)} bytes of WAV for {phrase!r}")
+
+
+def run_checks(
+    options: Options, server_url: str | None, voice: str, phrase: str, synth_timeout_seconds: float | None, allow_cpu: bool
+) -> list[CheckResult]:
+    """The checks in order: metrics, RBAC, and the server when its URL is given."""
+    results = [
+        check_metrics(options.source(), options.settings, options.clock(), options.device_source()),
+        check_rbac(options.kube(), options.settings),
+    ]
+    if server_url:
+        assert synth_timeout_seconds is not None
+        wanted = desired_replicas(options.kube(), options.settings)
+        results.append(check_server(server_url, voice, phrase, options.timeout_seconds, synth_timeout_seconds, wanted, allow_cpu))
+    return results

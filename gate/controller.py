@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 import typer
@@ -37,7 +38,7 @@ from gate.kube.client import MAX_RETRY_AFTER_SECONDS, KubeClient
 from gate.kube.errors import KubeError
 from gate.options import Options
 from gate.policy import Reason
-from gate.run import Outcome, read_all, record, run, store_for, write_pending
+from gate.run import Outcome, decide, look, read_all, read_state, record, run, store_for, write_pending
 from gate.serve import GateServer
 from gate.store import Snapshot, merge
 from gate.telemetry import WatchMetrics
@@ -309,6 +310,51 @@ def decide_within(options: Options, command: str, seconds: float, exit_now: Call
         yield
     finally:
         stop.set()
+
+
+def once(options: Options, command: str, deadline_seconds: float, exit_now: Callable[[int], None]) -> Outcome:
+    """One run of a one-shot command (preflight, guard, down: a CronJob's), given up after
+    `deadline_seconds` as `decide_within` says. down reads no metrics."""
+    reads = command != "down"
+    source = options.source() if reads else None
+    device = options.device_source() if reads else None
+    demand = options.demand_probe() if reads else None
+    with decide_within(options, command, deadline_seconds, exit_now):
+        return run(
+            command, options.settings, source, options.kube(), options.clock(), dry_run=options.dry_run, device=device, demand=demand
+        )
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What `gate status` shows: the view, the state and what preflight and guard would decide
+    (none without the state); an API failure is kept to report after the view."""
+
+    view: policy.View
+    state: policy.GateState | None
+    decisions: list[policy.Decision]
+    ready: int | None
+    demand: policy.Demand | None
+    api_exc: KubeError | None
+
+    @property
+    def api_error(self) -> str | None:
+        return str(self.api_exc) if self.api_exc is not None else None
+
+
+def survey(options: Options) -> Survey:
+    """Read, look and decide as preflight and guard would; act on nothing."""
+    state, api_exc, ready = None, None, None
+    try:
+        deployment, state = read_state(options.kube(), options.settings)
+        ready = report.ready_replicas(deployment)
+    except KubeError as exc:
+        api_exc = exc
+    view = look(options.source(), options.settings, options.clock(), state, options.device_source())
+    probe = options.demand_probe()
+    demand = probe() if probe is not None else None
+    decisions = [decide(cmd, view, state, options.settings, demand) for cmd in ("preflight", "guard")] if state else []
+    return Survey(view, state, decisions, ready, demand, api_exc)
 
 
 def _report(outcome: Outcome, previous: tuple[str, Reason] | None, options: Options, kube) -> tuple[str, Reason]:

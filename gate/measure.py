@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from gate import policy
 from gate.trace import Trace
@@ -58,6 +59,22 @@ def measure(trace: Trace, settings: policy.Settings, headroom_bytes: int) -> Mea
 
 def helm_line(measurement: Measurement, release: str, namespace: str) -> str:
     return f"helm upgrade {release} ./chart -n {namespace} --reuse-values --set gate.floor={measurement.floor_text}"
+
+
+def report_json(measurement: Measurement, release: str, namespace: str, floor_bytes: int) -> dict[str, Any]:
+    """`gate measure --output json`: the measurement, the configured floor and its budget, the line to run."""
+    m = measurement
+    budget = policy.budget_bytes(floor_bytes)
+    return {
+        **m.__dict__,
+        "held_seconds": m.held_seconds,
+        "floor_bytes": m.floor_bytes,
+        "floor": m.floor_text,
+        "configured_floor_bytes": floor_bytes,
+        "budget_bytes": budget,
+        "over_budget": m.peak_bytes > budget,
+        "helm": helm_line(m, release, namespace),
+    }
 
 
 def budget_text(measurement: Measurement, floor_bytes: int) -> str:

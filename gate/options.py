@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from gate import policy
 from gate import settings as gate_settings
@@ -20,6 +21,8 @@ from gate.sources import DeviceSource, Source, SourceConfig, make_device_source,
 from gate.sources import demand as demand_source
 from gate.sources.demand import DemandConfig
 from gate.units import InvalidValue, parse_instant
+
+C = TypeVar("C", bound=StrEnum)
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class Options:
     kubeconfig: str | None
     context: str | None
     dry_run: bool
-    output: str
+    output: gate_settings.Format
     log_format: str
     now: datetime | None
     debug: bool
@@ -64,10 +67,11 @@ class Options:
         return KubeClient(self.cluster, timeout_seconds=self.timeout_seconds)
 
 
-def choice(value: str, allowed: tuple[str, ...], what: str) -> str:
-    if value not in allowed:
+def choice(value: str, allowed: type[C], what: str) -> C:
+    """`value` as a member of the enum `allowed`, or InvalidValue naming it and the choices."""
+    if value not in tuple(allowed):
         raise InvalidValue(f"invalid {what} {value!r}: expected one of {', '.join(allowed)}")
-    return value
+    return allowed(value)
 
 
 def parse_options(raw: dict[str, Any], resolved: gate_settings.Resolved, needs_total: bool) -> tuple[Options, str | None]:
@@ -93,7 +97,7 @@ def parse_options(raw: dict[str, Any], resolved: gate_settings.Resolved, needs_t
         kubeconfig=raw["kubeconfig"],
         context=raw["context"],
         dry_run=raw["dry_run"],
-        output=choice(raw["output"], tuple(gate_settings.Format), "output format"),
+        output=choice(raw["output"], gate_settings.Format, "output format"),
         log_format=parsed["logFormat"],
         now=parse_instant(raw["now"]) if raw["now"] else None,
         debug=raw["debug"],

@@ -3,7 +3,7 @@
 `SETTINGS` is the one definition of every setting: its key in the settings document (the chart's
 value under `gate`, so `demand.url` is `gate.demand.url`), its kind, its default, its help, its
 GATE_* variable and its flag. Everything else is derived from it or tested against it: the
-command line's options (gate/cli.py), the document's validation (`load`), the chart's
+command line's options (gate/cli/options.py), the document's validation (`load`), the chart's
 `values.yaml` defaults and `files/gate-settings.json` (which the chart's templates validate
 with), and `policy.Settings`' defaults.
 
@@ -609,8 +609,7 @@ def parse(
     source, device = out["source"], out["device.source"]
     check(
         not (device and source in DEVICE_SOURCE_NAMES),
-        f"--device-source {device!r} is a second opinion for a per-pod source; --source {source!r} is device-level already "
-        "(device.source beside source in the file)",
+        f"{device_beside_per_pod('--device-source', repr(device), '--source', repr(source))} (device.source beside source in the file)",
         "device.source",
         "source",
     )
@@ -636,6 +635,13 @@ def parse(
     )
     out["floor"] = one("floor", lambda: parse_floor(values["floor"], out["total"]))
     return Parsed(out)
+
+
+def device_beside_per_pod(device_name: str, device: str, source_name: str, source: str) -> str:
+    """The one wording of "a device source only beside a per-pod source", with the names and
+    values as the caller shows them: the gate's refusal here, and templates/_settings.tpl's
+    (which Helm renders itself; tests/test_defaults.py holds the two equal)."""
+    return f"{device_name} {device} is a second opinion beside a per-pod source; {source_name} {source} is device-level already"
 
 
 def _parse_one(setting: Setting, value: Any, tz: Any) -> Any:

@@ -65,6 +65,13 @@ def test_the_schema_leaves_each_setting_to_the_one_line_check():
         assert set(node) == {"$comment", "description"} and "_settings.tpl" in node["$comment"], setting.key
 
 
+def test_the_chart_refuses_a_device_source_beside_a_device_level_one_in_the_gates_words():
+    """Helm cannot call Python: templates/_settings.tpl writes the sentence itself, with the
+    chart's names; it must be the gate's (`settings.device_beside_per_pod`)."""
+    template = (CHART / "templates" / "_settings.tpl").read_text()
+    assert gate_settings.device_beside_per_pod("gate.device.source:", "%q", "gate.source", "%q") in template
+
+
 def test_the_rendered_default_schedules_are_the_gates():
     """The chart derives the schedules from gate.window (the values say ""); what it renders with
     defaults is what `gate replay` and the benchmark simulate."""

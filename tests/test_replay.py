@@ -485,7 +485,10 @@ def test_replay_of_dcgm_alone_and_of_a_device_beside_the_exporter_do_not_flap():
     ("args", "message"),
     [
         (["--source", "nvml"], "invalid replayed source 'nvml'"),
-        (["--source", "dcgm", "--device-source", "dcgm"], "second opinion beside gpu-pod-exporter"),
+        (
+            ["--source", "dcgm", "--device-source", "dcgm"],
+            "second opinion beside a per-pod source; --source 'dcgm' is device-level already",
+        ),
         (["--device-source", "dcgm-exporter"], "invalid device source 'dcgm-exporter'"),
         (["--empty-answer", "03:00-25:00"], "03:00-25:00"),
         (["--exporter-lag", "soon"], "invalid duration 'soon'"),

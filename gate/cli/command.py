@@ -1,0 +1,138 @@
+"""How a command is declared and run: the shared options it takes, its settings resolved, every
+expected failure mapped to one stderr line and its exit status, its report printed."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import re
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, NoReturn
+
+import typer
+
+from gate import settings as gate_settings
+from gate.cli.options import COMMON, SETTING_PARAMS
+from gate.kube.errors import KubeError
+from gate.options import ConfigWatch, Options, parse_options, with_cluster
+from gate.sources import SourceError
+from gate.status import ExitStatus, for_kube_error
+from gate.units import InvalidValue
+
+# A bearer token, or a JWT (a service account token) wherever it appears in text.
+_SECRETS = re.compile(r"(?i)(bearer\s+)[^\s'\",;]+|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
+
+
+def redact(text: str) -> str:
+    """Tokens out of anything the gate prints about a failure: a library's error message or a
+    traceback may carry a request's Authorization header."""
+    return _SECRETS.sub(lambda m: (m.group(1) or "") + "<redacted>", text)
+
+
+def fail(message: str, status: ExitStatus) -> NoReturn:
+    """One line on stderr, then the exit status: the only way the gate reports a failure."""
+    typer.echo(f"gate: {redact(' '.join(message.split()))}", err=True)
+    raise typer.Exit(code=int(status))
+
+
+def run_reporting_errors(body: Callable[[], None], debug: bool) -> None:
+    """Run a command, turning every expected failure into one stderr line and its exit status."""
+    try:
+        body()
+    except typer.Exit:
+        raise
+    except InvalidValue as exc:
+        fail(str(exc), ExitStatus.USAGE)
+    except KubeError as exc:
+        fail(str(exc), for_kube_error(exc))
+    except SourceError as exc:
+        fail(str(exc), ExitStatus.METRICS)
+    except KeyboardInterrupt:
+        fail("interrupted", ExitStatus.INTERRUPTED)
+    except Exception as exc:  # a bug: one line unless asked for the traceback
+        if debug:
+            typer.echo(redact(traceback.format_exc()), err=True, nl=False)
+        fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", ExitStatus.ERROR)
+
+
+def echo_json(payload: Any) -> None:
+    """Pretty for a person at a terminal; one line for a log (a CronJob's, a pipe)."""
+    typer.echo(json.dumps(payload, indent=2 if sys.stdout.isatty() else None))
+
+
+# Click's ParameterSource, by name (Typer carries its own copy of Click).
+_ORIGINS = {"COMMANDLINE": gate_settings.Origin.FLAG, "ENVIRONMENT": gate_settings.Origin.VARIABLE}
+# Typer passes the Click context to a parameter annotated so; the commands declare it to learn
+# where each value came from.
+CONTEXT = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+
+
+def given_settings(ctx: typer.Context, names: dict[str, str], values: dict[str, Any]) -> dict[str, tuple[Any, gate_settings.Origin]]:
+    """The settings a flag or a variable gave (parameter name -> its key in `names`), with which
+    of the two; what neither gave is left to the file and the defaults (`settings.resolve`)."""
+    given = {}
+    for param, key in names.items():
+        source = ctx.get_parameter_source(param)
+        origin = _ORIGINS.get(source.name) if source is not None else None
+        if origin is not None:
+            given[key] = (values[param], origin)
+    return given
+
+
+def with_settings(command: Callable[..., None], names: tuple[str, ...]) -> Callable[..., None]:
+    """`command` as Typer reads it: its own parameters but `**given`, then the shared options
+    `names` (which arrive in `**given`). For the commands that resolve settings without a
+    cluster (check-config, replay)."""
+    own = [p for name, p in inspect.signature(command, eval_str=True).parameters.items() if name != "given"]
+    command.__signature__ = inspect.Signature([*own, *(COMMON[name] for name in names)])  # type: ignore[attr-defined]
+    return command
+
+
+def gate_command(
+    *groups: set[str], needs_total: bool = True, own_settings: dict[str, str] | None = None
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the shared options of `groups` and the shared error handling.
+
+    The command is written as `def cmd(options: Options, <its own options>)`; the wrapper shows
+    Typer one signature with both, resolves the settings (flag > variable > --config file >
+    default, `settings.resolve`), parses them and the other shared options (the others at their
+    defaults), and maps every expected failure to one stderr line and its exit status.
+    `own_settings` maps a command's own option to its settings key (`--interval`).
+    """
+    declared = set().union(*groups) if groups else set(COMMON)
+    own_keys = own_settings or {}
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = [p for name, p in inspect.signature(command, eval_str=True).parameters.items() if name != "options"]
+        assert not {q.name for q in own} & set(COMMON), "a command's own option shadows a shared one"
+
+        @functools.wraps(command)
+        def wrapper(ctx: typer.Context, **kwargs: Any) -> None:
+            raw = {name: (kwargs.pop(name) if name in declared else p.default) for name, p in COMMON.items()}
+            names = {param: s.key for param, s in SETTING_PARAMS.items() if param in declared}
+            given = given_settings(ctx, {**names, **own_keys}, {**raw, **kwargs})
+
+            def build(document: gate_settings.Document | None) -> Options:
+                options, given_namespace = parse_options(raw, gate_settings.resolve(given, document), needs_total)
+                return with_cluster(options, given_namespace)
+
+            def body() -> None:
+                document = gate_settings.load(raw["config"]) if raw["config"] else None
+                options = build(document)
+                if document is not None:
+                    options = replace(options, watch=ConfigWatch(document, build))
+                command(options, **kwargs)
+
+            run_reporting_errors(body, raw["debug"])
+
+        parameters = [CONTEXT, *own, *(p for name, p in COMMON.items() if name in declared)]
+        wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+        del wrapper.__wrapped__  # Typer must read the combined signature, not the command's
+        return wrapper
+
+    return decorate

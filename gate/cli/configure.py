@@ -1,0 +1,75 @@
+"""The gate's settings and its switch: `check-config` (a settings document, offline) and
+`pause`/`resume` (the Lease's pause annotation)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from gate import policy
+from gate import settings as gate_settings
+from gate.cli.command import echo_json, gate_command, given_settings, run_reporting_errors, with_settings
+from gate.cli.options import ACTS, CLUSTER, SETTING_PARAMS, ConfigFile, Output
+from gate.options import Options, choice
+from gate.run import lease_name, write_state
+
+
+@gate_command(CLUSTER, ACTS, {"output"}, needs_total=False)
+def pause(options: Options) -> None:
+    """Pause the gate from the cluster: set tts.gate/paused "true" on its Lease. The controller
+    and the sidecar give the card back within one interval and nothing takes it until `gate
+    resume` (as `enabled: false` in the settings does, without touching the chart)."""
+    switch(options, paused=True)
+
+
+@gate_command(CLUSTER, ACTS, {"output"}, needs_total=False)
+def resume(options: Options) -> None:
+    """Clear the Lease's pause switch (tts.gate/paused); `enabled: false` in the settings still pauses."""
+    switch(options, paused=False)
+
+
+def switch(options: Options, paused: bool) -> None:
+    settings = options.settings
+    write_state(options.kube(), settings, {policy.PAUSED: "true" if paused else None}, dry_run=options.dry_run)
+    still = [] if settings.enabled else ["enabled: false in the settings"]
+    if options.output == "json":
+        echo_json({"paused": paused or bool(still), "lease": lease_name(settings), "paused_by": still, "dry_run": options.dry_run})
+        return
+    prefix = "[dry run] " if options.dry_run else ""
+    if paused:
+        typer.echo(
+            f"{prefix}paused: Lease {lease_name(settings)} has {policy.PAUSED}=true; the controller and the sidecar give "
+            "the card back within one interval, and nothing takes it until `gate resume`"
+        )
+    else:
+        tail = f"; still paused by {still[0]}" if still else "; the gate decides again from its next run"
+        typer.echo(f"{prefix}resumed: {policy.PAUSED} removed from Lease {lease_name(settings)}{tail}")
+
+
+def check_config(ctx: typer.Context, path: ConfigFile, output: Output = "text", **given: Any) -> None:
+    """Validate a settings document offline, as `promtool check config` does, and print the
+    effective settings with where each came from (default, file, variable, flag). Exit 2 on a
+    bad file; nothing is contacted."""
+
+    def body() -> None:
+        document = gate_settings.load(path)
+        names = {s.param: s.key for s in gate_settings.SHARED}
+        resolved = gate_settings.resolve(given_settings(ctx, names, given), document)
+        gate_settings.parse(resolved.values, resolved.origins, document.path, needs_total=True)
+        output_format = choice(output, gate_settings.Format, "output format")
+        rows = [(key, resolved.values[key], resolved.origins[key].value) for key in gate_settings.BY_KEY]
+        if output_format == "json":
+            echo_json({"file": document.path, "hash": document.hash, "settings": [{"key": k, "value": v, "from": o} for k, v, o in rows]})
+            return
+        width = max(len(k) for k, _, _ in rows)
+        typer.echo(f"{document.path}: valid (hash {document.hash})")
+        for key, value, origin in rows:
+            shown = json.dumps(value) if value == "" or isinstance(value, bool) else str(value)
+            typer.echo(f"{key:<{width}}  {shown}  ({origin})")
+
+    run_reporting_errors(body, False)
+
+
+with_settings(check_config, tuple(SETTING_PARAMS))

@@ -1,0 +1,64 @@
+"""The long-running commands: `run` (the controller) and `guard` (one shot, or `--watch`: the
+server pod's sidecar)."""
+
+from __future__ import annotations
+
+from gate import defaults
+from gate import settings as gate_settings
+from gate.cli.command import gate_command
+from gate.cli.live import run_once
+from gate.cli.options import (
+    ACTS,
+    CARD,
+    CLUSTER,
+    ControllerInterval,
+    Deadline,
+    Iterations,
+    MetricsAddress,
+    MetricsPort,
+    SidecarInterval,
+    WatchOpt,
+)
+from gate.options import Options
+from gate.units import InvalidValue
+
+
+def loop(options: Options, command: str, interval_key: str, metrics_port: int, metrics_address: str, iterations: int) -> None:
+    if not 0 <= metrics_port <= 65535:
+        raise InvalidValue(f"invalid metrics port {metrics_port}: expected 0-65535")
+    if iterations < 0:
+        raise InvalidValue(f"invalid iterations {iterations}: expected 0 or more")
+    from gate.controller import control
+
+    control(options, interval_key, metrics_address, metrics_port, iterations=iterations, command=command)
+
+
+@gate_command(CLUSTER, CARD, ACTS, {"output", "log_format"}, own_settings={"interval": "sidecar.interval"})
+def guard(
+    options: Options,
+    watch: WatchOpt = False,
+    interval: SidecarInterval = gate_settings.BY_KEY["sidecar.interval"].default,  # type: ignore[assignment]
+    metrics_port: MetricsPort = defaults.METRICS_PORT,
+    metrics_address: MetricsAddress = "0.0.0.0",
+    iterations: Iterations = 0,
+    deadline: Deadline = defaults.ONE_SHOT_DEADLINE,
+) -> None:
+    """Holding the card, give it back (scale to 0) when it has no room, the metrics are blind, the window ended or the gate is paused."""
+    if not watch:
+        run_once("guard", options, deadline)
+        return
+    loop(options, "guard", "sidecar.interval", metrics_port, metrics_address, iterations)
+
+
+@gate_command(CLUSTER, CARD, ACTS, {"log_format"}, own_settings={"interval": "controller.interval"})
+def run_controller(
+    options: Options,
+    interval: ControllerInterval = gate_settings.BY_KEY["controller.interval"].default,  # type: ignore[assignment]
+    metrics_port: MetricsPort = defaults.METRICS_PORT,
+    metrics_address: MetricsAddress = "0.0.0.0",
+    iterations: Iterations = 0,
+) -> None:
+    """The controller: every interval, decide as preflight, guard and down would, and act, until
+    SIGTERM. Serves /metrics and /healthz (fails once the loop stops completing iterations).
+    Paused (--disabled, `enabled: false`, or `gate pause`), every tick gives the card back and none takes it."""
+    loop(options, "tick", "controller.interval", metrics_port, metrics_address, iterations)

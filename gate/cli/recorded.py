@@ -1,0 +1,198 @@
+"""The offline commands over recorded nights: `replay` (the policy through a simulated night)
+and `measure` (the server's real GPU memory, and the floor to set). Neither changes anything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from gate import defaults, report, scenario
+from gate import settings as gate_settings
+from gate.cli.command import echo_json, fail, given_settings, run_reporting_errors, with_settings
+from gate.cli.options import (
+    SETTING_PARAMS,
+    ActionsOut,
+    Compare,
+    Debug,
+    DemandFile,
+    Deployment,
+    EmptyAnswer,
+    End,
+    ExporterLag,
+    GuardSchedule,
+    Headroom,
+    MeasureFloor,
+    Output,
+    PausedSpans,
+    PlotFile,
+    PolicyName,
+    PrometheusUrl,
+    PromQuery,
+    PromUpQuery,
+    ReentrySchedule,
+    Release,
+    ReplayControllerInterval,
+    ReplayNamespace,
+    ReplaySidecarInterval,
+    Start,
+    Step,
+    Traces,
+    TtsLoad,
+    TtsPeak,
+    TtsRelease,
+    TtsStart,
+    WindowDownSchedule,
+    WindowUpSchedule,
+)
+from gate.options import choice
+from gate.policy import Settings
+from gate.recorded import PrometheusRange, load_traces
+from gate.scenario import PolicyChoice
+from gate.status import ExitStatus
+from gate.units import InvalidValue, parse_floor, parse_size
+
+# The settings `gate replay` replays, as the live commands take them (and --config).
+REPLAYED = (
+    "config",
+    "source",
+    "floor",
+    "total",
+    "window",
+    "timezone_name",
+    "cooldown",
+    "cooldown_max",
+    "hysteresis",
+    "empty_is_idle",
+    "device_source",
+    "startup_grace",
+    "own_peak",
+    "entry_margin",
+    "demand_idle_after",
+    "enabled",
+)
+
+
+def replay(
+    ctx: typer.Context,
+    traces: Traces = None,
+    policy_name: PolicyName = PolicyChoice.GATE.value,
+    compare: Compare = False,
+    actions_out: ActionsOut = None,
+    plot: PlotFile = None,
+    output: Output = "text",
+    namespace: ReplayNamespace = "tts",
+    deployment: Deployment = defaults.DEPLOYMENT,
+    tts_peak: TtsPeak = defaults.TTS_PEAK,
+    tts_start: TtsStart = defaults.TTS_START,
+    tts_load: TtsLoad = defaults.TTS_LOAD,
+    tts_release: TtsRelease = defaults.TTS_RELEASE,
+    sidecar_interval: ReplaySidecarInterval = None,
+    controller_interval: ReplayControllerInterval = None,
+    demand_file: DemandFile = None,
+    exporter_lag: ExporterLag = defaults.EXPORTER_LAG,
+    empty_answer: EmptyAnswer = None,
+    paused: PausedSpans = None,
+    window_up_schedule: WindowUpSchedule = None,
+    reentry_schedule: ReentrySchedule = "",
+    guard_schedule: GuardSchedule = None,
+    window_down_schedule: WindowDownSchedule = None,
+    prometheus: PrometheusUrl = None,
+    start: Start = None,
+    end: End = None,
+    step: Step = "15s",
+    prometheus_query: PromQuery = None,
+    prometheus_up_query: PromUpQuery = None,
+    debug: Debug = False,
+    **given: Any,
+) -> None:
+    """Replay recorded nights through the real policy with a simulated TTS pod, and report what the
+    gate would have done: utilization, breach and conflict seconds, entries and yields per night.
+
+    Defaults are the chart's; --config gate.yaml (the chart's rendered settings) replays what the
+    cluster runs. Changes nothing anywhere.
+    """
+
+    def body() -> None:
+        output_format = choice(output, gate_settings.Format, "output format")
+        chosen = [PolicyChoice.SEED, PolicyChoice.GATE] if compare else [choice(policy_name, PolicyChoice, "policy")]
+        document = gate_settings.load(given["config"]) if given.get("config") else None
+        names = {p: SETTING_PARAMS[p].key for p in REPLAYED if p in SETTING_PARAMS}
+        flags = given_settings(
+            ctx,
+            {**names, "sidecar_interval": "sidecar.interval", "controller_interval": "controller.interval"},
+            {**given, "sidecar_interval": sidecar_interval, "controller_interval": controller_interval},
+        )
+        model = scenario.Model(
+            namespace,
+            deployment,
+            tts_peak,
+            tts_start,
+            tts_load,
+            tts_release,
+            demand_file,
+            exporter_lag,
+            empty_answer or [],
+            paused or [],
+            window_up_schedule,
+            reentry_schedule,
+            guard_schedule,
+            window_down_schedule,
+        )
+        replayed = scenario.build(flags, document, model)
+        loaded = load_traces(traces, PrometheusRange(prometheus, start, end, step, prometheus_query, prometheus_up_query))
+        results = scenario.run(replayed, loaded, [p.value for p in chosen])
+        if actions_out:
+            scenario.write_actions(results, actions_out, compare)
+        if plot:
+            scenario.plot(results, plot)
+        rows = [(r.trace.name, night) for r in results for night in r.nights]
+        if output_format == "json":
+            echo_json([{"trace": name, **night.to_json()} for name, night in rows])
+        else:
+            typer.echo(report.replay_table(rows))
+
+    run_reporting_errors(body, debug)
+
+
+with_settings(replay, REPLAYED)
+
+
+def measure(
+    traces: Traces = None,
+    namespace: ReplayNamespace = "tts",
+    deployment: Deployment = defaults.DEPLOYMENT,
+    headroom: Headroom = "2GiB",
+    floor: MeasureFloor = gate_settings.BY_KEY["floor"].default,  # type: ignore[assignment]
+    release: Release = "tts",
+    output: Output = "text",
+    prometheus: PrometheusUrl = None,
+    start: Start = None,
+    end: End = None,
+    step: Step = "15s",
+    prometheus_query: PromQuery = None,
+    prometheus_up_query: PromUpQuery = None,
+    debug: Debug = False,
+) -> None:
+    """Measure the TTS pod's GPU memory over a range in which it baked, print the observed peak
+    beside the configured floor (the server's budget), and the floor to set (peak + headroom) as the
+    exact `helm upgrade` line."""
+
+    def body() -> None:
+        from gate.measure import NothingToMeasure, measure, report_json, report_text
+
+        output_format = choice(output, gate_settings.Format, "output format")
+        settings = Settings(namespace=namespace, deployment=deployment, floor_bytes=parse_floor(floor, None))
+        if traces and len(traces) > 1:
+            raise InvalidValue(f"gate measure reads one trace, got {len(traces)}")
+        [trace] = load_traces(traces, PrometheusRange(prometheus, start, end, step, prometheus_query, prometheus_up_query))
+        try:
+            result = measure(trace, settings, parse_size(headroom))
+        except NothingToMeasure as exc:
+            fail(str(exc), ExitStatus.NOTHING_TO_MEASURE)
+        if output_format == "json":
+            echo_json(report_json(result, release, namespace, settings.floor_bytes))
+        else:
+            typer.echo(report_text(result, release, namespace, settings.floor_bytes))
+
+    run_reporting_errors(body, debug)
