@@ -316,17 +316,14 @@ class _Simulation:
         now = _instant(t)
         if self.config.policy == "seed":
             decision = seed_decide(command, self.observe(t), self.state.replicas, self.settings.floor_bytes)
-        elif command == "down":
-            decision = policy.decide_down(self.state)
+        elif command == "down":  # looks at no metrics and probes no queue
+            decision = policy.step(command, None, self.state, self.settings)
         else:
             # The Lease's pause switch, as `gate pause` would have set it (the gate only).
             paused = self.config.policy == "gate" and any(start <= t < end for start, end in self.config.paused_spans)
             state = replace(self.state, paused=paused) if paused else self.state
             view = policy.assess(self.observe(t), self.settings, now, state)
-            if command == "tick":
-                decision = policy.decide_tick(view, state, self.settings, self.probe(t))
-            else:
-                decision = policy.decide(command, view, state, self.settings, self.probe(t))
+            decision = policy.step(command, view, state, self.settings, self.probe(t))
         self.apply(t, decision)
 
     def apply(self, t: int, decision: policy.Decision) -> None:

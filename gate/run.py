@@ -128,15 +128,8 @@ def write_state(kube: KubeClient, settings: Settings, changes: Mapping[str, str 
     merge(store, snapshot, changes)
 
 
-def decide(command: str, view: View | None, state: GateState, settings: Settings, demand: Demand | None) -> Decision:
-    """The one place a command's decider is chosen (the replay and `status` call it too). Pause
-    is read inside the deciders: `settings.enabled` and the Lease's switch (`state.paused`)."""
-    if command == "down":
-        return policy.decide_down(state)
-    assert view is not None
-    if command == "tick":
-        return policy.decide_tick(view, state, settings, demand)
-    return policy.decide(command, view, state, settings, demand)
+# `status` and the runs below decide through the policy's one step.
+decide = policy.step
 
 
 def run(
