@@ -50,6 +50,7 @@ from gate import settings as gate_settings
 from gate.cron import fire_times, parse_cron
 from gate.policy import Blind, Demand, DemandSettings, GateState, PodUsage, Reading, Settings
 from gate.seed import SEED_SCHEDULES, seed_decide
+from gate.store import MemoryStore, Snapshot, merge
 from gate.trace import Trace
 from gate.units import InvalidValue, Window, format_instant, parse_duration, parse_instant, parse_size
 
@@ -265,7 +266,8 @@ class _Simulation:
         self.window = accounting_window(config)
         self.result = ReplayResult(config.policy, trace, config)
         self.state = GateState(0)
-        self.annotations: dict[str, str] = {}
+        # The gate's state, as the live gate's Lease keeps it: written through the same merge.
+        self.store = MemoryStore()
         self.probes = 0
         self.last_demand: tuple[int, int] | None = None  # (queued, when): the probe's memory
         self.own_pod = PodUsage(self.settings.namespace, self.settings.deployment + POD_SUFFIX, config.pod.peak_bytes)
@@ -314,6 +316,7 @@ class _Simulation:
 
     def run(self, t: int, command: str) -> None:
         now = _instant(t)
+        read = self.store.read()
         if self.config.policy == "seed":
             decision = seed_decide(command, self.observe(t), self.state.replicas, self.settings.floor_bytes)
         elif command == "down":  # looks at no metrics and probes no queue
@@ -324,16 +327,14 @@ class _Simulation:
             state = replace(self.state, paused=paused) if paused else self.state
             view = policy.assess(self.observe(t), self.settings, now, state)
             decision = policy.step(command, view, state, self.settings, self.probe(t))
-        self.apply(t, decision)
+        self.apply(t, read, decision)
 
-    def apply(self, t: int, decision: policy.Decision) -> None:
-        # The gate's state (the live gate's Lease annotations) with the decision's changes
-        # applied, then read back the way the live gate reads them.
-        for key, value in decision.annotations.items():
-            if value is None:
-                self.annotations.pop(key, None)
-            else:
-                self.annotations[key] = value
+    def apply(self, t: int, read: Snapshot, decision: policy.Decision) -> None:
+        # The decision's changes merged into the state the run read, as the live gate writes
+        # them (one writer here: nothing to lose a race to), then read back as the live gate
+        # reads them. The reactive baseline keeps no memory of yields: it never writes.
+        if decision.annotations and self.config.policy != "reactive":
+            merge(self.store, read, decision.annotations)
         replicas = self.state.replicas
         if decision.replicas is not None and decision.replicas != replicas:
             replicas = decision.replicas
@@ -342,9 +343,7 @@ class _Simulation:
             elif self.life is not None:
                 self.life.down = t
             self.result.actions.append(Action(_instant(t), replicas, decision.command, decision.reason.value))
-        if self.config.policy == "reactive":  # no memory of yields: that is what makes it the plain baseline
-            self.annotations.clear()
-        self.state = GateState.from_annotations(replicas, self.annotations)
+        self.state = GateState.from_annotations(replicas, self.store.read().annotations)
 
     def commands_at(self, t: int, crons: dict[int, list[str]]) -> list[str]:
         commands = list(crons.get(t, ()))

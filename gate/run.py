@@ -15,7 +15,7 @@ Acting follows the residents, then the record:
   undone. An entry whose intent cannot be written is not made.
 A failed Event is a warning, not a failure: the decision has been carried out.
 
-The state lives in the gate's Lease (`gate.store`); old `tts.gate/*` annotations on the
+The state lives in the gate's Lease (`gate.lease`, behind `gate.store`'s interface); old `tts.gate/*` annotations on the
 Deployment (the first release kept its state there) are ignored.
 """
 
@@ -29,9 +29,10 @@ from typing import Any
 from gate import policy
 from gate.kube.client import KubeClient
 from gate.kube.errors import KubeConflict, KubeError
+from gate.lease import LeaseStore
 from gate.policy import Blind, Decision, Demand, GateState, Observation, Reason, Settings, View
 from gate.sources import DeviceSource, Source, SourceError
-from gate.store import LeaseStore, Snapshot, StateStore, apply_changes, merge
+from gate.store import Snapshot, StateStore, apply_changes, merge
 
 # Decide again at most this many times when other writers keep changing the state under an
 # intent (each attempt re-reads, so each loses only to a write that landed in between).
