@@ -61,19 +61,25 @@ class Simulation:
         self.store = MemoryStore()
 
     def run(self, t: int, command: str) -> None:
-        now = instant(t)
+        if self.config.paused_spans and self.config.policy == "gate":
+            self.switch_pause(t)
         read = self.store.read()
         if self.config.policy == "seed":
             decision = seed_decide(command, self.world.observe(t), self.state.replicas, self.settings.floor_bytes)
         elif command == "down":  # looks at no metrics and probes no queue
             decision = policy.step(command, None, self.state, self.settings)
         else:
-            # The Lease's pause switch, as `gate pause` would have set it (the gate only).
-            paused = self.config.policy == "gate" and any(start <= t < end for start, end in self.config.paused_spans)
-            state = replace(self.state, paused=paused) if paused else self.state
-            view = policy.assess(self.world.observe(t), self.settings, now, state)
-            decision = policy.step(command, view, state, self.settings, self.world.probe(t))
+            view = policy.assess(self.world.observe(t), self.settings, instant(t), self.state)
+            decision = policy.step(command, view, self.state, self.settings, self.world.probe(t))
         self.apply(t, read, decision)
+
+    def switch_pause(self, t: int) -> None:
+        """The Lease's pause switch as `gate pause` and `gate resume` set it over the paused
+        spans (the same merge as their write), so the deciders read it with the rest of the state."""
+        paused = any(start <= t < end for start, end in self.config.paused_spans)
+        if paused != self.state.paused:
+            merge(self.store, self.store.read(), {policy.PAUSED: "true" if paused else None})
+            self.state = GateState.from_annotations(self.state.replicas, self.store.read().annotations)
 
     def apply(self, t: int, read: Snapshot, decision: policy.Decision) -> None:
         # The decision's changes merged into the state the run read, as the live gate writes
