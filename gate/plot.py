@@ -7,7 +7,7 @@ import zlib
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from gate.replay import ReplayResult
+from gate.replay.loop import ReplayResult
 from gate.units import InvalidValue
 
 GiB = 2**30

@@ -790,8 +790,20 @@ def decide_tick(view: View, state: GateState, settings: Settings, demand: Demand
 DECIDERS = {
     "preflight": decide_preflight,
     "guard": decide_guard,
+    "tick": decide_tick,
 }
+COMMANDS = ("preflight", "guard", "down", "tick")
 
 
-def decide(command: str, view: View, state: GateState, settings: Settings, demand: Demand | None = None) -> Decision:
+def step(command: str, view: View | None, state: GateState, settings: Settings, demand: Demand | None = None) -> Decision:
+    """One command's decision: the one place a command's decider is chosen, for the live
+    commands, the controller (`tick`), `status` and the replay alike. `down` looks at no
+    metrics (its view may be None); the others need one. Pause is read inside the deciders:
+    `settings.enabled` and the Lease's switch (`state.paused`)."""
+    if command == "down":
+        return decide_down(state)
+    if command not in DECIDERS:
+        raise ValueError(f"invalid command {command!r}: expected one of {', '.join(COMMANDS)}")
+    if view is None:
+        raise ValueError(f"{command} decides from a view of the card, and was given none")
     return DECIDERS[command](view, state, settings, demand)

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from gate.policy import Decision, Demand, GateState, Settings, View, budget_bytes, cooldown, paused_by
-from gate.replay import NightSummary
+from gate.replay.ledger import NightSummary
 from gate.run import Outcome
 from gate.units import format_duration, format_instant, format_size
 

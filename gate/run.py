@@ -15,7 +15,7 @@ Acting follows the residents, then the record:
   undone. An entry whose intent cannot be written is not made.
 A failed Event is a warning, not a failure: the decision has been carried out.
 
-The state lives in the gate's Lease (`gate.store`); old `tts.gate/*` annotations on the
+The state lives in the gate's Lease (`gate.lease`, behind `gate.store`'s interface); old `tts.gate/*` annotations on the
 Deployment (the first release kept its state there) are ignored.
 """
 
@@ -29,9 +29,10 @@ from typing import Any
 from gate import policy
 from gate.kube.client import KubeClient
 from gate.kube.errors import KubeConflict, KubeError
+from gate.lease import LeaseStore
 from gate.policy import Blind, Decision, Demand, GateState, Observation, Reason, Settings, View
 from gate.sources import DeviceSource, Source, SourceError
-from gate.store import LeaseStore, Snapshot, StateStore, apply_changes, merge
+from gate.store import Snapshot, StateStore, apply_changes, merge
 
 # Decide again at most this many times when other writers keep changing the state under an
 # intent (each attempt re-reads, so each loses only to a write that landed in between).
@@ -128,15 +129,8 @@ def write_state(kube: KubeClient, settings: Settings, changes: Mapping[str, str 
     merge(store, snapshot, changes)
 
 
-def decide(command: str, view: View | None, state: GateState, settings: Settings, demand: Demand | None) -> Decision:
-    """The one place a command's decider is chosen (the replay and `status` call it too). Pause
-    is read inside the deciders: `settings.enabled` and the Lease's switch (`state.paused`)."""
-    if command == "down":
-        return policy.decide_down(state)
-    assert view is not None
-    if command == "tick":
-        return policy.decide_tick(view, state, settings, demand)
-    return policy.decide(command, view, state, settings, demand)
+# `status` and the runs below decide through the policy's one step.
+decide = policy.step
 
 
 def run(

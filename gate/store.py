@@ -1,4 +1,5 @@
-"""Where the gate keeps its state between runs: the annotations of a Lease, `<deployment>-gate`.
+"""Where the gate keeps its state between runs, behind one interface: live, the annotations of a
+Lease, `<deployment>-gate` (`gate.lease`); in the replay and tests, memory (`MemoryStore`).
 
 Every mechanism (the controller, the CronJobs, the sidecar, a workstation) reads and writes it
 there, and the gate's Role needs no verb that could change the server's pod template. Writes
@@ -6,22 +7,19 @@ are compare-and-swap: a `put` carries the resourceVersion the run read, so a wri
 race gets 409 (`KubeConflict`) and nothing is written. The caller then reads again and either
 decides again from what it finds (an intent not yet acted on) or merges its changes with
 `policy.merge_state` (a yield already carried out), which never undoes another writer's work.
-`MemoryStore` keeps the same contract in memory, for tests.
+`MemoryStore` keeps the same contract in memory, for the replay and tests. Pure: no I/O here.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gate.kube.client import KubeClient
-from gate.kube.errors import KubeConflict, KubeNotFound
+from gate.kube.errors import KubeConflict
 from gate.policy import merge_state
 
-LEASE_LABELS = {"app.kubernetes.io/name": "tts", "app.kubernetes.io/component": "gate"}
 # A yield's record is merged and written again this many times when other writers keep winning
 # the race (each attempt re-reads: each loses only to a write that landed in between).
 MERGE_ATTEMPTS = 5
@@ -66,36 +64,6 @@ def merge(store: StateStore, read: Snapshot, changes: Mapping[str, str | None], 
                 raise
             snapshot = store.read()
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-class LeaseStore:
-    def __init__(self, kube: KubeClient, namespace: str, name: str):
-        self.kube = kube
-        self.namespace = namespace
-        self.name = name
-
-    def read(self) -> Snapshot:
-        try:
-            lease = self.kube.get_lease(self.namespace, self.name)
-        except KubeNotFound:
-            return Snapshot()
-        meta = lease.get("metadata") or {}
-        annotations = meta.get("annotations") or {}
-        if not isinstance(annotations, dict):
-            annotations = {}
-        return Snapshot({str(k): str(v) for k, v in annotations.items()}, str(meta.get("resourceVersion") or ""), lease)
-
-    def put(self, read: Snapshot, annotations: Mapping[str, str], dry_run: bool = False) -> Snapshot:
-        if read.version is None:
-            # First write: create the Lease with the state in it; one that appeared meanwhile is a 409.
-            lease = self.kube.create_lease(self.namespace, self.name, LEASE_LABELS, dry_run=dry_run, annotations=dict(annotations))
-        else:
-            lease = copy.deepcopy(dict(read.lease))
-            lease.setdefault("metadata", {})["annotations"] = dict(annotations)
-            lease["metadata"]["resourceVersion"] = read.version
-            lease = self.kube.update_lease(lease, dry_run=dry_run)
-        meta = lease.get("metadata") or {}
-        return Snapshot(dict(annotations), str(meta.get("resourceVersion") or ""), lease)
 
 
 class MemoryStore:

@@ -34,6 +34,7 @@ from gate.policy import (
     decide_preflight,
     decide_tick,
     is_own,
+    step,
 )
 from gate.units import parse_window
 
@@ -576,6 +577,36 @@ def test_the_tick_guards_while_holding_and_enters_while_not():
     view = assess(reading(3.0), settings(), NIGHT)
     assert decide_tick(view, GateState(0), settings()).reason == Reason.ENTERED
     assert decide_tick(view, GateState(1), settings()).reason == Reason.HOLDING
+
+
+@pytest.mark.parametrize(
+    ("command", "state", "expected"),
+    [
+        ("preflight", GateState(0), ("preflight", Reason.ENTERED)),
+        ("preflight", GateState(1), ("preflight", Reason.ALREADY_UP)),
+        ("guard", GateState(1), ("guard", Reason.HOLDING)),
+        ("guard", GateState(0), ("guard", Reason.NOT_HOLDING)),
+        ("tick", GateState(0), ("preflight", Reason.ENTERED)),
+        ("tick", GateState(1), ("guard", Reason.HOLDING)),
+        ("down", GateState(1), ("down", Reason.WINDOW_END)),
+        ("down", GateState(0), ("down", Reason.ALREADY_DOWN)),
+    ],
+)
+def test_one_step_chooses_each_commands_decider(command, state, expected):
+    """`policy.step` is where the live commands, the controller, `status` and the replay get
+    their decider: each command's is the one its own function gives."""
+    view = assess(reading(3.0), settings(), NIGHT)
+    decision = step(command, view, state, settings())
+    assert (decision.command, decision.reason) == expected
+    if command == "down":
+        assert step(command, None, state, settings()) == decision  # down looks at no metrics
+
+
+def test_one_step_refuses_an_unknown_command_and_a_missing_view():
+    with pytest.raises(ValueError, match="invalid command 'up': expected one of preflight, guard, down, tick"):
+        step("up", assess(reading(3.0), settings(), NIGHT), GateState(0), settings())
+    with pytest.raises(ValueError, match="guard decides from a view"):
+        step("guard", None, GateState(1), settings())
 
 
 def test_the_kill_switch_gives_the_card_back_and_never_takes_it():

@@ -97,6 +97,23 @@ def test_a_wake_a_yield_and_a_cooled_down_reentry_by_hand():
     assert (night.entries, night.yields, night.wakes) == (2, 1, 1)
 
 
+def test_a_pause_from_the_lease_mid_night_yields_then_reenters_without_a_cool_down_by_hand():
+    """`gate pause` at 02:03, `gate resume` at 02:05: the switch is written to the replay's store as
+    the live commands write it to the Lease, and the deciders read it with the rest of the state."""
+    paused = replace(config(reentry="* 2 * * *", sidecar=10), paused_spans=((int(at(3).timestamp()), int(at(5).timestamp())),))
+    result = replay(trace(lambda m: {"a-7d9f8b6c5d-x2k4p": 3}), paused)
+    # The sidecar ticks every 10 s from 02:00:45: its first look inside the pause is 02:03:05 (the
+    # 02:03:00 preflight finds the card held). A pause is not a wake: 02:05's preflight re-enters.
+    assert [(a.time, a.replicas, a.command, a.reason) for a in result.actions] == [
+        (at(0), 1, "preflight", "entered"),
+        (at(3 + 5 / 60), 0, "guard", "disabled"),
+        (at(5), 1, "preflight", "entered"),
+        (at(10), 0, "down", "window-end"),
+    ]
+    [night] = result.nights
+    assert (night.entries, night.yields, night.wakes) == (2, 0, 0)
+
+
 def test_conflict_seconds_count_the_pod_holding_memory_the_residents_need():
     # A 1 GiB floor lets the gate in beside 11 GiB of residents; 11 + 4.5 > 15 for every second held,
     # 02:00:45 to 02:10:15, with no guard configured to notice.

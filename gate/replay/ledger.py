@@ -1,0 +1,158 @@
+"""The ledger: per-night accounting of one replay (`NightSummary`). The night of a local date D
+runs from the window's start on D to its start on D+1 (with no window, D's local day).
+
+- oracle seconds: in-window seconds with room (total - residents >= floor) or, with a queue
+  trace, seconds with work queued and room at any hour; bake seconds: baking seconds that are
+  oracle seconds;
+- held-idle seconds: the Deployment wanted the server while the queue read 0; empty stretches:
+  the times the queue drained to 0 in the night;
+- breach seconds: the pod holds memory without room; conflict seconds: the pod holds memory
+  while residents + peak exceed the total; held-empty seconds: it holds memory while the
+  exporter answers HELP/TYPE only;
+- a wake: a resident pod going from idle (under 512 MiB) to active inside the window; an
+  outage: a gap between scrapes longer than the sampling step that ends inside the window;
+- entries, yields (blind or no room), over-budget yields, Job pods (CronJob fires).
+
+Residents are always the trace's latest snapshot (during an outage, the last one known)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from gate.policy import Reason
+from gate.replay.clock import instant
+from gate.replay.world import World
+from gate.trace import Snapshot
+from gate.units import Window
+
+WAKE_THRESHOLD_BYTES = 512 * 2**20
+
+
+@dataclass
+class NightSummary:
+    night: str
+    policy: str
+    oracle_seconds: int = 0
+    bake_seconds: int = 0
+    breach_seconds: int = 0
+    conflict_seconds: int = 0
+    entries: int = 0
+    yields: int = 0
+    wakes: int = 0
+    outages: int = 0
+    held_empty_seconds: int = 0  # the pod held memory while the exporter answered HELP/TYPE only
+    job_pods: int = 0  # CronJob fires: each creates a Job and its pod
+    held_idle_seconds: int = 0  # the Deployment wanted the server while the queue read 0
+    empty_stretches: int = 0  # runs of an empty queue that began in the night
+    over_budget: int = 0  # yields because the server outgrew its budget (not counted in `yields`)
+
+    @property
+    def utilization(self) -> float:
+        return self.bake_seconds / self.oracle_seconds if self.oracle_seconds else 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "night": self.night,
+            "policy": self.policy,
+            "oracle_seconds": self.oracle_seconds,
+            "bake_seconds": self.bake_seconds,
+            "utilization": round(self.utilization, 4),
+            "breach_seconds": self.breach_seconds,
+            "conflict_seconds": self.conflict_seconds,
+            "entries": self.entries,
+            "yields": self.yields,
+            "wakes": self.wakes,
+            "outages": self.outages,
+            "held_empty_seconds": self.held_empty_seconds,
+            "job_pods": self.job_pods,
+            "held_idle_seconds": self.held_idle_seconds,
+            "empty_stretches": self.empty_stretches,
+            "over_budget": self.over_budget,
+        }
+
+
+def night_of(t: int, window: Window) -> date:
+    """Nights run from one window start to the next, on the local clock."""
+    local = instant(t).astimezone(window.tz).replace(tzinfo=None)
+    start = datetime.combine(local.date(), window.start)
+    return local.date() if local >= start else local.date() - timedelta(days=1)
+
+
+class Ledger:
+    """The nights' accounts, kept second by second from what the loop hands it."""
+
+    def __init__(self, policy: str, window: Window, step_seconds: float, total_bytes: int, floor_bytes: int):
+        self.policy = policy
+        self.window = window
+        self.step_seconds = step_seconds
+        self.total_bytes = total_bytes  # the real card, whatever the policy assumes
+        self.floor_bytes = floor_bytes
+        self.nights: dict[date, NightSummary] = {}
+        self.residents = 0
+        self.by_pod_active: dict[tuple[str, str], bool] = {}
+        self.previous_queued: int | None = None
+
+    def night(self, t: int) -> NightSummary:
+        key = night_of(t, self.window)
+        if key not in self.nights:
+            self.nights[key] = NightSummary(key.isoformat(), self.policy)
+        return self.nights[key]
+
+    def scraped(self, t: int, snapshot: Snapshot, previous: Snapshot | None) -> None:
+        """A new snapshot of the trace at t: the residents' truth, and any outage or wake it ends."""
+        if previous is not None and self.window.contains(snapshot.time):
+            gap = (snapshot.time - previous.time).total_seconds()
+            if gap > self.step_seconds:
+                self.night(t).outages += 1
+        self.residents = sum(p.used_bytes for p in snapshot.pods)
+        now_active = {(p.namespace, p.pod): p.used_bytes >= WAKE_THRESHOLD_BYTES for p in snapshot.pods}
+        if self.window.contains(snapshot.time):
+            wakes = sum(1 for key, active in now_active.items() if active and not self.by_pod_active.get(key, False))
+            if wakes and previous is not None:
+                self.night(t).wakes += wakes
+        self.by_pod_active = now_active
+
+    def fired(self, t: int, job_pods: int) -> None:
+        if job_pods:
+            self.night(t).job_pods += job_pods
+
+    def acted(self, t: int, replicas: int, reason: str) -> None:
+        """The Deployment scaled at t, for `reason`."""
+        summary = self.night(t)
+        if replicas >= 1:
+            summary.entries += 1
+        elif reason in (Reason.NO_ROOM.value, Reason.BLIND.value):
+            summary.yields += 1
+        elif reason == Reason.OVER_BUDGET.value:
+            summary.over_budget += 1
+
+    def second(self, t: int, world: World, replicas: int) -> None:
+        """Second t's accounts, once its commands have run."""
+        room = self.total_bytes - self.residents >= self.floor_bytes
+        holds = world.own_bytes(t) > 0
+        in_window = self.window.contains(instant(t))
+        queued = world.queued(t)
+        if queued == 0 and (self.previous_queued or 0) > 0:  # the queue drained: an empty stretch begins
+            self.night(t).empty_stretches += 1
+        self.previous_queued = queued
+        if queued == 0 and replicas >= 1:
+            self.night(t).held_idle_seconds += 1
+        # With a queue, the card is worth holding when work waits, at any hour.
+        wanted = (queued or 0) > 0 if world.demand is not None else in_window
+        if wanted or holds:
+            summary = self.night(t)
+            if wanted and room:
+                summary.oracle_seconds += 1
+                if world.bakes(t):
+                    summary.bake_seconds += 1
+            if holds and not room:
+                summary.breach_seconds += 1
+            if holds and self.residents + world.pod.peak_bytes > self.total_bytes:
+                summary.conflict_seconds += 1
+            if holds and world.exporter.answers_empty(t):
+                summary.held_empty_seconds += 1
+
+    def summaries(self) -> list[NightSummary]:
+        return [self.nights[key] for key in sorted(self.nights)]

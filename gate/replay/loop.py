@@ -1,0 +1,132 @@
+"""The loop: one second at a time, it hands the ledger each new snapshot, runs the schedule's
+commands through the real policy (`policy.step`) against what the world shows, keeps the
+gate's state in a store as the live gate keeps it in its Lease, scales the world's pod, and
+hands the ledger what happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from gate import policy
+from gate.policy import GateState
+from gate.replay.clock import epoch, instant
+from gate.replay.config import POLICIES, ReplayConfig, accounting_window
+from gate.replay.ledger import Ledger, NightSummary
+from gate.replay.schedule import Schedule
+from gate.replay.world import EXPORTER_SOURCES, ExporterModel, Life, World, own_bytes
+from gate.seed import seed_decide
+from gate.store import MemoryStore, Snapshot, merge
+from gate.trace import Trace
+from gate.units import InvalidValue, format_instant
+
+
+@dataclass(frozen=True)
+class Action:
+    time: datetime
+    replicas: int
+    command: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"time": format_instant(self.time), "replicas": self.replicas, "command": self.command, "reason": self.reason}
+
+
+@dataclass
+class ReplayResult:
+    policy: str
+    trace: Trace
+    config: ReplayConfig
+    actions: list[Action] = field(default_factory=list)
+    lives: list[Life] = field(default_factory=list)
+    nights: list[NightSummary] = field(default_factory=list)
+
+    def own_bytes(self, t: int) -> int:
+        return own_bytes(self.lives, self.config.pod, t)
+
+
+class Simulation:
+    def __init__(self, trace: Trace, config: ReplayConfig):
+        if config.policy not in POLICIES:
+            raise InvalidValue(f"invalid policy {config.policy!r}: expected one of {', '.join(POLICIES)}")
+        self.trace = trace
+        self.config = config
+        self.settings = config.settings
+        self.window = accounting_window(config)
+        self.world = World(trace, config.settings, config.pod, config.exporter, config.demand, config.demand_failure_every)
+        self.result = ReplayResult(config.policy, trace, config, lives=self.world.lives)
+        self.state = GateState(0)
+        # The gate's state, as the live gate's Lease keeps it: written through the same merge.
+        self.store = MemoryStore()
+
+    def run(self, t: int, command: str) -> None:
+        if self.config.paused_spans and self.config.policy == "gate":
+            self.switch_pause(t)
+        read = self.store.read()
+        if self.config.policy == "seed":
+            decision = seed_decide(command, self.world.observe(t), self.state.replicas, self.settings.floor_bytes)
+        elif command == "down":  # looks at no metrics and probes no queue
+            decision = policy.step(command, None, self.state, self.settings)
+        else:
+            view = policy.assess(self.world.observe(t), self.settings, instant(t), self.state)
+            decision = policy.step(command, view, self.state, self.settings, self.world.probe(t))
+        self.apply(t, read, decision)
+
+    def switch_pause(self, t: int) -> None:
+        """The Lease's pause switch as `gate pause` and `gate resume` set it over the paused
+        spans (the same merge as their write), so the deciders read it with the rest of the state."""
+        paused = any(start <= t < end for start, end in self.config.paused_spans)
+        if paused != self.state.paused:
+            merge(self.store, self.store.read(), {policy.PAUSED: "true" if paused else None})
+            self.state = GateState.from_annotations(self.state.replicas, self.store.read().annotations)
+
+    def apply(self, t: int, read: Snapshot, decision: policy.Decision) -> None:
+        # The decision's changes merged into the state the run read, as the live gate writes
+        # them (one writer here: nothing to lose a race to), then read back as the live gate
+        # reads them. The reactive baseline keeps no memory of yields: it never writes.
+        if decision.annotations and self.config.policy != "reactive":
+            merge(self.store, read, decision.annotations)
+        replicas = self.state.replicas
+        if decision.replicas is not None and decision.replicas != replicas:
+            replicas = decision.replicas
+            self.world.scale(t, replicas)
+            self.result.actions.append(Action(instant(t), replicas, decision.command, decision.reason.value))
+        self.state = GateState.from_annotations(replicas, self.store.read().annotations)
+
+    def simulate(self) -> ReplayResult:
+        trace, settings = self.trace, self.settings
+        assert settings.total_bytes is not None
+        start = epoch(trace.start)
+        end = epoch(trace.end) + int(trace.step_seconds)
+        schedule = Schedule(self.config.policy, self.config.schedules, self.config.pod, self.window.tz, instant(start), instant(end))
+        # The accounting uses the real card, whatever the policy assumes.
+        ledger = Ledger(self.config.policy, self.window, trace.step_seconds, settings.total_bytes, settings.floor_bytes)
+        snapshots, index = trace.snapshots, -1
+        actions = self.result.actions
+        for t in range(start, end):
+            while index + 1 < len(snapshots) and epoch(snapshots[index + 1].time) <= t:
+                index += 1
+                ledger.scraped(t, snapshots[index], snapshots[index - 1] if index > 0 else None)
+            ledger.fired(t, schedule.job_pods(t))
+            for command in schedule.commands_at(t, self.state.replicas, self.world.life):
+                before = len(actions)
+                self.run(t, command)
+                for action in actions[before:]:
+                    ledger.acted(t, action.replicas, action.reason)
+            ledger.second(t, self.world, self.state.replicas)
+        self.result.nights = ledger.summaries()
+        return self.result
+
+
+def replay(trace: Trace, config: ReplayConfig) -> ReplayResult:
+    """Replay `trace` under `config`; the trace's own pods of the Deployment are dropped (the
+    simulation runs its own)."""
+    residents_only = trace.keeping(lambda p: not policy.is_own(p, config.settings))
+    settings = config.settings
+    if config.exporter.source not in EXPORTER_SOURCES:
+        raise InvalidValue(f"invalid exporter source {config.exporter.source!r}: expected one of {', '.join(EXPORTER_SOURCES)}")
+    if config.policy == "reactive":
+        settings = replace(settings, stable_seconds=0, cooldown_max_seconds=0, hysteresis_bytes=0)
+        config = replace(config, settings=settings, exporter=ExporterModel())
+    return Simulation(residents_only, config).simulate()

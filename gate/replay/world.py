@@ -1,0 +1,155 @@
+"""The simulated world: the TTS pod the gate scales (each life from desired 1 to scaled to 0),
+the exporter as the owner's behaves (its label lag, its HELP/TYPE-only answers, a device-level
+source beside it or dcgm alone) and the demand probe over a queue trace. It answers what a
+command at t would read; it decides nothing."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from gate import policy
+from gate.policy import Blind, Demand, PodUsage, Reading, Settings
+from gate.replay.clock import instant
+from gate.trace import Trace
+
+# The simulated pod's name: a ReplicaSet pod of the Deployment, as the exporter would label it.
+POD_SUFFIX = "-6b7c9d8f5-h4j7k"
+EXPORTER_SOURCES = ("gpu-pod-exporter", "dcgm")
+
+
+@dataclass(frozen=True)
+class PodModel:
+    peak_bytes: int
+    start_seconds: float = 45
+    load_seconds: float = 60
+    release_seconds: float = 5
+
+
+@dataclass(frozen=True)
+class DemandTrace:
+    """tripit's queue over the night: (epoch second, queued), sorted."""
+
+    rows: tuple[tuple[int, int], ...]
+
+    def queued(self, t: int) -> int | None:
+        index = bisect.bisect_right(self.rows, (t, 2**62))
+        return self.rows[index - 1][1] if index else None
+
+
+@dataclass(frozen=True)
+class ExporterModel:
+    """How the replayed metrics source sees the card."""
+
+    # gpu-pod-exporter (per pod) or dcgm (device-level alone: nothing is attributed)
+    source: str = "gpu-pod-exporter"
+    # The new TTS pod's memory reads `unknown` this long after its containers start.
+    label_lag_seconds: float = 0
+    # Epoch-second spans [start, end) in which the exporter answers HELP/TYPE only.
+    empty_spans: tuple[tuple[int, int], ...] = ()
+    # A device-level exporter read beside the per-pod one (the gate's --device-source).
+    device: bool = False
+
+    def answers_empty(self, t: int) -> bool:
+        return any(start <= t < end for start, end in self.empty_spans)
+
+
+@dataclass
+class Life:
+    """One TTS pod: desired 1 at `up` (epoch seconds), 0 at `down` (None: still desired)."""
+
+    up: int
+    down: int | None = None
+
+    def holds(self, t: int, pod: PodModel) -> bool:
+        return self.up + pod.start_seconds <= t and (self.down is None or t < self.down + pod.release_seconds)
+
+    def bakes(self, t: int, pod: PodModel) -> bool:
+        return self.up + pod.start_seconds + pod.load_seconds <= t and (self.down is None or t < self.down)
+
+    def running(self, t: int, pod: PodModel) -> bool:
+        """The containers (the sidecar among them) are up."""
+        return self.up + pod.start_seconds <= t and (self.down is None or t < self.down)
+
+
+@dataclass
+class World:
+    """The card, the pod and the queue as the gate's commands would find them."""
+
+    trace: Trace  # the residents only
+    settings: Settings
+    pod: PodModel
+    exporter: ExporterModel
+    demand: DemandTrace | None = None
+    demand_failure_every: int = 0  # every N-th probe fails (0: none)
+    lives: list[Life] = field(default_factory=list)
+    probes: int = 0
+    last_demand: tuple[int, int] | None = None  # (queued, when): the probe's memory
+
+    def __post_init__(self) -> None:
+        self.own_pod = PodUsage(self.settings.namespace, self.settings.deployment + POD_SUFFIX, self.pod.peak_bytes)
+
+    @property
+    def life(self) -> Life | None:
+        """The pod the Deployment wants now, if any."""
+        lives = self.lives
+        return lives[-1] if lives and lives[-1].down is None else None
+
+    def scale(self, t: int, replicas: int) -> None:
+        """The Deployment scaled at t: a new pod's life begins, or the current one ends."""
+        if replicas >= 1:
+            self.lives.append(Life(up=t))
+        elif self.life is not None:
+            self.life.down = t
+
+    def own_bytes(self, t: int) -> int:
+        return own_bytes(self.lives, self.pod, t)
+
+    def bakes(self, t: int) -> bool:
+        return any(life.bakes(t, self.pod) for life in self.lives[-2:])
+
+    def observe(self, t: int) -> Reading | Blind:
+        """What a scrape at t returns: the trace's snapshot plus the simulated pod's own memory,
+        as the modelled exporter reports them."""
+        snapshot = self.trace.fresh(instant(t))
+        if snapshot is None:
+            return Blind(f"no scrape within {self.trace.step_seconds:g}s (exporter down)")
+        exporter = self.exporter
+        own_bytes = self.own_bytes(t)
+        used = sum(p.used_bytes for p in snapshot.pods) + own_bytes
+        total = self.settings.total_bytes
+        assert total is not None
+        if exporter.source == "dcgm":
+            return Reading(unattributed_bytes=used, device_total_bytes=total, sampled_at=snapshot.time, attributes=False)
+        device = policy.DeviceReading(total_bytes=total, used_bytes=used, sampled_at=snapshot.time) if exporter.device else None
+        if exporter.answers_empty(t):
+            return Reading(sampled_at=snapshot.time, empty=True, device=device)
+        life = self.life
+        started = life.up + self.pod.start_seconds if life is not None else None
+        if own_bytes and started is not None and t < started + exporter.label_lag_seconds:
+            # The exporter's pod cache does not know the new container yet: `unknown` labels.
+            return Reading(pods=snapshot.pods, unattributed_bytes=own_bytes, sampled_at=snapshot.time, device=device)
+        own = (self.own_pod,) if own_bytes else ()
+        return Reading(pods=snapshot.pods + own, sampled_at=snapshot.time, device=device)
+
+    def queued(self, t: int) -> int | None:
+        """The queue's true depth at t (None: no queue trace, or before its first row)."""
+        return self.demand.queued(t) if self.demand is not None else None
+
+    def probe(self, t: int) -> Demand | None:
+        """What the demand probe reads at t: the queue trace, or a failure every N-th probe."""
+        if self.demand is None:
+            return None
+        self.probes += 1
+        every = self.demand_failure_every
+        queued = self.demand.queued(t)
+        if queued is None or (every and self.probes % every == 0):
+            last = self.last_demand
+            return Demand(None, "the probe failed", *((last[0], t - last[1]) if last else (None, None)))
+        self.last_demand = (queued, t)
+        return Demand(queued)
+
+
+def own_bytes(lives: list[Life], pod: PodModel, t: int) -> int:
+    """The simulated pod's memory at t: its peak while any life holds the card."""
+    return pod.peak_bytes if any(life.holds(t, pod) for life in lives) else 0
