@@ -28,13 +28,12 @@ def kubeapi() -> Iterator[FakeKubeAPI]:
 NIGHT = "2026-11-12T02:30:00Z"  # 02:30 GMT, inside the default window
 
 
-@pytest.fixture
-def env(exporter, kubeapi, tmp_path) -> dict[str, str]:
-    """The live commands' environment: the loopback exporter (residents 6,600 MiB with its
-    `unknown` Xorg process, room for the server) and API double, at 02:30 on a November night."""
-    exporter.serve(fixture("gpu-pod-exporter.prom"))
+def live_env(kubeapi: FakeKubeAPI, exporter: FakeExporter, directory: Path) -> dict[str, str]:
+    """The live commands' environment against these doubles, at 02:30 on a November night (the
+    kubeconfig is written into `directory`)."""
+    directory.mkdir(parents=True, exist_ok=True)
     return {
-        "KUBECONFIG": kubeapi.kubeconfig(tmp_path / "kubeconfig", namespace="tts"),
+        "KUBECONFIG": kubeapi.kubeconfig(directory / "kubeconfig", namespace="tts"),
         "GATE_METRICS_URL": exporter.url,
         "GATE_TOTAL": "15360MiB",
         "GATE_FLOOR": "6GiB",
@@ -42,6 +41,14 @@ def env(exporter, kubeapi, tmp_path) -> dict[str, str]:
         "GATE_TIMEZONE": "Europe/London",
         "GATE_NOW": NIGHT,
     }
+
+
+@pytest.fixture
+def env(exporter, kubeapi, tmp_path) -> dict[str, str]:
+    """The live commands' environment: the loopback exporter (residents 6,600 MiB with its
+    `unknown` Xorg process, room for the server) and API double, at 02:30 on a November night."""
+    exporter.serve(fixture("gpu-pod-exporter.prom"))
+    return live_env(kubeapi, exporter, tmp_path)
 
 
 # A real Prometheus, Debian's binary (tests/promserver.py: its docstring says what a test must know).

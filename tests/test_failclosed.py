@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import live_env
 from exporter import Answer, FakeExporter, fixture
-from faults import HEADER, IMMICH_ML_AWAKE, NIGHT
+from faults import HEADER, IMMICH_ML_AWAKE
 from kubeapi import FakeKubeAPI, Fault
 from typer.testing import CliRunner
 
@@ -35,19 +36,8 @@ CROWDED = GOOD + IMMICH_ML_AWAKE.encode()  # a resident wakes with 5 GiB: no roo
 
 
 def env_for(api: FakeKubeAPI, exporter: FakeExporter, tmp_path: Path, **extra: str) -> dict[str, str]:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    return {
-        "KUBECONFIG": api.kubeconfig(tmp_path / "kubeconfig", namespace="tts"),
-        "GATE_METRICS_URL": exporter.url,
-        "GATE_TOTAL": "15360MiB",
-        "GATE_FLOOR": "6GiB",
-        "GATE_WINDOW": "02:00-06:00",
-        "GATE_TIMEZONE": "Europe/London",
-        "GATE_NOW": NIGHT,
-        "GATE_TIMEOUT": "1s",
-        "GATE_LOG_FORMAT": "json",
-        **extra,
-    }
+    """conftest's live environment, with a 1 s timeout (the attacks' deadlines) and JSON logs."""
+    return {**live_env(api, exporter, tmp_path), "GATE_TIMEOUT": "1s", "GATE_LOG_FORMAT": "json", **extra}
 
 
 def gate(env: dict[str, str], *args: str):
