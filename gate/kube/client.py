@@ -19,7 +19,7 @@ spec) is KubeBadAnswer, a KubeUnavailable.
 Time is bounded, whatever the peer does:
 
 - one attempt: `timeout_seconds` for everything (connect, TLS, status line, headers, the whole
-  body). One watcher thread shared by all calls shuts the call's socket down at its deadline, so
+  body). The shared deadline watcher (gate.deadline) shuts the call's socket down at its deadline, so
   a peer that trickles a byte at a time cannot hold the call past it; the body is read in chunks
   under the deadline and capped at MAX_BODY_BYTES (an error answer's at MAX_ERROR_BODY_BYTES:
   only its message is used), measured after any Content-Encoding is undone.
@@ -34,10 +34,7 @@ Time is bounded, whatever the peer does:
 
 from __future__ import annotations
 
-import contextlib
-import heapq
 import http.client
-import itertools
 import json
 import math
 import socket
@@ -51,6 +48,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from gate.deadline import Deadline
 from gate.kube.config import ClusterConfig
 from gate.kube.errors import KubeBadAnswer, KubeError, KubeUnavailable, error_class
 
@@ -242,96 +240,22 @@ class KubeClient:
         )
 
 
-class _Deadline:
-    """One call's overall deadline, enforced from outside the read: at the deadline the shared
-    watcher shuts down the socket of every connection the call used, so a read blocked on a peer
-    that trickles (http.client's readline and read(n) loop over recv until they have a whole line
-    or n bytes, and the socket timeout only bounds each recv) ends at once. The body loop also
-    checks it."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.at = time.monotonic() + seconds
-        self._lock = threading.Lock()
-        self._watched: list[Any] = []
-        self._fired = False
-        self.open = False
-
-    def remaining(self) -> float:
-        return max(0.001, self.at - time.monotonic())
-
-    def expired(self) -> bool:
-        return self._fired or time.monotonic() >= self.at
-
-    def watch(self, connection_or_socket: Any) -> None:
-        """Shut this down at the deadline: a connection (its socket then) or a socket."""
-        with self._lock:
-            if not any(seen is connection_or_socket for seen in self._watched):
-                self._watched.append(connection_or_socket)
-            fired = self._fired
-        if fired:
-            _shut(connection_or_socket)
-
-    def fire(self) -> None:
-        with self._lock:
-            if not self.open:
-                return
-            self._fired = True
-            watched = list(self._watched)
-        for item in watched:
-            _shut(item)
+class _Deadline(Deadline):
+    """A call's deadline (gate.deadline), also known to the calling thread: the connections this
+    thread opens meanwhile report their sockets to it (`_Watched`), so the body loop and every
+    read under the request are bounded by it."""
 
     def __enter__(self) -> _Deadline:
-        self.open = True
+        super().__enter__()
         _active.deadline = self
-        _watcher.add(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self.open = False
-            self._watched.clear()  # the watcher keeps this until its time: it need not keep the sockets
+        super().__exit__(*exc)
         _active.deadline = None
 
 
-class _Watcher:
-    """One daemon thread that fires every call's deadline (no thread per call to start or fail)."""
-
-    def __init__(self) -> None:
-        self._wake = threading.Condition()
-        self._due: list[tuple[float, int, _Deadline]] = []
-        self._order = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    def add(self, deadline: _Deadline) -> None:
-        with self._wake:
-            heapq.heappush(self._due, (deadline.at, next(self._order), deadline))
-            if self._thread is None or not self._thread.is_alive():  # also after a fork
-                self._thread = threading.Thread(target=self._run, name="kube-deadlines", daemon=True)
-                self._thread.start()
-            self._wake.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._due or self._due[0][0] > time.monotonic():
-                    self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
-                deadline = heapq.heappop(self._due)[2]
-            deadline.fire()  # does nothing for a call that has ended
-
-
-_watcher = _Watcher()
-
-
 _active = threading.local()  # the deadline of the call this thread is making
-
-
-def _shut(watched: Any) -> None:
-    sock = watched if isinstance(watched, socket.socket) else getattr(watched, "sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            # socket.socket's own shutdown, also for an SSLSocket: the fd's reads end, whatever layer waits on them.
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _watched(connection_or_socket: Any) -> None:

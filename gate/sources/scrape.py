@@ -1,11 +1,10 @@
 """Bounded HTTP GETs for the sources: one deadline for the whole answer and a cap on its size.
 
-The deadline is enforced from outside the read. A timer shuts the socket down when it runs out,
-so whatever the peer does (stalls before its headers, sends them a byte at a time, trickles the
-body) the call returns by `timeout` plus a few milliseconds. A socket timeout alone bounds each
-`recv`, not the call: a peer sending a byte every half second would keep it going for ever. Name
-resolution runs in a short-lived thread joined with the same deadline (the resolver cannot be
-interrupted; a slow DNS leaves that thread to finish on its own resolver timeout).
+The deadline is enforced from outside the read (`gate.deadline`, shared with the API client): the
+socket is shut down when it runs out, so whatever the peer does (stalls before its headers, sends
+them a byte at a time, trickles the body) the call returns by `timeout` plus a few milliseconds.
+Name resolution runs in a short-lived thread joined with the same deadline (the resolver cannot
+be interrupted; a slow DNS leaves that thread to finish on its own resolver timeout).
 
 The client is the standard library's: identity encoding only (no decompression, so no gzip
 bomb), no redirects, no proxies (the sources are in-cluster Services).
@@ -13,7 +12,6 @@ bomb), no redirects, no proxies (the sources are in-cluster Services).
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import socket
 import ssl
@@ -22,6 +20,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
+from gate.deadline import Deadline
 from gate.policy import DeviceReading, Reading
 from gate.sources import SourceConfig, SourceError
 
@@ -55,27 +54,6 @@ class ScrapedSource:
         return self.parse_device(body, host_of(self.config.url))
 
 
-class _Cutoff:
-    """Shuts a socket down at the deadline: a read blocked in any phase returns at once."""
-
-    def __init__(self, sock: socket.socket, seconds: float):
-        self.fired = False
-        self._sock = sock
-        self._timer = threading.Timer(max(0.0, seconds), self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _fire(self) -> None:
-        self.fired = True
-        # The plain socket's shutdown, also for a TLS socket: it acts on the descriptor and wakes a
-        # reader blocked in another thread, where close() would not. OSError: the read has finished.
-        with contextlib.suppress(OSError):
-            socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-
-
 def fetch(url: str, timeout_seconds: float, max_bytes: int, params: dict[str, str] | None = None) -> bytes:
     """GET `url`; return the body, or raise SourceError naming the host. Never raises anything
     else, never takes longer than `timeout_seconds` (plus the time to notice it ran out)."""
@@ -92,38 +70,39 @@ def fetch(url: str, timeout_seconds: float, max_bytes: int, params: dict[str, st
     if params:
         target += ("&" if parts.query else "?") + urlencode(params)
     sock = _connect(parts.hostname, port, deadline, host, timeout_seconds)
-    cutoff = _Cutoff(sock, deadline - time.monotonic())
+    cutoff = Deadline(deadline - time.monotonic())
     phase = "connection"
     answer: http.client.HTTPResponse | None = None
     try:
-        if parts.scheme == "https":
-            context = ssl.create_default_context()
-            sock = context.wrap_socket(sock, server_hostname=parts.hostname)
-            cutoff._sock = sock
-        connection = http.client.HTTPConnection(parts.hostname, port, timeout=max(0.001, deadline - time.monotonic()))
-        connection.sock = sock
-        connection.putrequest("GET", target, skip_accept_encoding=True)
-        for name, value in (("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Accept-Encoding", "identity"), ("Connection", "close")):
-            connection.putheader(name, value)
-        connection.endheaders()
-        phase = "answer"
-        answer = connection.getresponse()
-        if answer.status != 200:
-            raise SourceError(f"metrics from {host}: HTTP {answer.status} {answer.reason or ''}".rstrip())
-        phase = "complete answer"
-        body = bytearray()
-        while chunk := answer.read(_CHUNK):
-            body.extend(chunk)
-            if len(body) > max_bytes:
-                raise SourceError(f"metrics from {host}: answer larger than {max_bytes} bytes, refused")
+        with cutoff:
+            cutoff.watch(sock)
+            if parts.scheme == "https":
+                context = ssl.create_default_context()
+                sock = context.wrap_socket(sock, server_hostname=parts.hostname)
+                cutoff.watch(sock)
+            connection = http.client.HTTPConnection(parts.hostname, port, timeout=cutoff.remaining())
+            connection.sock = sock
+            connection.putrequest("GET", target, skip_accept_encoding=True)
+            for name, value in (("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Accept-Encoding", "identity"), ("Connection", "close")):
+                connection.putheader(name, value)
+            connection.endheaders()
+            phase = "answer"
+            answer = connection.getresponse()
+            if answer.status != 200:
+                raise SourceError(f"metrics from {host}: HTTP {answer.status} {answer.reason or ''}".rstrip())
+            phase = "complete answer"
+            body = bytearray()
+            while chunk := answer.read(_CHUNK):
+                body.extend(chunk)
+                if len(body) > max_bytes:
+                    raise SourceError(f"metrics from {host}: answer larger than {max_bytes} bytes, refused")
     except SourceError:
         raise
     except Exception as exc:  # whatever the transport raises: a reset, a broken chunk, TLS, a cut socket
-        if cutoff.fired or time.monotonic() >= deadline:
+        if cutoff.expired():
             raise SourceError(f"metrics from {host}: no {phase} within {timeout_seconds:g}s") from exc
         raise SourceError(f"metrics from {host}: {_root_cause(exc)}") from exc
     finally:
-        cutoff.cancel()
         if answer is not None:
             answer.close()
         sock.close()
