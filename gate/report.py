@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gate.cycle import Outcome
 from gate.policy import Decision, Demand, GateState, Settings, View, budget_bytes, cooldown, paused_by
 from gate.replay.ledger import NightSummary
-from gate.run import Outcome
 from gate.units import format_duration, format_instant, format_size
 
 
@@ -18,7 +18,7 @@ def settings_dict(settings: Settings) -> dict[str, Any]:
         "floor_bytes": settings.floor_bytes,
         "total_bytes_configured": settings.total_bytes,
         "window": str(settings.window) if settings.window else None,
-        "stable_seconds": settings.stable_seconds,
+        "cooldown_seconds": settings.cooldown_seconds,
         "cooldown_max_seconds": settings.cooldown_max_seconds,
         "budget_bytes": budget_bytes(settings.floor_bytes),
         "enabled": settings.enabled,

@@ -20,8 +20,8 @@ from gate.cli import app
 from gate.controller import Liveness
 from gate.kube.client import KubeClient
 from gate.kube.config import load
+from gate.live import write_state
 from gate.policy import Settings
-from gate.run import write_state
 
 NIGHT = "2026-11-12T02:30:00Z"
 TICKS = ["run", "--interval", "0.02s", "--metrics-port", "0"]
@@ -62,9 +62,9 @@ def test_the_kill_switch_gives_the_card_back_and_takes_it_no_more(env, kubeapi):
     result = ticks({**env, "GATE_ENABLED": "false"}, 4)
     assert result.exit_code == 0, result.output
     assert kubeapi.replicas() == 0
-    # Paused, every tick decides `disabled`: the first gives the card back, the rest take it nowhere.
-    assert logged(result) == ["disabled"]
-    assert [e["reason"] for e in kubeapi.events] == ["DownDisabled"]
+    # Paused, every tick decides `paused`: the first gives the card back, the rest take it nowhere.
+    assert logged(result) == ["paused"]
+    assert [e["reason"] for e in kubeapi.events] == ["DownPaused"]
     assert "PAUSED" in result.stderr
 
 

@@ -28,7 +28,7 @@ from gate import policy
 from gate.cli import app
 from gate.sources import SourceConfig, SourceError, make_source
 from gate.sources.scrape import fetch
-from gate.store import MemoryStore, Snapshot, merge
+from gate.store import MemoryStore, StoredState, merge
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = fixture("gpu-pod-exporter.prom")
@@ -232,7 +232,7 @@ def test_of_two_yields_the_later_stands():
     store.put(store.read(), {policy.YIELDED_AT: "2026-11-12T02:31:00Z"})
     merge(store, read, {policy.YIELDED_AT: "2026-11-12T02:30:00Z"})
     assert store.annotations == {policy.YIELDED_AT: "2026-11-12T02:31:00Z"}
-    assert merge(MemoryStore({}), Snapshot(), {policy.YIELDED_AT: "x"}).annotations == {policy.YIELDED_AT: "x"}
+    assert merge(MemoryStore({}), StoredState(), {policy.YIELDED_AT: "x"}).annotations == {policy.YIELDED_AT: "x"}
 
 
 # The server entered at 02:29, its intent recorded at the Deployment's first generation.

@@ -54,7 +54,7 @@ def settings(**overrides) -> Settings:
         floor_bytes=6 * GiB,
         total_bytes=T4,
         window=parse_window("02:00-06:00", LONDON),
-        stable_seconds=120,
+        cooldown_seconds=120,
         max_age_seconds=60,
     )
     values.update(overrides)
@@ -612,7 +612,7 @@ def test_one_step_refuses_an_unknown_command_and_a_missing_view():
 def test_the_kill_switch_gives_the_card_back_and_never_takes_it():
     view = assess(reading(3.0), settings(), NIGHT)
     paused = decide_tick(view, GateState(1, yielded_at=YIELD), settings(enabled=False))
-    assert (paused.command, paused.reason, paused.replicas, paused.annotations) == ("down", Reason.DISABLED, 0, {YIELDED_AT: None})
+    assert (paused.command, paused.reason, paused.replicas, paused.annotations) == ("down", Reason.PAUSED, 0, {YIELDED_AT: None})
     assert decide_tick(view, GateState(0), settings(enabled=False)).replicas is None
 
 
@@ -627,10 +627,10 @@ def test_either_switch_pauses_every_decider(state, enabled):
     view = assess(reading(3.0), settings(), NIGHT)
     paused = settings(enabled=enabled)
     for decision in (decide_preflight(view, state, paused), decide_tick(view, state, paused)):
-        assert (decision.reason, decision.replicas) == (Reason.DISABLED, None)
+        assert (decision.reason, decision.replicas) == (Reason.PAUSED, None)
     holding = replace(state, replicas=1)
     for decision in (decide_guard(view, holding, paused), decide_tick(view, holding, paused)):
-        assert (decision.reason, decision.replicas) == (Reason.DISABLED, 0)
+        assert (decision.reason, decision.replicas) == (Reason.PAUSED, 0)
         assert YIELDED_AT not in decision.annotations
     assert decide_guard(view, GateState(0, paused=True), paused).reason == Reason.NOT_HOLDING
 
@@ -643,7 +643,7 @@ def test_the_lease_switch_is_read_with_the_state():
 
 # -- the adaptive cool-down -------------------------------------------------------------------------
 
-ADAPTIVE = dict(stable_seconds=10, cooldown_max_seconds=120)
+ADAPTIVE = dict(cooldown_seconds=10, cooldown_max_seconds=120)
 
 
 @pytest.mark.parametrize(
@@ -665,7 +665,7 @@ def test_the_cool_down_doubles_with_the_streak_up_to_the_cap(case, annotations, 
 
 
 def test_a_cap_below_the_first_cool_down_is_a_fixed_one():
-    fixed = settings(stable_seconds=120, cooldown_max_seconds=0)
+    fixed = settings(cooldown_seconds=120, cooldown_max_seconds=0)
     assert [cooldown(GateState(0, yielded_at=YIELD, yield_streak=n), fixed) for n in (1, 2, 9, None)] == [120] * 4
 
 
