@@ -291,11 +291,11 @@ def _record_give_back(outcome: Outcome, settings: Settings, store: StateStore, t
         decision = policy.step("guard", view, state, settings)
     except Exception as exc:  # the card is back: nothing here may undo that or stop the watchdog
         outcome.warnings.append(f"the card is back; its record is not ({one_line(exc)}): it still reads as a yield")
-        return
-    outcome.state, outcome.stored, outcome.view = state, stored, view
-    if decision.replicas == 0:
-        outcome.decision = decision
-        _record_yield(outcome, store, stored, decision.annotations)
+    else:
+        outcome.state, outcome.stored, outcome.view = state, stored, view
+        if decision.replicas == 0:
+            outcome.decision = decision
+            _record_yield(outcome, store, stored, decision.annotations)
     record(outcome, target, WATCHDOG_EVENT)
 
 

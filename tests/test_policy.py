@@ -832,3 +832,43 @@ def test_the_bar_waits_for_the_windows_end_and_down_lifts_it():
 )
 def test_the_over_budget_count_reads_only_with_its_time(annotations, count):
     assert GateState.from_annotations(0, annotations).over_budget_yields == count
+
+
+# -- time: a stored timer is trusted only when sane ------------------------------------------------
+
+
+def test_a_clock_jump_restarts_the_cool_down_and_the_idle_timer():
+    """A jump the caller saw (its wall clock against its monotonic clock) restarts the stored
+    timers as a wake would; a stored time in the future does too. The policy reads the jump as
+    data: it reads no clock."""
+    s = settings()
+    cooling = GateState(0, yielded_at=YIELD, yield_streak=1, room_since=NIGHT - timedelta(seconds=600))
+    steady = assess(reading(3.0), s, NIGHT)
+    assert decide_preflight(steady, cooling, s).reason == Reason.ENTERED  # 10 minutes of room: past the 2 min cool-down
+    jumped = assess(reading(3.0), s, NIGHT, clock_jump_seconds=3600)
+    restarted = decide_preflight(jumped, cooling, s)
+    assert (restarted.reason, restarted.replicas, restarted.annotations) == (
+        Reason.COOLING_DOWN,
+        None,
+        {ROOM_SINCE: "2026-11-12T02:30:00Z"},
+    )
+    assert "the timer restarts: the wall clock jumped 1h" in restarted.message
+    future = replace(cooling, room_since=NIGHT + timedelta(minutes=5))
+    assert "the timer restarts: it was stamped 5m00s in the future" in decide_preflight(steady, future, s).message
+    # The idle timer: an hour of empty queue across a jump is not an hour.
+    idle = GateState(1, idle_since=NIGHT - timedelta(hours=1))
+    view = assess(reading(3.0, own=True), settings(**DEMAND), NIGHT, idle, clock_jump_seconds=3600)
+    held = decide_guard(view, idle, settings(**DEMAND), EMPTY_QUEUE)
+    assert (held.reason, held.replicas, held.annotations) == (Reason.HOLDING, None, {IDLE_SINCE: "2026-11-12T02:30:00Z"})
+
+
+def test_a_hold_measured_across_a_clock_jump_counts_as_short():
+    """A yield after a jump cannot tell how long the server held the card: the streak goes on
+    (the longer cool-down), as for a hold of unknown length."""
+    s = settings(**ADAPTIVE)
+    entered = GateState(1, entered_at=NIGHT - timedelta(hours=1), yield_streak=2)
+    crowded = reading(10.0, own=True)
+    long_hold = decide_guard(assess(crowded, s, NIGHT, entered), entered, s)
+    assert long_hold.annotations[YIELD_STREAK] == "1"  # an hour held: an isolated wake
+    jumped = decide_guard(assess(crowded, s, NIGHT, entered, clock_jump_seconds=3600), entered, s)
+    assert jumped.annotations[YIELD_STREAK] == "3"
