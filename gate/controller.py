@@ -168,6 +168,7 @@ class Iteration:
     previous: tuple[str, Reason] | None = None
     unwritten: tuple[StoredState, Mapping[str, str | None]] | None = None
     clock: ClockCheck = field(default_factory=lambda: ClockCheck(0))
+    jump: float = 0.0  # a clock jump not yet decided with
 
     def run(
         self,
@@ -183,8 +184,10 @@ class Iteration:
         try:
             self._write_unwritten(options)
             now = options.clock()
-            # A pinned clock (--now) is not a clock: nothing to check it against.
+            # A pinned clock (--now) is not a clock: nothing to check it against. A jump is kept
+            # until an iteration has decided with it (one that failed first would lose it).
             jump = self.clock.jump(now, time.monotonic()) if options.now is None else 0.0
+            self.jump = jump if abs(jump) > abs(self.jump) else self.jump
             outcome = cycle.cycle(
                 self.command,
                 options.settings,
@@ -194,7 +197,7 @@ class Iteration:
                 observe,
                 demand,
                 veto=self.watchdog.veto(started),
-                clock_jump_seconds=jump,
+                clock_jump_seconds=self.jump,
                 dry_run=options.dry_run,
                 record_event=False,
             )
@@ -207,6 +210,7 @@ class Iteration:
         else:
             if outcome.unwritten is not None:
                 self.unwritten = (outcome.stored, outcome.unwritten)
+            self.jump = 0.0
             self.watchdog.decided(started)
             self.metrics.record(outcome, options.settings, time.time())
             self.liveness.succeeded()
