@@ -171,17 +171,18 @@ def _demand_in_hours(settings: Settings, now: datetime) -> bool:
 
 
 def _restarted(since: datetime | None, view: View) -> str | None:
-    """Why a timer stored at `since` cannot be trusted and restarts now (as a wake would), or None.
+    """None while a timer stored at `since` runs and can be trusted; else it (re)starts now, as
+    a wake would, and this says why in a message's words ("": none was running).
 
     The Lease's instants are wall-clock times written by whichever run of the gate started them;
     one in the future, or a wall clock that this process saw jump against its monotonic clock,
     says the difference `now - since` measures the clock, not the time that passed."""
     if since is None:
-        return "none yet"
+        return ""
     if since > view.now:
-        return f"it was stamped {format_duration((since - view.now).total_seconds())} in the future"
+        return f" (the timer restarts: it was stamped {format_duration((since - view.now).total_seconds())} in the future)"
     if view.clock_jumped:
-        return f"the wall clock jumped {format_duration(abs(view.clock_jump_seconds))} against the monotonic clock"
+        return f" (the timer restarts: the wall clock jumped {format_duration(abs(view.clock_jump_seconds))} against the monotonic clock)"
     return None
 
 
@@ -247,9 +248,8 @@ def _cooling_down(view: View, state: GateState, settings: Settings, clear_room: 
         )
     wait = cooldown(state, settings)
     streak = f", yield {state.yield_streak} in a row" if state.yield_streak else ", the yield streak unreadable"
-    restart = _restarted(state.room_since, view)
-    if restart is not None:
-        restarted = "" if state.room_since is None else f" (the timer restarts: {restart})"
+    restarted = _restarted(state.room_since, view)
+    if restarted is not None:
         return Decision(
             cmd,
             Reason.COOLING_DOWN,
@@ -332,9 +332,8 @@ def _holding_with_demand(view: View, state: GateState, settings: Settings, deman
     assert settings.demand is not None
     idle_after = settings.demand.idle_after_seconds
     if demand.queued == 0:
-        restart = _restarted(state.idle_since, view)
-        if restart is not None:
-            restarted = "" if state.idle_since is None else f" (the timer restarts: {restart})"
+        restarted = _restarted(state.idle_since, view)
+        if restarted is not None:
             return Decision(
                 cmd,
                 Reason.HOLDING,
