@@ -362,7 +362,7 @@ def test_a_lease_deleted_before_a_yields_record_is_created_again_and_the_loop_go
         exporter.serve(CROWDED)
         api.set_state(ENTERED)
         api.faults.append(Fault("PATCH", "/scale$", then_serve=True, meanwhile=api.delete_state))
-        loop = Controller(env_for(api, exporter, tmp_path, GATE_TIMEOUT="0.5s"), "--interval", "0.05s", "--iterations", "60")
+        loop = Controller(env_for(api, exporter, tmp_path, GATE_TIMEOUT="0.5s"), "--interval", "0.05s", "--iterations", "30")
         until(lambda: api.replicas() == 0 and policy.YIELDED_AT in api.state())
         assert api.calls("POST") and api.state()[policy.YIELD_STREAK] == "1"  # the Lease, created again with the yield
         api.scale_by_hand(1)
@@ -380,7 +380,7 @@ def test_the_watchdog_reads_the_card_held_while_the_loop_cannot_decide(tmp_path)
     with FakeExporter() as exporter, FakeKubeAPI(replicas=0) as api:
         exporter.serve(CROWDED)
         api.set_state({})
-        loop = Controller(env_for(api, exporter, tmp_path, GATE_TIMEOUT="0.3s"), "--interval", "0.05s", "--iterations", "80")
+        loop = Controller(env_for(api, exporter, tmp_path, GATE_TIMEOUT="0.3s"), "--interval", "0.05s", "--iterations", "50")
         until(lambda: len(api.calls("GET")) >= 4)  # an iteration has decided: not holding
         api.faults.append(Fault("GET", "/leases/", status=500, times=OUTAGE, headers={"Retry-After": "0"}))
         api.scale_by_hand(1)
