@@ -685,7 +685,7 @@ def policy_settings(parsed: Mapping[str, Any], namespace: str, deployment: str) 
         floor_bytes=parsed["floor"],
         total_bytes=parsed["total"],
         window=parsed["window"],
-        stable_seconds=parsed["cooldown"],
+        cooldown_seconds=parsed["cooldown"],
         cooldown_max_seconds=parsed["cooldownMax"],
         hysteresis_bytes=parsed["hysteresis"],
         max_age_seconds=parsed["maxAge"],

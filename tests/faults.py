@@ -399,10 +399,11 @@ class Attack:
 # - an API call: 2 attempts of one timeout each and at most a 5 s Retry-After between them (15 s);
 # - the loop, holding, after its metrics fail in any way: the next iteration, one interval, plus
 #   its reads and one scale call: 10 + 15 + 15 = 40 s at worst, 10 + 5 s for one slow exporter;
-# - the watchdog: 2 intervals + the timeout without a decision (25 s), one check (1 s), one call;
+# - the watchdog: 2 intervals + the timeout without a decision (25 s), one check (1 s), then its
+#   read of the Deployment and its scale-down (two calls; an unreadable Deployment is presumed held);
 # - a CronJob's one-shot guard: GATE_DEADLINE (half the Job's activeDeadlineSeconds: 60 s).
 LOOP = "controller and sidecar: the next iteration, 15 s (25 s with every read slow, 40 s if the API retries too)"
-WATCHDOG = "watchdog: 2 intervals + timeout without a decision (25 s) + one call"
+WATCHDOG = "watchdog: 2 intervals + timeout without a decision (25 s) + its read and its scale-down (two calls)"
 ONE_SHOT = "guard CronJob: its own run, or GATE_DEADLINE (60 s)"
 ATTACKS = [
     Attack(
@@ -496,6 +497,45 @@ ATTACKS = [
             "test_failclosed.py::test_a_kill_between_a_yield_and_its_record_changes_no_later_decision",
             "test_failclosed.py::test_a_kill_between_an_entrys_intent_and_its_scale_leaves_a_harmless_intent",
             "test_failclosed.py::test_an_unrecorded_yield_reads_as_a_yield_only_once_the_deployment_moved",
+        ),
+    ),
+]
+
+ATTACKS += [
+    Attack(
+        "the gate's Lease deleted between a run's read and its yield's record (the record's PUT meets 404); then the "
+        "server scaled back to 1 by hand with a resident awake",
+        "the record creates the Lease again (the Role allows create); a record that still cannot be written is tried once "
+        "more at the next iteration, then dropped (it reads as a yield): the loop never stops deciding. The watchdog reads "
+        "the Deployment's replicas through its own client: a card held while the loop cannot decide is given back",
+        f"{LOOP}; {WATCHDOG}",
+        (
+            "test_failclosed.py::test_a_lease_deleted_before_a_yields_record_is_created_again_and_the_loop_goes_on_deciding",
+            "test_failclosed.py::test_the_watchdog_reads_the_card_held_while_the_loop_cannot_decide",
+            "test_controller.py::test_a_lease_deleted_since_it_was_read_is_created_again_by_the_write",
+        ),
+    ),
+    Attack(
+        "the watchdog's scale-down fails (503) while the loop's entry, decided before it stepped in, is in flight",
+        "when the watchdog steps in it vetoes every entry decided before, for good, and every entry until its give-back "
+        "has succeeded, the Deployment reads 0 or a fresh iteration has decided; an entry's scale-up and the veto exclude "
+        "each other, so no give-back lands before an entry decided earlier",
+        "not taken: the vetoed entry is never made",
+        (
+            "test_failclosed.py::test_an_entry_in_flight_is_vetoed_when_the_watchdogs_give_back_fails",
+            "test_cycle.py::test_the_watchdogs_veto_is_asked_just_before_an_entry_and_holds",
+        ),
+    ),
+    Attack(
+        "the wall clock jumps (+1 h) a second into a cool-down; a stored time in the future",
+        "the loops compare their wall clock with their monotonic clock at every iteration: a jump beyond one interval "
+        "(at least 1 s) restarts the cool-down and the idle timer as a wake would, and a hold across it counts as short; "
+        "a stored time in the future restarts its timer too (docs/design.md, Time)",
+        "not taken before the cool-down has run on the monotonic clock",
+        (
+            "test_failclosed.py::test_a_wall_clock_jump_mid_cool_down_restarts_it",
+            "test_cycle.py::test_the_clock_check_finds_a_jump_beyond_the_interval_only",
+            "test_policy.py::test_a_clock_jump_restarts_the_cool_down_and_the_idle_timer",
         ),
     ),
 ]

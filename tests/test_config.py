@@ -415,19 +415,19 @@ def test_enabled_false_keeps_preflight_from_entering(env, kubeapi):
     result = gate({**env, "GATE_ENABLED": "false"}, "preflight")
     assert result.exit_code == ExitStatus.OK, result.output
     assert kubeapi.replicas() == 0
-    assert "preflight: disabled" in result.stdout and "enabled: false" in result.stdout
+    assert "preflight: paused" in result.stdout and "enabled: false" in result.stdout
 
 
 def test_a_paused_lease_keeps_preflight_out_and_makes_guard_yield(env, kubeapi):
     kubeapi.set_state({policy.PAUSED: "true"})
     result = gate(env, "preflight")
     assert (result.exit_code, kubeapi.replicas()) == (ExitStatus.OK, 0)
-    assert "disabled" in result.stdout and "gate pause" in result.stdout
+    assert "preflight: paused" in result.stdout and "gate pause" in result.stdout
     kubeapi.add_deployment("tts", "chatterbox-tts", 1)
     kubeapi.set_state({policy.PAUSED: "true"})
     result = gate(env, "guard")
     assert (result.exit_code, kubeapi.replicas()) == (ExitStatus.OK, 0)
-    assert "guard: disabled (scaled 1 -> 0)" in result.stdout
+    assert "guard: paused (scaled 1 -> 0)" in result.stdout
     assert "tts.gate/yielded-at" not in kubeapi.state()  # a pause is no resident's wake: no cool-down
 
 
@@ -438,7 +438,7 @@ def test_pause_and_resume_set_and_clear_the_lease_switch_and_status_says_which(e
     assert re.search(r"^paused +yes, by the Lease's tts.gate/paused annotation \(gate pause\)$", status.stdout, re.M), status.stdout
     both = gate({**env, "GATE_ENABLED": "false"}, "status", "-o", "json")
     assert json.loads(both.stdout)["paused_by"] == ["enabled: false in the settings", "the Lease's tts.gate/paused annotation (gate pause)"]
-    assert gate(env, "preflight").stdout.split()[2] == "disabled:"
+    assert gate(env, "preflight").stdout.split()[2] == "paused:"
     resumed = gate(env, "resume")
     assert resumed.exit_code == 0 and policy.PAUSED not in kubeapi.state()
     assert re.search(r"^paused +no$", gate(env, "status").stdout, re.M)
@@ -451,7 +451,7 @@ def test_the_controller_gives_the_card_back_when_the_lease_is_paused(env, kubeap
     result = gate({**env, "GATE_LOG_FORMAT": "json"}, "run", "--interval", "0.02s", "--metrics-port", "0", "--iterations", "3")
     assert result.exit_code == 0, result.output
     assert kubeapi.replicas() == 0
-    assert [json.loads(line)["reason"] for line in result.stderr.splitlines() if line.startswith("{")] == ["disabled"]
+    assert [json.loads(line)["reason"] for line in result.stderr.splitlines() if line.startswith("{")] == ["paused"]
     assert kubeapi.state()[policy.PAUSED] == "true"  # the gate's own writes never clear the switch
 
 

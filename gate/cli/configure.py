@@ -12,8 +12,8 @@ from gate import policy
 from gate import settings as gate_settings
 from gate.cli.command import echo_json, gate_command, given_settings, run_reporting_errors, with_settings
 from gate.cli.options import ACTS, CLUSTER, SETTING_PARAMS, ConfigFile, Output
+from gate.live import lease_name, write_state
 from gate.options import Options, choice
-from gate.run import lease_name, write_state
 
 
 @gate_command(CLUSTER, ACTS, {"output"}, needs_total=False)

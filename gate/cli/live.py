@@ -10,8 +10,8 @@ import typer
 from gate import defaults, report
 from gate.cli.command import echo_json, fail, gate_command
 from gate.cli.options import ACTS, CARD, CLUSTER, Deadline
+from gate.cycle import Outcome
 from gate.options import Options
-from gate.run import Outcome
 from gate.status import ExitStatus
 from gate.units import InvalidValue, parse_duration
 
