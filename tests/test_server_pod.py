@@ -318,7 +318,8 @@ def test_the_server_gets_the_control_token_as_a_file_and_its_ports_and_settings(
 def test_a_memory_limit_that_cannot_hold_a_parked_model_is_refused():
     with pytest.raises(
         Exception,
-        match="server.resources.limits.memory 9Gi cannot hold a parked model: it must be at least requests.memory 6Gi plus server.control.parkedHostMemory 3584Mi",
+        match="server.resources.limits.memory 9Gi cannot hold a parked model: it must be at least requests.memory 6Gi "
+        "plus server.control.parkedHostMemory 3584Mi",
     ):
         render({"server": {"resources": {"limits": {"memory": "9Gi"}}}})
     assert server_container({"server": {"resources": {"limits": {"memory": "9728Mi"}}}})  # 6Gi + 3584Mi exactly

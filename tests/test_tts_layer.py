@@ -778,3 +778,11 @@ def test_the_image_build_fails_when_upstream_moved_what_the_layer_relies_on(tmp_
         assert result.returncode == 0, result.stderr
     else:
         assert result.returncode == 1 and problem in result.stderr.splitlines()[0], result.stderr
+
+
+def test_the_gpu_park_bench_says_no_gpu_cleanly_on_a_machine_without_one():
+    """bench/gpu/park.py is for a machine with an NVIDIA GPU; here (CPU PyTorch) it says so and stops."""
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu" / "park.py")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.startswith("park.py: no GPU: torch ") and result.stdout.endswith("; nothing measured\n")
+    assert result.stderr == ""
