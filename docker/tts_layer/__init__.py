@@ -18,7 +18,7 @@ Ports
 Control API
 -----------
 Every request carries `Authorization: Bearer <token>`, the token being the content of the file
-TTS_CONTROL_TOKEN_FILE (the chart mounts its Secret `<release>-tts-control`, key `token`, at
+TTS_CONTROL_TOKEN_FILE (the chart mounts its Secret `<server.name>-control`, key `token`, at
 /var/run/secrets/tts-control/token); without it, or with another: **401**. The file is re-read on
 every request. Bodies and answers are JSON (`Content-Type: application/json`).
 
@@ -73,8 +73,10 @@ pod restarts; the gate scales it to 0, as a plain yield would. A park or unpark 
 of its own: a control call that is cut or killed does not stop it, and its outcome is in /state
 (parking → parked, or failed at its deadline, enforced by a timer whether or not anyone waits).
 
-Timings (measured, docs/design.md): on a CPU with random weights a park with a synthesis in
-flight answered in ~1 s for 3.2 GB; on a GPU, bench/gpu/park.py measures the copy at PCIe speed.
+Timings (measured on the pinned server, CPU, random weights; docs/design.md): a park with a
+synthesis in flight stopped it in 0.015 s and answered in 5.5 s for 3.29 GB (CPU memory to CPU
+memory on a shared 2-core machine), an unpark in 3.4 s; the in-flight request got its 503 36 ms
+after the park was asked. On a GPU, bench/gpu/park.py measures the copies at PCIe speed.
 
 Settings (environment): TTS_APP_DIR, TTS_CONTROL_HOST, TTS_CONTROL_PORT (0: none),
 TTS_CONTROL_TOKEN_FILE, TTS_METRICS_HOST, TTS_METRICS_PORT (0: none), TTS_RETRY_AFTER_SECONDS,
