@@ -75,8 +75,8 @@ $(SETUPTOOLS_STAMP): docker/requirements-cu128.txt
 	@touch $@
 
 lint: $(STAMP) ## ruff, import layering, hadolint on both Dockerfiles
-	$(BIN)/ruff check gate tests bench
-	$(BIN)/ruff format --check gate tests bench
+	$(BIN)/ruff check gate tests bench docker
+	$(BIN)/ruff format --check gate tests bench docker
 	$(BIN)/lint-imports
 	$(BIN)/hadolint --no-color Dockerfile.cu128 Dockerfile.gate
 

@@ -62,6 +62,7 @@ def test_install_with_defaults_creates_what_the_seed_created():
         ("Pod", "tts-test"),
         ("Role", "tts-gate"),
         ("RoleBinding", "tts-gate"),
+        ("Secret", "chatterbox-tts-control"),
         ("Service", "chatterbox-tts"),
         ("ServiceAccount", "tts-gate"),
     ]

@@ -167,6 +167,24 @@ groups:
           summary: "A tts gate refused its settings file: {{ "{{" }} $labels.pod {{ "}}" }}"
           description: "The changed gate.yaml failed validation, so the gate runs on with its last good settings: the change is not in force."
           runbook: "kubectl -n {{ $ns }} get cm {{ include "tts.gateConfigName" . }} -o jsonpath='{.data.gate\\.yaml}' | gate check-config - (it names the key and what it expects)"
+      - alert: TTSServerSlowing
+        # The server's own metrics (the image's layer), per process: the real-time factor of the
+        # last 30 minutes against the median of the process's first chunks. Only with at least a
+        # minute of audio made in those 30 minutes, so a few short chunks decide nothing.
+        expr: |
+          (
+            sum by (namespace, instance) (increase(tts_server_synthesis_seconds_sum{ {{- $gate -}} }[30m]))
+              / sum by (namespace, instance) (increase(tts_server_audio_seconds_total{ {{- $gate -}} }[30m]))
+          )
+            / max by (namespace, instance) (tts_server_realtime_factor_baseline{ {{- $gate -}} }) > {{ $a.slowdownRatio }}
+            and on (namespace, instance) sum by (namespace, instance) (increase(tts_server_audio_seconds_total{ {{- $gate -}} }[30m])) > 60
+        for: 10m
+        labels:
+          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
+        annotations:
+          summary: "The TTS server has slowed down: {{ "{{" }} $value | humanize {{ "}}" }} times its first chunks' real-time factor"
+          description: "Over the last 30 minutes it took {{ "{{" }} $value | humanize {{ "}}" }} times as long per second of audio as when the process started (bound {{ $a.slowdownRatio }}): the night bakes that much less narration."
+          runbook: "Check the hooks on the model and the host memory (tts_server_model_hooks, tts_server_host_memory_bytes) and tts_server_fix_applied; kubectl -n {{ $ns }} logs {{ $deploy }} -c server | grep tts_layer. A restart (kubectl -n {{ $ns }} rollout restart {{ $deploy }}) starts a fresh process."
       - alert: TTSGateJobFailed
         # A Job is retried by nobody (backoffLimit 0): a failed pod is a failed run. Failed Jobs
         # are kept a day, so only those created within the hour alert.
