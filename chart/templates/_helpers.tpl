@@ -30,6 +30,27 @@ tts.serverName: the server Deployment's and Service's name, which clients addres
 {{- end }}
 
 {{/*
+tts.gateName: <fullname>-gate, the name of the gate's own objects: the controller Deployment, its
+ServiceAccount (unless serviceAccount.name), Role, RoleBinding, NetworkPolicy and PrometheusRule.
+*/}}
+{{- define "tts.gateName" -}}
+{{- printf "%s-gate" (include "tts.fullname" .) -}}
+{{- end }}
+
+{{/*
+tts.cronJobName: a gate CronJob's name, <fullname>-<job>; call with (dict "root" $ "job" "guard").
+52 characters at most, the API's limit for a CronJob (its Jobs append an 11-character suffix).
+*/}}
+{{- define "tts.cronJobName" -}}
+{{- printf "%s-%s" (include "tts.fullname" .root) .job | trunc 52 | trimSuffix "-" -}}
+{{- end }}
+
+{{/* tts.gateLeaseName: the coordination.k8s.io Lease the gate keeps its state in, <server.name>-gate. */}}
+{{- define "tts.gateLeaseName" -}}
+{{- printf "%s-gate" (include "tts.serverName" .) -}}
+{{- end }}
+
+{{/*
 tts.chart: name and version for the helm.sh/chart label (`+` is not allowed in labels).
 */}}
 {{- define "tts.chart" -}}
@@ -81,11 +102,33 @@ app.kubernetes.io/part-of: tts
 {{- end }}
 
 {{/*
+tts.metadata: an object's `metadata:` with the release namespace (or "namespace"; none with
+"cluster" true) and the component's labels; call with (dict "root" $ "name" "..." "component"
+"gate" ["labels" map] ["annotations" map] ["namespace" "..."] ["cluster" true]).
+*/}}
+{{- define "tts.metadata" -}}
+metadata:
+  name: {{ .name }}
+  {{- if not .cluster }}
+  namespace: {{ .namespace | default .root.Release.Namespace }}
+  {{- end }}
+  labels:
+    {{- include "tts.labels" (dict "root" .root "component" .component) | nindent 4 }}
+    {{- with .labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with .annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/*
 tts.gateServiceAccountName: the gate's ServiceAccount.
 */}}
 {{- define "tts.gateServiceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
-{{- default (printf "%s-gate" (include "tts.fullname" .)) .Values.serviceAccount.name }}
+{{- default (include "tts.gateName" .) .Values.serviceAccount.name }}
 {{- else }}
 {{- default "default" .Values.serviceAccount.name }}
 {{- end }}
@@ -117,130 +160,11 @@ tts.gateImage: the gate image.
 {{- end }}
 
 {{/*
-tts.gateEnv: who the gate is and where its settings are; the settings themselves are the mounted
-document (templates/_settings.tpl), never variables, so changing one never changes a pod template.
-The controller, the CronJobs, the sidecar and the test pod share it.
-*/}}
-{{- define "tts.gateEnv" -}}
-{{- include "tts.gateSettingsChecks" . -}}
-- name: GATE_NAMESPACE
-  value: {{ .Release.Namespace | quote }}
-- name: GATE_DEPLOYMENT
-  value: {{ include "tts.serverName" . | quote }}
-- name: GATE_CONFIG
-  value: {{ printf "%s/gate.yaml" (include "tts.gateConfigDir" .) | quote }}
-{{- with .Values.gate.extraEnv }}
-{{ toYaml . }}
-{{- end }}
-{{- end }}
-
-{{/*
-tts.gateContainerBase: image, security context and resources shared by every gate container.
-*/}}
-{{- define "tts.gateContainerBase" -}}
-image: {{ include "tts.gateImage" . | quote }}
-imagePullPolicy: {{ .Values.gate.image.pullPolicy }}
-securityContext:
-  {{- toYaml .Values.gate.containerSecurityContext | nindent 2 }}
-resources:
-  {{- toYaml .Values.gate.resources | nindent 2 }}
-volumeMounts:
-  - name: tmp
-    mountPath: /tmp
-  - name: gate-config
-    mountPath: {{ include "tts.gateConfigDir" . }}
-    readOnly: true
-{{- end }}
-
-{{/* tts.gateConfigVolume: the settings ConfigMap as a volume (mounted whole: subPath mounts never update). */}}
-{{- define "tts.gateConfigVolume" -}}
-- name: gate-config
-  configMap:
-    name: {{ include "tts.gateConfigName" . }}
-{{- end }}
-
-{{/*
-tts.gateCronJob: one CronJob running one gate command; call with
-(dict "root" $ "job" "window-up" "command" "preflight" "schedule" "..." ["suspend" true "why" "..."]
-["args" (list "--output" "text")]): args follow the command (a flag beats its GATE_* variable).
-*/}}
-{{- define "tts.gateCronJob" -}}
-{{- $root := .root -}}
-{{- $cron := $root.Values.gate.cronJobs -}}
-apiVersion: batch/v1
-kind: CronJob
-metadata:
-  name: {{ printf "%s-%s" (include "tts.fullname" $root) .job | trunc 52 | trimSuffix "-" }}
-  namespace: {{ $root.Release.Namespace }}
-  labels:
-    {{- include "tts.labels" (dict "root" $root "component" (printf "gate-%s" .job)) | nindent 4 }}
-spec:
-  schedule: {{ .schedule | quote }}
-  timeZone: {{ $root.Values.gate.timeZone | quote }}
-  {{- if .suspend }}
-  # {{ .why | default "Never scheduled: run it by hand with `kubectl create job --from=cronjob/...`." }}
-  suspend: true
-  {{- end }}
-  concurrencyPolicy: Forbid
-  startingDeadlineSeconds: {{ $cron.startingDeadlineSeconds }}
-  successfulJobsHistoryLimit: {{ $cron.successfulJobsHistoryLimit }}
-  failedJobsHistoryLimit: {{ $cron.failedJobsHistoryLimit }}
-  jobTemplate:
-    metadata:
-      labels:
-        {{- include "tts.labels" (dict "root" $root "component" (printf "gate-%s" .job)) | nindent 8 }}
-    spec:
-      # A failed run is not retried: the next scheduled run decides again from fresh metrics.
-      backoffLimit: 0
-      activeDeadlineSeconds: {{ $cron.activeDeadlineSeconds }}
-      ttlSecondsAfterFinished: {{ $cron.ttlSecondsAfterFinished }}
-      template:
-        metadata:
-          labels:
-            {{- include "tts.selectorLabels" (dict "root" $root "component" (printf "gate-%s" .job)) | nindent 12 }}
-        spec:
-          serviceAccountName: {{ include "tts.gateServiceAccountName" $root }}
-          # The ServiceAccount mounts no token by default (the server pod must not get one).
-          automountServiceAccountToken: true
-          restartPolicy: Never
-          {{- with include "tts.imagePullSecrets" (dict "root" $root "secrets" $root.Values.gate.imagePullSecrets) | trim }}
-          {{- . | nindent 10 }}
-          {{- end }}
-          {{- with include "tts.gatePlacement" $root | trim }}
-          {{- . | nindent 10 }}
-          {{- end }}
-          securityContext:
-            {{- toYaml $root.Values.gate.podSecurityContext | nindent 12 }}
-          containers:
-            - name: gate
-              args:
-                - {{ .command }}
-                {{- range .args }}
-                - {{ . | quote }}
-                {{- end }}
-              env:
-                {{- include "tts.gateEnv" $root | nindent 16 }}
-                # The one line each run writes (its report), as the loops' log lines.
-                - name: GATE_OUTPUT
-                  value: {{ $root.Values.gate.logFormat | quote }}
-                # Undecided by half the Job's deadline, the run gives the card back and exits 3
-                # before the Job is killed with the card still held.
-                - name: GATE_DEADLINE
-                  value: {{ printf "%ds" (div (int $cron.activeDeadlineSeconds) 2) | quote }}
-              {{- include "tts.gateContainerBase" $root | nindent 14 }}
-          volumes:
-            - name: tmp
-              emptyDir:
-                sizeLimit: 16Mi
-            {{- include "tts.gateConfigVolume" $root | nindent 12 }}
-{{- end }}
-
-{{/*
 tts.claimName: the /data claim, the chart's own or an existing one.
 */}}
 {{- define "tts.claimName" -}}
 {{- if eq .Values.persistence.type "existingClaim" }}
-{{- required "persistence.existingClaim is required when persistence.type is existingClaim" .Values.persistence.existingClaim }}
+{{- .Values.persistence.existingClaim }}
 {{- else }}
 {{- printf "%s-data" (include "tts.serverName" .) }}
 {{- end }}
