@@ -54,9 +54,7 @@ spec:
   suspend: true
   {{- end }}
   concurrencyPolicy: Forbid
-  startingDeadlineSeconds: {{ $cron.startingDeadlineSeconds }}
-  successfulJobsHistoryLimit: {{ $cron.successfulJobsHistoryLimit }}
-  failedJobsHistoryLimit: {{ $cron.failedJobsHistoryLimit }}
+  {{- pick $cron "startingDeadlineSeconds" "successfulJobsHistoryLimit" "failedJobsHistoryLimit" | toYaml | nindent 2 }}
   jobTemplate:
     metadata:
       labels:

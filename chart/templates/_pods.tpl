@@ -17,6 +17,19 @@ imagePullSecrets:
 {{- end }}
 
 {{/*
+tts.placement: a pod's nodeSelector, tolerations and affinity, each when set; call with the values
+that hold them (.Values.gate).
+*/}}
+{{- define "tts.placement" -}}
+{{- range $field := list "nodeSelector" "tolerations" "affinity" }}
+{{- with get $ $field }}
+{{ $field }}:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
 tts.gatePod: what every pod that runs only the gate shares (the controller, the CronJobs' pods,
 the test pod): the gate's account with its token mounted (the ServiceAccount mounts none by
 default: the server pod must not get one), pull secrets, placement (gate.nodeSelector,
@@ -29,18 +42,7 @@ automountServiceAccountToken: true
 {{- with include "tts.imagePullSecrets" (dict "root" . "secrets" .Values.gate.imagePullSecrets) | trim }}
 {{ . }}
 {{- end }}
-{{- with .Values.gate.nodeSelector }}
-nodeSelector:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with .Values.gate.tolerations }}
-tolerations:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with .Values.gate.affinity }}
-affinity:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
+{{- include "tts.placement" .Values.gate }}
 securityContext:
   {{- toYaml .Values.gate.podSecurityContext | nindent 2 }}
 volumes:
