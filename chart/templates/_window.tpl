@@ -8,11 +8,6 @@ controller on the wall clock of gate.timeZone, the clock the gate reads the wind
 adds or skips runs (values.yaml says which).
 */}}
 
-{{/* tts.gateConstants: files/gate-constants.json (gate/chart_constants.py), as JSON (fromJson it). */}}
-{{- define "tts.gateConstants" -}}
-{{- .Files.Get "files/gate-constants.json" -}}
-{{- end }}
-
 {{/* tts.window.times: gate.window's numbers as JSON [startHour, startMinute, endHour, endMinute]; [] for "" (any time). */}}
 {{- define "tts.window.times" -}}
 {{- $times := list -}}
