@@ -27,6 +27,8 @@ REFUSED = {
     },
     "an existing claim without a name": {"persistence": {"type": "existingClaim"}},
     "an NFS volume without a server": {"persistence": {"type": "nfs"}},
+    "a memory limit that cannot hold a parked model": {"server": {"resources": {"limits": {"memory": "8Gi"}}}},
+    "a memory quantity not in whole Mi or Gi": {"server": {"resources": {"limits": {"memory": "12.5G"}}}},
     "a PriorityClass to create without a name": {"priorityClass": {"create": True}, "server": {"priorityClassName": ""}},
 }
 

@@ -3,7 +3,7 @@ tts.valueChecks: refusals no schema can express, at render time (helm template a
 each one line naming the value. Called from templates/validation/checks.yaml alone, which Helm
 renders first, so every refusal names that file and no other (the gate's own containers and the
 test pod render nothing that can fail).
-- the gate's settings: templates/_settings.tpl's checks;
+- the gate's settings: templates/_settings.tpl's checks; the server pod's: _server.tpl's;
 - a window whose start is its end (empty, or a whole day?) and a time zone the gate does not know
   (the list is the gate's, files/gate-constants.json);
 - an explicit CronJob schedule: the schedules follow gate.window (docs/design.md says why);
@@ -16,6 +16,7 @@ gate container refuses such a settings file in one line, and `helm test` fails w
 */}}
 {{- define "tts.valueChecks" -}}
 {{- include "tts.gateSettingsChecks" . -}}
+{{- include "tts.serverChecks" . -}}
 {{- $gate := .Values.gate -}}
 {{- $constants := include "tts.gateConstants" . | fromJson -}}
 {{- $t := include "tts.window.times" . | fromJsonArray -}}
