@@ -20,9 +20,14 @@ from gate.units import InvalidValue
 API_VERSION = "tts.gate/v1"
 HEADER = f"apiVersion: {API_VERSION}"
 SEAL_PREFIX = "# sha256:"
-MAX_BYTES = 2**20  # a ConfigMap holds at most 1 MiB
-MAX_STREAM_BYTES = 16 * 2**20  # `helm template` output on stdin: every object of the chart
+# The largest document the table can make valid (each of its ~30 values at most 4096
+# characters) is under 128 KiB; the ConfigMap's own limit (1 MiB) would let a file cost over 10 s
+# of YAML parsing here (pure Python, which the alias check needs), past the watchdog's bound
+# under the chart's CPU limit. Reading stops at the cap + 1 byte, whatever is behind the path.
+MAX_BYTES = 128 * 2**10
+MAX_STREAM_BYTES = 16 * 2**20  # `helm template` output on stdin (check-config, offline): every object of the chart
 MAX_DEPTH = 8  # the document nests two levels; YAML nested deeper is no settings document
+MAX_NODES = 512  # the document has about 45 nodes
 MAX_STREAM_DEPTH = 64  # a Kubernetes object nests deeper (a pod template)
 _SEAL_LINE = re.compile(r"\n# sha256:([0-9a-f]{64})\n?\Z")
 SEAL_HOW = "`gate check-config --seal FILE` seals a hand-written file"
@@ -63,7 +68,7 @@ def read_bytes(path: str, limit: int = MAX_BYTES) -> bytes:
             f"cannot read the settings file {shown(path)}: {exc.strerror}; expected a YAML file, e.g. the chart's gate.yaml"
         ) from exc
     if len(data) > limit:
-        raise InvalidValue(f"{path}: larger than {limit // 2**10} KiB (a ConfigMap holds at most 1 MiB); not a settings document")
+        raise InvalidValue(f"{path}: larger than {limit // 2**10} KiB, more than any settings document; not the gate's settings")
     return data
 
 
@@ -87,14 +92,16 @@ def decode(data: bytes, where: str) -> str:
 
 
 @functools.cache
-def _loader(max_depth: int) -> type:
+def _loader(max_depth: int, max_nodes: int | None) -> type:
     import yaml
 
     class Loader(yaml.SafeLoader):
         """SafeLoader that refuses anchors and aliases (a few hundred bytes of them expand to
-        billions of nodes) and nesting deeper than `max_depth`."""
+        billions of nodes), nesting deeper than `max_depth` and more than `max_nodes` nodes:
+        it stops at the first node past a bound, before scanning the rest."""
 
         depth = 0
+        nodes = 0
 
         def compose_node(self, parent: Any, index: Any) -> Any:
             event = self.peek_event()
@@ -102,6 +109,9 @@ def _loader(max_depth: int) -> type:
                 raise yaml.composer.ComposerError(
                     None, None, "anchors and aliases (&name, *name) are not allowed in a settings document", event.start_mark
                 )
+            self.nodes += 1
+            if max_nodes is not None and self.nodes > max_nodes:
+                raise yaml.composer.ComposerError(None, None, f"more than {max_nodes} values", event.start_mark)
             self.depth += 1
             try:
                 if self.depth > max_depth:
@@ -119,13 +129,14 @@ def yaml_load(text: str, where: str, many: bool = False) -> Any:
 
     try:
         if many:
-            return list(yaml.load_all(text, Loader=_loader(MAX_STREAM_DEPTH)))  # noqa: S506 - a SafeLoader, stricter
-        return yaml.load(text, Loader=_loader(MAX_DEPTH))  # noqa: S506 - a SafeLoader, stricter
+            return list(yaml.load_all(text, Loader=_loader(MAX_STREAM_DEPTH, None)))  # noqa: S506 - a SafeLoader, stricter
+        return yaml.load(text, Loader=_loader(MAX_DEPTH, MAX_NODES))  # noqa: S506 - a SafeLoader, stricter
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidValue(f"{where}: not YAML{at}: {shown(problem)[1:-1]}; expected the gate's settings, e.g. floor: 6GiB") from exc
+        what = "refused" if isinstance(exc, yaml.composer.ComposerError) else "not YAML"
+        raise InvalidValue(f"{where}: {what}{at}: {shown(problem)[1:-1]}; expected the gate's settings, e.g. floor: 6GiB") from exc
     except RecursionError as exc:
         raise InvalidValue(f"{where}: nested too deep to be the gate's settings") from exc
 
@@ -180,6 +191,8 @@ def load_text(text: str, where: str) -> Document:
 
 def _load_body(body: str, where: str, digest: str) -> Document:
     first = body.split("\n", 1)[0].rstrip()
+    if first.startswith("apiVersion: tts.gate/") and first != HEADER:
+        raise InvalidValue(f"{where}: {shown(first)}: written for another gate; this one reads {API_VERSION}")
     if first != HEADER:
         raise InvalidValue(f"{where}: not the gate's settings: its first line is {shown(first)}, not {HEADER}; {SEAL_HOW}")
     raw = yaml_load(body, where)

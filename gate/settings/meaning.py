@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gate import policy
+from gate import formats, policy
 from gate.settings import patterns
 from gate.settings.suggest import suggest
 from gate.settings.table import BY_KEY, EXPECTED, SETTINGS, Kind, Origin, Setting, SourceName, defaults
@@ -144,6 +144,11 @@ def _parse(setting: Setting, text: str) -> Any:
     """InvalidValue in the words the gate has always used (gate.units), the pattern first."""
     name = setting.name
     if setting.kind == Kind.SIZE:
+        if not formats.matches("size", text):  # the right form ends the refusal: no example of another value here
+            raise InvalidValue(
+                f"invalid size {text!r}: expected a number with KiB, MiB, GiB or TiB (or Ki, Mi, Gi, Ti); "
+                "bare numbers and decimal units (GB) are refused"
+            )
         number = parse_size(text)
         _within(setting, text)
         if setting.positive and number <= 0:
@@ -158,6 +163,8 @@ def _parse(setting: Setting, text: str) -> Any:
             raise InvalidValue(f"invalid {name} {text!r}: expected a positive duration, e.g. {setting.example}")
         return seconds
     if setting.kind == Kind.WINDOW:
+        if not formats.matches("window", text):
+            raise InvalidValue(f"invalid window {text!r}: expected HH:MM-HH:MM on a 24-hour clock (00:00 to 23:59)")
         return parse_window(text, _PLACEHOLDER_ZONE)
     if setting.kind == Kind.TIMEZONE:
         if not re.search(patterns.TIMEZONE, text):

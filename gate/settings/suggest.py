@@ -35,7 +35,9 @@ def suggest(setting: Setting, value: Any) -> str | bool:
         word = str(value).strip().lower()
         return True if word in _TRUE else False if word in _FALSE else fallback
     if setting.kind == Kind.CHOICE:
-        near = difflib.get_close_matches(str(value).strip().lower(), setting.choices, n=1, cutoff=0.5)
+        word = str(value).strip().lower()
+        inside = sorted((c for c in setting.choices if c in word), key=len, reverse=True)  # dcgm-exporter: dcgm
+        near = inside or difflib.get_close_matches(word, setting.choices, n=1, cutoff=0.5)
         return near[0] if near else fallback
     if setting.kind == Kind.TIMEZONE:
         return _zone(str(value)) or fallback
