@@ -46,7 +46,9 @@ def guard(
     iterations: Iterations = 0,
     deadline: Deadline = defaults.ONE_SHOT_DEADLINE,
 ) -> None:
-    """Holding the card, give it back (scale to 0) when it has no room, the metrics are blind, the window ended or the gate is paused."""
+    """Holding the card, give it back (scale to 0) when it has no room, the metrics are blind, the window ended or the gate is paused.
+
+    A refused settings file is blindness: guard gives the card back all the same, and exits 2."""
     if not watch:
         run_once("guard", options, deadline)
         return
@@ -63,5 +65,6 @@ def run_controller(
 ) -> None:
     """The controller: every interval, decide as preflight, guard and down would, and act, until
     SIGTERM. Serves /metrics and /healthz (fails once the loop stops completing iterations).
-    Paused (--disabled, `enabled: false`, or `gate pause`), every tick gives the card back and none takes it."""
+    Paused (--disabled, `enabled: false`, or `gate pause`), every tick gives the card back and none takes it.
+    A settings file refused at start leaves it blind (it gives the card back) until the file passes."""
     loop(options, "tick", "controller.interval", metrics_port, metrics_address, iterations)
