@@ -507,7 +507,7 @@ ATTACKS = [
         ),
     ),
     Attack(
-        "an unbounded settings file: /dev/zero behind the path, 2 MiB, a 339-byte YAML alias bomb, nesting 100,000 deep, "
+        "an unbounded settings file: /dev/zero behind the path, 2 MiB, a 339-byte YAML alias bomb, nesting 60,000 deep, "
         "a huge value quoted in a refusal",
         "reading stops at 128 KiB + 1 byte; anchors and aliases, more than 8 levels or 512 values are refused as they are "
         "met; a refusal quotes at most 60 characters of a value; a reload never raises: the loop keeps the settings in use",
@@ -621,7 +621,7 @@ SETTINGS_FAULTS = [
     SettingsFault("edited since it was sealed (the chart's file, floor changed)", _defaults_edited, ("seal does not match",)),
     SettingsFault("hand-written, never sealed", _raw("floor: 6GiB\n"), ("no seal", "gate check-config --seal FILE")),
     SettingsFault("not the gate's own (sealed, no header)", _sealed_as_is("kind: ConfigMap\n"), ("not the gate's settings",)),
-    SettingsFault("nested 100,000 deep", _sealed("x: " + "[" * 100_000 + "]" * 100_000 + "\n"), ("nested deeper than 8",)),
+    SettingsFault("nested 60,000 deep", _sealed("x: " + "[" * 60_000 + "]" * 60_000 + "\n"), ("nested deeper than 8",)),
     SettingsFault("larger than any settings document (2 MiB)", _sealed("# " + "x" * 2**21 + "\n"), ("larger than 128 KiB",)),
     SettingsFault("/dev/zero behind the path", None, ("larger than 128 KiB",), path="/dev/zero"),
     SettingsFault("not UTF-8", _raw(b"apiVersion: tts.gate/v1\nfloor: \xff\xfe\n"), ("not UTF-8",)),
