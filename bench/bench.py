@@ -455,7 +455,9 @@ def main(argv: list[str]) -> int:
     print()
     print(demand_table(demand_rows))
     print()
-    checks = verdicts(rows) + exporter_verdicts(exporter_rows) + demand_verdicts(demand_rows)
+    import settings_read  # bench/settings_read.py: the settings files at their worst
+
+    checks = verdicts(rows) + exporter_verdicts(exporter_rows) + demand_verdicts(demand_rows) + settings_read.report()
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     failed = sum(1 for _, ok in checks if not ok)

@@ -89,17 +89,20 @@ def control(
     port: int,
     iterations: int = 0,
     command: str = "tick",
-) -> None:
+) -> Options:
     """Run `command` every interval until SIGTERM/SIGINT, or `iterations` times when not 0:
     `tick` for the controller, `guard` for the sidecar (`guard --watch`). `interval_key` is the
     loop's interval in the settings (controller.interval, sidecar.interval).
 
     With a --config file, each iteration first re-reads it (`ConfigWatch`): a changed file that
     passes is used from this iteration on; one that does not is refused with one log line, an
-    Event and gate_config_valid 0, and the last good settings stay. A reload never acts by itself."""
+    Event and gate_config_valid 0, and the last good settings stay. A file refused from the
+    start leaves the loop blind (holding, it gives the card back) until one passes. A reload
+    never acts by itself, and never raises. Returns the options in use at the end (`refused`:
+    still blind)."""
     interval_seconds = options.parsed[interval_key]
     metrics = WatchMetrics()
-    metrics.record_config(options.watch.applied if options.watch else None, valid=True)
+    metrics.record_config(options.watch.applied if options.watch else None, valid=options.refused is None)
     liveness = Liveness(interval_seconds)
     source, device, kube, demand = options.source(), options.device_source(), options.kube(), options.demand_probe()
     watchdog = watchdog_for(options, watchdog_bound(interval_seconds, options.timeout_seconds), metrics)
@@ -110,24 +113,19 @@ def control(
         dog = threading.Thread(target=watchdog.watch, args=(stop,), name="gate-watchdog", daemon=True)
         dog.start()
         name = "run" if command == "tick" else f"{command} --watch"
-        paused = "" if options.settings.enabled else ", PAUSED (enabled: false)"
-        typer.echo(f"gate: {name}: every {format_duration(interval_seconds)}{paused}", err=True)
+        paused = " and ".join(policy.paused_by(None, options.settings))
+        blind = ", BLIND: the settings file was refused" if options.refused is not None else ""
+        typer.echo(f"gate: {name}: every {format_duration(interval_seconds)}{f', PAUSED by {paused}' if paused else ''}{blind}", err=True)
         while not stop.is_set():
             started = time.monotonic()
-            reload = options.watch.poll() if options.watch is not None else None
-            if reload is not None:
-                if reload.options is not None:
-                    options = reload.options
-                    source, device, demand = options.source(), options.device_source(), options.demand_probe()
-                    interval_seconds = options.parsed[interval_key]
-                    liveness.limit = Liveness(interval_seconds).limit
-                    watchdog.settings = options.settings
-                    watchdog.bound = watchdog_bound(interval_seconds, options.timeout_seconds)
-                    typer.echo(f"gate: {name}: settings reloaded from {options.watch.path} (hash {reload.hash})", err=True)
-                else:
-                    typer.echo(f"gate: {name}: settings refused: {reload.problem}", err=True)
-                    _record_refusal(kube, options, loop.target.deployment, reload.problem or "")
-                metrics.record_config(options.watch.applied if options.watch else None, valid=reload.options is not None)
+            reloaded = _reload(options, name, kube, loop.target.deployment, metrics)
+            if reloaded is not None:
+                options = reloaded
+                source, device, demand = options.source(), options.device_source(), options.demand_probe()
+                interval_seconds = options.parsed[interval_key]
+                liveness.limit = Liveness(interval_seconds).limit
+                watchdog.settings = options.settings
+                watchdog.bound = watchdog_bound(interval_seconds, options.timeout_seconds)
             loop.run(options, interval_seconds, observer(source, device), demand, started)
             done += 1
             if iterations and done >= iterations:
@@ -137,6 +135,30 @@ def control(
         # A give-back in flight finishes before the process ends: two API calls, with their retries.
         dog.join(timeout=2 * (2 * options.timeout_seconds + MAX_RETRY_AFTER_SECONDS))
     typer.echo(f"gate: {name} stopped", err=True)
+    return options
+
+
+def _reload(options: Options, name: str, kube: KubeClient, deployment: dict | None, metrics: WatchMetrics) -> Options | None:
+    """The settings file read again (`ConfigWatch.poll`): new options when it changed and
+    passes, else None; a refusal is one log line, an Event and gate_config_valid 0. Never
+    raises: a surprise here keeps what is in use, as a refusal does."""
+    watch = options.watch
+    if watch is None:
+        return None
+    try:
+        reload = watch.poll()
+        if reload is None:
+            return None
+        if reload.options is not None:
+            typer.echo(f"gate: {name}: settings reloaded from {watch.path} (hash {reload.hash})", err=True)
+            metrics.record_config(watch.applied, valid=True)
+            return reload.options
+        typer.echo(f"gate: {name}: settings refused: {reload.problem}", err=True)
+        metrics.record_config(watch.applied, valid=False)
+        _record_refusal(kube, options, deployment, reload.problem or "")
+    except Exception as exc:
+        typer.echo(f"gate: {name}: the settings reload failed, keeping what is in use: {type(exc).__name__}: {str(exc)[:200]}", err=True)
+    return None
 
 
 def watchdog_for(options: Options, bound_seconds: float, metrics: WatchMetrics | None = None) -> Watchdog:
@@ -232,7 +254,7 @@ def _record_refusal(kube: KubeClient, options: Options, deployment: dict | None,
     """An Event on the server Deployment saying the settings file was refused (best effort)."""
     try:
         target = deployment or kube.get_deployment(options.settings.namespace, options.settings.deployment)
-        kube.record_event(target, "ConfigRefused", f"settings file refused, the last good settings stay: {problem}", warning=True)
+        kube.record_event(target, "ConfigRefused", f"settings file refused: {problem}", warning=True)
     except KubeError as exc:
         typer.echo(f"gate: warning: the settings were refused but the Event was not recorded: {exc}", err=True)
 
