@@ -16,9 +16,7 @@ from gate.cli import app
 PLACE = "execution error at (tts/templates/validation/checks.yaml:"
 
 REFUSED = {
-    "a setting": {"gate": {"floor": "6.5"}},
     "two settings that disagree": {"gate": {"source": "dcgm", "device": {"source": "dcgm", "url": "http://dcgm:9400/metrics"}}},
-    "an unknown value under gate": {"gate": {"flooor": "6GiB"}},
     "a window whose start is its end": {"gate": {"window": "02:00-02:00"}},
     "a mistyped time zone": {"gate": {"timeZone": "Europe/Londn"}},
     "an explicit schedule": {"gate": {"cronJobs": {"windowUp": {"schedule": "0 2 * * *"}}}},
@@ -40,6 +38,25 @@ def test_every_refusal_is_one_line_from_the_validation_template(values):
     message = str(error.value).strip()
     assert message.startswith(PLACE), message
     assert len(message.splitlines()) == 1, message
+
+
+# A value one setting's rule refuses, or a key no setting has: values.schema.json (generated from
+# the gate's table) refuses it before any template runs, naming the path and the value; no
+# template is named at all.
+SCHEMA_REFUSED = {
+    "a setting": ({"gate": {"floor": "6.5"}}, "at '/gate/floor': '6.5' does not match pattern"),
+    "an unknown value under gate": ({"gate": {"flooor": "6GiB"}}, "at '/gate': additional properties 'flooor' not allowed"),
+}
+
+
+@pytest.mark.parametrize(("values", "says"), SCHEMA_REFUSED.values(), ids=SCHEMA_REFUSED.keys())
+def test_a_value_the_schema_refuses_is_named_with_its_path_before_any_template(values, says):
+    with pytest.raises(HelmError) as error:
+        render(values)
+    message = str(error.value)
+    assert "values don't meet the specifications of the schema" in message, message
+    assert says in message, message
+    assert "templates/" not in message, message
 
 
 def test_a_floor_at_or_above_the_total_is_refused_by_the_gate_in_one_line():
