@@ -17,7 +17,8 @@ from gate import settings as gate_settings
 from gate.kube import config as kube_config
 from gate.kube.client import KubeClient
 from gate.kube.errors import KubeError
-from gate.sources import DeviceSource, Source, SourceConfig, make_device_source, make_source
+from gate.locate import Locator
+from gate.sources import Card, DeviceSource, Source, SourceConfig, make_device_source, make_source, service_of
 from gate.sources import demand as demand_source
 from gate.sources.demand import DemandConfig
 from gate.units import InvalidValue, parse_instant
@@ -52,7 +53,7 @@ class Options:
         return self.now or datetime.now(UTC)
 
     def source(self) -> Source:
-        return make_source(self.source_name, self.source_config)
+        return make_source(self.source_name, self._on_the_node(self.source_config))
 
     def demand_probe(self) -> Callable[[], policy.Demand] | None:
         return demand_source.DemandProbe(self.demand_config) if self.demand_config is not None else None
@@ -60,7 +61,15 @@ class Options:
     def device_source(self) -> DeviceSource | None:
         if self.device_source_name is None or self.device_source_config is None:
             return None
-        return make_device_source(self.device_source_name, self.device_source_config)
+        return make_device_source(self.device_source_name, self._on_the_node(self.device_source_config))
+
+    def _on_the_node(self, config: SourceConfig) -> SourceConfig:
+        """With the card's node set, an exporter behind a Service is read at its pod on that node
+        (gate.locate); a Prometheus base URL or an exporter's own address is read as given."""
+        if config.card.node is None or self.cluster is None or service_of(config.url) is None:
+            return config
+        client = KubeClient(self.cluster, timeout_seconds=self.timeout_seconds, attempts=1)
+        return replace(config, locate=Locator(client, config.url, config.card.node))
 
     def kube(self) -> KubeClient:
         assert self.cluster is not None, "the command was declared without the cluster options"
@@ -80,6 +89,7 @@ def parse_options(raw: dict[str, Any], resolved: gate_settings.Resolved, needs_t
     parsed = gate_settings.parse(resolved.values, resolved.origins, resolved.path, needs_total).values
     timeout = parsed["timeout"]
     settings = gate_settings.policy_settings(parsed, raw["namespace"] or "", raw["deployment"])
+    card = Card(parsed["card.node"], parsed["card.device"])
     options = Options(
         settings=settings,
         source_name=parsed["source"],
@@ -89,9 +99,13 @@ def parse_options(raw: dict[str, Any], resolved: gate_settings.Resolved, needs_t
             query=parsed["prometheus.query"],
             up_query=parsed["prometheus.upQuery"],
             sampled_query=parsed["prometheus.sampledQuery"],
+            node_label=parsed["prometheus.nodeLabel"],
+            card=card,
         ),
         device_source_name=parsed["device.source"],
-        device_source_config=SourceConfig(url=parsed["device.url"], timeout_seconds=timeout) if parsed["device.source"] else None,
+        device_source_config=SourceConfig(url=parsed["device.url"], timeout_seconds=timeout, card=card)
+        if parsed["device.source"]
+        else None,
         demand_config=DemandConfig(parsed["demand.url"], parsed["demand.field"], timeout) if parsed["demand.url"] else None,
         timeout_seconds=timeout,
         kubeconfig=raw["kubeconfig"],

@@ -28,13 +28,14 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from gate import formats, policy
-from gate.sources import DEVICE_SOURCE_NAMES, SOURCE_NAMES, provides_total
+from gate import formats, policy, sources
+from gate.sources import ALIASES, DEVICE_SOURCE_NAMES, SOURCE_NAMES, provides_total
 from gate.units import InvalidValue, parse_duration, parse_floor, parse_size, parse_timezone, parse_window
 
 
@@ -58,24 +59,19 @@ class Origin(StrEnum):
     FLAG = "flag"
 
 
-class SourceName(StrEnum):
-    GPU_POD_EXPORTER = "gpu-pod-exporter"
-    DCGM = "dcgm"
-    NVIDIA_SMI = "nvidia-smi"
-    PROMETHEUS = "prometheus"
+def _names(names: tuple[str, ...]) -> dict[str, str]:
+    return {name.upper().replace("-", "_"): name for name in names}
 
 
-class DeviceSourceName(StrEnum):
-    DCGM = "dcgm"
-    NVIDIA_SMI = "nvidia-smi"
+# The sources' names, from their one registry (gate.sources.EXPORTERS).
+SourceName = StrEnum("SourceName", _names(SOURCE_NAMES))  # type: ignore[misc]
+DeviceSourceName = StrEnum("DeviceSourceName", _names(DEVICE_SOURCE_NAMES))  # type: ignore[misc]
 
 
 class Format(StrEnum):
     TEXT = "text"
     JSON = "json"
 
-
-assert tuple(SourceName) == SOURCE_NAMES and tuple(DeviceSourceName) == DEVICE_SOURCE_NAMES
 
 # What each kind is, as a refusal says it ("... is not <expected>; write <example>").
 EXPECTED = {
@@ -152,7 +148,7 @@ SETTINGS: tuple[Setting, ...] = (
         f"Metrics source: {', '.join(SourceName)}.",
         "gpu-pod-exporter",
         "SOURCE",
-        choices=tuple(SourceName),
+        choices=(*SourceName, *ALIASES),
     ),
     Setting(
         "metricsUrl",
@@ -180,7 +176,7 @@ SETTINGS: tuple[Setting, ...] = (
         "GATE_TOTAL",
         "15360MiB",
         "The card's total memory, as nvidia-smi reports it (a T4: 15360MiB); 'device' (\"\" in the file) reads it from a "
-        "source that reports one (dcgm, nvidia-smi, --device-source).",
+        "source that reports one (dcgm, nvidia_gpu_exporter, --device-source).",
         empty="device",
     ),
     Setting(
@@ -246,8 +242,8 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "A device-level exporter read beside the per-pod source: memory it sees held counts even when the per-pod one misses it.",
         "dcgm",
-        "dcgm|nvidia-smi",
-        choices=tuple(DeviceSourceName),
+        "|".join(DeviceSourceName),
+        choices=(*DeviceSourceName, *(alias for alias, name in ALIASES.items() if name in DEVICE_SOURCE_NAMES)),
         empty="none",
         label="device source",
     ),
@@ -264,6 +260,34 @@ SETTINGS: tuple[Setting, ...] = (
         empty="none",
         label="device URL",
     ),
+    Setting(
+        "card.node",
+        "card_node",
+        "GATE_CARD_NODE",
+        "--card-node",
+        Kind.TEXT,
+        "",
+        "The node the server is pinned to: sources read only its card (by the exporter's node label, or its pod on that "
+        "node through the Service's EndpointSlices) [a single GPU node when empty].",
+        "gpu-node-1",
+        "NODE",
+        empty="any",
+        label="card node",
+    ),
+    Setting(
+        "card.device",
+        "card_device",
+        "GATE_CARD_DEVICE",
+        "--card-device",
+        Kind.TEXT,
+        "",
+        "On a node with several GPUs, the server's: its UUID (GPU-...) or index (0), as the exporters label it "
+        "[the node's only GPU when empty].",
+        "GPU-6d5c0ac5-74d7-3130-46f1-e93ed57f469a",
+        "DEVICE",
+        empty="any",
+        label="card device",
+    ),
     _duration(
         "startupGrace",
         "startup_grace",
@@ -276,7 +300,8 @@ SETTINGS: tuple[Setting, ...] = (
         "own_peak",
         "GATE_OWN_PEAK",
         "4.5GiB",
-        "The server's measured GPU peak; with dcgm or nvidia-smi alone, growth since entry up to this is presumed its own.",
+        "The server's measured GPU peak (gate measure); with dcgm or nvidia_gpu_exporter alone, growth since entry up to "
+        "this is presumed its own.",
     ),
     _duration(
         "timeout", "timeout", "GATE_TIMEOUT", "5s", "Time limit for each metrics scrape and each API call.", positive=True, group="cluster"
@@ -381,6 +406,18 @@ SETTINGS: tuple[Setting, ...] = (
         'max(timestamp(up{job="gpu-pod-memory"}))',
         "PROMQL",
         empty="the gate's",
+    ),
+    Setting(
+        "prometheus.nodeLabel",
+        "prometheus_node_label",
+        "GATE_PROMETHEUS_NODE_LABEL",
+        "--prometheus-node-label",
+        Kind.TEXT,
+        "node",
+        "--source prometheus: the label the scrape puts the exporter pod's node in (the prometheus chart's endpoints job: node).",
+        "node",
+        "LABEL",
+        label="prometheus node label",
     ),
     _duration(
         "controller.interval",
@@ -634,7 +671,49 @@ def parse(
         "source",
     )
     out["floor"] = one("floor", lambda: parse_floor(values["floor"], out["total"]))
+    _check_card(out, check, fetches)
     return Parsed(out)
+
+
+def _check_card(out: dict[str, Any], check: Callable[..., None], fetches: bool) -> None:
+    """The card (node, device): well formed, and readable with the sources chosen."""
+    node, device = out["card.node"], out["card.device"]
+    check(
+        node is None or (len(node) <= 253 and re.fullmatch(formats.NODE, node)),
+        f"invalid card node {node!r}: expected a Kubernetes node name, e.g. gpu-node-1",
+        "card.node",
+    )
+    check(
+        device is None or re.fullmatch(formats.DEVICE, device),
+        f"invalid card device {device!r}: expected the GPU's UUID (GPU-6d5c0ac5-74d7-3130-46f1-e93ed57f469a) or its index (0)",
+        "card.device",
+    )
+    label = out["prometheus.nodeLabel"]
+    check(
+        re.fullmatch(formats.LABEL, label),
+        f"invalid prometheus node label {label!r}: expected a label name, e.g. node",
+        "prometheus.nodeLabel",
+    )
+    for key, url_key in (("source", "metricsUrl"), ("device.source", "device.url")):
+        name = out[key]
+        if name is None:
+            continue
+        found = sources.exporter(name)
+        check(
+            device is None or found.labels_device,
+            f"card device {device!r} with {key} {name!r}: its answers name no GPU, so it cannot tell this card from the node's "
+            "others; on a node with several GPUs use dcgm or nvidia_gpu_exporter",
+            "card.device",
+            key,
+        )
+        url = out[url_key]
+        check(
+            not fetches or node is None or found.labels_node or url is None or sources.service_of(url) is not None,
+            f"card node {node!r} with {key} {name!r}: its answers name no node, so the gate reads its pod on that node "
+            f"through its Service: {url_key} {url!r} must name the Service, e.g. http://<service>.<namespace>.svc:<port>/metrics",
+            url_key,
+            "card.node",
+        )
 
 
 def device_beside_per_pod(device_name: str, device: str, source_name: str, source: str) -> str:
@@ -666,8 +745,9 @@ def _parse_one(setting: Setting, value: Any, tz: Any) -> Any:
         return text
     if setting.kind == Kind.CHOICE:
         if text not in setting.choices:
-            raise InvalidValue(f"invalid {name} {text!r}: expected one of {', '.join(setting.choices)}")
-        return text
+            shown = [c for c in setting.choices if c not in ALIASES]
+            raise InvalidValue(f"invalid {name} {text!r}: expected one of {', '.join(shown)}")
+        return ALIASES.get(text, text)  # an old name, the one its source has now
     if not text:
         raise InvalidValue(f"invalid {name} '': expected {setting.help.rstrip('.')}, e.g. {setting.example}")
     return text

@@ -19,7 +19,7 @@ from gate import settings as gate_settings
 from gate.cli.options import COMMON, SETTING_PARAMS
 from gate.kube.errors import KubeError
 from gate.options import ConfigWatch, Options, parse_options, with_cluster
-from gate.sources import SourceError
+from gate.sources import SourceError, deprecation
 from gate.status import ExitStatus, for_kube_error
 from gate.units import InvalidValue
 
@@ -57,6 +57,14 @@ def run_reporting_errors(body: Callable[[], None], debug: bool) -> None:
         if debug:
             typer.echo(redact(traceback.format_exc()), err=True, nl=False)
         fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", ExitStatus.ERROR)
+
+
+def warn_deprecated(resolved: gate_settings.Resolved | None) -> None:
+    """One line for each old name in the settings (a source renamed), once, at start."""
+    for key in ("source", "device.source"):
+        line = deprecation(resolved.values.get(key)) if resolved is not None else None
+        if line:
+            typer.echo(f"gate: warning: {line}", err=True)
 
 
 def echo_json(payload: Any) -> None:
@@ -123,6 +131,7 @@ def gate_command(
             def body() -> None:
                 document = gate_settings.load(raw["config"]) if raw["config"] else None
                 options = build(document)
+                warn_deprecated(options.resolved)
                 if document is not None:
                     options = replace(options, watch=ConfigWatch(document, build))
                 command(options, **kwargs)
