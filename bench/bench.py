@@ -39,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dataclasses import replace  # noqa: E402
 
+import parse_cost  # noqa: E402
+
 from gate import defaults  # noqa: E402
 from gate.replay import (  # noqa: E402
     ExporterModel,
@@ -452,7 +454,12 @@ def main(argv: list[str]) -> int:
     print()
     print(demand_table(demand_rows))
     print()
-    checks = verdicts(rows) + exporter_verdicts(exporter_rows) + demand_verdicts(demand_rows)
+    parsed = parse_cost.rows()
+    print("Parsing an exporter's answer at the size cap (CPU seconds here; under the chart's 200m limit, five times that):")
+    print()
+    print(parse_cost.table(parsed))
+    print()
+    checks = verdicts(rows) + exporter_verdicts(exporter_rows) + demand_verdicts(demand_rows) + parse_cost.verdicts(parsed)
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     failed = sum(1 for _, ok in checks if not ok)

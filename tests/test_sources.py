@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 from exporter import Answer, fixture
@@ -336,3 +337,43 @@ def test_dns_failure(monkeypatch):
 def test_unknown_source_name():
     with pytest.raises(ValueError, match="expected one of gpu-pod-exporter, dcgm, nvidia_gpu_exporter, prometheus"):
         make_source("nvml", SourceConfig(url="http://x/"))
+
+
+# -- parsing is part of the read -------------------------------------------------------------------
+
+
+def worst_lines(size: int) -> str:
+    """The parser's costliest line (many short labels: prometheus-client reads labels character
+    by character; bench/parse_cost.py measures the shapes), repeated up to `size` bytes."""
+    labels = ",".join(f'l{k}=""' for k in range(60))
+    count = size // len(f'gpu_pod_memory_used_bytes{{{labels},pid="0000000"}} 1048576\n')
+    return HEADER + "".join(f'gpu_pod_memory_used_bytes{{{labels},pid="{n}"}} 1048576\n' for n in range(count))
+
+
+def test_a_parse_that_runs_past_the_reads_deadline_is_blind(exporter):
+    """Issue 24.8: an answer just under the 4 MiB cap took seconds of CPU to parse after the
+    deadline had passed (five times that under the chart's 200m limit), and was then trusted.
+    Now the parse has the read's deadline: past it the read is blind, at most one piece late."""
+    exporter.serve(worst_lines(4 * 2**20 - 4096))
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=r"no complete answer within 0.5s \(parsing, \d+ of \d+ series read\)"):
+        read("gpu-pod-exporter", exporter, timeout_seconds=0.5)
+    assert time.monotonic() - started < 2.5  # the deadline held, not the parse's pace (seconds of CPU)
+
+
+def test_a_small_answer_of_the_same_shape_parses_within_the_deadline(exporter):
+    exporter.serve(worst_lines(64 * 2**10))
+    reading = read("gpu-pod-exporter", exporter, timeout_seconds=5)
+    assert reading.unattributed_bytes > 0 and not reading.empty
+
+
+def test_a_series_line_no_exporter_writes_is_refused_before_parsing(exporter):
+    exporter.serve(HEADER + 'gpu_pod_memory_used_bytes{namespace="' + "a" * 20_000 + '",pod="p"} 1048576\n')
+    with pytest.raises(SourceError, match="a series line of 20055 bytes"):
+        read("gpu-pod-exporter", exporter)
+
+
+def test_families_the_source_does_not_read_are_not_parsed(exporter):
+    """A NaN or a duplicate in a family the gate does not read cannot blind it (and costs no parse)."""
+    exporter.serve(fixture("gpu-pod-exporter.prom").decode() + "# TYPE go_x gauge\ngo_x NaN\ngo_x 1\ngo_x 1\n")
+    assert read("gpu-pod-exporter", exporter).unattributed_bytes == 100 * MiB
