@@ -14,6 +14,8 @@ import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from conftest import live_env
@@ -23,9 +25,13 @@ from kubeapi import FakeKubeAPI
 from typer.testing import CliRunner
 
 from gate.cli import app
+from gate.measure import NothingToMeasure, measure_card
+from gate.policy import PodUsage
 from gate.sources import Card, SourceError
 from gate.sources import dcgm as dcgm_source
 from gate.sources import nvidia_gpu_exporter as nvidia_source
+from gate.status import ExitStatus
+from gate.trace import Trace, from_rows, load_csv, to_card_csv, to_csv
 
 MIB = 2**20
 NODES = ("node-a", "node-b")
@@ -313,3 +319,134 @@ def test_the_old_source_name_still_works_with_one_deprecation_line(stack, tmp_pa
         "gate: warning: source 'nvidia-smi' is deprecated: it is nvidia_gpu_exporter (utkuozdemir/nvidia_gpu_exporter); "
         "write nvidia_gpu_exporter"
     ]
+
+
+# -- recorded nights of several cards: gate replay and gate measure -----------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+CARDS = ROOT / "samples" / "cards"
+
+
+def replay(*args: str) -> list[dict]:
+    result = CliRunner().invoke(app, ["replay", *args, "-o", "json"])
+    assert result.exit_code == 0, result.output
+    return [{k: v for k, v in night.items() if k != "trace"} for night in json.loads(result.stdout)]
+
+
+def test_replay_of_a_two_card_night_decides_on_the_chosen_card_only(tmp_path):
+    """node-b's batch job and llama-swap wake through the window: the replay of node-a's card is
+    the replay of that card's own night, as if node-b did not exist; node-b's is not."""
+    two = str(CARDS / "two-cards.csv")
+    alone = tmp_path / "node-a.csv"
+    alone.write_text(to_csv(load_csv(CARDS / "two-cards.csv", "node-a")))  # node-a's rows only, the one-card form
+    assert replay(two, "--card-node", "node-a") == replay(str(alone))
+    [ours] = replay(two, "--card-node", "node-a", "--compare")[1:]
+    [theirs] = replay(two, "--card-node", "node-b", "--compare")[1:]
+    assert (ours["yields"], ours["wakes"]) == (0, 0)
+    assert theirs["yields"] >= 1 and theirs["wakes"] >= 2
+    # dcgm-exporter names the device as well: the same card chosen by node and device.
+    assert replay(two, "--source", "dcgm", "--card-node", "node-a", "--card-device", "0")[0]["yields"] == 0
+
+
+def test_replay_of_several_cards_needs_the_card():
+    result = CliRunner().invoke(app, ["replay", str(CARDS / "two-cards.csv")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "gate: two-cards.csv: holds 2 cards (node-a/0, node-b/0): choose one with --card-node and --card-device"
+
+
+def measure(*args: str) -> dict:
+    result = CliRunner().invoke(app, ["measure", *args, "-o", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+# The server's own use in the bake night (bench/nights.py `serving`): 3.6 GiB serving, up to
+# 4380 MiB while a long chunk grows the allocator's reserve. The residents' readings jitter by
+# up to 8 MiB each (four of them), which the rise carries.
+SERVER_PEAK_MIB = 4380
+
+
+@pytest.mark.parametrize("night", ["baked-dcgm", "baked-nvidia-gpu-exporter"])
+def test_measure_prints_the_floor_from_a_device_level_night_with_residents(night):
+    measured = measure(str(CARDS / f"{night}.csv"), "--card-node", "node-a", "--card-device", "0")
+    first, second = measured["spans"]
+    # 02:00-03:30: llama-swap woke on the card and was still there after the yield: left out.
+    assert not first["clean"] and "the residents moved" in first["problem"]
+    assert second["clean"] and abs(second["baseline_bytes"] - (4870 + 449) * MIB) < 64 * MIB
+    assert abs(measured["peak_bytes"] - SERVER_PEAK_MIB * MIB) <= 32 * MIB
+    assert measured["floor"] == f"{measured['own_peak_bytes'] // MIB + 2048}MiB"
+    assert measured["helm"].endswith(f"--set gate.ownPeak={measured['own_peak']} --set gate.floor={measured['floor']}")
+    if night == "baked-nvidia-gpu-exporter":
+        assert "its compute processes unchanged but the server's" in measured["steady_because"]
+
+
+def test_measure_text_says_how_the_residents_were_known_steady():
+    result = CliRunner().invoke(app, ["measure", str(CARDS / "baked-dcgm.csv"), "--card-node", "node-a", "--card-device", "0"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "2 entries, 1 clean (residents steady: the card settled before each entry and back at its baseline after the exit)" in result.stdout
+    )
+    assert "left out: after the exit the card held" in result.stdout
+    assert "helm upgrade tts ./chart -n tts --reuse-values --set gate.ownPeak=" in result.stdout
+
+
+def card_night(uses: list[int], replicas: list[int], processes: list[int] | None = None) -> Trace:
+    """A small card night, a reading every 15 s: MiB on the card, the gate's replicas, processes."""
+    start = datetime(2026, 11, 12, 2, 0, tzinfo=UTC)
+    times = [start + timedelta(seconds=15 * i) for i in range(len(uses))]
+    return from_rows(
+        {t: [PodUsage("", "", mib * MIB)] for t, mib in zip(times, uses, strict=True)},
+        "small",
+        dict(zip(times, processes, strict=True)) if processes else None,
+        dict(zip(times, replicas, strict=True)),
+        ("node-a", "0"),
+    )
+
+
+# Before: 9 readings at 5000 MiB, replicas 0; held: 12 readings, the server at +4000; after: released
+# (4 readings, 60 s) then 9 settled readings.
+BEFORE, HELD, AFTER = [5000] * 9, [5000, 5000, 9000, 9000, 9000, 9000, 9000, 9000, 9000, 9000, 9000, 9000], [5000] * 13
+REPLICAS = [0] * 9 + [1] * 12 + [0] * 13
+
+
+def test_a_clean_span_measures_the_rise_over_the_baseline():
+    measured = measure_card(card_night(BEFORE + HELD + AFTER, REPLICAS), 2 * 1024 * MIB)
+    assert (measured.peak_bytes, measured.floor_bytes, measured.drift_bytes) == (4000 * MIB, 6048 * MIB, 0)
+
+
+def test_a_resident_process_started_and_stopped_inside_a_span_leaves_it_out():
+    """dcgm-exporter cannot see it (the card is back at its baseline after the exit); the process
+    count of nvidia_gpu_exporter does: a resident started a process and stopped it again."""
+    uses = BEFORE + [5000, 5000, 9000, 9000, 9900, 9900, 9000, 9000, 9000, 9000, 9000, 9000] + AFTER
+    processes = [4] * 9 + [4, 4, 5, 5, 6, 6, 5, 5, 5, 5, 5, 5] + [4] * 13
+    with pytest.raises(NothingToMeasure, match=r"compute processes went from 4 to \[4, 5, 6\]"):
+        measure_card(card_night(uses, REPLICAS, processes), 0)
+    # Without the count the same night measures the transient as the server's: what the count is for.
+    assert measure_card(card_night(uses, REPLICAS), 0).peak_bytes == 4900 * MIB
+
+
+@pytest.mark.parametrize(
+    ("uses", "replicas", "message"),
+    [
+        ([5000, 5200, 5400, 5600, 5800, 6000, 6200, 6400, 6600] + HELD + AFTER, REPLICAS, "not settled"),
+        (BEFORE + HELD + [5000] * 4 + [7000] * 9, REPLICAS, "not its baseline"),
+        (BEFORE + HELD, REPLICAS[:21], "still held at the end of the trace"),
+        (BEFORE + HELD + AFTER, [0] * 34, "the server never took the card"),
+    ],
+    ids=["moving before the entry", "another level after the exit", "no exit", "never held"],
+)
+def test_a_night_without_a_clean_span_is_refused_in_one_line(tmp_path, uses, replicas, message):
+    trace = card_night(uses, replicas)
+    with pytest.raises(NothingToMeasure, match=message):
+        measure_card(trace, 0)
+    path = tmp_path / "night.csv"
+    path.write_text(to_card_csv([trace]))
+    result = CliRunner().invoke(app, ["measure", str(path)])
+    assert result.exit_code == int(ExitStatus.NOTHING_TO_MEASURE)
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_device_level_night_without_the_gates_record_is_refused():
+    result = CliRunner().invoke(app, ["measure", str(CARDS / "baked-dcgm.csv"), "--card-node", "node-a", "--card-device", "1"])
+    assert result.exit_code == int(ExitStatus.NOTHING_TO_MEASURE)
+    assert "no record of the server's replicas" in result.stderr

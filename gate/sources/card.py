@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from gate.formats import normalize_uuid
 from gate.sources import Card, SourceError
 from gate.sources.exposition import Sample
 
@@ -46,12 +47,6 @@ class SeriesCard:
     def __str__(self) -> str:
         device = f"GPU-{self.uuid[:8]}" if self.uuid else (f"#{self.index}" if self.index is not None else "?")
         return f"{self.node or '?'}/{device}"
-
-
-def normalize_uuid(value: str) -> str:
-    """A GPU UUID as nvidia_gpu_exporter writes it: `GPU-6D5C…` and `6d5c…` are one card."""
-    text = value.strip().lower()
-    return text[4:] if text.startswith("gpu-") else text
 
 
 def is_index(device: str) -> bool:

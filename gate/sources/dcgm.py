@@ -10,9 +10,10 @@ builds), the GPU in `gpu` (index) and `UUID`. Only the watched card's series cou
 
 from __future__ import annotations
 
+from gate.formats import normalize_uuid
 from gate.policy import DeviceReading, Reading
 from gate.sources import ANY_CARD, Card, SourceError, as_reading, exposition
-from gate.sources.card import SeriesCard, choose, dcgm_card, one_value
+from gate.sources.card import SeriesCard, choose, dcgm_card, is_index, one_value
 from gate.sources.exposition import Budget, Sample
 from gate.sources.scrape import ScrapedSource
 
@@ -61,3 +62,25 @@ class Source(ScrapedSource):
     provides_total = True
     parse = staticmethod(parse)
     parse_device = staticmethod(parse_device)
+
+
+def _matchers(card: Card) -> list[str]:
+    """The card's label matchers, once per spelling of the node label (`Hostname`, `hostname`)."""
+    device = []
+    if card.device is not None:
+        device = [f'gpu="{card.device}"'] if is_index(card.device) else [f'UUID=~"(?i)(GPU-)?{normalize_uuid(card.device)}"']
+    if card.node is None:
+        return [",".join(device)]
+    return [",".join([f'{label}="{card.node}"', *device]) for label in ("Hostname", "hostname")]
+
+
+def range_queries(card: Card, node_label: str = "") -> tuple[str, str | None]:
+    """PromQL for a night through Prometheus (gate measure): the bytes held on the card (used +
+    reserved, as the live source counts them), one series per card (the per-pod copies folded),
+    and no process count (dcgm-exporter has none per card). The node is the exporter's own label."""
+
+    def one(family: str) -> str:
+        selected = " or ".join(f"{family}{{{m}}}" if m else family for m in _matchers(card))
+        return f"max by (Hostname, hostname, gpu, UUID) ({selected})"
+
+    return f"({one(USED)} + ({one(RESERVED)} or {one(USED)} * 0)) * {MIB}", None

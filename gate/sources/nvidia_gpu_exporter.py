@@ -11,9 +11,10 @@ answered is known. (This source was called `nvidia-smi`; that name still works, 
 
 from __future__ import annotations
 
+from gate.formats import normalize_uuid
 from gate.policy import DeviceReading, Reading
 from gate.sources import ANY_CARD, Card, SourceError, as_reading, exposition
-from gate.sources.card import DEVICE, SeriesCard, choose, is_index, normalize_uuid, one_value
+from gate.sources.card import DEVICE, SeriesCard, choose, is_index, one_value
 from gate.sources.exposition import Budget, Sample
 from gate.sources.scrape import ScrapedSource
 
@@ -87,3 +88,20 @@ class Source(ScrapedSource):
     provides_total = True
     parse = staticmethod(parse)
     parse_device = staticmethod(parse_device)
+
+
+def range_queries(card: Card, node_label: str = "node") -> tuple[str, str | None]:
+    """PromQL for a night through Prometheus (gate measure): the bytes held on the card (total -
+    free) and its compute processes, one series per card. The exporter names no node: the scrape's
+    label `node_label` does; an index is matched through `nvidia_smi_index`."""
+    node = [f'{node_label}="{card.node}"'] if card.node is not None else []
+    uuid = [f'uuid="{normalize_uuid(card.device)}"'] if card.device is not None and not is_index(card.device) else []
+    selector = "{" + ",".join(node + uuid) + "}" if node or uuid else ""
+    by = f"max by (uuid, {node_label})"
+
+    def one(family: str) -> str:
+        if card.device is not None and is_index(card.device):
+            return f"{by} ({family}{selector} and on (uuid, {node_label}) ({INDEX}{selector} == {int(card.device)}))"
+        return f"{by} ({family}{selector})"
+
+    return f"{one(TOTAL)} - {one(FREE)}", one(PROCESSES)

@@ -225,34 +225,43 @@ def parse_matrix(body: bytes, where: str, query: str) -> list[tuple[dict[str, st
 _MAX_POINTS = 10_000
 
 
+def _range(
+    config: SourceConfig, query: str, start: datetime, end: datetime, step_seconds: float
+) -> list[tuple[dict[str, str], list[tuple[datetime, float]]]]:
+    """One query over [start, end] at `step_seconds`, in requests of at most _MAX_POINTS steps."""
+    where = host_of(config.url)
+    url = config.url.rstrip("/") + "/api/v1/query_range"
+    found: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], list[tuple[datetime, float]]]] = {}
+    chunk = timedelta(seconds=step_seconds * _MAX_POINTS)
+    cursor = start
+    while cursor <= end:
+        until = min(end, cursor + chunk)
+        params = {"start": f"{cursor.timestamp():.3f}", "end": f"{until.timestamp():.3f}", "step": f"{step_seconds:g}", "query": query}
+        body = fetch(url, config.timeout_seconds, config.max_bytes, params=params)
+        for labels, points in parse_matrix(body, where, query):
+            entry = found.setdefault(tuple(sorted(labels.items())), (labels, []))
+            entry[1].extend((datetime.fromtimestamp(stamp, UTC), value) for stamp, value in points)
+        cursor = until + timedelta(seconds=step_seconds)
+    return list(found.values())
+
+
 def read_range(
     config: SourceConfig, start: datetime, end: datetime, step_seconds: float
 ) -> tuple[dict[datetime, list[PodUsage]], set[datetime]]:
     """Usage by pod at every evaluation step in [start, end], and the steps at which the exporter
     was up. A step with the exporter up and no series is an idle card; one with it down is an
-    outage (the trace leaves it out)."""
+    outage (the trace leaves it out). Only the card's node counts (`for_card`)."""
     where = host_of(config.url)
-    query = config.query or DEFAULT_QUERY
-    up_query = config.up_query or DEFAULT_UP_QUERY
-    url = config.url.rstrip("/") + "/api/v1/query_range"
+    query, up_query, _ = default_queries(config.card, config.node_label)
+    query, up_query = config.query or query, config.up_query or up_query
+    up = {when for _, points in _range(config, up_query, start, end, step_seconds) for when, value in points if value >= 1}
     rows: dict[datetime, list[PodUsage]] = defaultdict(list)
-    up: set[datetime] = set()
-    chunk = timedelta(seconds=step_seconds * _MAX_POINTS)
-    cursor = start
-    while cursor <= end:
-        until = min(end, cursor + chunk)
-        params = {"start": f"{cursor.timestamp():.3f}", "end": f"{until.timestamp():.3f}", "step": f"{step_seconds:g}"}
-        for labels_query, sink in ((up_query, "up"), (query, "rows")):
-            body = fetch(url, config.timeout_seconds, config.max_bytes, params={**params, "query": labels_query})
-            for labels, points in parse_matrix(body, where, labels_query):
-                for stamp, value in points:
-                    when = datetime.fromtimestamp(stamp, UTC)
-                    if sink == "up":
-                        if value >= 1:
-                            up.add(when)
-                    else:
-                        rows[when].append(PodUsage(labels.get("namespace", ""), labels.get("pod", ""), int(value)))
-        cursor = until + timedelta(seconds=step_seconds)
+    series = _range(config, query, start, end, step_seconds)
+    kept = for_card([(labels, 0.0, 0.0) for labels, _ in series], config.card, config.node_label, where, query)
+    for labels, points in series:
+        if any(labels is k[0] for k in kept):
+            for when, value in points:
+                rows[when].append(PodUsage(labels.get("namespace", ""), labels.get("pod", ""), int(value)))
     if not up:
         # Without the liveness series every step is an outage or an idle card: refuse, never guess.
         raise SourceError(
@@ -260,3 +269,37 @@ def read_range(
             "told apart from an outage (is the exporter's job named otherwise? set --prometheus-up-query)"
         )
     return rows, up
+
+
+def read_card_range(
+    config: SourceConfig, queries: tuple[str, str | None, str], start: datetime, end: datetime, step_seconds: float
+) -> tuple[dict[datetime, int], dict[datetime, int], dict[datetime, int]]:
+    """A device-level exporter's night for one card, through Prometheus: the bytes held on the
+    card, its compute processes (where the exporter counts them) and the server's replicas as the
+    gate recorded them, each by step. `queries` (used, processes or None, replicas) each answer
+    one series per card: an answer with several is several cards, which the card settings must
+    tell apart."""
+    where = host_of(config.url)
+    used_query, processes_query, replicas_query = queries
+    found = []
+    for query in (used_query, processes_query, replicas_query):
+        if query is None:
+            found.append({})
+            continue
+        series = _range(config, query, start, end, step_seconds)
+        if len(series) > 1:
+            shown = "; ".join(str(labels)[:80] for labels, _ in series[:3])
+            raise SourceError(
+                f"metrics from {where}: {query!r} answers for {len(series)} series ({shown}): several cards or gates; "
+                "set --card-node and --card-device (or the query)"
+            )
+        found.append({when: int(value) for _, points in series for when, value in points})
+    used, processes, replicas = found
+    if not used:
+        raise SourceError(f"metrics from {where}: {used_query!r} answered nothing over the range (is the card right?)")
+    if not replicas:
+        raise SourceError(
+            f"metrics from {where}: {replicas_query!r} answered nothing over the range: the gate's record of the server "
+            "is needed to know when it held the card (set --prometheus-replicas-query)"
+        )
+    return used, processes, replicas
