@@ -21,7 +21,7 @@ class ExitStatus(IntEnum):
     API_NOT_FOUND = 6  # 404: the Deployment (or namespace) does not exist
     API_REJECTED = 7  # 409 conflict, 422 invalid, 415 and other refusals
     SERVER = 8  # gate check: the server is wanted and does not answer, has no model, or cannot speak
-    NOTHING_TO_MEASURE = 9  # gate measure: the range holds no memory of the server's pods
+    NOTHING_TO_MEASURE = 9  # gate measure: the range holds no memory of the server's pods (or no clean span on its card)
     INTERRUPTED = 130  # SIGINT (Ctrl-C) before the command finished
 
 
