@@ -49,7 +49,7 @@ EXIT_STATUS_HELP = "\n".join(
         "  6   Kubernetes object not found: 404 (namespace or Deployment)",
         "  7   Kubernetes API rejected the request: 409, 422, 415 or another 4xx",
         "  8   check: the server is wanted but down, has no model, or cannot synthesize",
-        "  9   measure: the range holds no memory of the server's pods",
+        "  9   measure: the range holds no memory of the server's pods, or (a per-card source) no clean span",
         "  130 interrupted (Ctrl-C)",
         "  1   internal error (a bug)",
     ]
