@@ -16,6 +16,7 @@ from gate import replay as sim
 from gate import settings as gate_settings
 from gate.cron import chart_schedules, parse_cron
 from gate.policy import Settings
+from gate.sources import ALIASES
 from gate.trace import Trace
 from gate.units import InvalidValue, Window, parse_duration, parse_size, parse_window
 
@@ -97,7 +98,7 @@ def build(given: Mapping[str, tuple[Any, gate_settings.Origin]], document: gate_
     resolved = gate_settings.resolve({k: v for k, v in given.items() if k not in off}, document)
     # What the simulation can replay, before the settings' own rules (a device source beside
     # dcgm, the one device-level source it replays, is refused by `parse`).
-    source = resolved.values["source"]
+    source = ALIASES.get(resolved.values["source"], resolved.values["source"])
     if source not in sim.EXPORTER_SOURCES:
         raise InvalidValue(f"invalid replayed source {source!r}: expected one of {', '.join(sim.EXPORTER_SOURCES)}")
     parsed = gate_settings.parse(resolved.values, resolved.origins, resolved.path, needs_total=True, fetches=False).values

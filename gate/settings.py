@@ -805,7 +805,8 @@ def chart_table() -> dict[str, Any]:
         if s.positive:
             row["positive"] = True
         rows.append(row)
-    return {"generatedBy": "make settings (python -m gate.settings chart)", "settings": rows}
+    device_level = [*DEVICE_SOURCE_NAMES, *(alias for alias, name in ALIASES.items() if name in DEVICE_SOURCE_NAMES)]
+    return {"generatedBy": "make settings (python -m gate.settings chart)", "settings": rows, "deviceSources": device_level}
 
 
 SCHEMA_COMMENT = "checked in one line at render by templates/_settings.tpl, with gate/settings.py's rule"

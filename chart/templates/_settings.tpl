@@ -89,7 +89,7 @@ JSON-schema output, before any template runs.
 {{- end }}
 {{- end }}
 {{- /* What one value cannot say alone (gate/settings.py's `parse`). */ -}}
-{{- $deviceLevel := list "dcgm" "nvidia_gpu_exporter" "nvidia-smi" -}}
+{{- $deviceLevel := (include "tts.gateSettingsTable" . | fromJson).deviceSources -}}
 {{- if and $gate.device.source (has $gate.source $deviceLevel) }}
 {{- fail (printf "gate.device.source: %q is a second opinion beside a per-pod source; gate.source %q is device-level already; write gate.device.source: \"\"" $gate.device.source $gate.source) }}
 {{- end }}

@@ -44,6 +44,7 @@ class Exporter:
     labels_node: bool  # its series name the node they were taken on
     labels_device: bool  # its series name the GPU (UUID or index)
     aliases: tuple[str, ...] = ()  # older names, accepted with a deprecation line
+    scraped: bool = True  # an exporter's own /metrics (else a Prometheus server's API)
 
 
 EXPORTERS: tuple[Exporter, ...] = (
@@ -88,13 +89,14 @@ EXPORTERS: tuple[Exporter, ...] = (
         provides_total=False,
         labels_node=True,
         labels_device=False,
+        scraped=False,
     ),
 )
 BY_NAME: Mapping[str, Exporter] = {e.name: e for e in EXPORTERS}
 ALIASES: Mapping[str, str] = {alias: e.name for e in EXPORTERS for alias in e.aliases}
 SOURCE_NAMES = tuple(e.name for e in EXPORTERS)
 # Device-level exporters: read alone, or beside a per-pod source as its second opinion.
-DEVICE_SOURCE_NAMES = tuple(e.name for e in EXPORTERS if not e.per_pod and e.name != "prometheus")
+DEVICE_SOURCE_NAMES = tuple(e.name for e in EXPORTERS if e.scraped and not e.per_pod)
 
 
 def exporter(name: str) -> Exporter:
