@@ -11,6 +11,7 @@ the fetch, the parse, the decision.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import replace
@@ -450,3 +451,11 @@ def test_a_device_level_night_without_the_gates_record_is_refused():
     result = CliRunner().invoke(app, ["measure", str(CARDS / "baked-dcgm.csv"), "--card-node", "node-a", "--card-device", "1"])
     assert result.exit_code == int(ExitStatus.NOTHING_TO_MEASURE)
     assert "no record of the server's replicas" in result.stderr
+
+
+def test_the_card_nights_are_what_the_generator_writes():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import nights
+
+    for name, text in nights.two_cards() + nights.baked_cards():
+        assert (CARDS / f"{name}.csv").read_text() == text, name

@@ -1,7 +1,10 @@
 """A Prometheus server's HTTP API: an instant query whose result maps to residents.
 
-The query (default: `gpu_pod_memory_used_bytes` summed by namespace and pod) must return a
-vector; series with `namespace` and `pod` labels are pods, others count as unattributed.
+The query (default: `gpu_pod_memory_used_bytes` summed by namespace, pod and node) must return a
+vector; series with `namespace` and `pod` labels are pods, others count as unattributed. With
+`card.node` set the default queries match the node label the scrape adds (`node_label`), and any
+answer is filtered by it (`for_card`); an answer that spans several nodes with none set is blind.
+An answer with `warnings` or marked partial is blind too (it may miss series).
 An empty vector is ambiguous in Prometheus (an idle card, or an exporter that stopped being
 scraped five minutes ago), so a liveness query must also answer 1, or the gate is blind; with
 the exporter up, an empty vector is an empty answer (see `policy.Reading.empty`).
@@ -257,9 +260,11 @@ def read_range(
     up = {when for _, points in _range(config, up_query, start, end, step_seconds) for when, value in points if value >= 1}
     rows: dict[datetime, list[PodUsage]] = defaultdict(list)
     series = _range(config, query, start, end, step_seconds)
-    kept = for_card([(labels, 0.0, 0.0) for labels, _ in series], config.card, config.node_label, where, query)
+    kept = {
+        id(labels) for labels, _, _ in for_card([(labels, 0.0, 0.0) for labels, _ in series], config.card, config.node_label, where, query)
+    }
     for labels, points in series:
-        if any(labels is k[0] for k in kept):
+        if id(labels) in kept:
             for when, value in points:
                 rows[when].append(PodUsage(labels.get("namespace", ""), labels.get("pod", ""), int(value)))
     if not up:
