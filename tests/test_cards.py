@@ -11,6 +11,7 @@ the fetch, the parse, the decision.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -459,3 +460,17 @@ def test_the_card_nights_are_what_the_generator_writes():
 
     for name, text in nights.two_cards() + nights.baked_cards():
         assert (CARDS / f"{name}.csv").read_text() == text, name
+
+
+def test_the_operating_guides_sources_table_is_the_registry():
+    """docs/operating.md's table of sources lists the registry's, each with its project."""
+    from gate.sources import EXPORTERS
+
+    text = (ROOT / "docs" / "operating.md").read_text()
+    table = text[text.index("| source | exporter, and how it is installed |") :].split("\n\n")[0].splitlines()[2:]
+    names = [row.split("|")[1].strip().split("`")[1] for row in table]
+    assert names == [e.name for e in EXPORTERS]
+    for row, source in zip(table, EXPORTERS, strict=True):
+        # The exporter's repository, where it has one (Prometheus is a way of reading it).
+        assert all(repository in row for repository in re.findall(r"\b[A-Za-z]+/[\w-]+", source.project)), source.name
+        assert all(f"`{alias}`" in row for alias in source.aliases)
