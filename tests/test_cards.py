@@ -27,9 +27,12 @@ from kubeapi import FakeKubeAPI
 from typer.testing import CliRunner
 
 from gate.cli import app
+from gate.kube import config as kube_config
+from gate.kube.client import KubeClient
+from gate.locate import Locator
 from gate.measure import NothingToMeasure, measure_card
 from gate.policy import PodUsage
-from gate.sources import Card, SourceError
+from gate.sources import Card, SourceConfig, SourceError, make_source
 from gate.sources import dcgm as dcgm_source
 from gate.sources import nvidia_gpu_exporter as nvidia_source
 from gate.status import ExitStatus
@@ -474,3 +477,41 @@ def test_the_operating_guides_sources_table_is_the_registry():
         # The exporter's repository, where it has one (Prometheus is a way of reading it).
         assert all(repository in row for repository in re.findall(r"\b[A-Za-z]+/[\w-]+", source.project)), source.name
         assert all(f"`{alias}`" in row for alias in source.aliases)
+
+
+def test_the_pod_found_is_kept_and_found_again_after_a_failed_read(stack, tmp_path):
+    """The loops read every interval: the pod's address is kept (one list a minute, not one a
+    read), and a read that fails (the DaemonSet replaced its pod) forgets it, so the next read
+    finds the new pod."""
+    cluster = Cluster(stack, "dcgm", gpus())
+    cluster_config = kube_config.load(cluster.api.kubeconfig(tmp_path / "kubeconfig", namespace="tts"))
+    locator = Locator(KubeClient(cluster_config, attempts=1), cluster.url, "node-b")
+    source = make_source("dcgm", SourceConfig(url=cluster.url, card=Card("node-b", "0"), locate=locator, timeout_seconds=2))
+    lists = lambda: sum(1 for r in cluster.api.requests if "endpointslices" in r["path"])  # noqa: E731
+    assert source.read().unattributed_bytes == (5500 + 449) * MIB
+    assert source.read().unattributed_bytes == (5500 + 449) * MIB
+    assert lists() == 1
+    # The pod is replaced: the old address refuses, the Service's slices list the new one.
+    replacement = stack.enter_context(FakeExporter())
+    replacement.serve(answer_for("dcgm", "node-b", gpus()))
+    cluster.pods["node-b"].__exit__(None, None, None)
+    namespace, service, port = SERVICES["dcgm"]
+    endpoints = [("node-a", "127.0.0.1", cluster.pods["node-a"].port, "a", True), ("node-b", "127.0.0.1", replacement.port, "b2", True)]
+    cluster.api.add_service(namespace, service, port, endpoints)
+    with pytest.raises(SourceError, match=r"nvidia-dcgm-exporter-bx7k2p on node-b\): cannot connect \(connection refused\)"):
+        source.read()
+    assert source.read().unattributed_bytes == (5500 + 449) * MIB
+    assert lists() == 2
+
+
+def test_dcgm_mig_instances_of_one_card_are_blind_not_added_up():
+    card = next(g for g in gpus() if (g.node, g.index) == ("node-a", 0))
+    body = dcgm_answer([card])
+    used = f'DCGM_FI_DEV_FB_USED{{gpu="0",UUID="{card.uuid}",pci_bus_id="{card.bus_id}",device="nvidia0",'
+    used += 'modelName="Tesla T4",Hostname="node-a"'
+    body = body.replace(
+        f'{used},DCGM_FI_DRIVER_VERSION="570.195.03"}} 2100',
+        f'{used},GPU_I_PROFILE="1g.5gb",GPU_I_ID="1"}} 1000\n{used},GPU_I_PROFILE="1g.5gb",GPU_I_ID="2"}} 1100',
+    )
+    with pytest.raises(SourceError, match="has 2 series for one card with different values"):
+        dcgm_source.parse_device(body.encode(), "dcgm", Card("node-a", "0"))
