@@ -75,8 +75,8 @@ $(SETUPTOOLS_STAMP): docker/requirements-cu128.txt
 	@touch $@
 
 lint: $(STAMP) ## ruff, import layering, hadolint on both Dockerfiles
-	$(BIN)/ruff check gate tests bench
-	$(BIN)/ruff format --check gate tests bench
+	$(BIN)/ruff check gate tests bench docker
+	$(BIN)/ruff format --check gate tests bench docker
 	$(BIN)/lint-imports
 	$(BIN)/hadolint --no-color Dockerfile.cu128 Dockerfile.gate
 
@@ -125,8 +125,9 @@ bench: $(STAMP) ## replay the sample nights with the seed's, this gate's and a r
 
 bench-doc: $(STAMP) ## rewrite docs/design.md's benchmark tables from the same runs
 	$(BIN)/python bench/bench.py --write-doc
-settings: $(STAMP) ## regenerate what the chart carries of gate/settings.py's table (files/gate-settings.json, values.schema.json)
+settings: $(STAMP) ## regenerate what the chart carries of the gate (files/gate-settings.json, values.schema.json, files/gate-constants.json)
 	$(BIN)/python -m gate.settings chart
+	$(BIN)/python -m gate.chart_constants chart
 
 faults-doc: $(STAMP) ## regenerate docs/faults.md from the fault matrix's test parameters
 	$(BIN)/python tests/faults.py > docs/faults.md

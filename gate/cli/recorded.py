@@ -3,12 +3,11 @@ and `measure` (the server's real GPU memory, and the floor to set). Neither chan
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import typer
 
-from gate import defaults, formats, policy, report, scenario
+from gate import defaults, policy, report, scenario
 from gate import settings as gate_settings
 from gate.cli.command import echo_json, fail, given_settings, run_reporting_errors, warn_deprecated, with_settings
 from gate.cli.options import (
@@ -150,7 +149,7 @@ def replay(
             window_down_schedule,
         )
         replayed = scenario.build(flags, document, model)
-        warn_deprecated(gate_settings.resolve(flags, document))
+        warn_deprecated(gate_settings.resolve(flags, document).values)
         parsed = replayed.parsed
         card = Card(parsed["card.node"], parsed["card.device"])
         prometheus_range = PrometheusRange(
@@ -212,7 +211,7 @@ def measure(
             raise InvalidValue(f"gate measure reads one trace, got {len(traces)}")
         card = card_of(card_node, card_device)
         found = exporter_named(source)
-        warn_deprecated(gate_settings.Resolved({"source": source}, {}))
+        warn_deprecated({"source": source})
         prometheus_range = PrometheusRange(
             prometheus,
             start,
@@ -251,14 +250,10 @@ def measure(
 
 
 def card_of(node: str | None, device: str | None) -> Card:
-    """--card-node and --card-device, checked as the settings check them."""
-    for value, pattern, what, example in (
-        (node, formats.NODE, "card node", "gpu-node-1"),
-        (device, formats.DEVICE, "card device", "GPU-6d5c0ac5-74d7-3130-46f1-e93ed57f469a or 0"),
-    ):
-        if value and not re.fullmatch(pattern, value):
-            raise InvalidValue(f"invalid {what} {value!r}: expected e.g. {example}")
-    return Card(node or None, device or None)
+    """--card-node and --card-device, each read by its settings row (gate/settings/table.py)."""
+    written = {key: (value, gate_settings.Origin.FLAG) for key, value in (("card.node", node), ("card.device", device)) if value}
+    meaning = {key: value for key, (value, _, _) in gate_settings.parse_values(written).values.items()}
+    return Card(meaning.get("card.node"), meaning.get("card.device"))
 
 
 def exporter_named(name: str) -> Exporter:
