@@ -39,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dataclasses import replace  # noqa: E402
 
+import parse_cost  # noqa: E402
+
 from gate import defaults  # noqa: E402
 from gate.replay import (  # noqa: E402
     ExporterModel,
@@ -455,9 +457,20 @@ def main(argv: list[str]) -> int:
     print()
     print(demand_table(demand_rows))
     print()
+    parsed = parse_cost.rows()
+    print("Parsing an exporter's answer at the size cap (CPU seconds here; under the chart's 200m limit, five times that):")
+    print()
+    print(parse_cost.table(parsed))
+    print()
     import settings_read  # bench/settings_read.py: the settings files at their worst
 
-    checks = verdicts(rows) + exporter_verdicts(exporter_rows) + demand_verdicts(demand_rows) + settings_read.report()
+    checks = (
+        verdicts(rows)
+        + exporter_verdicts(exporter_rows)
+        + demand_verdicts(demand_rows)
+        + parse_cost.verdicts(parsed)
+        + settings_read.report()
+    )
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     failed = sum(1 for _, ok in checks if not ok)

@@ -460,7 +460,7 @@ def test_replay_and_measure_read_a_range_from_prometheus(exporter):
     resident = [(t, 3 * GiB) for t in stamps if t not in outage]
     own = [(t, int(4.25 * GiB)) for t in stamps[10:30] if t not in outage]
     exporter.by_query['max(up{job="gpu-pod-memory"})'] = Answer(matrix(({}, up)), content_type="application/json")
-    exporter.by_query["sum by (namespace, pod) (gpu_pod_memory_used_bytes)"] = Answer(
+    exporter.by_query["sum by (namespace, pod, node) (gpu_pod_memory_used_bytes)"] = Answer(
         matrix(
             ({"namespace": "res", "pod": "a-7d9f8b6c5d-x2k4p"}, resident),
             ({"namespace": "tts", "pod": "chatterbox-tts-6b7c9d8f5-h4j7k"}, own),

@@ -9,7 +9,7 @@ import json
 import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 import typer
@@ -18,7 +18,7 @@ from gate import settings as gate_settings
 from gate.cli.options import COMMON, SETTING_PARAMS
 from gate.kube.errors import KubeError
 from gate.options import Options, obtain, request
-from gate.sources import SourceError
+from gate.sources import SourceError, deprecation
 from gate.status import ExitStatus, for_kube_error
 from gate.units import InvalidValue
 
@@ -56,6 +56,14 @@ def run_reporting_errors(body: Callable[[], None], debug: bool) -> None:
         if debug:
             typer.echo(redact(traceback.format_exc()), err=True, nl=False)
         fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", ExitStatus.ERROR)
+
+
+def warn_deprecated(written: Mapping[str, Any]) -> None:
+    """One line for each old name among the settings as written (a source renamed), once, at start."""
+    for key in ("source", "device.source"):
+        line = deprecation(written.get(key))
+        if line:
+            typer.echo(f"gate: warning: {line}", err=True)
 
 
 def echo_json(payload: Any) -> None:
@@ -124,6 +132,8 @@ def gate_command(
                 options = obtain(request(raw, given, needs_total))
                 if options.refused is not None and not gives_back:
                     raise InvalidValue(options.refused)
+                if options.settled is not None:
+                    warn_deprecated(options.settled.raw)
                 command(options, **kwargs)
 
             run_reporting_errors(body, raw["debug"])
