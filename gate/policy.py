@@ -36,7 +36,8 @@ functions with what they saw and when. The rules, in the residents' favour every
   minutes (the entry margin), when the server could not start before the window ends.
 - Paused (`enabled: false` in the settings, or the Lease's `tts.gate/paused` set by `gate
   pause`; either is enough): every decider checks it first. Nothing takes the card, and what
-  holds it gives it back, without a cool-down (a pause is not a resident's wake).
+  holds it gives it back, without a cool-down (a pause is not a resident's wake). A pause value
+  the gate cannot read pauses too, and every decision says so (`read_switch`).
 - Demand (tripit's queue), when configured: the card is taken only with work waiting, at any
   hour demand may take it, and given back once an explicit 0 has held for `idle_after`, even
   inside the window. A probe that fails in any way is no action: it never idles the server and
@@ -71,9 +72,12 @@ YIELD_STREAK = "tts.gate/yield-streak"
 # Over-budget yields tonight, and when the last one was: two bar the card until the night ends.
 OVER_BUDGET_YIELDS = "tts.gate/over-budget-yields"
 OVER_BUDGET_AT = "tts.gate/over-budget-at"
-# The Lease's pause switch (`gate pause` / `gate resume`): "true" pauses the gate as
-# `enabled: false` in its settings does. The gate's own writes never touch it.
+# The Lease's pause switch (`gate pause` / `gate resume`): on pauses the gate as `enabled: false`
+# in its settings does. The gate's own writes never touch it. Read by `read_switch`.
 PAUSED = "tts.gate/paused"
+# What operators write for on and off (compared case-insensitively, spaces stripped).
+SWITCH_ON = ("true", "yes", "1")
+SWITCH_OFF = ("false", "no", "0")
 # Timestamps: when two writers disagree, the later one stands (see `merge_state`).
 INSTANTS = (YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE, OVER_BUDGET_AT)
 COUNTS = (YIELD_STREAK, OVER_BUDGET_YIELDS)
@@ -239,7 +243,9 @@ class GateState:
     entry_generation: int | None = None
     # The yield was carried out but never written: see `from_annotations`.
     yield_unrecorded: bool = False
-    paused: bool = False  # the Lease's pause switch is on (`gate pause`)
+    paused: bool = False  # the Lease's pause switch is on (`gate pause`), or unreadable
+    # The pause annotation's value when it is neither on nor off: it pauses (see `read_switch`).
+    pause_unreadable: str | None = None
 
     @classmethod
     def from_annotations(cls, replicas: int, annotations: Mapping[str, str], generation: int | None = None) -> GateState:
@@ -270,6 +276,7 @@ class GateState:
         # A count without its time could never expire (no window ends a demand-only night): none.
         over_budget = (count(OVER_BUDGET_YIELDS) or 0) if over_budget_at is not None else 0
         unrecorded = False
+        switch = read_switch(annotations.get(PAUSED))
         if replicas < 1 and entered_at is not None and yielded_at is None:
             # Without both generations the entry's fate is unknown: a yield is the safe reading.
             moved = generation is None or entry_generation is None or generation > entry_generation
@@ -291,8 +298,21 @@ class GateState:
             generation=generation,
             entry_generation=entry_generation,
             yield_unrecorded=unrecorded,
-            paused=annotations.get(PAUSED, "").strip().lower() == "true",
+            paused=switch is not False,
+            pause_unreadable=annotations[PAUSED] if switch is None else None,
         )
+
+
+def read_switch(value: str | None) -> bool | None:
+    """The pause annotation: True (on: true/yes/1), False (off: false/no/0, or absent), None
+    (anything else). An unreadable value pauses: it was most likely written to pause (nobody
+    writes the annotation to keep the gate running), and a pause that is ignored keeps taking the
+    card from the residents, while a resume that is not understood costs only bake minutes, and
+    says so in `gate status` and the decisions' Events."""
+    if value is None:
+        return False
+    text = value.strip().lower()
+    return True if text in SWITCH_ON else False if text in SWITCH_OFF else None
 
 
 def merge_state(fresh: Mapping[str, str], changes: Mapping[str, str | None], read: Mapping[str, str]) -> dict[str, str]:
@@ -596,7 +616,12 @@ def paused_by(state: GateState | None, settings: Settings) -> tuple[str, ...]:
     switches = []
     if not settings.enabled:
         switches.append("enabled: false in the settings")
-    if state is not None and state.paused:
+    if state is not None and state.pause_unreadable is not None:
+        switches.append(
+            f"the Lease's {PAUSED} annotation, whose value {state.pause_unreadable!r} is not one of "
+            f"{'/'.join(SWITCH_ON)} or {'/'.join(SWITCH_OFF)} (read as a pause; gate pause or gate resume rewrites it)"
+        )
+    elif state is not None and state.paused:
         switches.append(f"the Lease's {PAUSED} annotation (gate pause)")
     return tuple(switches)
 

@@ -253,7 +253,11 @@ def write_pending(kube: KubeClient, settings: Settings, read: Snapshot, changes:
 def record(kube: KubeClient, deployment: dict[str, Any], decision: Decision, outcome: Outcome) -> None:
     try:
         kube.record_event(
-            deployment, event_reason(decision), decision.message, warning=decision.reason in (Reason.BLIND, Reason.OVER_BUDGET)
+            deployment,
+            event_reason(decision),
+            decision.message,
+            # An unreadable pause annotation is someone's mistake to fix: a Warning, as blindness is.
+            warning=decision.reason in (Reason.BLIND, Reason.OVER_BUDGET) or outcome.state.pause_unreadable is not None,
         )
     except KubeError as exc:
         outcome.warnings.append(f"the decision was carried out but its Event was not recorded: {exc}")
