@@ -8,6 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 SCAN_VENV := .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed
 # The gate as a user installs it: its wheel in a clean venv, with only the runtime dependencies.
@@ -52,6 +53,13 @@ $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing the gate and its test tools (first run: about a minute)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check --progress-bar off -e '.[test,plot]' | grep -E '^(Collecting|Successfully)' || true
+	@touch $@
+
+# `make demo` alone: the gate with the chart's renderer and matplotlib, none of the test tools.
+$(DEMO_STAMP): pyproject.toml
+	@echo ">> creating $(VENV) with what make demo needs: the gate, the chart's renderer, matplotlib"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check --progress-bar off -e '.[demo]' | grep -E '^Successfully' || true
 	@touch $@
 
 $(SCAN_STAMP): pyproject.toml
@@ -117,7 +125,7 @@ prometheus-tools: ## install Debian's prometheus (prometheus, promtool) when eit
 	  rm -f "$$log"; \
 	fi
 
-demo: $(STAMP) ## the chart's objects, and the gate on a bundled night next to the seed's policy
+demo: $(DEMO_STAMP) ## the chart's objects, and the gate on a bundled night next to the seed's policy
 	$(BIN)/python bench/demo.py
 
 bench: $(STAMP) ## replay the sample nights with the seed's, this gate's and a reactive policy

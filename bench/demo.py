@@ -36,31 +36,63 @@ NEXT_STEPS = """== next, on your cluster (README.md: Prerequisites, then Install
   make bench    # every sample night, the seed's policy, the gate's and a reactive one"""
 
 
+# What each column of the replay's table means (the ledger's words: gate/replay/ledger.py).
+COLUMNS = """  oracle    how long a perfect gate could have baked (made narration): in the window, with room (total - residents >= floor)
+  baked     how much of that the server really held the card and baked
+  util      baked / oracle: 1.000 is every free minute used
+  breach    seconds the server held memory while the card had no room for it (the floor was not free)
+  conflict  seconds it held memory a resident needed (residents + its peak over the card): a resident could have died
+  entries, yields, wakes, outages, over budget: times it took the card, gave it back, a resident woke, the exporter
+            was silent, and the server outgrew its floor"""
+
+
+def is_test(obj: dict) -> bool:
+    return (obj["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"
+
+
 def describe(obj: dict) -> str:
     kind, name = obj["kind"], obj["metadata"]["name"]
     spec = obj.get("spec") or {}
+    component = (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/component")
+    if kind == "Deployment" and component == "server":
+        return f"{kind:<22} {name:<24} replicas {spec['replicas']}: the server, until the gate takes the card"
     if kind == "Deployment":
-        return f"{kind:<22} {name:<24} replicas {spec['replicas']} until the gate takes the card"
+        return f"{kind:<22} {name:<24} replicas {spec['replicas']}: the gate's controller (gate run), no GPU"
     if kind == "CronJob":
         args = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
         when = "on demand" if spec.get("suspend") else f"{spec['schedule']!r} {spec['timeZone']}"
         return f"{kind:<22} {name:<24} gate {' '.join(args)}, {when}"
+    if kind == "Job" and component == "warmup":
+        return f"{kind:<22} {name:<24} downloads the weights into /data now, without the GPU"
     if kind == "Service":
         return f"{kind:<22} {name:<24} port {spec['ports'][0]['port']} -> the server's 8004"
+    if kind == "Pod" and is_test(obj):
+        return f"{kind:<22} {name:<24} gate check: metrics, RBAC, and a synthesis while the server is up"
     return f"{kind:<22} {name}"
 
 
 def main() -> None:
+    objects = documents(render({}))
     print("== helm install tts ./chart -n tts would create:")
-    for obj in documents(render({})):
+    for obj in objects:
+        if not is_test(obj):
+            print("  " + describe(obj))
+    print("== and helm test tts -n tts, afterwards:")
+    for obj in filter(is_test, objects):
         print("  " + describe(obj))
 
     print(f"\n== a night on a shared T4 ({NIGHT.name}): a resident wakes at 03:30 and sleeps at 04:05")
     trace = load_csv(NIGHT)
-    results = [replay(trace, default_config(policy)) for policy in ("seed", "gate")]
+    configs = [default_config(policy) for policy in ("seed", "gate")]
+    results = [replay(trace, config) for config in configs]
     print(replay_table([(trace.name, night) for result in results for night in result.nights]))
+    print(COLUMNS)
+    window = configs[0].settings.window
+    assert window is not None  # the chart's default window
+    zone = results[0].actions[0].time.astimezone(window.tz).strftime("%Z")
+    print(f"what each did, on the window's clock ({window}, {zone} that night):")
     for result in results:
-        moves = ", ".join(f"{a.time:%H:%M:%S}Z {a.command} -> {a.replicas}" for a in result.actions)
+        moves = ", ".join(f"{a.time.astimezone(window.tz):%H:%M:%S} {a.command} -> {a.replicas}" for a in result.actions)
         print(f"  {result.policy:<5} {moves}")
     plot_night(results, PICTURE, f"{trace.name}: the seed's policy and the gate's")
     print(f"\n== the night, drawn: {PICTURE.relative_to(ROOT)}")
