@@ -152,7 +152,7 @@ def test_the_bundled_bake_shows_the_floor_the_demo_replays():
     result = CliRunner().invoke(app, ["measure", str(ROOT / "samples" / "baked" / "bake.csv")])
     assert result.exit_code == 0, result.stderr
     floor = re.search(r"^floor to set +(\d+MiB) \(peak \+ headroom\)$", result.stdout, re.M).group(1)
-    assert f"helm upgrade tts ./chart -n tts --reuse-values --set gate.floor={floor}" in result.stdout
+    assert f"helm upgrade tts ./chart -n tts -f my-values.yaml --set gate.floor={floor}" in result.stdout
     assert f"--floor {floor}" in demo.NEXT_STEPS
 
 

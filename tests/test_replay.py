@@ -393,7 +393,7 @@ def test_measure_cli_prints_the_helm_line(tmp_path):
     path.write_text(to_csv(from_rows(rows, "bake")))
     result = CliRunner().invoke(app, ["measure", str(path)])
     assert result.exit_code == 0, result.stderr
-    assert "helm upgrade tts ./chart -n tts --reuse-values --set gate.floor=6438MiB" in result.stdout
+    assert "helm upgrade tts ./chart -n tts -f my-values.yaml --set gate.floor=6438MiB" in result.stdout
     empty = CliRunner().invoke(app, ["measure", str(ROOT / "samples" / "nights" / "quiet.csv")])
     assert empty.exit_code == ExitStatus.NOTHING_TO_MEASURE  # not blindness: there was nothing to measure
     assert "no GPU memory of tts/chatterbox-tts" in empty.stderr
