@@ -1,8 +1,13 @@
 """`make demo`: what the chart would create, and the gate on a bundled night of a shared T4,
-next to the seed stack's policy. No cluster, no GPU."""
+next to the seed stack's policy. No cluster, no GPU.
+
+The chart's objects are printed from bench/demo-objects.txt, which `make demo-objects` writes
+from the chart rendered by the real Helm engine (tests/test_docs.py fails when the two differ):
+the engine is a 75 MB wheel, and the demo installs only the gate and matplotlib."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -10,14 +15,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helm import documents, render  # noqa: E402
-
 from gate.plot import plot_night  # noqa: E402
 from gate.replay import default_config, replay  # noqa: E402
 from gate.report import replay_table  # noqa: E402
 from gate.trace import load_csv  # noqa: E402
 
 NIGHT = ROOT / "samples" / "nights" / "mid-window-wake.csv"
+OBJECTS = ROOT / "bench" / "demo-objects.txt"
 PICTURE = ROOT / "demo-night.png"
 # Printed as they run: REGISTRY is the one thing to change (tests/test_docs.py runs the gate
 # lines and renders the helm install line; README.md's Install has the same commands).
@@ -52,6 +56,8 @@ def is_test(obj: dict) -> bool:
 
 def describe(obj: dict) -> str:
     kind, name = obj["kind"], obj["metadata"]["name"]
+    # The warm-up Job's name ends in a hash of its pod, which moves with any change to the pod.
+    name = re.sub(r"-warmup-[0-9a-f]{10}$", "-warmup-<pod hash>", name)
     spec = obj.get("spec") or {}
     component = (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/component")
     if kind == "Deployment" and component == "server":
@@ -71,15 +77,24 @@ def describe(obj: dict) -> str:
     return f"{kind:<22} {name}"
 
 
-def main() -> None:
+def objects_listing() -> str:
+    """What `helm install` and then `helm test` create with the chart's defaults, one line each."""
+    from helm import documents, render  # the real Helm engine: make demo-objects, and the tests
+
     objects = documents(render({}))
-    print("== helm install tts ./chart -n tts would create:")
-    for obj in objects:
-        if not is_test(obj):
-            print("  " + describe(obj))
-    print("== and helm test tts -n tts, afterwards:")
-    for obj in filter(is_test, objects):
-        print("  " + describe(obj))
+    lines = ["== helm install tts ./chart -n tts would create:"]
+    lines += ["  " + describe(obj) for obj in objects if not is_test(obj)]
+    lines += ["== and helm test tts -n tts, afterwards:"]
+    lines += ["  " + describe(obj) for obj in objects if is_test(obj)]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--write-objects"]:
+        OBJECTS.write_text(objects_listing())
+        print(f">> {OBJECTS.relative_to(ROOT)}: the chart's objects, rendered")
+        return
+    print(OBJECTS.read_text(), end="")
 
     print(f"\n== a night on a shared T4 ({NIGHT.name}): a resident wakes at 03:30 and sleeps at 04:05")
     trace = load_csv(NIGHT)

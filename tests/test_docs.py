@@ -156,6 +156,27 @@ def test_the_bundled_bake_shows_the_floor_the_demo_replays():
     assert f"--floor {floor}" in demo.NEXT_STEPS
 
 
+def test_make_demo_lists_the_chart_as_it_renders():
+    assert demo.OBJECTS.read_text() == demo.objects_listing(), "run: make demo-objects"
+    listing = demo.OBJECTS.read_text()
+    assert re.search(r"^  Deployment +tts-gate +replicas 1: the gate's controller", listing, re.M)
+    assert re.search(r"^  Deployment +chatterbox-tts +replicas 0: the server, until the gate takes the card", listing, re.M)
+    install, test = listing.split("== and helm test tts -n tts, afterwards:\n")
+    assert "tts-test" not in install and re.fullmatch(r"  Pod +tts-test +gate check: .*\n", test)
+
+
+def test_make_demo_explains_every_column_and_speaks_the_windows_time(capsys):
+    demo.main()
+    out = capsys.readouterr().out
+    table = out[out.index("trace ") :]
+    header = re.split(r"\s{2,}", table.splitlines()[0].strip())
+    legend = demo.COLUMNS
+    assert [c for c in header[3:] if not re.search(rf"(^|, | ){c}\b", legend)] == []
+    assert "what each did, on the window's clock (02:00-06:00 Europe/London, GMT that night):" in out
+    assert "  gate  02:00:00 preflight -> 1, 03:30:00 guard -> 0, 04:05:10 preflight -> 1, 06:00:00 down -> 0" in out
+    assert "Z " not in out[out.index("what each did") :]
+
+
 def test_the_bundled_bake_is_what_the_generator_writes():
     for name, text in nights.baked():
         assert (ROOT / "samples" / "baked" / f"{name}.csv").read_text() == text, name
