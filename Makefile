@@ -85,11 +85,12 @@ $(SETUPTOOLS_STAMP): docker/requirements-cu128.txt
 	$(PYTHON) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: --dest $(SETUPTOOLS_DIR) 'setuptools==$(SERVER_SETUPTOOLS)'
 	@touch $@
 
-lint: $(STAMP) ## ruff, import layering, hadolint on both Dockerfiles
-	$(BIN)/ruff check gate tests bench
-	$(BIN)/ruff format --check gate tests bench
+lint: $(STAMP) ## ruff, import layering, hadolint on both Dockerfiles, actionlint on the release workflow
+	$(BIN)/ruff check gate tests bench .github
+	$(BIN)/ruff format --check gate tests bench .github
 	$(BIN)/lint-imports
 	$(BIN)/hadolint --no-color Dockerfile.cu128 Dockerfile.gate
+	$(BIN)/actionlint -no-color .github/workflows/*.yml
 
 test: lint prometheus-tools $(SCAN_STAMP) $(WHEEL_STAMP) $(SETUPTOOLS_STAMP) $(README_STAMP) ## every test: lint, the chart, the gate, the fault matrix, the manifest scan
 	CHECKOV=$(SCAN_VENV)/bin/checkov WHEEL_VENV=$(WHEEL_VENV) SETUPTOOLS_DIR=$(SETUPTOOLS_DIR) \
