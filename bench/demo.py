@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from gate.plot import plot_night  # noqa: E402
 from gate.replay import default_config, replay  # noqa: E402
-from gate.report import replay_table  # noqa: E402
+from gate.report import REPLAY_COLUMNS, replay_table  # noqa: E402
 from gate.trace import load_csv  # noqa: E402
 
 NIGHT = ROOT / "samples" / "nights" / "mid-window-wake.csv"
@@ -38,16 +38,6 @@ NEXT_STEPS = """== next, on your cluster (README.md: Prerequisites, then Install
   .venv/bin/gate measure samples/baked/bake.csv    # the floor from a night the server baked
   .venv/bin/gate replay samples/nights/busy.csv --compare --floor 6428MiB    # that floor, replayed
   make bench    # every sample night, the seed's policy, the gate's and a reactive one"""
-
-
-# What each column of the replay's table means (the ledger's words: gate/replay/ledger.py).
-COLUMNS = """  oracle    how long a perfect gate could have baked (made narration): in the window, with room (total - residents >= floor)
-  baked     how much of that the server really held the card and baked
-  util      baked / oracle: 1.000 is every free minute used
-  breach    seconds the server held memory while the card had no room for it (the floor was not free)
-  conflict  seconds it held memory a resident needed (residents + its peak over the card): a resident could have died
-  entries, yields, wakes, outages, over budget: times it took the card, gave it back, a resident woke, the exporter
-            was silent, and the server outgrew its floor"""
 
 
 def is_test(obj: dict) -> bool:
@@ -101,7 +91,7 @@ def main() -> None:
     configs = [default_config(policy) for policy in ("seed", "gate")]
     results = [replay(trace, config) for config in configs]
     print(replay_table([(trace.name, night) for result in results for night in result.nights]))
-    print(COLUMNS)
+    print(REPLAY_COLUMNS)
     window = configs[0].settings.window
     assert window is not None  # the chart's default window
     zone = results[0].actions[0].time.astimezone(window.tz).strftime("%Z")

@@ -551,3 +551,18 @@ def test_the_help_lists_every_exit_status():
     text = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).stdout
     for status in ExitStatus:
         assert f"  {int(status)} " in text, status
+
+
+# -- a pipe closed early (`gate ... | head`) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [["replay", "samples/nights/busy.csv", "--compare"], ["measure", "samples/baked/bake.csv", "-o", "json"]])
+def test_a_reader_that_leaves_early_ends_the_command_quietly(args):
+    """As `| head` does: the reader closes the pipe before the command has written."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gate", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).parent.parent
+    )
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == ExitStatus.BROKEN_PIPE
+    assert stderr == b""  # no "internal error: BrokenPipeError", no "Exception ignored" at exit

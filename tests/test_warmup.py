@@ -24,7 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = (ROOT / "chart" / "files" / "warmup.py").read_text()
 
-CONFIG = '''
+CONFIG = """
 import yaml
 class YamlConfigManager:
     def get_string(self, key_path, default=None):
@@ -33,9 +33,9 @@ class YamlConfigManager:
             node = node.get(part) if isinstance(node, dict) else None
         return default if node is None else str(node)
 config_manager = YamlConfigManager()
-'''
+"""
 
-ENGINE = '''
+ENGINE = """
 import os
 from pathlib import Path
 LOADED = []
@@ -57,7 +57,7 @@ def _get_model_class(selector):
     if MODEL_SELECTOR_MAP.get(selector.lower().strip()) != "multilingual":
         raise AssertionError(f"the stand-in knows only the multilingual model, not {selector!r}")
     return ChatterboxMultilingualTTS, "multilingual"
-'''
+"""
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 tts.ownersDefaults: the values whose defaults are the owner's cluster's and wrong for almost
 everyone else (his time zone, his client's namespace, his Prometheus' namespace), as JSON
 {"value": default}. NOTES warns while any is still his; tests/test_docs.py holds this list equal
-to values.yaml's defaults and to the README's first table.
+to values.yaml's defaults and to README.md#the-values-that-matter.
 */}}
 {{- define "tts.ownersDefaults" -}}
 {{- dict "gate.timeZone" "Europe/London" "networkPolicy.clientNamespaces" (list "tripit") "networkPolicy.monitoringNamespace" "monitoring" | toJson -}}
