@@ -18,6 +18,7 @@ from gate.cron import fire_times, parse_cron
 from gate.measure import NothingToMeasure, measure
 from gate.policy import PodUsage, Settings
 from gate.replay import PodModel, ReplayConfig, Schedules, replay
+from gate.report import REPLAY_COLUMNS
 from gate.settings import BY_KEY
 from gate.status import ExitStatus
 from gate.trace import from_rows, load_csv, parse_csv, to_csv
@@ -344,8 +345,9 @@ def test_replay_of_a_server_above_its_budget_yields_twice_then_stays_off_for_the
 
 def test_replay_text_shows_the_over_budget_yields():
     result = CliRunner().invoke(app, ["replay", str(ROOT / "samples" / "nights" / "quiet.csv"), "--tts-peak", "5.8GiB"])
-    header, row = result.stdout.splitlines()
+    header, row, *legend = result.stdout.splitlines()
     assert header.split()[-2:] == ["over", "budget"] and row.split()[-1] == "2"
+    assert "\n".join(legend) == REPLAY_COLUMNS  # what each column means, after the table
 
 
 def test_the_adaptive_cool_down_reenters_fast_after_an_isolated_wake_and_slower_as_wakes_repeat():
