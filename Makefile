@@ -86,8 +86,8 @@ $(SETUPTOOLS_STAMP): docker/requirements-cu128.txt
 	@touch $@
 
 lint: $(STAMP) ## ruff, import layering, hadolint on both Dockerfiles, actionlint on the release workflow
-	$(BIN)/ruff check gate tests bench .github
-	$(BIN)/ruff format --check gate tests bench .github
+	$(BIN)/ruff check gate tests bench docker .github
+	$(BIN)/ruff format --check gate tests bench docker .github
 	$(BIN)/lint-imports
 	$(BIN)/hadolint --no-color Dockerfile.cu128 Dockerfile.gate
 	$(BIN)/actionlint -no-color .github/workflows/*.yml
@@ -140,8 +140,9 @@ demo-objects: $(STAMP) ## rewrite bench/demo-objects.txt (what make demo lists) 
 
 bench-doc: $(STAMP) ## rewrite docs/design.md's benchmark tables from the same runs
 	$(BIN)/python bench/bench.py --write-doc
-settings: $(STAMP) ## regenerate what the chart carries of gate/settings.py's table (files/gate-settings.json, values.schema.json)
+settings: $(STAMP) ## regenerate what the chart carries of the gate (files/gate-settings.json, values.schema.json, files/gate-constants.json)
 	$(BIN)/python -m gate.settings chart
+	$(BIN)/python -m gate.chart_constants chart
 
 faults-doc: $(STAMP) ## regenerate docs/faults.md from the fault matrix's test parameters
 	$(BIN)/python tests/faults.py > docs/faults.md

@@ -75,7 +75,7 @@ def first_release(config: ReplayConfig) -> ReplayConfig:
 def fixed_cooldown(config: ReplayConfig) -> ReplayConfig:
     """The cool-down before it adapted: 2 minutes of room after every yield."""
     return replace(
-        config, settings=replace(config.settings, stable_seconds=FIXED_COOLDOWN_SECONDS, cooldown_max_seconds=FIXED_COOLDOWN_SECONDS)
+        config, settings=replace(config.settings, cooldown_seconds=FIXED_COOLDOWN_SECONDS, cooldown_max_seconds=FIXED_COOLDOWN_SECONDS)
     )
 
 
@@ -420,14 +420,17 @@ def give_back_table() -> str:
 DESIGN = Path(__file__).resolve().parent.parent / "docs" / "design.md"
 
 
-def doc_tables() -> dict[str, str]:
-    rows = run(NIGHTS)
+def doc_tables(
+    rows: list[Row] | None = None, exporter_rows: list[ExporterRow] | None = None, demand_rows: list[DemandRow] | None = None
+) -> dict[str, str]:
+    """The tables from the sample nights' runs (those given, already run: a test shares them)."""
+    rows = run(NIGHTS) if rows is None else rows
     return {
         "give-back": give_back_table(),
         "shapes": table(rows),
         "flappy": flappy_table([r for r in rows if r.name.startswith("flappy")]),
-        "exporter": exporter_table(run_exporter_modes(NIGHTS)),
-        "demand": demand_table(run_demand(DEMAND_NIGHTS)),
+        "exporter": exporter_table(run_exporter_modes(NIGHTS) if exporter_rows is None else exporter_rows),
+        "demand": demand_table(run_demand(DEMAND_NIGHTS) if demand_rows is None else demand_rows),
     }
 
 
@@ -474,7 +477,9 @@ def main(argv: list[str]) -> int:
     print()
     print(demand_table(demand_rows))
     print()
-    checks = verdicts(rows) + exporter_verdicts(exporter_rows) + demand_verdicts(demand_rows)
+    import settings_read  # bench/settings_read.py: the settings files at their worst
+
+    checks = verdicts(rows) + exporter_verdicts(exporter_rows) + demand_verdicts(demand_rows) + settings_read.report()
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     failed = sum(1 for _, ok in checks if not ok)

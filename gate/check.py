@@ -25,8 +25,8 @@ import requests
 from gate import policy
 from gate.kube.client import KubeClient
 from gate.kube.errors import KubeError
+from gate.live import lease_name, look_live, read_state, write_state
 from gate.options import Options
-from gate.run import lease_name, look, read_state, write_state
 from gate.sources import DeviceSource, Source, SourceConfig
 from gate.status import ExitStatus, for_kube_error
 from gate.units import format_size
@@ -42,7 +42,7 @@ class CheckResult:
 
 
 def check_metrics(source: Source, settings: policy.Settings, now: datetime, device: DeviceSource | None = None) -> CheckResult:
-    view = look(source, settings, now, device=device)
+    view = look_live(source, settings, now, device=device)
     if view.blind:
         # The URLs in full, as the values set them: a reason names only the host, and a fresh
         # install's first failure is usually a source that is not where gate.metricsUrl says.

@@ -1,7 +1,7 @@
 """`gate run`: the gate as one long-running controller.
 
-Every interval it decides as preflight, guard and down would, from the same pure policy
-(`policy.decide_tick`), and acts. It is the chart's main mechanism: it re-enters within one
+Every interval it runs one cycle (`gate.cycle`: read, look, `policy.step`, act) as preflight,
+guard and down would decide, from the same pure policy (`policy.decide_tick`). It is the chart's main mechanism: it re-enters within one
 interval of a cool-down's end, where a CronJob waited for the next minute plus a pod start, and
 creates no pods. The CronJobs and the server pod's sidecar stay as its safety net.
 
@@ -10,11 +10,15 @@ creates no pods. The CronJobs and the server pod's sidecar stay as its safety ne
 - A failed iteration is logged and counted, never fatal: the API failing, the next one tries
   again; anything else (a bug, a surprise) is read as blindness, so holding the card, the card
   is given back at once, and the loop carries on.
-- A watchdog beside the loop (`Watchdog`) shares nothing with its read path: holding the card,
-  if no iteration has decided within 2 intervals + the timeout, it gives the card back through
-  its own API client and says why. Reads cannot stall an iteration for long (every fetch has a
-  deadline), but the watchdog does not depend on that.
-- A yield whose state could not be written is written at the start of the next iteration.
+- A watchdog beside the loop (`gate.watchdog`) shares nothing with its read path: if no
+  iteration has decided within 2 intervals + the timeout, it vetoes the entries in flight and,
+  when the Deployment reads held, gives the card back through its own API client and says why.
+  Reads cannot stall an iteration for long (every fetch has a deadline), but the watchdog does
+  not depend on that.
+- A yield whose state could not be written is tried once more at the start of the next
+  iteration, then dropped (it reads as a yield meanwhile): a record never stops the deciding.
+- Each iteration checks the wall clock against the monotonic clock (`cycle.ClockCheck`): a jump
+  larger than the interval restarts the stored timers (the cool-down, the idle timer).
 - Events and log lines come when the decision's reason changes, as Kubernetes' own event
   recorder aggregates repeats: not one per tick.
 - /healthz fails once no iteration has completed for max(3 intervals, 60 s): a stuck loop gets
@@ -26,23 +30,24 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 
 import typer
 
-from gate import policy, report
+from gate import cycle, policy, report
+from gate.cycle import ClockCheck, Outcome
 from gate.kube.client import MAX_RETRY_AFTER_SECONDS, KubeClient
 from gate.kube.errors import KubeError
+from gate.live import DeploymentTarget, look_live, observer, read_state, store_for, target_for
 from gate.options import Options
-from gate.policy import Reason
-from gate.run import Outcome, decide, look, read_all, read_state, record, run, store_for, write_pending
+from gate.policy import Demand, Reason
 from gate.serve import GateServer
-from gate.store import Snapshot, merge
+from gate.store import StateStore, StoredState, merge
 from gate.telemetry import WatchMetrics
 from gate.units import format_duration
+from gate.watchdog import Watchdog, watchdog_bound
 
 # Steady states: a change into one of these is logged but is not an Event.
 _QUIET = {Reason.HOLDING, Reason.NOT_HOLDING, Reason.ALREADY_UP, Reason.ALREADY_DOWN}
@@ -77,114 +82,6 @@ class Liveness:
         return f"the loop last completed an iteration {format_duration(age)} ago" if age > self.limit else None
 
 
-class Watchdog:
-    """Gives the card back when the loop stops deciding while it holds it.
-
-    It needs only an API client of its own (`kube`, never the loop's: a stuck call must not hold
-    it up) and the loop's word after each iteration (`decided`). Holding is what the last
-    iteration left (unknown before the first: then it is presumed, as scaling an idle server to
-    0 changes nothing). It also serves the loop's own give-back after an iteration that failed
-    in an unexpected way (`give_back`), and vetoes an entry still in flight after it fired.
-    """
-
-    def __init__(
-        self,
-        kube: KubeClient,
-        options: Options,
-        bound_seconds: float,
-        metrics: WatchMetrics | None = None,
-        on_fire: Callable[[], None] | None = None,
-    ):
-        self.kube = kube
-        self.options = options
-        self.bound = bound_seconds
-        self.metrics = metrics
-        self.on_fire = on_fire
-        self.holding: bool | None = None
-        self.last_decided = time.monotonic()
-        self.fired_at = float("-inf")
-        self._lock = threading.Lock()
-
-    def decided(self, replicas_after: int | None) -> None:
-        with self._lock:
-            self.last_decided = time.monotonic()
-            if replicas_after is not None:
-                self.holding = replicas_after >= 1
-
-    def may_enter(self, started: float) -> Callable[[], bool]:
-        """For the iteration that started at `started`: False once the watchdog fired since."""
-        return lambda: self.fired_at < started
-
-    def overdue(self) -> float | None:
-        """Seconds since the last decision when they exceed the bound while holding (or not
-        knowing), and the watchdog has not already acted within the bound; else None."""
-        now = time.monotonic()
-        with self._lock:
-            silent = now - self.last_decided
-            if self.holding is False or silent <= self.bound or now - self.fired_at <= self.bound:
-                return None
-            return silent
-
-    def check(self) -> bool:
-        silent = self.overdue()
-        if silent is None:
-            return False
-        self.give_back(f"no decision for {format_duration(silent)} (bound {format_duration(self.bound)})")
-        return True
-
-    def give_back(self, why: str, record: bool = True) -> bool:
-        """Scale to 0 (the only call that matters), then, with `record`, write the yield and an
-        Event, best effort (unrecorded, the state still reads as a yield). True once the card is back."""
-        self.fired_at = time.monotonic()
-        options = self.options
-        settings = options.settings
-        message = f"watchdog: yielding the card: {why}"
-        typer.echo(f"gate: {message}", err=True)
-        if self.metrics is not None:
-            self.metrics.watchdog_yields.inc()
-        if options.dry_run:
-            return False
-        try:
-            self.kube.scale(settings.namespace, settings.deployment, 0)
-        except KubeError as exc:
-            typer.echo(f"gate: watchdog: could not give the card back: {exc}", err=True)
-            self.fired_at = float("-inf")  # try again at the next check
-            return False
-        with self._lock:
-            self.holding = False
-        if self.on_fire is not None:
-            self.on_fire()
-        if not record:
-            return True
-        try:
-            deployment, _, snapshot = read_all(self.kube, settings)
-            merge(store_for(self.kube, settings), snapshot, _yield_record(snapshot, settings, options.clock()))
-            self.kube.record_event(deployment, "YieldWatchdog", message, warning=True)
-        except KubeError as exc:
-            typer.echo(f"gate: watchdog: the card is back; its record is not ({exc}): it still reads as a yield", err=True)
-        return True
-
-    def watch(self, stop: threading.Event) -> None:
-        """The thread's body: check a few times per bound until `stop`."""
-        step = max(0.05, min(1.0, self.bound / 4))
-        while not stop.wait(step):
-            try:
-                self.check()
-            except Exception as exc:  # the watchdog itself must never die
-                typer.echo(f"gate: watchdog: {type(exc).__name__}: {exc}", err=True)
-
-
-def _yield_record(snapshot: Snapshot, settings: policy.Settings, now: datetime) -> dict[str, str | None]:
-    """A yield's state changes: what the gate's own yields write (see policy.decide_guard)."""
-    return policy.yield_changes(policy.GateState.from_annotations(1, snapshot.annotations), settings, now)
-
-
-def watchdog_bound(interval_seconds: float, timeout_seconds: float) -> float:
-    """How long the loop may go without deciding while it holds the card: two intervals (one
-    missed tick is not an outage) plus one call's timeout."""
-    return 2 * interval_seconds + timeout_seconds
-
-
 def control(
     options: Options,
     interval_key: str,
@@ -192,93 +89,172 @@ def control(
     port: int,
     iterations: int = 0,
     command: str = "tick",
-) -> None:
+) -> Options:
     """Run `command` every interval until SIGTERM/SIGINT, or `iterations` times when not 0:
     `tick` for the controller, `guard` for the sidecar (`guard --watch`). `interval_key` is the
     loop's interval in the settings (controller.interval, sidecar.interval).
 
     With a --config file, each iteration first re-reads it (`ConfigWatch`): a changed file that
     passes is used from this iteration on; one that does not is refused with one log line, an
-    Event and gate_config_valid 0, and the last good settings stay. A reload never acts by itself."""
+    Event and gate_config_valid 0, and the last good settings stay. A file refused from the
+    start leaves the loop blind (holding, it gives the card back) until one passes. A reload
+    never acts by itself, and never raises. Returns the options in use at the end (`refused`:
+    still blind)."""
     interval_seconds = options.parsed[interval_key]
     metrics = WatchMetrics()
-    metrics.record_config(options.watch.applied if options.watch else None, valid=True)
+    metrics.record_config(options.watch.applied if options.watch else None, valid=options.refused is None)
     liveness = Liveness(interval_seconds)
     source, device, kube, demand = options.source(), options.device_source(), options.kube(), options.demand_probe()
-    watchdog = Watchdog(options.kube(), options, watchdog_bound(interval_seconds, options.timeout_seconds), metrics)
-    if command == "guard":
-        watchdog.holding = True  # the sidecar lives in the server's pod: it exists while the card is held
-    previous: tuple[str, Reason] | None = None
-    unwritten: tuple[Snapshot, dict[str, str | None]] | None = None
-    deployment: dict | None = None  # as the last iteration read it, for Events about the settings
+    watchdog = watchdog_for(options, watchdog_bound(interval_seconds, options.timeout_seconds), metrics)
+    loop = Iteration(command, target_for(kube, options.settings), store_for(kube, options.settings), watchdog, metrics, liveness)
     done = 0
     server = GateServer(metrics.registry, address, port, liveness.problem) if port else None
     with stop_on_signals() as stop, server or _nothing():
         dog = threading.Thread(target=watchdog.watch, args=(stop,), name="gate-watchdog", daemon=True)
         dog.start()
         name = "run" if command == "tick" else f"{command} --watch"
-        paused = "" if options.settings.enabled else ", PAUSED (enabled: false)"
-        typer.echo(f"gate: {name}: every {format_duration(interval_seconds)}{paused}", err=True)
+        paused = " and ".join(policy.paused_by(None, options.settings))
+        blind = ", BLIND: the settings file was refused" if options.refused is not None else ""
+        typer.echo(f"gate: {name}: every {format_duration(interval_seconds)}{f', PAUSED by {paused}' if paused else ''}{blind}", err=True)
         while not stop.is_set():
             started = time.monotonic()
-            reload = options.watch.poll() if options.watch is not None else None
-            if reload is not None:
-                if reload.options is not None:
-                    options = reload.options
-                    source, device, demand = options.source(), options.device_source(), options.demand_probe()
-                    interval_seconds = options.parsed[interval_key]
-                    liveness.limit = Liveness(interval_seconds).limit
-                    watchdog.options = options
-                    watchdog.bound = watchdog_bound(interval_seconds, options.timeout_seconds)
-                    typer.echo(f"gate: {name}: settings reloaded from {options.watch.path} (hash {reload.hash})", err=True)
-                else:
-                    typer.echo(f"gate: {name}: settings refused: {reload.problem}", err=True)
-                    _record_refusal(kube, options, deployment, reload.problem or "")
-                metrics.record_config(options.watch.applied if options.watch else None, valid=reload.options is not None)
-            try:
-                if unwritten is not None and not options.dry_run:
-                    write_pending(kube, options.settings, *unwritten)
-                    unwritten = None
-                outcome = run(
-                    command,
-                    options.settings,
-                    source,
-                    kube,
-                    options.clock(),
-                    dry_run=options.dry_run,
-                    device=device,
-                    demand=demand,
-                    may_enter=watchdog.may_enter(started),
-                )
-            except KubeError as exc:
-                metrics.record_api_error(type(exc).__name__)
-                typer.echo(f"gate: {exc}", err=True)
-            except Exception as exc:  # a surprise: blind, so holding the card, give it back; carry on
-                metrics.record_iteration_error(type(exc).__name__)
-                watchdog.give_back(f"the iteration failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
-            else:
-                if outcome.unwritten is not None:
-                    unwritten = (outcome.snapshot, dict(outcome.unwritten))
-                deployment = outcome.deployment
-                watchdog.decided(outcome.replicas_after)
-                metrics.record(outcome, options.settings, time.time())
-                liveness.succeeded()
-                previous = _report(outcome, previous, options, kube)
+            reloaded = _reload(options, name, kube, loop.target.deployment, metrics)
+            if reloaded is not None:
+                options = reloaded
+                source, device, demand = options.source(), options.device_source(), options.demand_probe()
+                interval_seconds = options.parsed[interval_key]
+                liveness.limit = Liveness(interval_seconds).limit
+                watchdog.settings = options.settings
+                watchdog.bound = watchdog_bound(interval_seconds, options.timeout_seconds)
+            loop.run(options, interval_seconds, observer(source, device), demand, started)
             done += 1
             if iterations and done >= iterations:
                 break
             stop.wait(max(0.0, interval_seconds - (time.monotonic() - started)))
         stop.set()
-        # A give-back in flight finishes before the process ends: one API call, with its retry.
-        dog.join(timeout=2 * options.timeout_seconds + MAX_RETRY_AFTER_SECONDS)
+        # A give-back in flight finishes before the process ends: two API calls, with their retries.
+        dog.join(timeout=2 * (2 * options.timeout_seconds + MAX_RETRY_AFTER_SECONDS))
     typer.echo(f"gate: {name} stopped", err=True)
+    return options
+
+
+def _reload(options: Options, name: str, kube: KubeClient, deployment: dict | None, metrics: WatchMetrics) -> Options | None:
+    """The settings file read again (`ConfigWatch.poll`): new options when it changed and
+    passes, else None; a refusal is one log line, an Event and gate_config_valid 0. Never
+    raises: a surprise here keeps what is in use, as a refusal does."""
+    watch = options.watch
+    if watch is None:
+        return None
+    try:
+        reload = watch.poll()
+        if reload is None:
+            return None
+        if reload.options is not None:
+            typer.echo(f"gate: {name}: settings reloaded from {watch.path} (hash {reload.hash})", err=True)
+            metrics.record_config(watch.applied, valid=True)
+            return reload.options
+        typer.echo(f"gate: {name}: settings refused: {reload.problem}", err=True)
+        metrics.record_config(watch.applied, valid=False)
+        _record_refusal(kube, options, deployment, reload.problem or "")
+    except Exception as exc:
+        typer.echo(f"gate: {name}: the settings reload failed, keeping what is in use: {type(exc).__name__}: {str(exc)[:200]}", err=True)
+    return None
+
+
+def watchdog_for(options: Options, bound_seconds: float, metrics: WatchMetrics | None = None) -> Watchdog:
+    """A watchdog with an API client of its own (never the loop's: a stuck call must not hold it up)."""
+    kube = options.kube()
+    on_yield = metrics.watchdog_yields.inc if metrics is not None else None
+    return Watchdog(
+        target_for(kube, options.settings),
+        store_for(kube, options.settings),
+        options.settings,
+        bound_seconds,
+        options.clock,
+        options.dry_run,
+        on_yield,
+    )
+
+
+@dataclass
+class Iteration:
+    """One of the loop's iterations, and what the loop carries from one to the next: the last
+    decision's key (for Events on a change), a yield's unwritten record, the clock check."""
+
+    command: str
+    target: DeploymentTarget
+    store: StateStore
+    watchdog: Watchdog
+    metrics: WatchMetrics
+    liveness: Liveness
+    previous: tuple[str, Reason] | None = None
+    unwritten: tuple[StoredState, Mapping[str, str | None]] | None = None
+    clock: ClockCheck = field(default_factory=lambda: ClockCheck(0))
+    jump: float = 0.0  # a clock jump not yet decided with
+
+    def run(
+        self,
+        options: Options,
+        interval_seconds: float,
+        observe: Callable[[], policy.Observation],
+        demand: Callable[[], Demand] | None,
+        started: float,
+    ) -> None:
+        """Decide and act once. An API failure is logged and counted; anything else is read as
+        blindness: holding the card, the watchdog gives it back now. Never raises."""
+        self.clock.tolerance = max(interval_seconds, 1.0)
+        try:
+            self._write_unwritten(options)
+            now = options.clock()
+            # A pinned clock (--now) is not a clock: nothing to check it against. A jump is kept
+            # until an iteration has decided with it (one that failed first would lose it).
+            jump = self.clock.jump(now, time.monotonic()) if options.now is None else 0.0
+            self.jump = jump if abs(jump) > abs(self.jump) else self.jump
+            outcome = cycle.cycle(
+                self.command,
+                options.settings,
+                self.store,
+                self.target,
+                now,
+                observe,
+                demand,
+                veto=self.watchdog.veto(started),
+                clock_jump_seconds=self.jump,
+                dry_run=options.dry_run,
+                record_event=False,
+            )
+        except KubeError as exc:
+            self.metrics.record_api_error(type(exc).__name__)
+            typer.echo(f"gate: {exc}", err=True)
+        except Exception as exc:  # a surprise: blind, so holding the card, give it back; carry on
+            self.metrics.record_iteration_error(type(exc).__name__)
+            self.watchdog.step_in(f"the iteration failed: {cycle.one_line(exc)}")
+        else:
+            if outcome.unwritten is not None:
+                self.unwritten = (outcome.stored, outcome.unwritten)
+            self.jump = 0.0
+            self.watchdog.decided(started)
+            self.metrics.record(outcome, options.settings, time.time())
+            self.liveness.succeeded()
+            self.previous = _report(outcome, self.previous, options, self.target)
+
+    def _write_unwritten(self, options: Options) -> None:
+        """A yield's record that the last iteration could not write: one more try, then it is
+        dropped (the state reads as a yield without it). Never stops the iteration."""
+        if self.unwritten is None or options.dry_run:
+            return
+        unwritten, self.unwritten = self.unwritten, None
+        try:
+            merge(self.store, *unwritten)
+        except (KubeError, cycle.Conflict) as exc:
+            typer.echo(f"gate: warning: a yield's record is dropped after a second failure (it still reads as a yield): {exc}", err=True)
 
 
 def _record_refusal(kube: KubeClient, options: Options, deployment: dict | None, problem: str) -> None:
     """An Event on the server Deployment saying the settings file was refused (best effort)."""
     try:
         target = deployment or kube.get_deployment(options.settings.namespace, options.settings.deployment)
-        kube.record_event(target, "ConfigRefused", f"settings file refused, the last good settings stay: {problem}", warning=True)
+        kube.record_event(target, "ConfigRefused", f"settings file refused: {problem}", warning=True)
     except KubeError as exc:
         typer.echo(f"gate: warning: the settings were refused but the Event was not recorded: {exc}", err=True)
 
@@ -299,7 +275,7 @@ def decide_within(options: Options, command: str, seconds: float, exit_now: Call
         why = f"no decision within {format_duration(seconds)} (GATE_DEADLINE)"
         if command in ("guard", "down"):
             # No record: the run is over now, and an unrecorded yield still reads as one.
-            Watchdog(options.kube(), options, seconds).give_back(why, record=False)
+            watchdog_for(options, seconds).step_in(why, record=False)
         else:
             typer.echo(f"gate: {command}: not taking the card: {why}", err=True)
         exit_now(3)
@@ -316,12 +292,19 @@ def once(options: Options, command: str, deadline_seconds: float, exit_now: Call
     """One run of a one-shot command (preflight, guard, down: a CronJob's), given up after
     `deadline_seconds` as `decide_within` says. down reads no metrics."""
     reads = command != "down"
-    source = options.source() if reads else None
-    device = options.device_source() if reads else None
+    observe = observer(options.source(), options.device_source()) if reads else None
     demand = options.demand_probe() if reads else None
+    kube = options.kube()
     with decide_within(options, command, deadline_seconds, exit_now):
-        return run(
-            command, options.settings, source, options.kube(), options.clock(), dry_run=options.dry_run, device=device, demand=demand
+        return cycle.cycle(
+            command,
+            options.settings,
+            store_for(kube, options.settings),
+            target_for(kube, options.settings),
+            options.clock(),
+            observe,
+            demand,
+            dry_run=options.dry_run,
         )
 
 
@@ -350,22 +333,22 @@ def survey(options: Options) -> Survey:
         ready = report.ready_replicas(deployment)
     except KubeError as exc:
         api_exc = exc
-    view = look(options.source(), options.settings, options.clock(), state, options.device_source())
+    view = look_live(options.source(), options.settings, options.clock(), state, options.device_source())
     probe = options.demand_probe()
     demand = probe() if probe is not None else None
-    decisions = [decide(cmd, view, state, options.settings, demand) for cmd in ("preflight", "guard")] if state else []
+    decisions = [policy.step(cmd, view, state, options.settings, demand) for cmd in ("preflight", "guard")] if state else []
     return Survey(view, state, decisions, ready, demand, api_exc)
 
 
-def _report(outcome: Outcome, previous: tuple[str, Reason] | None, options: Options, kube) -> tuple[str, Reason]:
+def _report(outcome: Outcome, previous: tuple[str, Reason] | None, options: Options, target: DeploymentTarget) -> tuple[str, Reason]:
     """Log and record an Event when the decision's reason changed; returns the new key."""
     decision = outcome.decision
     key = (decision.command, decision.reason)
     if key != previous or decision.replicas is not None:
         typer.echo(report.log_line(outcome, options.log_format), err=True)
-        # One-shot commands record their own Events as they act (run.apply); the tick, on a change.
+        # One-shot commands record their own Events as they act (cycle.act); the tick, on a change.
         if outcome.command == "tick" and not outcome.dry_run and decision.reason not in _QUIET and key != previous:
-            record(kube, outcome.deployment, decision, outcome)
+            cycle.record(outcome, target, cycle.event_reason(decision))
     for warning in outcome.warnings:
         typer.echo(f"gate: warning: {warning}", err=True)
     return key

@@ -9,9 +9,10 @@ that.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from gate import formats
@@ -96,15 +97,21 @@ def fire_times(cron: Cron, tz: ZoneInfo, start: datetime, end: datetime) -> Iter
 
 # The guard's step over the window's hours: the smallest that keeps it at 48 runs a day or fewer.
 _GUARD_STEPS = (5, 6, 10, 12, 15, 20, 30)
+# With no window (any time) the card may be held at any hour, so the guard runs all day: every 30
+# minutes is 48 runs, the budget a window's guard keeps (the sidecar and the controller react
+# within seconds; this only covers both being gone).
+ANY_TIME_GUARD = "*/30 * * * *"
 
 
 def chart_schedules(window: Window | None) -> tuple[str | None, str, str | None]:
-    """(window-up, guard, window-down) as the chart derives them from gate.window
-    (chart/templates/_window.tpl; tests/test_chart_schedules.py holds the two equal), so a
-    replay of the chart's settings document fires what the cluster's CronJobs fire. No window
-    (any time): no window-up or window-down, and a guard every 30 minutes all day."""
+    """(window-up, guard, window-down) for the chart's CronJobs, from gate.window: window-up at the
+    window's start, window-down at its end, the guard over the hours the window touches. The one
+    derivation: the chart reads the guard from the table `guard_schedules` generates
+    (chart/files/gate-constants.json) and `gate replay` calls this, so a replay of the chart's
+    settings document fires what the cluster's CronJobs fire (tests/test_chart_schedules.py
+    renders both). No window (any time): no window-up or window-down, and the guard all day."""
     if window is None:
-        return None, "*/30 * * * *", None
+        return None, ANY_TIME_GUARD, None
     start = window.start.hour * 60 + window.start.minute
     end = window.end.hour * 60 + window.end.minute
     first, last = start // 60, ((end + 1439) % 1440) // 60  # the hour of the window's last minute
@@ -112,6 +119,33 @@ def chart_schedules(window: Window | None) -> tuple[str | None, str, str | None]
     hours = list(dict.fromkeys([*range(first, 24), *range(0, last + 1)])) if wraps else list(range(first, last + 1))
     step = next(s for s in _GUARD_STEPS if len(hours) * (60 // s) <= 48)
     return f"{start % 60} {start // 60} * * *", f"*/{step} {_hour_field(hours)} * * *", f"{end % 60} {end // 60} * * *"
+
+
+def guard_key(start: time, end: time) -> str:
+    """What the guard's schedule depends on, in the words the chart reads off gate.window
+    (templates/_window.tpl builds the same key): the start hour, the end hour, whether the end is
+    on the hour (":00": that hour is not touched) and whether the window runs past midnight
+    (" overnight": its start is later than its end). 02:30-06:15 is "2-6"; 22:00-04:00 is
+    "22-4:00 overnight"."""
+    return f"{start.hour}-{end.hour}{':00' if end.minute == 0 else ''}{' overnight' if start > end else ''}"
+
+
+def guard_schedules() -> dict[str, str]:
+    """guard_key -> the guard chart_schedules derives, for every window: what the chart looks its
+    guard up in. Built from windows at minutes 0, 1, 30 and 59 of every start and end hour, which
+    give every key; a key whose windows disagree is a derivation the key no longer describes, and
+    stops the generator."""
+    table: dict[str, str] = {}
+    minutes = (0, 1, 30, 59)
+    for start_hour, start_minute, end_hour, end_minute in itertools.product(range(24), minutes, range(24), minutes):
+        start, end = time(start_hour, start_minute), time(end_hour, end_minute)
+        if start == end:
+            continue
+        guard = chart_schedules(Window(start, end, ZoneInfo("UTC")))[1]
+        key = guard_key(start, end)
+        if table.setdefault(key, guard) != guard:
+            raise AssertionError(f"guard_key {key!r} stands for two guards ({table[key]!r}, {guard!r}): update guard_key and _window.tpl")
+    return table
 
 
 def _hour_field(hours: list[int]) -> str:

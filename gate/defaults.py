@@ -12,8 +12,6 @@ ONE_SHOT_DEADLINE = "60s"
 WINDOW_UP_SCHEDULE = "0 2 * * *"
 GUARD_SCHEDULE = "*/5 2-5 * * *"
 WINDOW_DOWN_SCHEDULE = "0 6 * * *"
-# With no window (any time) the chart makes no window-up or window-down, and guards all day.
-ANY_TIME_GUARD_SCHEDULE = "*/30 * * * *"
 
 # The simulated TTS pod of `gate replay`: peak memory, container start, model load, release.
 TTS_PEAK = "4.5GiB"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gate.cycle import Outcome
 from gate.policy import Decision, Demand, GateState, Settings, View, budget_bytes, cooldown, paused_by
 from gate.replay.ledger import NightSummary
-from gate.run import Outcome
 from gate.units import format_duration, format_instant, format_size
 
 
@@ -18,7 +18,7 @@ def settings_dict(settings: Settings) -> dict[str, Any]:
         "floor_bytes": settings.floor_bytes,
         "total_bytes_configured": settings.total_bytes,
         "window": str(settings.window) if settings.window else None,
-        "stable_seconds": settings.stable_seconds,
+        "cooldown_seconds": settings.cooldown_seconds,
         "cooldown_max_seconds": settings.cooldown_max_seconds,
         "budget_bytes": budget_bytes(settings.floor_bytes),
         "enabled": settings.enabled,
@@ -167,6 +167,20 @@ def status_text(
     rows.append(("paused", f"yes, by {' and by '.join(switches)}" if switches else "no"))
     if demand is not None:
         rows.append(("demand", str(demand)))
+    rows += _card_rows(view, settings)
+    if state is not None:
+        rows += _state_rows(view, state, settings, ready)
+    else:
+        rows.append(("replicas", f"unknown: {api_error}"))
+    for decision in decisions:
+        rows.append((f"{decision.command} would", f"{decision.reason.value}: {decision.message}"))
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
+def _card_rows(view: View, settings: Settings) -> list[tuple[str, str]]:
+    """`status`'s lines about the card: who holds what, the floor, the server's budget."""
+    rows: list[tuple[str, str]] = []
     if view.blind:
         rows.append(("metrics", f"BLIND: {view.blind_reason}"))
     else:
@@ -190,32 +204,30 @@ def status_text(
                 f"{format_size(view.own_bytes)} of {format_size(budget_bytes(settings.floor_bytes))} (the floor less the slack)",
             )
         )
-    if state is not None:
-        # Desired beside ready: a pod that cannot start (no model, no image) shows as 1 desired, 0 ready.
-        rows.append(("replicas", f"{state.replicas} desired, {'?' if ready is None else ready} ready"))
-        if state.entered_at:
-            rows.append(("entered", format_instant(state.entered_at)))
-        if state.yielded_at:
-            rows.append(("last yield", format_instant(state.yielded_at)))
-        if state.yielded_at:
-            streak = state.yield_streak if state.yield_streak else "unreadable"
-            rows.append(("cool-down", f"{format_duration(cooldown(state, settings))} (yield streak {streak})"))
-        if state.room_since:
-            held = (view.now - state.room_since).total_seconds()
-            rows.append(
-                (
-                    "room since",
-                    f"{format_instant(state.room_since)} ({format_duration(held)} of {format_duration(cooldown(state, settings))})",
-                )
+    return rows
+
+
+def _state_rows(view: View, state: GateState, settings: Settings, ready: int | None) -> list[tuple[str, str]]:
+    """`status`'s lines about the gate's state: replicas, the entry, the cool-down, the bar."""
+    # Desired beside ready: a pod that cannot start (no model, no image) shows as 1 desired, 0 ready.
+    rows = [("replicas", f"{state.replicas} desired, {'?' if ready is None else ready} ready")]
+    if state.entered_at:
+        rows.append(("entered", format_instant(state.entered_at)))
+    if state.yielded_at:
+        rows.append(("last yield", format_instant(state.yielded_at)))
+        streak = state.yield_streak if state.yield_streak else "unreadable"
+        rows.append(("cool-down", f"{format_duration(cooldown(state, settings))} (yield streak {streak})"))
+    if state.room_since:
+        held = (view.now - state.room_since).total_seconds()
+        rows.append(
+            (
+                "room since",
+                f"{format_instant(state.room_since)} ({format_duration(held)} of {format_duration(cooldown(state, settings))})",
             )
-        if state.over_budget_yields and state.over_budget_at:
-            rows.append(("over budget", f"{state.over_budget_yields} yield(s) tonight, last {format_instant(state.over_budget_at)}"))
-    else:
-        rows.append(("replicas", f"unknown: {api_error}"))
-    for decision in decisions:
-        rows.append((f"{decision.command} would", f"{decision.reason.value}: {decision.message}"))
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+        )
+    if state.over_budget_yields and state.over_budget_at:
+        rows.append(("over budget", f"{state.over_budget_yields} yield(s) tonight, last {format_instant(state.over_budget_at)}"))
+    return rows
 
 
 # What each column of `replay_table` means (the ledger's words: gate/replay/ledger.py).

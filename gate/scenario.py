@@ -1,5 +1,5 @@
-"""What `gate replay` replays, built from its options: the settings (resolved and parsed as the
-live commands' are, `settings.resolve` and `settings.parse`), the chart's CronJobs, the
+"""What `gate replay` replays, built from its options: the settings (each value parsed once and
+settled as the live commands' are, `settings.parse_values` and `settings.settle`), the chart's CronJobs, the
 simulated pod and exporter, the queue; and what it writes beside its report (the actions, the
 plot). The command line parses and prints; the simulation is gate/replay.py's."""
 
@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from gate import policy
 from gate import replay as sim
 from gate import settings as gate_settings
 from gate.cron import chart_schedules, parse_cron
@@ -94,13 +95,15 @@ def build(given: Mapping[str, tuple[Any, gate_settings.Origin]], document: gate_
     intervals' 0 for off), the --config document and the replay's own options."""
     # 0 switches a loop off in the replay; the settings' intervals are always above zero.
     off = {key for key, (value, _) in given.items() if key in INTERVALS and parse_duration(value) == 0}
-    resolved = gate_settings.resolve({k: v for k, v in given.items() if k not in off}, document)
+    kept = {k: v for k, v in given.items() if k not in off}
     # What the simulation can replay, before the settings' own rules (a device source beside
-    # dcgm, the one device-level source it replays, is refused by `parse`).
-    source = resolved.values["source"]
+    # dcgm, the one device-level source it replays, is refused by `settle`).
+    source = gate_settings.resolve(kept, document).values["source"]
     if source not in sim.EXPORTER_SOURCES:
         raise InvalidValue(f"invalid replayed source {source!r}: expected one of {', '.join(sim.EXPORTER_SOURCES)}")
-    parsed = gate_settings.parse(resolved.values, resolved.origins, resolved.path, needs_total=True, fetches=False).values
+    layers = [document.given] if document is not None else []
+    path = document.path if document is not None else None
+    parsed = gate_settings.settle(*layers, gate_settings.parse_values(kept), path=path, fetches=False).values
     if parsed["total"] is None:
         raise InvalidValue("gate replay needs the card's total: --total (total in --config), e.g. 15360MiB")
     settings = gate_settings.policy_settings(parsed, model.namespace, model.deployment)
@@ -116,7 +119,7 @@ def build(given: Mapping[str, tuple[Any, gate_settings.Origin]], document: gate_
     # The chart's CronJobs: derived from the window as the chart derives them (window-up
     # suspended while enabled is false), unless given.
     derived = list(chart_schedules(settings.window))
-    if not settings.enabled:
+    if policy.paused_by(None, settings):
         derived[0] = None
     given_schedules = (model.window_up_schedule, model.guard_schedule, model.window_down_schedule)
     up, guard, down = (flag if flag is not None else (schedule or "") for flag, schedule in zip(given_schedules, derived, strict=True))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from gate.cycle import Outcome
 from gate.policy import OVER_BUDGET_YIELDS, Settings, over_budget_tonight, paused_by
-from gate.run import Outcome
 
 
 class WatchMetrics:

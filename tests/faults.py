@@ -399,10 +399,11 @@ class Attack:
 # - an API call: 2 attempts of one timeout each and at most a 5 s Retry-After between them (15 s);
 # - the loop, holding, after its metrics fail in any way: the next iteration, one interval, plus
 #   its reads and one scale call: 10 + 15 + 15 = 40 s at worst, 10 + 5 s for one slow exporter;
-# - the watchdog: 2 intervals + the timeout without a decision (25 s), one check (1 s), one call;
+# - the watchdog: 2 intervals + the timeout without a decision (25 s), one check (1 s), then its
+#   read of the Deployment and its scale-down (two calls; an unreadable Deployment is presumed held);
 # - a CronJob's one-shot guard: GATE_DEADLINE (half the Job's activeDeadlineSeconds: 60 s).
 LOOP = "controller and sidecar: the next iteration, 15 s (25 s with every read slow, 40 s if the API retries too)"
-WATCHDOG = "watchdog: 2 intervals + timeout without a decision (25 s) + one call"
+WATCHDOG = "watchdog: 2 intervals + timeout without a decision (25 s) + its read and its scale-down (two calls)"
 ONE_SHOT = "guard CronJob: its own run, or GATE_DEADLINE (60 s)"
 ATTACKS = [
     Attack(
@@ -488,6 +489,48 @@ ATTACKS = [
         ),
     ),
     Attack(
+        "a settings file refused at start: a typo (`flor: 6GiB`), a value that means nothing, a key of a newer chart, a "
+        "document for a newer gate",
+        "who and where (namespace, Deployment, API) never come from the file: down and guard give the card back, the loops "
+        "start blind and yield, re-reading the file every interval; exit 2, one line naming the file and every problem; "
+        "only preflight (and status, check) simply refuse",
+        "guard CronJob, down: their own run; controller and sidecar: their first iteration, at start",
+        ("test_faults.py::test_a_refused_settings_file_at_start",),
+    ),
+    Attack(
+        "a settings file that is empty, cut short, edited by hand since it was sealed, or not the gate's own",
+        "refused before it is parsed: the chart renders a header (`apiVersion: tts.gate/v1`) and a seal (sha256 of every "
+        "byte above it) last, which the gate checks; never read as the defaults",
+        "as any refused file (above)",
+        (
+            "test_faults.py::test_a_refused_settings_file_at_start",
+            "test_settings_document.py::test_the_seal_the_chart_renders_is_the_one_the_gate_computes",
+        ),
+    ),
+    Attack(
+        "an unbounded settings file: /dev/zero behind the path, 2 MiB, a 339-byte YAML alias bomb, nesting 60,000 deep, "
+        "a huge value quoted in a refusal",
+        "reading stops at 128 KiB + 1 byte; anchors and aliases, more than 8 levels or 512 values are refused as they are "
+        "met; a refusal quotes at most 60 characters of a value; a reload never raises: the loop keeps the settings in use",
+        "a read and parse of at most 128 KiB + 1 byte (`make bench` times the worst files, target under 5 s); the loop's "
+        "and the watchdog's bounds hold",
+        (
+            "test_faults.py::test_a_refused_settings_file_under_a_running_loop",
+            "test_config.py::test_a_reload_that_meets_any_surprise_refuses_the_file_and_never_raises",
+            "test_settings_document.py::test_a_refusal_never_quotes_an_unbounded_value",
+        ),
+    ),
+    Attack(
+        "a duration or size past what the runtime honours (`controller.interval: 9999999999s`: the wait overflowed)",
+        "every size and duration has a bound in the table; its pattern (digits per unit) is refused by `check-config`, at "
+        "start and at render by the schema generated from the table",
+        "refused: the value is never used",
+        (
+            "test_settings_document.py::test_every_size_and_duration_has_a_bound_the_runtime_honours",
+            "test_settings_document.py::test_a_9999999999s_interval_is_refused_by_check_config_and_at_render",
+        ),
+    ),
+    Attack(
         "SIGKILL between the scale and the state write",
         "a yield scales first: unrecorded, it still reads as a yield (the Deployment's generation moved past the entry's); "
         "an entry writes its intent first: unexecuted, it is ignored. No later decision changes",
@@ -509,6 +552,148 @@ ATTACKS = [
         ),
     ),
 ]
+
+ATTACKS += [
+    Attack(
+        "the gate's Lease deleted between a run's read and its yield's record (the record's PUT meets 404); then the "
+        "server scaled back to 1 by hand with a resident awake",
+        "the record creates the Lease again (the Role allows create); a record that still cannot be written is tried once "
+        "more at the next iteration, then dropped (it reads as a yield): the loop never stops deciding. The watchdog reads "
+        "the Deployment's replicas through its own client: a card held while the loop cannot decide is given back",
+        f"{LOOP}; {WATCHDOG}",
+        (
+            "test_failclosed.py::test_a_lease_deleted_before_a_yields_record_is_created_again_and_the_loop_goes_on_deciding",
+            "test_failclosed.py::test_the_watchdog_reads_the_card_held_while_the_loop_cannot_decide",
+            "test_controller.py::test_a_lease_deleted_since_it_was_read_is_created_again_by_the_write",
+        ),
+    ),
+    Attack(
+        "the watchdog's scale-down fails (503) while the loop's entry, decided before it stepped in, is in flight",
+        "when the watchdog steps in it vetoes every entry decided before, for good, and every entry until its give-back "
+        "has succeeded, the Deployment reads 0 or a fresh iteration has decided; an entry's scale-up and the veto exclude "
+        "each other, so no give-back lands before an entry decided earlier",
+        "not taken: the vetoed entry is never made",
+        (
+            "test_failclosed.py::test_an_entry_in_flight_is_vetoed_when_the_watchdogs_give_back_fails",
+            "test_cycle.py::test_the_watchdogs_veto_is_asked_just_before_an_entry_and_holds",
+        ),
+    ),
+    Attack(
+        "the wall clock jumps (+1 h) a second into a cool-down; a stored time in the future",
+        "the loops compare their wall clock with their monotonic clock at every iteration: a jump beyond one interval "
+        "(at least 1 s) restarts the cool-down and the idle timer as a wake would, and a hold across it counts as short; "
+        "a stored time in the future restarts its timer too (docs/design.md, Time)",
+        "not taken before the cool-down has run on the monotonic clock",
+        (
+            "test_failclosed.py::test_a_wall_clock_jump_mid_cool_down_restarts_it",
+            "test_cycle.py::test_the_clock_check_finds_a_jump_beyond_the_interval_only",
+            "test_policy.py::test_a_clock_jump_restarts_the_cool_down_and_the_idle_timer",
+        ),
+    ),
+]
+
+# -- the settings file ------------------------------------------------------------------------------
+
+# The classic "billion laughs": 339 bytes that expand to 9^9 strings (it fits a ConfigMap).
+ALIAS_BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{x}: &{x} [{','.join(['*' + y] * 9)}]\n" for y, x in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+@dataclass(frozen=True)
+class SettingsFault:
+    """A settings file (GATE_CONFIG) as a command finds it at start, and the words the one line
+    that refuses it must hold (all of them, on one line)."""
+
+    name: str
+    content: Callable[[], bytes] | None  # the file's bytes; None: see `path`
+    causes: tuple[str, ...]
+    path: str | None = None  # a path of its own (a device, a file that does not exist)
+
+
+def _sealed(body: str) -> Callable[[], bytes]:
+    from gatedoc import sealed
+
+    return lambda: sealed(body).encode()
+
+
+def _raw(text: str | bytes) -> Callable[[], bytes]:
+    return lambda: text if isinstance(text, bytes) else text.encode()
+
+
+def _sealed_as_is(text: str) -> Callable[[], bytes]:
+    """`text` with a right seal and no header added."""
+    import hashlib
+
+    return lambda: f"{text}# sha256:{hashlib.sha256(text.encode()).hexdigest()}\n".encode()
+
+
+def _defaults_cut(lines: int) -> Callable[[], bytes]:
+    """The chart's default gate.yaml with its last `lines` lines lost."""
+    return lambda: ("".join(_rendered().splitlines(keepends=True)[:-lines])).encode()
+
+
+def _defaults_edited() -> bytes:
+    return _rendered().replace("floor: 6GiB", "floor: 4GiB").encode()
+
+
+def _rendered() -> str:
+    from helm import documents, one, render
+
+    return one(documents(render({})), "ConfigMap", "tts-gate-config")["data"]["gate.yaml"]
+
+
+SETTINGS_FAULTS = [
+    SettingsFault("an unknown key (`flor: 6GiB`, a typo)", _sealed("flor: 6GiB\n"), ("flor: unknown setting", "did you mean floor?")),
+    SettingsFault("a value that means nothing (`floor: banana`)", _sealed("floor: banana\n"), ("floor: invalid size 'banana'",)),
+    SettingsFault("a YAML alias bomb (339 bytes, 9^9 strings)", _sealed(ALIAS_BOMB), ("anchors and aliases",)),
+    SettingsFault(
+        "a key of a newer chart (`parking.enabled`)", _sealed("parking:\n  enabled: true\n"), ("parking.enabled: unknown setting",)
+    ),
+    SettingsFault(
+        "a document for a newer gate (`apiVersion: tts.gate/v2`)",
+        _sealed_as_is("apiVersion: tts.gate/v2\nfloor: 6GiB\n"),
+        ("written for another gate", "tts.gate/v2"),
+    ),
+    SettingsFault(
+        "three bad values at once (`floor: 6.5`, `total: 16GB`, `window: 00:00-24:00`)",
+        _sealed("floor: 6.5\ntotal: 16GB\nwindow: 00:00-24:00\n"),
+        ('write floor: "6656MiB"', 'write total: "16GiB"', 'write window: ""'),
+    ),
+    SettingsFault(
+        "a bound passed (`controller.interval: 9999999999s`)",
+        _sealed("controller:\n  interval: 9999999999s\n"),
+        ("controller.interval", "meant for up to 1h", 'write controller.interval: "1h"'),
+    ),
+    SettingsFault("an empty file", _raw(""), ("empty",)),
+    SettingsFault("cut short: the chart's file without its last line", _defaults_cut(1), ("no seal on its last line",)),
+    SettingsFault("cut short: the chart's file without its last 3 lines", _defaults_cut(3), ("no seal on its last line",)),
+    SettingsFault("edited since it was sealed (the chart's file, floor changed)", _defaults_edited, ("seal does not match",)),
+    SettingsFault("hand-written, never sealed", _raw("floor: 6GiB\n"), ("no seal", "gate check-config --seal FILE")),
+    SettingsFault("not the gate's own (sealed, no header)", _sealed_as_is("kind: ConfigMap\n"), ("not the gate's settings",)),
+    SettingsFault("nested 60,000 deep", _sealed("x: " + "[" * 60_000 + "]" * 60_000 + "\n"), ("nested deeper than 8",)),
+    SettingsFault("larger than any settings document (2 MiB)", _sealed("# " + "x" * 2**21 + "\n"), ("larger than 128 KiB",)),
+    SettingsFault("/dev/zero behind the path", None, ("larger than 128 KiB",), path="/dev/zero"),
+    SettingsFault("not UTF-8", _raw(b"apiVersion: tts.gate/v1\nfloor: \xff\xfe\n"), ("not UTF-8",)),
+    SettingsFault("no file at the path", None, ("cannot read the settings file", "No such file"), path="missing"),
+]
+
+SETTINGS_COMMANDS = ("preflight", "guard", "guard --watch", "run", "down", "status")
+SETTINGS_BOUND = "guard, down: their own run; the loops: their first iteration, at start"
+
+
+def settings_expectation(command: str) -> Outcome:
+    """Every refused file, every command: preflight and status refuse before any call; the
+    others give the card back blind (down as always) and exit 2, their one line naming the file."""
+    return {
+        "preflight": Outcome("-", 0, 2),
+        "guard": Outcome("blind", 0, 2),
+        "guard --watch": Outcome("blind", 0, 2),
+        "run": Outcome("blind", 0, 2),
+        "down": Outcome("window-end", 0, 2),
+        "status": Outcome("-", 0, 2),
+    }[command]
+
 
 SIGNAL_CELLS = [
     ("guard --watch", "SIGTERM while a scale-down is in flight", Outcome("no-room", 0, 0)),
@@ -562,6 +747,23 @@ def render() -> str:
     for attack in ATTACKS:
         tests = "<br>".join(f"`{test.split('::')[1]}`" for test in attack.tests)
         lines.append(f"| {attack.attack} | {attack.guarantee} | {attack.bound} | {tests} |")
+    lines += [
+        "",
+        "## The settings file",
+        "",
+        "A settings file (GATE_CONFIG) each command finds refused at start: preflight and status",
+        "refuse before any call; guard, the loops and down give the card back blind (the defaults",
+        "under the command line's settings, a source that reads nothing) and still exit 2, one line",
+        "naming the file and each problem. The loops re-read the file every interval and take it",
+        "once it passes. Who and where (namespace, Deployment, API) never come from the file.",
+        f"Card back within: {SETTINGS_BOUND}.",
+        "",
+        "| file | " + " | ".join(SETTINGS_COMMANDS) + " |",
+        "|---|" + "---|" * len(SETTINGS_COMMANDS),
+    ]
+    for settings_fault in SETTINGS_FAULTS:
+        cells = [str(settings_expectation(command)) for command in SETTINGS_COMMANDS]
+        lines.append(f"| {settings_fault.name} | " + " | ".join(cells) + " |")
     lines += ["", "## Signals", "", "| command | signal | outcome |", "|---|---|---|"]
     for command, name, expected in SIGNAL_CELLS:
         lines.append(f"| {command} | {name} | {expected} (the scale-down finishes, then the loop stops) |")

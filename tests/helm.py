@@ -19,8 +19,8 @@ NEWEST_KUBE = "1.37"
 
 
 @functools.cache
-def chart() -> Chart:
-    return Chart.load(CHART)
+def chart(directory: Path = CHART) -> Chart:
+    return Chart.load(directory)
 
 
 def render(
@@ -32,8 +32,10 @@ def render(
     api_versions: list[str] | None = None,
     is_upgrade: bool = False,
     revision: int = 1,
+    chart_dir: Path = CHART,
 ) -> dict[str, str]:
-    """Template path -> rendered text, as `helm template` would give them."""
+    """Template path -> rendered text, as `helm template` would give them (`chart_dir`: another
+    chart, such as an earlier release's)."""
     options = {
         "name": name,
         "namespace": namespace,
@@ -43,7 +45,7 @@ def render(
         "kube_version": f"v{kube_version}.0" if kube_version.count(".") == 1 else f"v{kube_version}",
         "api_versions": api_versions or [],
     }
-    rendered = _native.call_string("helm_render", chart()._raw(), json.dumps(values or {}), json.dumps(options))
+    rendered = _native.call_string("helm_render", chart(chart_dir)._raw(), json.dumps(values or {}), json.dumps(options))
     return json.loads(rendered)
 
 

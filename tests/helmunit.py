@@ -11,7 +11,7 @@ with helm-unittest's documented semantics (its DOCUMENT.md):
 - `documentIndex` -1 (the default) asserts every document; `not: true` inverts an assertion;
 - kinds: equal, notEqual, exists, notExists, isKind, isAPIVersion, hasDocuments, contains,
   notContains, isSubset, isNotSubset, matchRegex, notMatchRegex, lengthEqual, isNullOrEmpty,
-  isNotNullOrEmpty, failedTemplate, notFailedTemplate, matchRegexRaw (NOTES.txt).
+  isNotNullOrEmpty, failedTemplate (errorMessage or errorPattern), notFailedTemplate, matchRegexRaw (NOTES.txt).
 A suite using anything else fails loudly rather than being half-checked.
 """
 
@@ -248,10 +248,12 @@ def _check_failure(kind: str, params: dict[str, Any], error: HelmError | None, n
         text = str(error)
         readable = text.split("): ", 1)[1] if text.startswith("execution error at (") else text
         passed = readable.strip() == str(params["errorMessage"]).strip()
+    elif "errorPattern" in params:
+        passed = re.search(str(params["errorPattern"]), str(error)) is not None
     else:
         passed = True
     if passed == negate:
-        raise AssertionError(f"{label}: render error {str(error)!r} vs expected {params.get('errorMessage')!r}")
+        raise AssertionError(f"{label}: render error {str(error)!r} vs expected {params.get('errorMessage', params.get('errorPattern'))!r}")
 
 
 def _assert_document(kind: str, params: dict[str, Any], document: dict[str, Any], options: dict[str, Any], label: str) -> None:

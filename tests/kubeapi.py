@@ -48,6 +48,9 @@ Real behaviours it reproduces (read from kube-apiserver and apimachinery):
   - `trickle_seconds`: the status line and headers at once, then the body one byte every
     `trickle_seconds` (until it ends or the client hangs up); with `trickle_headers` the status
     line and headers trickle too.
+- Another actor at a chosen moment (`Fault.meanwhile`): run as the matching request arrives,
+  before it is answered, e.g. an operator deleting the gate's Lease between a run's read and its
+  write (the apiserver then answers that write 404), or scaling the Deployment by hand.
 - Contention on the gate's Lease (`rival_writes_per_put`): before each PUT, another writer (a
   CronJob, the sidecar) may update the Lease, so the PUT's resourceVersion is stale and it is
   409 `Conflict`, exactly as a lost race is: with N, the first N PUTs of every N + 1 lose.
@@ -99,6 +102,7 @@ class Fault:
     chunked: bool = False  # chunked, no Content-Length
     trickle_seconds: float = 0.0  # the body one byte at a time, this far apart
     trickle_headers: bool = False  # with trickle_seconds: the status line and headers too
+    meanwhile: Any = None  # a callable run as the request arrives, before it is answered (another actor)
 
     def delivery(self) -> bool:
         """Whether the answer is written by hand (`_deliver`) rather than as the apiserver would."""
@@ -213,6 +217,20 @@ class FakeKubeAPI(LoopbackServer):
             "spec": {"holderIdentity": "tts-gate"},
         }
 
+    def delete_state(self, deployment: str = "chatterbox-tts") -> None:
+        """Delete the gate's Lease, as `kubectl delete lease` would."""
+        with self._lock:
+            self.leases.pop((self.namespace, f"{deployment}-gate"), None)
+
+    def scale_by_hand(self, replicas: int, name: str = "chatterbox-tts") -> None:
+        """`kubectl scale`: the replicas, and the generation and resourceVersion they move."""
+        with self._lock:
+            deployment = self.deployments[(self.namespace, name)]
+            if deployment["spec"]["replicas"] != replicas:
+                deployment["spec"]["replicas"] = replicas
+                deployment["metadata"]["generation"] += 1
+                deployment["metadata"]["resourceVersion"] = self._next_rv()
+
     def state(self, deployment: str = "chatterbox-tts") -> dict[str, str]:
         """The gate's state: its Lease's annotations ({} when there is no Lease)."""
         lease = self.leases.get((self.namespace, f"{deployment}-gate"))
@@ -266,6 +284,8 @@ class FakeKubeAPI(LoopbackServer):
                     api.requests.append(record)
                     fault = api._take_fault(method, self.path)
                 if fault is not None:
+                    if fault.meanwhile is not None:
+                        fault.meanwhile()
                     if fault.delay_seconds:
                         time.sleep(fault.delay_seconds)
                     if fault.drop:

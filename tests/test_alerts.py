@@ -17,7 +17,7 @@ from prometheus_client import generate_latest
 from promserver import binary
 
 from gate import policy
-from gate.run import Outcome
+from gate.cycle import Outcome
 from gate.telemetry import WatchMetrics
 
 UNIT_TESTS = Path(__file__).parent / "alerts_test.yaml"

@@ -133,7 +133,9 @@ def test_each_image_runs_as_the_non_root_user_the_chart_declares(dockerfile, val
 
 def test_the_images_say_what_they_run_and_where_they_come_from():
     server = dict(final_stage("Dockerfile.cu128"))
-    assert server["EXPOSE"] == "8004"
+    # Upstream's API, the layer's control port, its metrics (the chart's defaults).
+    assert server["EXPOSE"] == "8004 8005 9403"
+    assert server["CMD"] == '["python3", "-m", "tts_layer"]'
     labels = " ".join(args for op, args in final_stage("Dockerfile.cu128") if op == "LABEL")
     assert "org.opencontainers.image.revision" in labels and "org.opencontainers.image.source" in labels
     assert dict(final_stage("Dockerfile.gate"))["ENTRYPOINT"] == '["gate"]'

@@ -8,7 +8,6 @@ Deployment's live replicas, NOTES.txt) renders through the real Helm engine as a
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,6 @@ import pytest
 import yaml
 from helm import CHART, documents, one
 from helm_python import Chart, HelmError, _native
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 KUBE_SYSTEM = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}
 STANDIN = """{{- define "tts.lookup" -}}
@@ -308,62 +305,3 @@ def test_every_spelling_of_an_in_cluster_service_is_looked_up(scratch, url):
 def test_checks_can_be_turned_off_for_an_installer_without_cluster_reads(scratch):
     notes = install(scratch, K3S_CLUSTER, {"clusterChecks": {"enabled": False}})["tts/templates/NOTES.txt"]
     assert "NOT CHECKED (clusterChecks.enabled=false)" in notes
-
-
-# -- tts.sizeBytes: the sizes the floor-below-total refusal compares ------------------------------
-
-UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-
-
-def expected_bytes(size: str) -> int:
-    """Binary units; a fraction counts to its sixth digit (the template's documented precision)."""
-    match = re.fullmatch(r"([0-9]+)(?:\.([0-9]+))?(Ki|Mi|Gi|Ti)B?", size)
-    assert match
-    whole, fraction, unit = match.groups()
-    fraction = (fraction or "")[:6]
-    return int(whole) * UNITS[unit] + (int(fraction or 0) * UNITS[unit]) // 10 ** len(fraction)
-
-
-def size_bytes(tmp_path: Path, sizes: list[str]) -> list[int]:
-    scratch = tmp_path / "sizes"
-    (scratch / "templates").mkdir(parents=True, exist_ok=True)
-    (scratch / "Chart.yaml").write_text("apiVersion: v2\nname: tts\nversion: 0.0.1\n")
-    shutil.copy(CHART / "templates" / "_checks.tpl", scratch / "templates" / "_checks.tpl")
-    (scratch / "templates" / "sizes.yaml").write_text(
-        '{{ range .Values.sizes }}{{ include "tts.sizeBytes" (dict "value" . "key" "gate.floor") }}\n{{ end }}'
-    )
-    rendered = Chart.load(scratch).render({"sizes": sizes}, name="tts", namespace="tts")
-    return [int(line) for line in rendered["tts/templates/sizes.yaml"].split()]
-
-
-SIZES = ["6GiB", "6Gi", "15360MiB", "15Gi", "512KiB", "1Ti", "4.5GiB", "0.5Ti", "14.99GiB", "1.0000019MiB", "007Mi", "3.25Ki"]
-
-
-def test_size_bytes_reads_every_unit_and_fraction(tmp_path):
-    assert size_bytes(tmp_path, SIZES) == [expected_bytes(s) for s in SIZES]
-    assert size_bytes(tmp_path, ["15GiB", "15360MiB"]) == [15 * 2**30] * 2
-
-
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    st.lists(
-        st.builds(
-            lambda whole, fraction, unit: f"{whole}{'.' + fraction if fraction else ''}{unit}",
-            st.integers(0, 99999),
-            st.one_of(st.just(""), st.text("0123456789", min_size=1, max_size=9)),
-            st.sampled_from(["KiB", "MiB", "GiB", "TiB", "Ki", "Mi", "Gi", "Ti"]),
-        ),
-        min_size=200,
-        max_size=200,
-    )
-)
-def test_size_bytes_agrees_with_exact_arithmetic(tmp_path, sizes):
-    """One render of 200 random sizes (leading zeros, long fractions, every unit) against Python's
-    integers: no octal surprise from a leading 0, no int64 overflow at 99999.999999TiB."""
-    assert size_bytes(tmp_path, sizes) == [expected_bytes(s) for s in sizes]
-
-
-@pytest.mark.parametrize("size", ["6", "6 GiB", "6GB", "6.GiB", "6GiB "])
-def test_size_bytes_refuses_a_size_without_a_binary_unit(tmp_path, size):
-    with pytest.raises(HelmError, match=r"gate.floor .*: a size needs a binary unit, e\.g\. 6GiB or 6656MiB"):
-        size_bytes(tmp_path, [size])

@@ -5,16 +5,20 @@ nothing that takes the card (window-up) can fire outside the window."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 from helm import CHART, by_kind, documents, gate_settings, render
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from gate.cron import chart_schedules, fire_times, parse_cron
-from gate.units import parse_window
+from gate.cron import chart_schedules, fire_times, guard_key, parse_cron
+from gate.units import Window, parse_window
 
+GUARD_BY_WINDOW = json.loads((CHART / "files" / "gate-constants.json").read_text())["guardByWindow"]
 LATE = yaml.safe_load((CHART / "ci" / "late-window-values.yaml").read_text())
 # An ordinary day, the spring-forward day (01:00 does not exist) and the autumn day (01:00-02:00
 # happens twice) in Europe/London, 2026.
@@ -72,9 +76,8 @@ def test_the_kill_switch_leaves_only_what_gives_the_card_back():
         LATE,
         {"gate": {"window": "02:30-06:15"}},
         {"gate": {"window": "23:45-00:10", "timeZone": "America/New_York"}},
-        {"gate": {"cronJobs": {"windowUp": {"schedule": "*/20 2-5 * * *"}}}},
     ],
-    ids=["defaults", "22:00-04:00", "02:30-06:15", "23:45-00:10 New York", "explicit window-up"],
+    ids=["defaults", "22:00-04:00", "02:30-06:15", "23:45-00:10 New York"],
 )
 @pytest.mark.parametrize("day", DAYS, ids=["ordinary", "spring", "autumn"])
 def test_nothing_that_takes_the_card_fires_outside_the_window(values, day):
@@ -106,13 +109,40 @@ def test_the_guard_covers_every_minute_of_the_window_and_stays_within_48_runs(wi
         minute += timedelta(minutes=1)
 
 
-@pytest.mark.parametrize(
-    "window", ["02:00-06:00", "22:00-04:00", "02:30-06:15", "00:00-23:59", "12:00-11:00", "05:10-05:20", "23:45-00:10", ""]
-)
+# A window of each shape the guard's key tells apart (gate.cron.guard_key): the end on the hour or
+# not, past midnight or not, within one hour either way, ending at midnight, hours of one digit.
+WINDOWS = [
+    "02:00-06:00",
+    "22:00-04:00",
+    "02:30-06:15",
+    "00:00-23:59",
+    "12:00-11:00",
+    "05:10-05:20",
+    "05:20-05:10",
+    "05:30-05:00",
+    "03:00-02:30",
+    "23:45-00:10",
+    "22:00-00:00",
+    "2:05-6:00",
+    "",
+]
+
+
+@pytest.mark.parametrize("window", WINDOWS)
 def test_the_replay_derives_the_schedules_the_chart_renders(window):
-    """`gate replay --config gate.yaml` fires what the cluster's CronJobs fire: gate.cron's
-    derivation is the chart's (_window.tpl), window by window."""
+    """`gate replay --config gate.yaml` fires what the cluster's CronJobs fire: the chart's
+    schedules are gate.cron's derivation (its table for the guard), window by window."""
     rendered = scheduled({"gate": {"window": window}})
     derived = chart_schedules(parse_window(window, ZoneInfo("Europe/London")) if window else None)
     names = ("tts-window-up", "tts-guard", "tts-window-down")
     assert tuple(rendered[name]["schedule"] if name in rendered else None for name in names) == derived
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.times().map(lambda t: t.replace(second=0, microsecond=0)), st.times().map(lambda t: t.replace(second=0, microsecond=0)))
+def test_the_guard_key_names_one_guard_for_every_window(start, end):
+    """The table the chart reads (chart/files/gate-constants.json) has the guard of any window
+    under its key: the key says all the derivation depends on."""
+    assume(start != end)
+    guard = chart_schedules(Window(start, end, ZoneInfo("UTC")))[1]
+    assert GUARD_BY_WINDOW[guard_key(start, end)] == guard

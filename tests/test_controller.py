@@ -20,8 +20,8 @@ from gate.cli import app
 from gate.controller import Liveness
 from gate.kube.client import KubeClient
 from gate.kube.config import load
+from gate.live import write_state
 from gate.policy import Settings
-from gate.run import write_state
 
 NIGHT = "2026-11-12T02:30:00Z"
 TICKS = ["run", "--interval", "0.02s", "--metrics-port", "0"]
@@ -62,9 +62,9 @@ def test_the_kill_switch_gives_the_card_back_and_takes_it_no_more(env, kubeapi):
     result = ticks({**env, "GATE_ENABLED": "false"}, 4)
     assert result.exit_code == 0, result.output
     assert kubeapi.replicas() == 0
-    # Paused, every tick decides `disabled`: the first gives the card back, the rest take it nowhere.
-    assert logged(result) == ["disabled"]
-    assert [e["reason"] for e in kubeapi.events] == ["DownDisabled"]
+    # Paused, every tick decides `paused`: the first gives the card back, the rest take it nowhere.
+    assert logged(result) == ["paused"]
+    assert [e["reason"] for e in kubeapi.events] == ["DownPaused"]
     assert "PAUSED" in result.stderr
 
 
@@ -203,3 +203,29 @@ def test_status_shows_the_demand_reading(env, kubeapi, exporter):
         "queued": None,
         "problem": "demand from " + exporter.base_url[7:] + ": HTTP 404 Not Found",
     }
+
+
+def test_a_lease_lost_race_is_the_stores_conflict_and_the_apis_409(kubeapi, tmp_path):
+    from gate.kube.errors import KubeConflict
+    from gate.lease import LeaseStore
+    from gate.store import Conflict
+
+    kubeapi.set_state({"tts.gate/room-since": NIGHT})
+    store = LeaseStore(KubeClient(load(kubeapi.kubeconfig(Path(tmp_path) / "k", namespace="tts"), None)), "tts", "chatterbox-tts-gate")
+    read = store.read()
+    store.put(store.read(), {})
+    with pytest.raises(Conflict) as lost:
+        store.put(read, {"tts.gate/entered-at": NIGHT})
+    assert isinstance(lost.value, KubeConflict) and "HTTP 409" in str(lost.value)  # still exit 7 for the commands
+
+
+def test_a_lease_deleted_since_it_was_read_is_created_again_by_the_write(kubeapi, tmp_path):
+    from gate.lease import LeaseStore
+
+    kubeapi.set_state({"tts.gate/entered-at": "2026-11-12T02:29:00Z"})
+    store = LeaseStore(KubeClient(load(kubeapi.kubeconfig(Path(tmp_path) / "k", namespace="tts"), None)), "tts", "chatterbox-tts-gate")
+    read = store.read()
+    kubeapi.delete_state()
+    store.put(read, {"tts.gate/yielded-at": NIGHT})
+    assert [c["method"] for c in kubeapi.calls() if "/leases" in c["path"]] == ["GET", "PUT", "POST"]  # 404, then created
+    assert kubeapi.state() == {"tts.gate/yielded-at": NIGHT}

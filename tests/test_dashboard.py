@@ -51,8 +51,13 @@ def dashboard(values: dict) -> tuple[dict, dict]:
     return configmap, json.loads(text)
 
 
+def panels(board: dict) -> list[dict]:
+    """The panels that query (a row only groups the panels below it)."""
+    return [panel for panel in board["panels"] if panel["type"] != "row"]
+
+
 def targets(board: dict) -> Iterator[tuple[str, str]]:
-    for panel in board["panels"]:
+    for panel in panels(board):
         for target in panel["targets"]:
             expr = target["expr"]
             for variable, value in GRAFANA_VARIABLES.items():
@@ -73,6 +78,9 @@ def held_night_series() -> list[Series]:
         extra.setdefault(key, Series(name, labels)).samples.append((when.timestamp(), float(value)))
 
     sidecar = {"namespace": "tts", "pod": SERVER_POD, "job": "kubernetes-pods"}
+    # The server's own metrics (the image's layer), through the Service's annotations.
+    layer = {"namespace": "tts", "service": "chatterbox-tts", "job": "kubernetes-service-endpoints", "instance": "10.0.0.7:9403"}
+    made = {"audio": 0.0, "synthesis": 0.0, "chunks": 0, "requests": 0}
     ksm = {"job": "kubernetes-service-endpoints", "namespace": "tts"}
     deployment = {**ksm, "deployment": "chatterbox-tts"}
     decisions = {"holding": 0, "blind": 0}
@@ -133,6 +141,25 @@ def held_night_series() -> list[Series]:
                 add(name, sidecar, t, value)
             for reason, count in decisions.items():
                 add("gate_decisions_total", {**sidecar, "command": "guard", "reason": reason}, t, count)
+            if t >= READY:
+                # Four 15-second chunks per 2 minutes, at half real time; one request a chunk.
+                made["audio"] += 60.0
+                made["synthesis"] += 30.0
+                made["chunks"] += 4
+                made["requests"] += 4
+                for name, labels, value in (
+                    ("tts_server_audio_seconds_total", {}, made["audio"]),
+                    ("tts_server_synthesis_seconds_sum", {}, made["synthesis"]),
+                    ("tts_server_synthesis_seconds_count", {}, made["chunks"]),
+                    ("tts_server_realtime_factor_baseline", {}, 0.5),
+                    ("tts_server_chunks_total", {"outcome": "ok"}, made["chunks"]),
+                    ("tts_server_requests_total", {"endpoint": "/v1/audio/speech", "code": "200"}, made["requests"]),
+                    ("tts_server_host_memory_bytes", {}, 2.6 * GIB),
+                    ("tts_server_model_hooks", {}, 3),
+                    ("tts_server_park_state", {"state": "serving"}, 1),
+                    ("tts_server_park_state", {"state": "parked"}, 0),
+                ):
+                    add(name, {**layer, **labels}, t, value)
         t += timedelta(seconds=STEP)
     return series + list(extra.values())
 
@@ -184,6 +211,13 @@ def test_the_panels_tell_the_story_of_the_night(card_night):
     assert at(decisions, "2026-11-13T04:10:00Z") == {'{"reason": "blind"}': 24.0, '{"reason": "holding"}': 36.0}
     [jobs] = exprs["Gate Job pods per hour"]
     assert at(jobs, "2026-11-13T02:59:00Z") == {'{"cronjob": "tts-guard"}': 12.0, '{"cronjob": "tts-window-up"}': 1.0}
+    made, per_ten = exprs["Narration made tonight"]
+    # Ready at 03:16, 60 s of audio per 2-minute scrape to 06:00: at 06:00, the night's 82 scrapes.
+    assert list(at(made, "2026-11-13T06:00:00Z").values()) == [pytest.approx(82 * 60, rel=0.05)]
+    assert list(at(per_ten, "2026-11-13T04:30:00Z").values()) == [pytest.approx(300, rel=0.05)]
+    factor, baseline = exprs["Real-time factor"]
+    assert list(at(factor, "2026-11-13T04:30:00Z").values()) == [pytest.approx(0.5)]
+    assert list(at(baseline, "2026-11-13T04:30:00Z").values()) == [0.5]
     [queue] = exprs["Queue depth"]
     assert list(at(queue, "2026-11-13T05:00:00Z").values()) == [0]
 
@@ -195,7 +229,7 @@ def test_the_alert_rules_load_and_evaluate_in_a_real_prometheus(card_night):
         if rules and all(r.get("lastEvaluation", "").startswith("20") for r in rules) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert len(rules) == 10
+    assert len(rules) == 11
     assert [(r["name"], r["health"], r.get("lastError", "")) for r in rules if r["health"] != "ok"] == []
 
 
@@ -209,6 +243,26 @@ def test_the_dashboard_names_only_series_the_gate_serves():
     configmap = next(o for o in documents(render(VALUES)) if o["metadata"]["name"].endswith("-alert-rules"))
     named = set(re.findall(r"\b(gate_\w+)", " ".join(e for _, e in targets(board)) + next(iter(configmap["data"].values()))))
     assert named <= served, named - served
+
+
+def test_the_dashboard_and_the_alerts_name_only_series_the_servers_layer_serves():
+    """Every tts_server_* name is one docker/tts_layer exports (its real registry, every family filled)."""
+    import torch
+    from tts_layer.layer import live_metrics
+    from tts_layer.metrics import ServerMetrics
+    from tts_layer.parking import Controller
+
+    layer = ServerMetrics()
+    layer.requests.labels("/v1/audio/speech", "200").inc()
+    layer.chunk_done(2.0, 4.0)
+    layer.fix_applied.labels("attention-hooks").set(1)
+    model = torch.nn.Linear(2, 2)
+    live_metrics(layer, Controller(lambda: model, metrics=layer), lambda: model)
+    served = set(re.findall(r"^(tts_server_\w+?)(?:\{| )", generate_latest(layer.registry).decode(), re.M))
+    _, board = dashboard(VALUES)
+    configmap = next(o for o in documents(render(VALUES)) if o["metadata"]["name"].endswith("-alert-rules"))
+    named = set(re.findall(r"\b(tts_server_\w+)", " ".join(e for _, e in targets(board)) + next(iter(configmap["data"].values()))))
+    assert named and named <= served, named - served
 
 
 def test_the_configmap_is_labelled_for_the_sidecar_and_off_by_default():
@@ -251,7 +305,7 @@ def test_the_datasource_is_a_variable_and_no_uid_is_hard_coded():
 
     assert set(uids(board)) == {"${datasource}"}
     assert "uid" not in board and "id" not in board
-    for panel in board["panels"]:
+    for panel in panels(board):
         assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
         assert all(t["datasource"] == panel["datasource"] for t in panel["targets"])
 

@@ -13,7 +13,8 @@ from helm import CHART, by_kind, documents, render
 from gate import defaults, policy
 from gate import settings as gate_settings
 from gate.cron import chart_schedules
-from gate.settings import SETTINGS, parse, policy_settings
+from gate.settings import SETTINGS, parse, patterns, policy_settings
+from gate.settings.chart import SCHEMA_COMMENT, chart_table, schema_with_settings
 
 VALUES = yaml.safe_load((Path(__file__).resolve().parent.parent / "chart" / "values.yaml").read_text())
 
@@ -50,19 +51,29 @@ def test_the_policys_settings_default_to_the_tables():
 def test_the_charts_copy_of_the_table_is_current():
     """chart/files/gate-settings.json, which the templates refuse bad values with, is generated
     (`make settings`)."""
-    assert json.loads((CHART / "files" / "gate-settings.json").read_text()) == gate_settings.chart_table()
+    assert json.loads((CHART / "files" / "gate-settings.json").read_text()) == chart_table()
 
 
-def test_the_schema_leaves_each_setting_to_the_one_line_check():
-    """values.schema.json describes each setting and leaves its refusal to templates/_settings.tpl."""
+def test_the_schema_carries_each_settings_rule_from_the_table():
+    """values.schema.json's node for each setting is generated from its row (`make settings`):
+    its type, its pattern (the gate's own, gate/settings/patterns.py) or its choices, its bound;
+    every setting is required and no other key is allowed under gate or its groups."""
     text = (CHART / "values.schema.json").read_text()
-    assert json.loads(text) == gate_settings.schema_with_settings(json.loads(text)), "run `make settings`"
-    schema = json.loads(text)["properties"]["gate"]
+    assert json.loads(text) == schema_with_settings(json.loads(text)), "run `make settings`"
+    gate = json.loads(text)["properties"]["gate"]
+    assert gate["additionalProperties"] is False
     for setting in SETTINGS:
-        node = schema
+        node, parent = gate, gate
         for part in setting.key.split("."):
-            node = node["properties"][part]
-        assert set(node) == {"$comment", "description"} and "_settings.tpl" in node["$comment"], setting.key
+            parent, node = node, node["properties"][part]
+        assert node["$comment"] == SCHEMA_COMMENT and node["description"] == setting.help, setting.key
+        assert setting.key.split(".")[-1] in parent["required"] and parent["additionalProperties"] is False, setting.key
+        if setting.kind == gate_settings.Kind.BOOL:
+            assert node["type"] == "boolean", setting.key
+        elif setting.choices:
+            assert node["enum"][: len(setting.choices)] == list(setting.choices), setting.key
+        else:
+            assert node.get("pattern") == patterns.pattern(setting), setting.key
 
 
 def test_the_chart_refuses_a_device_source_beside_a_device_level_one_in_the_gates_words():
@@ -73,13 +84,8 @@ def test_the_chart_refuses_a_device_source_beside_a_device_level_one_in_the_gate
 
 
 def test_the_rendered_default_schedules_are_the_gates():
-    """The chart derives the schedules from gate.window (the values say ""); what it renders with
-    defaults is what `gate replay` and the benchmark simulate."""
-    assert {job: VALUES["gate"]["cronJobs"][job]["schedule"] for job in ("windowUp", "guard", "windowDown")} == {
-        "windowUp": "",
-        "guard": "",
-        "windowDown": "",
-    }
+    """The chart derives the schedules from gate.window; what it renders with defaults is what
+    `gate replay` and the benchmark simulate."""
     assert chart_schedules(parse(gate_settings.defaults(), {}, None).values["window"]) == (
         defaults.WINDOW_UP_SCHEDULE,
         defaults.GUARD_SCHEDULE,

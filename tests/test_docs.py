@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from gate import policy
 from gate.cli import app
+from gate.cycle import event_reason
 from gate.report import REPLAY_COLUMNS
-from gate.run import event_reason
 from gate.status import EXIT_STATUS_HELP, ExitStatus
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,12 +15,13 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import live_env
 from exporter import Answer, FakeExporter, fixture
-from faults import HEADER, IMMICH_ML_AWAKE
+from faults import HEADER, IMMICH_ML_AWAKE, OUTAGE, STEADY
 from kubeapi import FakeKubeAPI, Fault
 from typer.testing import CliRunner
 
@@ -28,7 +29,7 @@ from gate import policy
 from gate.cli import app
 from gate.sources import SourceConfig, SourceError, make_source
 from gate.sources.scrape import fetch
-from gate.store import MemoryStore, Snapshot, merge
+from gate.store import MemoryStore, StoredState, merge
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = fixture("gpu-pod-exporter.prom")
@@ -232,7 +233,7 @@ def test_of_two_yields_the_later_stands():
     store.put(store.read(), {policy.YIELDED_AT: "2026-11-12T02:31:00Z"})
     merge(store, read, {policy.YIELDED_AT: "2026-11-12T02:30:00Z"})
     assert store.annotations == {policy.YIELDED_AT: "2026-11-12T02:31:00Z"}
-    assert merge(MemoryStore({}), Snapshot(), {policy.YIELDED_AT: "x"}).annotations == {policy.YIELDED_AT: "x"}
+    assert merge(MemoryStore({}), StoredState(), {policy.YIELDED_AT: "x"}).annotations == {policy.YIELDED_AT: "x"}
 
 
 # The server entered at 02:29, its intent recorded at the Deployment's first generation.
@@ -322,3 +323,137 @@ def test_of_two_counts_the_larger_stands():
     store.put(store.read(), {policy.YIELD_STREAK: "3"})
     merge(store, read, {policy.YIELD_STREAK: "2", policy.YIELDED_AT: "2026-11-12T02:30:00Z"})
     assert store.annotations == {policy.YIELD_STREAK: "3", policy.YIELDED_AT: "2026-11-12T02:30:00Z"}
+
+
+# -- a vanished Lease, a failed give-back, a jumping clock (issue 24) --------------------------------
+
+
+class Controller:
+    """`gate run` in a thread of this process (its watchdog and clock are this process's), for the
+    attacks that act on the API double or the exporter while the loop runs."""
+
+    def __init__(self, env: dict[str, str], *args: str):
+        self.result = None
+        self.thread = threading.Thread(target=lambda: setattr(self, "result", gate(env, "run", "--metrics-port", "0", *args)), daemon=True)
+        self.thread.start()
+
+    def finish(self):
+        self.thread.join(60)
+        assert self.result is not None, "the controller did not finish"
+        return self.result
+
+
+def until(condition, seconds: float = 10.0) -> float:
+    """Wait for `condition`; how long it took (monotonic). Fails after `seconds`."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < seconds, "the condition never came"
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def test_a_lease_deleted_before_a_yields_record_is_created_again_and_the_loop_goes_on_deciding(tmp_path):
+    """A resident wakes; the controller scales to 0 and the Lease is deleted before the yield's
+    record (its PUT meets 404). The record creates the Lease again and the loop goes on deciding:
+    an operator scaling the server back to 1 with the resident still awake is back at 0 within
+    one interval and an iteration's calls (bound asserted: 2 s, at a 0.05 s interval). Before:
+    every later iteration failed on the pending record, and the card stayed at 1."""
+    with FakeExporter() as exporter, FakeKubeAPI(replicas=1) as api:
+        exporter.serve(CROWDED)
+        api.set_state(ENTERED)
+        api.faults.append(Fault("PATCH", "/scale$", then_serve=True, meanwhile=api.delete_state))
+        loop = Controller(env_for(api, exporter, tmp_path, GATE_TIMEOUT="0.5s"), "--interval", "0.05s", "--iterations", "30")
+        until(lambda: api.replicas() == 0 and policy.YIELDED_AT in api.state())
+        assert api.calls("POST") and api.state()[policy.YIELD_STREAK] == "1"  # the Lease, created again with the yield
+        api.scale_by_hand(1)
+        assert until(lambda: api.replicas() == 0) < 2.0
+        result = loop.finish()
+    assert result.exit_code == 0 and "Traceback" not in result.output
+
+
+def test_the_watchdog_reads_the_card_held_while_the_loop_cannot_decide(tmp_path):
+    """The loop's last decision left the card at 0; then every Lease read fails, so no iteration
+    decides, and an operator scales the server to 1 with a resident awake. The watchdog reads the
+    Deployment through its own client and gives the card back within its bound (2 intervals +
+    the timeout, 0.4 s here, + a check + its two calls; asserted: 5 s). Before: the watchdog
+    believed the loop's last word (not holding) and never stepped in."""
+    with FakeExporter() as exporter, FakeKubeAPI(replicas=0) as api:
+        exporter.serve(CROWDED)
+        api.set_state({})
+        loop = Controller(env_for(api, exporter, tmp_path, GATE_TIMEOUT="0.3s"), "--interval", "0.05s", "--iterations", "50")
+        until(lambda: len(api.calls("GET")) >= 4)  # an iteration has decided: not holding
+        api.faults.append(Fault("GET", "/leases/", status=500, times=OUTAGE, headers={"Retry-After": "0"}))
+        api.scale_by_hand(1)
+        assert until(lambda: api.replicas() == 0) < 5.0
+        result = loop.finish()
+    assert "watchdog: yielding the card: no decision for" in result.stderr
+    assert any(e["reason"] == "YieldWatchdog" for e in api.events)
+
+
+def test_an_entry_in_flight_is_vetoed_when_the_watchdogs_give_back_fails(tmp_path, monkeypatch):
+    """The loop reads room, then stalls (a starved CPU, a parse past its deadline) past the
+    watchdog's bound while a resident wakes. The watchdog steps in; its read and its scale-down
+    get 503. The stalled iteration's entry, decided from the old reading, must not be made, and
+    no later one either: the exporter says no room. Before: the failed give-back reopened the
+    veto and the entry went through (3 of 3 trials in the issue)."""
+    from gate.sources import gpu_pod_exporter
+
+    real_read = gpu_pod_exporter.Source.read
+    stalls = []
+
+    def read_then_stall(self):
+        reading = real_read(self)
+        if not stalls:
+            stalls.append(1)
+            exporter.serve(CROWDED)  # the resident wakes
+            # The watchdog's read and scale-down fail (503, retried at once) for as long as the stall lasts.
+            for path in ("/deployments/chatterbox-tts$", "/scale$"):
+                api.faults.append(Fault("*", path, status=503, times=OUTAGE, headers={"Retry-After": "0"}))
+            time.sleep(1.5)  # past the bound: 2 x 0.1 s + 0.5 s
+            api.faults.clear()
+        return reading
+
+    monkeypatch.setattr(gpu_pod_exporter.Source, "read", read_then_stall)
+    with FakeExporter() as exporter, FakeKubeAPI(replicas=0) as api:
+        exporter.serve(GOOD)
+        api.set_state({})
+        result = gate(
+            env_for(api, exporter, tmp_path, GATE_TIMEOUT="0.5s"), "run", "--interval", "0.1s", "--iterations", "4", "--metrics-port", "0"
+        )
+        assert (result.exit_code, entries(api), api.replicas()) == (0, 0, 0), result.stderr
+    assert "watchdog: could not give the card back" in result.stderr
+    assert "not taking the card: the watchdog stepped in" in result.stderr
+
+
+def test_a_wall_clock_jump_mid_cool_down_restarts_it(tmp_path, monkeypatch):
+    """The controller yields to a resident; room returns; a second into a 3 s cool-down the wall
+    clock jumps an hour ahead (the issue's case: +1 h three seconds into 10 s). The loop sees its
+    wall clock move an hour against its monotonic clock and restarts the cool-down as a wake
+    would: no entry before the cool-down has run (3 s of room; the stored instants are whole
+    seconds, so the restarted one ends 2-3 s after the jump). Before: the stored room-since
+    looked an hour old and the gate entered at once."""
+    from gate.options import Options
+
+    offset = [timedelta(0)]
+    monkeypatch.setattr(Options, "clock", lambda self: datetime.now(UTC) + offset[0])
+    with FakeExporter() as exporter, FakeKubeAPI(replicas=1) as api:
+        exporter.serve(HEADER + STEADY + IMMICH_ML_AWAKE)  # no room, and no server memory yet
+        api.set_state({})
+        env = env_for(api, exporter, tmp_path, GATE_WINDOW="any", GATE_COOLDOWN="3s")
+        del env["GATE_NOW"]  # the clock the test moves
+        loop = Controller(env, "--interval", "0.1s", "--iterations", "70")
+        until(lambda: api.replicas() == 0)
+        exporter.serve(GOOD)
+        room = time.monotonic()
+        time.sleep(1.0)
+        offset[0] = timedelta(hours=1)
+        until(lambda: api.replicas() == 1)
+        entered = time.monotonic() - room
+        result = loop.finish()
+    assert entered >= 3.0, f"entered {entered:.2f}s after room returned, inside the 3 s cool-down: {result.stderr}"
+    assert [json.loads(line)["reason"] for line in result.stderr.splitlines() if line.startswith("{")] == [
+        "no-room",
+        "cooling-down",
+        "entered",
+        "holding",
+    ]

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,12 +21,17 @@ from faults import (
     COMMANDS,
     EXPORTER_FAULTS,
     NIGHT,
+    SETTINGS_COMMANDS,
+    SETTINGS_FAULTS,
     START_REPLICAS,
     TIME_CELLS,
+    SettingsFault,
     api_expectation,
     exporter_expectation,
     render,
+    settings_expectation,
 )
+from gatedoc import document as settings_document
 from kubeapi import FakeKubeAPI, Fault
 from typer.testing import CliRunner
 
@@ -51,13 +57,16 @@ def base_env(kubeconfig: str, metrics_url: str) -> dict[str, str]:
     }
 
 
+LOOPS = ("guard --watch", "run")
+
+
 def invoke(command: str, env: dict[str, str]):
-    args = ["guard", *WATCH_ARGS] if command == "guard --watch" else [command]
+    args = {"guard --watch": ["guard", *WATCH_ARGS], "run": ["run", *WATCH_ARGS[1:]]}.get(command, [command])
     return CliRunner().invoke(app, args, env=env, catch_exceptions=False)
 
 
 def decision_of(command: str, result) -> str:
-    if command == "guard --watch":  # the check that changed something, else the last one
+    if command in LOOPS:  # the check that changed something, else the last one
         log = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
         changed = [entry for entry in log if entry["replicas_before"] != entry["replicas_after"]]
         return (changed or log or [{"reason": "-"}])[0 if changed else -1]["reason"]
@@ -78,7 +87,7 @@ def check(command, result, api, expected, cause):
         # A failure names its cause on stderr; a decision that is no failure, in its report or log.
         stream = result.stderr if expected.exit != 0 else output
         assert any(cause in line for line in stream.splitlines()), f"no line names {cause!r}: {stream}"
-    if expected.exit != 0 and command != "guard --watch":
+    if expected.exit != 0 and command not in LOOPS:
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
@@ -196,6 +205,91 @@ def test_time(cell, tmp_path):
         check(cell.command, result, api, cell.expected, "")
 
 
+# -- the settings file ---------------------------------------------------------------------------
+
+
+def settings_file(fault: SettingsFault, directory: Path) -> str:
+    if fault.path == "missing":
+        return str(directory / "missing" / "gate.yaml")
+    if fault.path is not None:
+        return fault.path
+    path = directory / "gate.yaml"
+    assert fault.content is not None
+    path.write_bytes(fault.content())
+    return str(path)
+
+
+def settings_env(kubeconfig: str, config: str) -> dict[str, str]:
+    """As the chart's pods have it: who and where, and the file; no setting from a variable but
+    the timeout (short, for the test's sake)."""
+    return {
+        "KUBECONFIG": kubeconfig,
+        "GATE_CONFIG": config,
+        "GATE_NOW": NIGHT,
+        "GATE_TIMEOUT": "0.5s",
+        "GATE_LOG_FORMAT": "json",
+        "GATE_OUTPUT": "json",
+    }
+
+
+@pytest.mark.parametrize("command", SETTINGS_COMMANDS)
+@pytest.mark.parametrize("fault", SETTINGS_FAULTS, ids=[f.name for f in SETTINGS_FAULTS])
+def test_a_refused_settings_file_at_start(fault, command, tmp_path):
+    """The card ends at 0 whatever the file says (preflight and status take nothing and call
+    nothing); the exit status is 2 and one line names the file's every problem."""
+    start = 0 if command in ("preflight", "status") else 1
+    with FakeExporter() as exporter, FakeKubeAPI(replicas=start) as api:
+        exporter.serve(fixture("gpu-pod-exporter.prom"))
+        env = settings_env(api.kubeconfig(tmp_path / "kubeconfig", namespace="tts"), settings_file(fault, tmp_path))
+        result = invoke(command, env)
+        expected = settings_expectation(command)
+        output = result.stdout + result.stderr
+        assert (decision_of(command, result), api.replicas(), result.exit_code) == (expected.decision, expected.replicas, expected.exit), (
+            output
+        )
+        last = result.stderr.strip().splitlines()[-1]
+        assert all(cause in last for cause in fault.causes), last
+        if command not in LOOPS:
+            assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        if command in ("preflight", "status"):
+            assert api.requests == []
+        if command in LOOPS:
+            assert [e["reason"] for e in api.events if e["reason"] == "ConfigRefused"] == ["ConfigRefused"]
+
+
+@pytest.mark.parametrize("fault", SETTINGS_FAULTS, ids=[f.name for f in SETTINGS_FAULTS])
+def test_a_refused_settings_file_under_a_running_loop(fault, tmp_path):
+    """The sidecar holds the card with room under a good file; the file turns into the fault
+    (the kubelet swaps the link): each later iteration refuses it in one log line, the loop goes
+    on with the settings it has, and never stops or raises."""
+    with FakeExporter() as exporter, FakeKubeAPI(replicas=1) as api:
+        exporter.serve(fixture("gpu-pod-exporter.prom"))
+        good = tmp_path / "good.yaml"
+        good.write_text(settings_document(floor="6GiB", total="15360MiB", metricsUrl=exporter.url))
+        link = tmp_path / "gate.yaml"
+        link.symlink_to(good)
+        (tmp_path / "bad").mkdir()
+        bad = settings_file(fault, tmp_path / "bad")
+
+        def swap() -> None:
+            deadline = time.monotonic() + 20
+            while not api.calls("PATCH") and not api.calls("GET") and time.monotonic() < deadline:
+                time.sleep(0.01)
+            (tmp_path / "next").symlink_to(bad)
+            os.replace(tmp_path / "next", link)
+
+        swapper = threading.Thread(target=swap)
+        swapper.start()
+        env = {**settings_env(api.kubeconfig(tmp_path / "kubeconfig", namespace="tts"), str(link)), "GATE_METRICS_ADDRESS": "127.0.0.1"}
+        result = CliRunner().invoke(app, ["guard", "--watch", "--interval", "0.2s", "--iterations", "4", "--metrics-port", "0"], env=env)
+        swapper.join()
+        assert (result.exit_code, api.replicas()) == (0, 1), result.output
+        refused = [line for line in result.stderr.splitlines() if "settings refused" in line]
+        assert len(refused) == 1 and all(cause in refused[0] for cause in fault.causes), result.stderr
+        assert "keeping the settings in use" in refused[0]
+        assert decision_of("guard --watch", result) == "holding"
+
+
 # -- signals --------------------------------------------------------------------------------------
 
 
@@ -248,7 +342,7 @@ def test_every_attack_names_tests_that_exist():
 
 def test_every_command_and_fault_is_a_cell():
     document = render()
-    for fault in EXPORTER_FAULTS + API_FAULTS:
+    for fault in EXPORTER_FAULTS + API_FAULTS + SETTINGS_FAULTS:
         assert f"| {fault.name} |" in document
     assert all(command in document for command in COMMANDS)
     assert isinstance(Answer(), Answer)

@@ -86,7 +86,7 @@ def test_twice_paused_and_twice_resumed_say_already_and_write_once(env, kubeapi)
 @pytest.mark.parametrize("value", ["true", "TRUE", "yes", "Yes", "1", " true "])
 def test_what_operators_write_for_on_pauses_and_is_already_paused(env, kubeapi, value):
     kubeapi.set_state({policy.PAUSED: value})
-    assert gate(env, "preflight").stdout.split()[2] == "disabled:"
+    assert gate(env, "preflight").stdout.split()[2] == "paused:"
     assert kubeapi.replicas() == 0
     assert gate(env, "pause").stdout.startswith("already paused:")
 
@@ -108,7 +108,7 @@ def test_an_unreadable_value_pauses_and_status_and_the_event_say_why(env, kubeap
     guard = gate(env, "guard")
     assert (guard.exit_code, kubeapi.replicas()) == (0, 0)  # holding, it gives the card back
     [event] = kubeapi.events
-    assert event["type"] == "Warning" and event["reason"] == "YieldDisabled"
+    assert event["type"] == "Warning" and event["reason"] == "YieldPaused"
     assert f"whose value {value!r} is not one of" in event["message"]
     # Either command rewrites it: resume clears it (the gate then runs again), pause makes it true.
     resumed = gate(env, "resume")
@@ -122,7 +122,7 @@ def test_the_controller_records_one_warning_event_for_an_unreadable_pause(env, k
     assert result.exit_code == 0, result.output
     assert kubeapi.replicas() == 0
     [event] = kubeapi.events
-    assert (event["type"], event["reason"]) == ("Warning", "DownDisabled")
+    assert (event["type"], event["reason"]) == ("Warning", "DownPaused")
     assert "'on' is not one of true/yes/1 or false/no/0" in event["message"]
 
 

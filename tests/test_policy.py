@@ -54,7 +54,7 @@ def settings(**overrides) -> Settings:
         floor_bytes=6 * GiB,
         total_bytes=T4,
         window=parse_window("02:00-06:00", LONDON),
-        stable_seconds=120,
+        cooldown_seconds=120,
         max_age_seconds=60,
     )
     values.update(overrides)
@@ -612,7 +612,7 @@ def test_one_step_refuses_an_unknown_command_and_a_missing_view():
 def test_the_kill_switch_gives_the_card_back_and_never_takes_it():
     view = assess(reading(3.0), settings(), NIGHT)
     paused = decide_tick(view, GateState(1, yielded_at=YIELD), settings(enabled=False))
-    assert (paused.command, paused.reason, paused.replicas, paused.annotations) == ("down", Reason.DISABLED, 0, {YIELDED_AT: None})
+    assert (paused.command, paused.reason, paused.replicas, paused.annotations) == ("down", Reason.PAUSED, 0, {YIELDED_AT: None})
     assert decide_tick(view, GateState(0), settings(enabled=False)).replicas is None
 
 
@@ -627,10 +627,10 @@ def test_either_switch_pauses_every_decider(state, enabled):
     view = assess(reading(3.0), settings(), NIGHT)
     paused = settings(enabled=enabled)
     for decision in (decide_preflight(view, state, paused), decide_tick(view, state, paused)):
-        assert (decision.reason, decision.replicas) == (Reason.DISABLED, None)
+        assert (decision.reason, decision.replicas) == (Reason.PAUSED, None)
     holding = replace(state, replicas=1)
     for decision in (decide_guard(view, holding, paused), decide_tick(view, holding, paused)):
-        assert (decision.reason, decision.replicas) == (Reason.DISABLED, 0)
+        assert (decision.reason, decision.replicas) == (Reason.PAUSED, 0)
         assert YIELDED_AT not in decision.annotations
     assert decide_guard(view, GateState(0, paused=True), paused).reason == Reason.NOT_HOLDING
 
@@ -643,7 +643,7 @@ def test_the_lease_switch_is_read_with_the_state():
 
 # -- the adaptive cool-down -------------------------------------------------------------------------
 
-ADAPTIVE = dict(stable_seconds=10, cooldown_max_seconds=120)
+ADAPTIVE = dict(cooldown_seconds=10, cooldown_max_seconds=120)
 
 
 @pytest.mark.parametrize(
@@ -665,7 +665,7 @@ def test_the_cool_down_doubles_with_the_streak_up_to_the_cap(case, annotations, 
 
 
 def test_a_cap_below_the_first_cool_down_is_a_fixed_one():
-    fixed = settings(stable_seconds=120, cooldown_max_seconds=0)
+    fixed = settings(cooldown_seconds=120, cooldown_max_seconds=0)
     assert [cooldown(GateState(0, yielded_at=YIELD, yield_streak=n), fixed) for n in (1, 2, 9, None)] == [120] * 4
 
 
@@ -832,3 +832,43 @@ def test_the_bar_waits_for_the_windows_end_and_down_lifts_it():
 )
 def test_the_over_budget_count_reads_only_with_its_time(annotations, count):
     assert GateState.from_annotations(0, annotations).over_budget_yields == count
+
+
+# -- time: a stored timer is trusted only when sane ------------------------------------------------
+
+
+def test_a_clock_jump_restarts_the_cool_down_and_the_idle_timer():
+    """A jump the caller saw (its wall clock against its monotonic clock) restarts the stored
+    timers as a wake would; a stored time in the future does too. The policy reads the jump as
+    data: it reads no clock."""
+    s = settings()
+    cooling = GateState(0, yielded_at=YIELD, yield_streak=1, room_since=NIGHT - timedelta(seconds=600))
+    steady = assess(reading(3.0), s, NIGHT)
+    assert decide_preflight(steady, cooling, s).reason == Reason.ENTERED  # 10 minutes of room: past the 2 min cool-down
+    jumped = assess(reading(3.0), s, NIGHT, clock_jump_seconds=3600)
+    restarted = decide_preflight(jumped, cooling, s)
+    assert (restarted.reason, restarted.replicas, restarted.annotations) == (
+        Reason.COOLING_DOWN,
+        None,
+        {ROOM_SINCE: "2026-11-12T02:30:00Z"},
+    )
+    assert "the timer restarts: the wall clock jumped 1h" in restarted.message
+    future = replace(cooling, room_since=NIGHT + timedelta(minutes=5))
+    assert "the timer restarts: it was stamped 5m00s in the future" in decide_preflight(steady, future, s).message
+    # The idle timer: an hour of empty queue across a jump is not an hour.
+    idle = GateState(1, idle_since=NIGHT - timedelta(hours=1))
+    view = assess(reading(3.0, own=True), settings(**DEMAND), NIGHT, idle, clock_jump_seconds=3600)
+    held = decide_guard(view, idle, settings(**DEMAND), EMPTY_QUEUE)
+    assert (held.reason, held.replicas, held.annotations) == (Reason.HOLDING, None, {IDLE_SINCE: "2026-11-12T02:30:00Z"})
+
+
+def test_a_hold_measured_across_a_clock_jump_counts_as_short():
+    """A yield after a jump cannot tell how long the server held the card: the streak goes on
+    (the longer cool-down), as for a hold of unknown length."""
+    s = settings(**ADAPTIVE)
+    entered = GateState(1, entered_at=NIGHT - timedelta(hours=1), yield_streak=2)
+    crowded = reading(10.0, own=True)
+    long_hold = decide_guard(assess(crowded, s, NIGHT, entered), entered, s)
+    assert long_hold.annotations[YIELD_STREAK] == "1"  # an hour held: an isolated wake
+    jumped = decide_guard(assess(crowded, s, NIGHT, entered, clock_jump_seconds=3600), entered, s)
+    assert jumped.annotations[YIELD_STREAK] == "3"

@@ -47,7 +47,7 @@ gate_settings = st.builds(
     floor_bytes=st.integers(0, 16 * GiB),
     total_bytes=st.sampled_from([15360 * MiB, 16 * GiB, 8 * GiB]),
     window=windows,
-    stable_seconds=st.sampled_from([0, 10, 60, 120]),
+    cooldown_seconds=st.sampled_from([0, 10, 60, 120]),
     cooldown_max_seconds=st.sampled_from([0, 60, 120, 480]),
     hysteresis_bytes=st.sampled_from([0, 512 * MiB]),
 )
@@ -133,7 +133,7 @@ def test_any_annotations_read_as_a_state_whose_cool_down_is_bounded(config: Sett
     shorter than the streak's readable values could give, never an error, never past the cap."""
     state = GateState.from_annotations(0, keys)
     wait = policy.cooldown(state, config)
-    shortest, longest = config.stable_seconds, max(config.stable_seconds, config.cooldown_max_seconds)
+    shortest, longest = config.cooldown_seconds, max(config.cooldown_seconds, config.cooldown_max_seconds)
     assert shortest <= wait <= longest
     if state.yield_streak is None:
         assert wait == longest

@@ -240,8 +240,12 @@ def test_data_init_can_be_turned_off():
 
 
 def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    assert set(selector) <= {"matchLabels"}, f"this reader knows matchLabels only: {selector}"
-    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+    assert set(selector) <= {"matchLabels", "matchExpressions"}, f"this reader knows matchLabels and matchExpressions: {selector}"
+    expressions = selector.get("matchExpressions") or []
+    assert all(e["operator"] == "In" for e in expressions), f"this reader knows the In operator only: {expressions}"
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()) and all(
+        labels.get(e["key"]) in e["values"] for e in expressions
+    )
 
 
 def admitted(policy: dict[str, Any], port: str, namespace: str, labels: dict[str, str]) -> bool:
@@ -277,6 +281,48 @@ def test_the_policy_is_on_by_default_and_admits_only_whom_it_should():
     assert not admitted(policy, "http", "monitoring", anyone)
     assert admitted(policy, "gate-metrics", "monitoring", anyone)
     assert not admitted(policy, "gate-metrics", "tripit", anyone)
+
+
+def test_the_control_port_admits_the_gates_pods_only_and_the_server_metrics_the_monitoring_namespace():
+    objects = documents(render({}))
+    policy = one(objects, "NetworkPolicy", "chatterbox-tts")
+    gate_pods = [
+        one(objects, "Deployment", "tts-gate")["spec"]["template"]["metadata"]["labels"],
+        *(o["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"] for o in objects if o["kind"] == "CronJob"),
+    ]
+    components = {labels["app.kubernetes.io/component"] for labels in gate_pods}
+    assert {"gate-controller", "gate-guard", "gate-window-up", "gate-window-down"} <= components
+    for labels in gate_pods:
+        admitted_here = admitted(policy, "control", "tts", labels)
+        # The status CronJob only reads: it is not among the pods that may park the server.
+        assert admitted_here == (labels["app.kubernetes.io/component"] != "gate-status"), labels
+        assert not admitted(policy, "control", "other", labels)
+    assert not admitted(policy, "control", "tts", one(objects, "Pod")["metadata"]["labels"])  # helm test
+    assert not admitted(policy, "control", "tripit", {}) and not admitted(policy, "control", "monitoring", {})
+    assert admitted(policy, "server-metrics", "monitoring", {}) and not admitted(policy, "server-metrics", "tripit", {})
+    alone = one(documents(render({"networkPolicy": {"monitoringNamespace": ""}})), "NetworkPolicy", "chatterbox-tts")
+    assert not admitted(alone, "server-metrics", "monitoring", {}) and admitted(alone, "control", "tts", gate_pods[0])
+
+
+def test_the_server_gets_the_control_token_as_a_file_and_its_ports_and_settings():
+    server = server_container({})
+    ports = {p["name"]: p["containerPort"] for p in server["ports"]}
+    assert ports == {"http": 8004, "control": 8005, "server-metrics": 9403}
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    assert env["TTS_CONTROL_TOKEN_FILE"] == "/var/run/secrets/tts-control/token"
+    assert (env["TTS_CONTROL_PORT"], env["TTS_METRICS_PORT"], env["TTS_PARK_PIN"]) == ("8005", "9403", "true")
+    assert {"name": "control-token", "mountPath": "/var/run/secrets/tts-control", "readOnly": True} in server["volumeMounts"]
+    assert not [e for e in server["env"] if "valueFrom" in e]  # the token is never in the pod spec
+
+
+def test_a_memory_limit_that_cannot_hold_a_parked_model_is_refused():
+    with pytest.raises(
+        Exception,
+        match="server.resources.limits.memory 9Gi cannot hold a parked model: it must be at least requests.memory 6Gi "
+        "plus server.control.parkedHostMemory 3584Mi",
+    ):
+        render({"server": {"resources": {"limits": {"memory": "9Gi"}}}})
+    assert server_container({"server": {"resources": {"limits": {"memory": "9728Mi"}}}})  # 6Gi + 3584Mi exactly
 
 
 def test_another_client_namespace_and_monitoring_come_from_values():

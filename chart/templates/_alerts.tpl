@@ -15,16 +15,11 @@ whether the server is on the card, so an alert about a missing gate does not nee
 {{- join "," (compact .) -}}
 {{- end }}
 
-{{/* tts.metrics.cronJobName: a gate CronJob's name as tts.gateCronJob writes it; (dict "root" $ "job" "guard"). */}}
-{{- define "tts.metrics.cronJobName" -}}
-{{- printf "%s-%s" (include "tts.fullname" .root) .job | trunc 52 | trimSuffix "-" -}}
-{{- end }}
-
 {{/* tts.metrics.gateJobs: a regex of the scheduled gate CronJobs' Job names, <CronJob>-<minute since the epoch>. */}}
 {{- define "tts.metrics.gateJobs" -}}
 {{- $names := list -}}
 {{- range $job := list "window-up" "guard" "window-down" }}
-{{- $names = append $names (include "tts.metrics.cronJobName" (dict "root" $ "job" $job)) }}
+{{- $names = append $names (include "tts.cronJobName" (dict "root" $ "job" $job)) }}
 {{- end }}
 {{- printf "(%s)-[0-9]+" (join "|" $names) -}}
 {{- end }}
@@ -53,6 +48,8 @@ severity: {{ .severity }}
 {{- /* The server is on the card, or about to be: desired or existing pods, from kube-state-metrics. */}}
 {{- $holds := printf "(max(kube_deployment_spec_replicas{%s}) > 0 or max(kube_deployment_status_replicas{%s}) > 0)" $server $server -}}
 {{- $deploy := printf "deploy/%s" (include "tts.serverName" .) -}}
+{{- /* The over-budget rule's numbers are the gate's (gate/policy.py, via files/gate-constants.json). */ -}}
+{{- $constants := include "tts.gateConstants" . | fromJson -}}
 groups:
   - name: tts-gate
     rules:
@@ -73,13 +70,13 @@ groups:
         annotations:
           summary: The tts gate loop has not completed a run for {{ $a.loopStaleMinutes }} minutes
           description: "Its process still serves metrics but its last run finished {{ "{{" }} $value | humanizeDuration {{ "}}" }} ago: it is stuck (a hung API call or metrics read)."
-          runbook: "kubectl -n {{ $ns }} logs deploy/{{ include "tts.fullname" . }}-gate (the controller) or {{ $deploy }} -c gate (the sidecar); restarting either restarts its loop (the gate's state is in the Lease {{ include "tts.gateLeaseName" . }})."
+          runbook: "kubectl -n {{ $ns }} logs deploy/{{ include "tts.gateName" . }} (the controller) or {{ $deploy }} -c gate (the sidecar); restarting either restarts its loop (the gate's state is in the Lease {{ include "tts.gateLeaseName" . }})."
       - alert: TTSHoldsGPUWithoutGate
         expr: |
           {{ $holds }}
             unless on() (time() - max(gate_last_run_timestamp_seconds{ {{- $gate -}} }) < {{ mul $a.loopStaleMinutes 60 }})
           {{- if $cron.guard.enabled }}
-            unless on() (time() - max(kube_cronjob_status_last_successful_time{ {{- $ksm -}} ,cronjob={{ include "tts.metrics.cronJobName" (dict "root" . "job" "guard") | quote }}}) < 900)
+            unless on() (time() - max(kube_cronjob_status_last_successful_time{ {{- $ksm -}} ,cronjob={{ include "tts.cronJobName" (dict "root" . "job" "guard") | quote }}}) < 900)
           {{- end }}
         for: 10m
         labels:
@@ -96,8 +93,8 @@ groups:
         expr: |
           {{ $holds }}
             and on() (
-              min(kube_cronjob_next_schedule_time{ {{- $ksm -}} ,cronjob={{ include "tts.metrics.cronJobName" (dict "root" . "job" "window-up") | quote }}})
-                < min(kube_cronjob_next_schedule_time{ {{- $ksm -}} ,cronjob={{ include "tts.metrics.cronJobName" (dict "root" . "job" "window-down") | quote }}})
+              min(kube_cronjob_next_schedule_time{ {{- $ksm -}} ,cronjob={{ include "tts.cronJobName" (dict "root" . "job" "window-up") | quote }}})
+                < min(kube_cronjob_next_schedule_time{ {{- $ksm -}} ,cronjob={{ include "tts.cronJobName" (dict "root" . "job" "window-down") | quote }}})
             )
           {{- if $demand }}
             unless on() (max(gate_demand_queued{ {{- $gate -}} }) > 0)
@@ -154,7 +151,7 @@ groups:
           {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
         annotations:
           summary: "The TTS server outgrew its GPU budget: {{ "{{" }} $value {{ "}}" }} over-budget yield(s) tonight"
-          description: "After its start-up the server held more GPU memory than gate.floor ({{ .Values.gate.floor }}) less 256MiB, the room the residents were promised, so the gate gave the card back (Event YieldOverBudget). After 2 it stays off the card until the window ends."
+          description: "After its start-up the server held more GPU memory than gate.floor ({{ .Values.gate.floor }}) less {{ $constants.overBudgetSlack }}, the room the residents were promised, so the gate gave the card back (Event YieldOverBudget). After {{ $constants.overBudgetYields }} it stays off the card until the window ends."
           runbook: "Measure what it really uses and set the floor from it: gate measure --prometheus <url> --start <bake start> --end <bake end> prints the observed peak beside the floor and the helm upgrade line; kubectl -n {{ $ns }} get events --field-selector reason=YieldOverBudget"
       - alert: TTSGateConfigRefused
         # The loops re-read gate.yaml when the ConfigMap changes; one that fails validation is not
@@ -167,6 +164,24 @@ groups:
           summary: "A tts gate refused its settings file: {{ "{{" }} $labels.pod {{ "}}" }}"
           description: "The changed gate.yaml failed validation, so the gate runs on with its last good settings: the change is not in force."
           runbook: "kubectl -n {{ $ns }} get cm {{ include "tts.gateConfigName" . }} -o jsonpath='{.data.gate\\.yaml}' | gate check-config - (it names the key and what it expects)"
+      - alert: TTSServerSlowing
+        # The server's own metrics (the image's layer), per process: the real-time factor of the
+        # last 30 minutes against the median of the process's first chunks. Only with at least a
+        # minute of audio made in those 30 minutes, so a few short chunks decide nothing.
+        expr: |
+          (
+            sum by (namespace, instance) (increase(tts_server_synthesis_seconds_sum{ {{- $gate -}} }[30m]))
+              / sum by (namespace, instance) (increase(tts_server_audio_seconds_total{ {{- $gate -}} }[30m]))
+          )
+            / max by (namespace, instance) (tts_server_realtime_factor_baseline{ {{- $gate -}} }) > {{ $a.slowdownRatio }}
+            and on (namespace, instance) sum by (namespace, instance) (increase(tts_server_audio_seconds_total{ {{- $gate -}} }[30m])) > 60
+        for: 10m
+        labels:
+          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
+        annotations:
+          summary: "The TTS server has slowed down: {{ "{{" }} $value | humanize {{ "}}" }} times its first chunks' real-time factor"
+          description: "Over the last 30 minutes it took {{ "{{" }} $value | humanize {{ "}}" }} times as long per second of audio as when the process started (bound {{ $a.slowdownRatio }}): the night bakes that much less narration."
+          runbook: "Check the hooks on the model and the host memory (tts_server_model_hooks, tts_server_host_memory_bytes) and tts_server_fix_applied; kubectl -n {{ $ns }} logs {{ $deploy }} -c server | grep tts_layer. A restart (kubectl -n {{ $ns }} rollout restart {{ $deploy }}) starts a fresh process."
       - alert: TTSGateJobFailed
         # A Job is retried by nobody (backoffLimit 0): a failed pod is a failed run. Failed Jobs
         # are kept a day, so only those created within the hour alert.

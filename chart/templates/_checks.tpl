@@ -1,43 +1,51 @@
 {{/*
-tts.sizeBytes: a size as the gate reads it ("6GiB", "15360MiB", "4.5Gi") in bytes, as a string
-(`atoi` it). Units are binary: KiB, MiB, GiB, TiB and the Kubernetes spellings Ki, Mi, Gi, Ti.
-A fraction counts to its sixth digit (finer than that is below a byte for KiB-GiB, and the sum
-stays inside int64 for TiB). Anything else fails, naming the value; call with
-(dict "value" .Values.gate.floor "key" "gate.floor").
-*/}}
-{{- define "tts.sizeBytes" -}}
-{{- $m := regexFindAll "^([0-9]+)(\\.([0-9]+))?(KiB|MiB|GiB|TiB|Ki|Mi|Gi|Ti)$" (toString .value) -1 -}}
-{{- if not $m }}{{ fail (printf "%s %q: a size needs a binary unit, e.g. 6GiB or 6656MiB" .key (toString .value)) }}{{ end -}}
-{{- $unit := regexFind "[KMGT]i" .value -}}
-{{- $mult := get (dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776) $unit | int64 -}}
-{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" .value -}}
-{{- $parts := splitList "." $number -}}
-{{- $bytes := mul (atoi (index $parts 0)) $mult -}}
-{{- if gt (len $parts) 1 -}}
-{{- $fraction := index $parts 1 | trunc 6 -}}
-{{- $bytes = add $bytes (div (mul (atoi $fraction) $mult) (atoi (printf "1%s" (repeat (len $fraction) "0")))) -}}
-{{- end -}}
-{{- $bytes -}}
-{{- end }}
-
-{{/*
-tts.valueChecks: refusals no schema can express, at render time (helm template and install alike):
+tts.valueChecks: refusals no schema can express, at render time (helm template and install alike),
+each one line naming the value. Called from templates/validation/checks.yaml alone, which Helm
+renders first, so every refusal names that file and no other (the gate's own containers and the
+test pod render nothing that can fail).
+- the gate's settings: templates/_settings.tpl's checks; the server pod's: _server.tpl's;
+- a window whose start is its end (empty, or a whole day?) and a time zone the gate does not know
+  (the list is the gate's, files/gate-constants.json);
+- an explicit CronJob schedule: the schedules follow gate.window (docs/design.md says why);
 - a chart that cannot guard: with the controller, the sidecar and the guard CronJob all off,
   nothing gives the card back while the server holds it (window-down only at the window's end);
-- a floor at or above the card's memory: the gate would never enter, silently, every night.
+- a value another one needs: persistence.existingClaim, persistence.nfs.server,
+  server.priorityClassName for priorityClass.create.
+A floor at or above gate.total is the gate's to refuse (it reads sizes; the chart does not): every
+gate container refuses such a settings file in one line, and `helm test` fails with it.
 */}}
 {{- define "tts.valueChecks" -}}
 {{- include "tts.gateSettingsChecks" . -}}
+{{- include "tts.serverChecks" . -}}
 {{- $gate := .Values.gate -}}
+{{- $constants := include "tts.gateConstants" . | fromJson -}}
+{{- $t := include "tts.window.times" . | fromJsonArray -}}
+{{- if and $t (eq (index $t 0) (index $t 2)) (eq (index $t 1) (index $t 3)) }}
+{{- fail (printf "gate.window %q: the start equals the end (an empty or a whole day?); use \"\" for any time" $gate.window) }}
+{{- end }}
+{{- if not (has $gate.timeZone $constants.timeZones) }}
+{{- $near := list -}}
+{{- $prefix := regexFind "^[^/]+/[A-Za-z]" (toString $gate.timeZone) -}}
+{{- range $constants.timeZones }}{{ if and $prefix (hasPrefix $prefix .) }}{{ $near = append $near . }}{{ end }}{{ end -}}
+{{- $hint := ternary "" (printf " (near it: %s)" (join ", " $near)) (empty $near) -}}
+{{- fail (printf "gate.timeZone %q is not an IANA time zone the gate knows%s; write e.g. Europe/London, America/New_York or UTC" (toString $gate.timeZone) $hint) }}
+{{- end }}
+{{- range $value := list "windowUp" "guard" "windowDown" }}
+{{- with (get $gate.cronJobs $value).schedule }}
+{{- fail (printf "gate.cronJobs.%s.schedule %q: the CronJobs' schedules follow gate.window and gate.timeZone; remove it (or move gate.window)" $value .) }}
+{{- end }}
+{{- end }}
 {{- if not (or $gate.controller.enabled $gate.sidecar.enabled $gate.cronJobs.guard.enabled) }}
 {{- fail "nothing would give the card back while the server holds it: set gate.controller.enabled, gate.sidecar.enabled or gate.cronJobs.guard.enabled to true" }}
 {{- end }}
-{{- with $gate.total }}
-{{- $floor := include "tts.sizeBytes" (dict "value" $gate.floor "key" "gate.floor") | atoi -}}
-{{- $total := include "tts.sizeBytes" (dict "value" . "key" "gate.total") | atoi -}}
-{{- if ge $floor $total }}
-{{- fail (printf "gate.floor %s is not below gate.total %s: the gate would never take the card; set gate.floor to the server's measured peak plus headroom" $gate.floor .) }}
+{{- if and (eq .Values.persistence.type "existingClaim") (not .Values.persistence.existingClaim) }}
+{{- fail "persistence.existingClaim is required when persistence.type is existingClaim" }}
 {{- end }}
+{{- if and (eq .Values.persistence.type "nfs") (not .Values.persistence.nfs.server) }}
+{{- fail "persistence.nfs.server is required when persistence.type is nfs" }}
+{{- end }}
+{{- if and .Values.priorityClass.create (not .Values.server.priorityClassName) }}
+{{- fail "server.priorityClassName names the PriorityClass to create" }}
 {{- end }}
 {{- end }}
 

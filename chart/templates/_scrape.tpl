@@ -11,10 +11,27 @@ prometheus.io/port: {{ . | quote }}
 prometheus.io/path: /metrics
 {{- end }}
 
+{{/*
+tts.metrics.serverPlace: where the server's own metrics port (server.metricsPort) is annotated.
+One place holds one port: with the sidecar's annotations on the pod, the server's go on the
+Service (its endpoints are the same pod), and the other way round; without the sidecar, where
+metrics.scrapeAnnotations says. "none" for none.
+*/}}
+{{- define "tts.metrics.serverPlace" -}}
+{{- $place := .Values.metrics.scrapeAnnotations -}}
+{{- if and .Values.gate.sidecar.enabled (ne $place "none") -}}
+{{- ternary "service" "pod" (eq $place "pod") -}}
+{{- else -}}
+{{- $place -}}
+{{- end -}}
+{{- end }}
+
 {{/* tts.metrics.podAnnotations: for the server pod template's annotations. */}}
 {{- define "tts.metrics.podAnnotations" -}}
 {{- if and .Values.gate.sidecar.enabled (eq .Values.metrics.scrapeAnnotations "pod") }}
 {{ include "tts.metrics.annotations" .Values.gate.sidecar.metricsPort }}
+{{- else if eq (include "tts.metrics.serverPlace" .) "pod" }}
+{{ include "tts.metrics.annotations" .Values.server.metricsPort }}
 {{- end }}
 {{- end }}
 
@@ -33,5 +50,7 @@ scrapeAnnotations pod or service its pod carries them; none leaves it unannotate
 {{- define "tts.metrics.serviceAnnotations" -}}
 {{- if and .Values.gate.sidecar.enabled (eq .Values.metrics.scrapeAnnotations "service") }}
 {{ include "tts.metrics.annotations" .Values.gate.sidecar.metricsPort }}
+{{- else if eq (include "tts.metrics.serverPlace" .) "service" }}
+{{ include "tts.metrics.annotations" .Values.server.metricsPort }}
 {{- end }}
 {{- end }}

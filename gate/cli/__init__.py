@@ -1,4 +1,4 @@
-"""The `gate` command line: a thin layer over `gate.run`, `gate.controller`, `gate.report` and the
+"""The `gate` command line: a thin layer over `gate.controller`, `gate.report` and the
 offline modules. Each command's body parses, calls and prints.
 
 Every option is also a GATE_* environment variable (the CronJobs set only those). Values are

@@ -13,7 +13,6 @@ import re
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, NoReturn
 
 import typer
@@ -21,7 +20,7 @@ import typer
 from gate import settings as gate_settings
 from gate.cli.options import COMMON, SETTING_PARAMS
 from gate.kube.errors import KubeError
-from gate.options import ConfigWatch, Options, parse_options, with_cluster
+from gate.options import Options, obtain, request
 from gate.sources import SourceError
 from gate.status import ExitStatus, for_kube_error
 from gate.units import InvalidValue
@@ -107,15 +106,20 @@ def with_settings(command: Callable[..., None], names: tuple[str, ...]) -> Calla
 
 
 def gate_command(
-    *groups: set[str], needs_total: bool = True, own_settings: dict[str, str] | None = None
+    *groups: set[str], needs_total: bool = True, own_settings: dict[str, str] | None = None, gives_back: bool = False
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Give a command the shared options of `groups` and the shared error handling.
 
     The command is written as `def cmd(options: Options, <its own options>)`; the wrapper shows
-    Typer one signature with both, resolves the settings (flag > variable > --config file >
-    default, `settings.resolve`), parses them and the other shared options (the others at their
-    defaults), and maps every expected failure to one stderr line and its exit status.
-    `own_settings` maps a command's own option to its settings key (`--interval`).
+    Typer one signature with both, parses the command line's settings and shared options (the
+    others at their defaults), and obtains the options (`gate.options.obtain`: who and where,
+    then the --config document; flag > variable > file > default), mapping every expected
+    failure to one stderr line and its exit status. `own_settings` maps a command's own option
+    to its settings key (`--interval`).
+
+    A refused --config file stops a command here (exit 2, one line, before any API call) unless
+    it `gives_back`: down, guard, run and pause then run blind on the defaults and say the file
+    was refused in their exit status and one line.
     """
     declared = set().union(*groups) if groups else set(COMMON)
     own_keys = own_settings or {}
@@ -130,15 +134,10 @@ def gate_command(
             names = {param: s.key for param, s in SETTING_PARAMS.items() if param in declared}
             given = given_settings(ctx, {**names, **own_keys}, {**raw, **kwargs})
 
-            def build(document: gate_settings.Document | None) -> Options:
-                options, given_namespace = parse_options(raw, gate_settings.resolve(given, document), needs_total)
-                return with_cluster(options, given_namespace)
-
             def body() -> None:
-                document = gate_settings.load(raw["config"]) if raw["config"] else None
-                options = build(document)
-                if document is not None:
-                    options = replace(options, watch=ConfigWatch(document, build))
+                options = obtain(request(raw, given, needs_total))
+                if options.refused is not None and not gives_back:
+                    raise InvalidValue(options.refused)
                 command(options, **kwargs)
 
             run_reporting_errors(body, raw["debug"])
@@ -150,3 +149,8 @@ def gate_command(
         return wrapper
 
     return decorate
+
+
+def refused_line(options: Options, what: str) -> str:
+    """The one line of a command that ran without its settings file: what it did, and why."""
+    return f"settings refused, {what} all the same: {options.refused}"

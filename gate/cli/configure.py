@@ -10,21 +10,24 @@ import typer
 
 from gate import policy
 from gate import settings as gate_settings
-from gate.cli.command import echo_json, fail, gate_command, given_settings, run_reporting_errors, with_settings
-from gate.cli.options import ACTS, CLUSTER, SETTING_PARAMS, ConfigFile, Output
+from gate.cli.command import echo_json, fail, gate_command, given_settings, refused_line, run_reporting_errors, with_settings
+from gate.cli.options import ACTS, CLUSTER, SETTING_PARAMS, ConfigFile, Output, Seal
 from gate.kube.errors import KubeNotFound
+from gate.live import lease_name, store_for, write_state
 from gate.options import Options, choice
-from gate.run import lease_name, store_for, write_state
 from gate.status import ExitStatus
 
 
-@gate_command(CLUSTER, ACTS, {"output"}, needs_total=False)
+@gate_command(CLUSTER, ACTS, {"output"}, needs_total=False, gives_back=True)
 def pause(options: Options) -> None:
     """Pause the gate from the cluster: set tts.gate/paused "true" on the Lease of the Deployment
     it names (refused when that Deployment does not exist). The controller and the sidecar give
     the card back within one interval and nothing takes it until `gate resume` (as `enabled:
-    false` in the settings does, without touching the chart)."""
+    false` in the settings does, without touching the chart). A refused settings file does not
+    stop it (exit 2 after the switch is set)."""
     switch(options, paused=True)
+    if options.refused is not None:
+        fail(refused_line(options, "the pause was set"), ExitStatus.USAGE)
 
 
 @gate_command(CLUSTER, ACTS, {"output"}, needs_total=False)
@@ -64,7 +67,7 @@ def switch(options: Options, paused: bool) -> None:
     changed = was is not paused
     if changed:
         write_state(kube, settings, {policy.PAUSED: "true" if paused else None}, dry_run=options.dry_run)
-    still = [] if settings.enabled else ["enabled: false in the settings"]
+    still = list(policy.paused_by(None, settings))
     where = f"Lease {namespace}/{lease} (Deployment {namespace}/{deployment})"
     if options.output == "json":
         echo_json(
@@ -96,18 +99,23 @@ def switch(options: Options, paused: bool) -> None:
         typer.echo(f"{prefix}resumed: {policy.PAUSED} removed from {where}{before}{tail}")
 
 
-def check_config(ctx: typer.Context, path: ConfigFile, output: Output = "text", **given: Any) -> None:
+def check_config(ctx: typer.Context, path: ConfigFile, output: Output = "text", seal: Seal = False, **given: Any) -> None:
     """Validate a settings document offline, as `promtool check config` does, and print the
     effective settings with where each came from (default, file, variable, flag). Exit 2 on a
-    bad file; nothing is contacted."""
+    bad file, naming every problem; nothing is contacted. With --seal, a hand-written document
+    that passes is sealed (its header added when missing, its seal written last) in place, or
+    on stdout for -."""
 
     def body() -> None:
+        output_format = choice(output, gate_settings.Format, "output format")
+        if seal:
+            sealed(path)
+            return
         document = gate_settings.load(path)
         names = {s.param: s.key for s in gate_settings.SHARED}
-        resolved = gate_settings.resolve(given_settings(ctx, names, given), document)
-        gate_settings.parse(resolved.values, resolved.origins, document.path, needs_total=True)
-        output_format = choice(output, gate_settings.Format, "output format")
-        rows = [(key, resolved.values[key], resolved.origins[key].value) for key in gate_settings.BY_KEY]
+        flags = gate_settings.parse_values(given_settings(ctx, names, given))
+        settled = gate_settings.settle(document.given, flags, path=document.path)
+        rows = [(key, settled.raw[key], settled.origins[key].value) for key in gate_settings.BY_KEY]
         if output_format == "json":
             echo_json({"file": document.path, "hash": document.hash, "settings": [{"key": k, "value": v, "from": o} for k, v, o in rows]})
             return
@@ -118,6 +126,15 @@ def check_config(ctx: typer.Context, path: ConfigFile, output: Output = "text", 
             typer.echo(f"{key:<{width}}  {shown}  ({origin})")
 
     run_reporting_errors(body, False)
+
+
+def sealed(path: str) -> None:
+    if path == "-":
+        text = gate_settings.decode(gate_settings.read_stdin(gate_settings.MAX_BYTES), "-")
+        typer.echo(gate_settings.seal(text), nl=False)
+        return
+    document = gate_settings.seal_file(path)
+    typer.echo(f"{path}: sealed (hash {document.hash})")
 
 
 with_settings(check_config, tuple(SETTING_PARAMS))

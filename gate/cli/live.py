@@ -8,10 +8,10 @@ import os
 import typer
 
 from gate import defaults, report
-from gate.cli.command import echo_json, fail, gate_command
+from gate.cli.command import echo_json, fail, gate_command, refused_line
 from gate.cli.options import ACTS, CARD, CLUSTER, Deadline
+from gate.cycle import Outcome
 from gate.options import Options
-from gate.run import Outcome
 from gate.status import ExitStatus
 from gate.units import InvalidValue, parse_duration
 
@@ -32,6 +32,8 @@ def finish(outcome: Outcome, options: Options) -> None:
         echo_json(report.outcome_dict(outcome, options.settings))
     else:
         typer.echo(report.outcome_text(outcome))
+    if options.refused is not None:  # the one line says the file was refused, whatever the run did
+        fail(refused_line(options, f"{outcome.command} ran {'blind ' if outcome.view is not None else ''}"), ExitStatus.USAGE)
     if outcome.view is not None and outcome.view.blind:
         fail(f"blind: {outcome.view.blind_reason}", ExitStatus.METRICS)  # the one line that says why
 
@@ -51,7 +53,8 @@ def preflight(options: Options, deadline: Deadline = defaults.ONE_SHOT_DEADLINE)
     run_once("preflight", options, deadline)
 
 
-@gate_command(CLUSTER, ACTS, {"output"}, needs_total=False)
+@gate_command(CLUSTER, ACTS, {"output"}, needs_total=False, gives_back=True)
 def down(options: Options, deadline: Deadline = defaults.ONE_SHOT_DEADLINE) -> None:
-    """Give the card back (scale to 0) unconditionally: the window's end. Needs no metrics."""
+    """Give the card back (scale to 0) unconditionally: the window's end. Needs no metrics, and no
+    settings file: a refused one is exit 2 after the card is back."""
     run_once("down", options, deadline)

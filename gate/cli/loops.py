@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from gate import defaults
 from gate import settings as gate_settings
-from gate.cli.command import gate_command
+from gate.cli.command import fail, gate_command, refused_line
 from gate.cli.live import run_once
 from gate.cli.options import (
     ACTS,
@@ -20,6 +20,7 @@ from gate.cli.options import (
     WatchOpt,
 )
 from gate.options import Options
+from gate.status import ExitStatus
 from gate.units import InvalidValue
 
 
@@ -30,10 +31,12 @@ def loop(options: Options, command: str, interval_key: str, metrics_port: int, m
         raise InvalidValue(f"invalid iterations {iterations}: expected 0 or more")
     from gate.controller import control
 
-    control(options, interval_key, metrics_address, metrics_port, iterations=iterations, command=command)
+    final = control(options, interval_key, metrics_address, metrics_port, iterations=iterations, command=command)
+    if final.refused is not None:  # it ran blind to the end: its status says the file was refused
+        fail(refused_line(final, "the loop ran blind"), ExitStatus.USAGE)
 
 
-@gate_command(CLUSTER, CARD, ACTS, {"output", "log_format"}, own_settings={"interval": "sidecar.interval"})
+@gate_command(CLUSTER, CARD, ACTS, {"output", "log_format"}, own_settings={"interval": "sidecar.interval"}, gives_back=True)
 def guard(
     options: Options,
     watch: WatchOpt = False,
@@ -43,14 +46,16 @@ def guard(
     iterations: Iterations = 0,
     deadline: Deadline = defaults.ONE_SHOT_DEADLINE,
 ) -> None:
-    """Holding the card, give it back (scale to 0) when it has no room, the metrics are blind, the window ended or the gate is paused."""
+    """Holding the card, give it back (scale to 0) when it has no room, the metrics are blind, the window ended or the gate is paused.
+
+    A refused settings file is blindness: guard gives the card back all the same, and exits 2."""
     if not watch:
         run_once("guard", options, deadline)
         return
     loop(options, "guard", "sidecar.interval", metrics_port, metrics_address, iterations)
 
 
-@gate_command(CLUSTER, CARD, ACTS, {"log_format"}, own_settings={"interval": "controller.interval"})
+@gate_command(CLUSTER, CARD, ACTS, {"log_format"}, own_settings={"interval": "controller.interval"}, gives_back=True)
 def run_controller(
     options: Options,
     interval: ControllerInterval = gate_settings.BY_KEY["controller.interval"].default,  # type: ignore[assignment]
@@ -60,5 +65,6 @@ def run_controller(
 ) -> None:
     """The controller: every interval, decide as preflight, guard and down would, and act, until
     SIGTERM. Serves /metrics and /healthz (fails once the loop stops completing iterations).
-    Paused (--disabled, `enabled: false`, or `gate pause`), every tick gives the card back and none takes it."""
+    Paused (--disabled, `enabled: false`, or `gate pause`), every tick gives the card back and none takes it.
+    A settings file refused at start leaves it blind (it gives the card back) until the file passes."""
     loop(options, "tick", "controller.interval", metrics_port, metrics_address, iterations)

@@ -120,7 +120,7 @@ def _interval_option(key: str) -> Any:
     setting = gate_settings.BY_KEY[key]
     return Annotated[
         str,
-        typer.Option(setting.flag, envvar=setting.env, metavar=setting.metavar, help=f"{setting.help} (gate.{key} in --config)"),
+        typer.Option(setting.flag, envvar=setting.env, metavar=setting.metavar, help=f"{setting.help} ({key} in --config)"),
     ]
 
 
@@ -152,6 +152,14 @@ MetricsAddress = Annotated[
 
 ConfigFile = Annotated[
     str, typer.Argument(metavar="FILE|-", help="The settings document; - reads it (or `helm template` output) from stdin.")
+]
+Seal = Annotated[
+    bool,
+    typer.Option(
+        "--seal",
+        help="Seal a hand-written document that passes: add its `apiVersion: tts.gate/v1` header when missing and write its "
+        "`# sha256:` seal last, in place (- : on stdout). The gate reads no document without both.",
+    ),
 ]
 ServerUrl = Annotated[
     str | None,

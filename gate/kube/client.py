@@ -19,7 +19,7 @@ spec) is KubeBadAnswer, a KubeUnavailable.
 Time is bounded, whatever the peer does:
 
 - one attempt: `timeout_seconds` for everything (connect, TLS, status line, headers, the whole
-  body). The shared deadline watcher (gate.deadline) shuts the call's socket down at its deadline, so
+  body). The shared deadline watcher (gate.socket_deadline) shuts the call's socket down at its deadline, so
   a peer that trickles a byte at a time cannot hold the call past it; the body is read in chunks
   under the deadline and capped at MAX_BODY_BYTES (an error answer's at MAX_ERROR_BODY_BYTES:
   only its message is used), measured after any Content-Encoding is undone.
@@ -48,9 +48,9 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from gate.deadline import Deadline
 from gate.kube.config import ClusterConfig
 from gate.kube.errors import KubeBadAnswer, KubeError, KubeUnavailable, error_class
+from gate.socket_deadline import Deadline
 
 MERGE_PATCH = "application/merge-patch+json"
 _LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
@@ -241,7 +241,7 @@ class KubeClient:
 
 
 class _Deadline(Deadline):
-    """A call's deadline (gate.deadline), also known to the calling thread: the connections this
+    """A call's deadline (gate.socket_deadline), also known to the calling thread: the connections this
     thread opens meanwhile report their sockets to it (`_Watched`), so the body loop and every
     read under the request are bounded by it."""
 

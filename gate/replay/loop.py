@@ -1,7 +1,8 @@
 """The loop: one second at a time, it hands the ledger each new snapshot, runs the schedule's
-commands through the real policy (`policy.step`) against what the world shows, keeps the
-gate's state in a store as the live gate keeps it in its Lease, scales the world's pod, and
-hands the ledger what happened."""
+commands through the live gate's own cycle (`cycle.cycle`: read, look, `policy.step`, act in
+the live write order) with the world's pod as its target and the gate's state in a store as the
+live gate keeps it in its Lease, and hands the ledger what happened. The seed's baseline has
+its own rule and no state: it only scales the pod."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from gate import policy
-from gate.policy import GateState
+from gate import cycle, policy
+from gate.policy import Decision
 from gate.replay.clock import epoch, instant
 from gate.replay.config import POLICIES, ReplayConfig, accounting_window
 from gate.replay.ledger import Ledger, NightSummary
 from gate.replay.schedule import Schedule
-from gate.replay.world import EXPORTER_SOURCES, ExporterModel, Life, World, own_bytes
+from gate.replay.world import EXPORTER_SOURCES, ExporterModel, Life, SimulatedPod, World, own_bytes
 from gate.seed import seed_decide
-from gate.store import MemoryStore, Snapshot, merge
+from gate.store import MemoryStore, NoMemory, StateStore, merge
 from gate.trace import Trace
 from gate.units import InvalidValue, format_instant
 
@@ -56,43 +57,45 @@ class Simulation:
         self.window = accounting_window(config)
         self.world = World(trace, config.settings, config.pod, config.exporter, config.demand, config.demand_failure_every)
         self.result = ReplayResult(config.policy, trace, config, lives=self.world.lives)
-        self.state = GateState(0)
-        # The gate's state, as the live gate's Lease keeps it: written through the same merge.
-        self.store = MemoryStore()
+        self.pod = SimulatedPod(self.world)
+        # The gate's state, as the live gate's Lease keeps it: written through the same cycle. The
+        # reactive reference remembers no yield.
+        self.store: StateStore = NoMemory() if config.policy == "reactive" else MemoryStore()
+        self.paused = False
 
     def run(self, t: int, command: str) -> None:
         if self.config.paused_spans and self.config.policy == "gate":
             self.switch_pause(t)
-        read = self.store.read()
+        self.pod.now = t
+        before = self.pod.replicas
         if self.config.policy == "seed":
-            decision = seed_decide(command, self.world.observe(t), self.state.replicas, self.settings.floor_bytes)
-        elif command == "down":  # looks at no metrics and probes no queue
-            decision = policy.step(command, None, self.state, self.settings)
+            decision = seed_decide(command, self.world.observe(t), before, self.settings.floor_bytes)
+            if decision.replicas is not None:
+                self.pod.scale(decision.replicas)
         else:
-            view = policy.assess(self.world.observe(t), self.settings, instant(t), self.state)
-            decision = policy.step(command, view, self.state, self.settings, self.world.probe(t))
-        self.apply(t, read, decision)
+            decision = cycle.cycle(
+                command,
+                self.settings,
+                self.store,
+                self.pod,
+                instant(t),
+                observe=lambda: self.world.observe(t),
+                probe=lambda: self.world.probe(t),
+                record_event=command != "tick",  # the controller records its Events on a change of reason
+            ).decision
+        self.acted(t, before, decision)
 
     def switch_pause(self, t: int) -> None:
         """The Lease's pause switch as `gate pause` and `gate resume` set it over the paused
         spans (the same merge as their write), so the deciders read it with the rest of the state."""
         paused = any(start <= t < end for start, end in self.config.paused_spans)
-        if paused != self.state.paused:
+        if paused != self.paused:
             merge(self.store, self.store.read(), {policy.PAUSED: "true" if paused else None})
-            self.state = GateState.from_annotations(self.state.replicas, self.store.read().annotations)
+            self.paused = paused
 
-    def apply(self, t: int, read: Snapshot, decision: policy.Decision) -> None:
-        # The decision's changes merged into the state the run read, as the live gate writes
-        # them (one writer here: nothing to lose a race to), then read back as the live gate
-        # reads them. The reactive baseline keeps no memory of yields: it never writes.
-        if decision.annotations and self.config.policy != "reactive":
-            merge(self.store, read, decision.annotations)
-        replicas = self.state.replicas
-        if decision.replicas is not None and decision.replicas != replicas:
-            replicas = decision.replicas
-            self.world.scale(t, replicas)
-            self.result.actions.append(Action(instant(t), replicas, decision.command, decision.reason.value))
-        self.state = GateState.from_annotations(replicas, self.store.read().annotations)
+    def acted(self, t: int, before: int, decision: Decision) -> None:
+        if self.pod.replicas != before:
+            self.result.actions.append(Action(instant(t), self.pod.replicas, decision.command, decision.reason.value))
 
     def simulate(self) -> ReplayResult:
         trace, settings = self.trace, self.settings
@@ -109,12 +112,12 @@ class Simulation:
                 index += 1
                 ledger.scraped(t, snapshots[index], snapshots[index - 1] if index > 0 else None)
             ledger.fired(t, schedule.job_pods(t))
-            for command in schedule.commands_at(t, self.state.replicas, self.world.life):
+            for command in schedule.commands_at(t, self.pod.replicas, self.world.life):
                 before = len(actions)
                 self.run(t, command)
                 for action in actions[before:]:
                     ledger.acted(t, action.replicas, action.reason)
-            ledger.second(t, self.world, self.state.replicas)
+            ledger.second(t, self.world, self.pod.replicas)
         self.result.nights = ledger.summaries()
         return self.result
 
@@ -127,6 +130,6 @@ def replay(trace: Trace, config: ReplayConfig) -> ReplayResult:
     if config.exporter.source not in EXPORTER_SOURCES:
         raise InvalidValue(f"invalid exporter source {config.exporter.source!r}: expected one of {', '.join(EXPORTER_SOURCES)}")
     if config.policy == "reactive":
-        settings = replace(settings, stable_seconds=0, cooldown_max_seconds=0, hysteresis_bytes=0)
+        settings = replace(settings, cooldown_seconds=0, cooldown_max_seconds=0, hysteresis_bytes=0)
         config = replace(config, settings=settings, exporter=ExporterModel())
     return Simulation(residents_only, config).simulate()

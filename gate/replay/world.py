@@ -1,7 +1,8 @@
 """The simulated world: the TTS pod the gate scales (each life from desired 1 to scaled to 0),
 the exporter as the owner's behaves (its label lag, its HELP/TYPE-only answers, a device-level
 source beside it or dcgm alone) and the demand probe over a queue trace. It answers what a
-command at t would read; it decides nothing."""
+command at t would read, and is scaled through `SimulatedPod`, the cycle's target; it decides
+nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import bisect
 from dataclasses import dataclass, field
 
 from gate import policy
+from gate.cycle import Scale
 from gate.policy import Blind, Demand, PodUsage, Reading, Settings
 from gate.replay.clock import instant
 from gate.trace import Trace
@@ -148,6 +150,33 @@ class World:
             return Demand(None, "the probe failed", *((last[0], t - last[1]) if last else (None, None)))
         self.last_demand = (queued, t)
         return Demand(queued)
+
+
+class SimulatedPod:
+    """The replay's target (`cycle.Target`): the server's Deployment as the world holds it. Its
+    replicas are whether a life is wanted, its generation moves with every change of replicas
+    (as the API server's does), a scale at the current second (`now`) begins or ends a life, and
+    its Events are kept in order."""
+
+    def __init__(self, world: World):
+        self.world = world
+        self.now = 0  # the second the simulation is at
+        self.replicas = 1 if world.life is not None else 0
+        self.generation = 1
+        self.events: list[tuple[int, str]] = []
+
+    def read(self) -> Scale:
+        return Scale(self.replicas, self.generation)
+
+    def scale(self, replicas: int) -> int:
+        if replicas != self.replicas:
+            self.world.scale(self.now, replicas)
+            self.replicas = 1 if self.world.life is not None else 0
+            self.generation += 1
+        return self.replicas
+
+    def record(self, reason: str, message: str, warning: bool = False) -> None:
+        self.events.append((self.now, reason))
 
 
 def own_bytes(lives: list[Life], pod: PodModel, t: int) -> int:

@@ -1,6 +1,6 @@
 """Bounded HTTP GETs for the sources: one deadline for the whole answer and a cap on its size.
 
-The deadline is enforced from outside the read (`gate.deadline`, shared with the API client): the
+The deadline is enforced from outside the read (`gate.socket_deadline`, shared with the API client): the
 socket is shut down when it runs out, so whatever the peer does (stalls before its headers, sends
 them a byte at a time, trickles the body) the call returns by `timeout` plus a few milliseconds.
 Name resolution runs in a short-lived thread joined with the same deadline (the resolver cannot
@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
-from gate.deadline import Deadline
 from gate.policy import DeviceReading, Reading
+from gate.socket_deadline import Deadline
 from gate.sources import SourceConfig, SourceError
 
 _CHUNK = 64 * 1024

@@ -1,4 +1,5 @@
-"""One overall deadline for a network read, enforced from outside the read.
+"""One overall deadline for a network read, enforced from outside the read by shutting its sockets
+down (not the one-shot commands' `--deadline`, which bounds a whole run: `controller.decide_within`).
 
 http.client's `readline` and `read(n)` loop over `recv` until they have a whole line or n bytes,
 and a socket timeout bounds each `recv`, not the call: a peer that sends a byte every half second

@@ -1,0 +1,416 @@
+"""The decisions: what each command does with a view of the card and the gate's state.
+
+`step` is the one place a command's decider is chosen. Every decider returns a `Decision` (one
+reason drives the Event, the metric and the log line); none reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from gate.policy.observation import Demand, View, has_room
+from gate.policy.settings import Settings
+from gate.policy.state import (
+    ENTERED_AT,
+    ENTRY_GENERATION,
+    ENTRY_UNATTRIBUTED,
+    IDLE_SINCE,
+    OVER_BUDGET_AT,
+    OVER_BUDGET_YIELDS,
+    PAUSED,
+    ROOM_SINCE,
+    SWITCH_OFF,
+    SWITCH_ON,
+    YIELD_STREAK,
+    YIELDED_AT,
+    GateState,
+    cleared,
+    night_cleared,
+)
+from gate.units import format_duration, format_instant, format_size
+
+# A hold shorter than this was cut short: the server needs ~45 s to start and ~60 s to load, so it
+# baked two or three minutes at most, while the resident that returned met it on the card. A yield
+# after a shorter hold is a repeat (the cool-down doubles); after a longer one, an isolated wake.
+SHORT_HOLD_SECONDS = 300.0
+# The budget's slack: the guard yields once the server's own memory exceeds the floor less this.
+# Less, not plus: the floor is the promise that `card - floor` stays the residents'. The gate acts
+# on readings up to one 15-s collection and one 10-s interval old, and the release takes 15 s
+# more, so a server caught at the floor is past it before its memory is freed; yielding a little
+# before the floor keeps the promise. 256 MiB is 4 % of the default floor, and no normal bake comes
+# near it: `gate measure` sets the floor at the measured peak plus 2 GiB, so a server at the floor
+# less 256 MiB has outgrown its peak by 1.75 GiB (a model switched in the settings UI, the
+# allocator's reserve grown on long chunks).
+OVER_BUDGET_SLACK_BYTES = 256 * 2**20
+# How many over-budget yields bar re-entry for the rest of the night.
+OVER_BUDGET_LIMIT = 2
+# "The night" of the over-budget bar: the window's end clears it (window-down, the guard's
+# out-of-window yield, `gate down`); with no window (demand at any hour) nothing ends a night, so
+# the bar lifts this long after the last over-budget yield: long enough to keep the server off
+# the card through a night's bake and its retries, short enough that tomorrow's bake runs.
+OVER_BUDGET_NIGHT_SECONDS = 12 * 3600.0
+
+
+class Reason(StrEnum):
+    """Why a command did what it did; also the Event reason suffix and the metric label."""
+
+    ENTERED = "entered"
+    ALREADY_UP = "already-up"
+    OUT_OF_WINDOW = "out-of-window"
+    NO_ROOM = "no-room"
+    BLIND = "blind"
+    COOLING_DOWN = "cooling-down"
+    HOLDING = "holding"
+    NOT_HOLDING = "not-holding"
+    WINDOW_END = "window-end"
+    ALREADY_DOWN = "already-down"
+    WINDOW_ENDING = "window-ending"  # preflight: too close to the window's end to start
+    NO_WORK = "no-work"  # preflight: the demand probe read an explicit 0
+    IDLE = "idle"  # guard: the queue has been empty for idle-after
+    PAUSED = "paused"  # `enabled: false` or the Lease's switch: the card is given back and never taken
+    # guard: the server's own memory outgrew the floor; preflight: two such yields tonight
+    OVER_BUDGET = "over-budget"
+
+
+@dataclass(frozen=True)
+class Decision:
+    # The decider that decided: preflight, guard or down. The controller's tick decides as one of
+    # them (see `decide_tick`), so its Events and metrics read as that command's.
+    command: str
+    reason: Reason
+    message: str
+    replicas: int | None = None  # the replicas to set; None leaves them alone
+    annotations: Mapping[str, str | None] = field(default_factory=dict)  # None removes a key
+
+    @property
+    def refused(self) -> bool:
+        """A preflight that could have taken the card and did not."""
+        return self.command == "preflight" and self.reason not in (Reason.ENTERED, Reason.ALREADY_UP)
+
+
+def _room_text(view: View, settings: Settings) -> str:
+    presumed = f"; {format_size(view.presumed_own_bytes)} unlabelled presumed the server's" if view.presumed_own_bytes else ""
+    return (
+        f"free {format_size(view.free_bytes)} (total {format_size(view.total_bytes)} - residents "
+        f"{format_size(view.resident_bytes)}{presumed}) vs floor {format_size(settings.floor_bytes)}"
+    )
+
+
+def _window_text(settings: Settings) -> str:
+    return str(settings.window) if settings.window else "no window"
+
+
+def _streak_cap(settings: Settings) -> int:
+    """The streak at which the cool-down reaches its cap: doubling further changes nothing."""
+    streak = 1
+    while settings.cooldown_seconds > 0 and settings.cooldown_seconds * 2 ** (streak - 1) < settings.cooldown_max_seconds:
+        streak += 1
+    return streak
+
+
+def cooldown(state: GateState, settings: Settings) -> float:
+    """How long re-entry after the last yield waits with room: the first cool-down doubled for
+    each yield in a row that cut an entry short, up to the cap. A streak that cannot be read
+    after a yield is the longest."""
+    longest = max(settings.cooldown_seconds, settings.cooldown_max_seconds)
+    if state.yield_streak is None:
+        return longest
+    streak = min(state.yield_streak, _streak_cap(settings))  # a huge one read back: no overflow
+    return max(settings.cooldown_seconds, min(settings.cooldown_max_seconds, settings.cooldown_seconds * 2 ** (streak - 1)))
+
+
+def yield_changes(state: GateState, settings: Settings, now: datetime, clock_jumped: bool = False) -> dict[str, str | None]:
+    """A yield's state: its time, and the streak. A hold shorter than SHORT_HOLD_SECONDS (or of
+    unknown length) continues the streak; a longer one was a quiet stretch, and starts it anew.
+    A hold measured across a clock jump is of unknown length."""
+    held = (now - state.entered_at).total_seconds() if state.entered_at is not None and not clock_jumped else None
+    short = held is None or held < SHORT_HOLD_SECONDS  # a clock that jumped back: short too
+    streak = min((state.yield_streak or 0) + 1, _streak_cap(settings)) if short else 1
+    return {**cleared(state), YIELDED_AT: format_instant(now), YIELD_STREAK: str(streak)}
+
+
+def barred(state: GateState, now: datetime) -> bool:
+    """Two over-budget yields tonight: the card is not taken again until the night ends."""
+    return over_budget_tonight(state, now) >= OVER_BUDGET_LIMIT
+
+
+def over_budget(view: View, state: GateState, settings: Settings) -> bool:
+    """Holding the card past the start-up grace, the server's own memory exceeds its budget: the
+    floor less the slack. During the grace, unlabelled memory presumed the server's may be a
+    resident's; an entry of unknown time has no grace (the residents' side)."""
+    if view.blind or state.replicas < 1:
+        return False
+    if state.entered_at is not None and 0 <= (view.now - state.entered_at).total_seconds() < settings.startup_grace_seconds:
+        return False
+    return view.own_bytes > budget_bytes(settings.floor_bytes)
+
+
+def budget_bytes(floor_bytes: int) -> int:
+    """What the server may hold on the card: the floor less the slack."""
+    return floor_bytes - OVER_BUDGET_SLACK_BYTES
+
+
+def paused_by(state: GateState | None, settings: Settings) -> tuple[str, ...]:
+    """Which switches pause the gate now (none: it runs). Either is enough."""
+    switches = []
+    if not settings.enabled:
+        switches.append("enabled: false in the settings")
+    if state is not None and state.pause_unreadable is not None:
+        switches.append(
+            f"the Lease's {PAUSED} annotation, whose value {state.pause_unreadable!r} is not one of "
+            f"{'/'.join(SWITCH_ON)} or {'/'.join(SWITCH_OFF)} (read as a pause; gate pause or gate resume rewrites it)"
+        )
+    elif state is not None and state.paused:
+        switches.append(f"the Lease's {PAUSED} annotation (gate pause)")
+    return tuple(switches)
+
+
+def _paused_text(switches: tuple[str, ...]) -> str:
+    return "the gate is paused by " + " and ".join(switches)
+
+
+def _demand_in_hours(settings: Settings, now: datetime) -> bool:
+    demand = settings.demand
+    return demand is not None and (demand.window is None or demand.window.contains(now))
+
+
+def _restarted(since: datetime | None, view: View) -> str | None:
+    """None while a timer stored at `since` runs and can be trusted; else it (re)starts now, as
+    a wake would, and this says why in a message's words ("": none was running).
+
+    The Lease's instants are wall-clock times written by whichever run of the gate started them;
+    one in the future, or a wall clock that this process saw jump against its monotonic clock,
+    says the difference `now - since` measures the clock, not the time that passed."""
+    if since is None:
+        return ""
+    if since > view.now:
+        return f" (the timer restarts: it was stamped {format_duration((since - view.now).total_seconds())} in the future)"
+    if view.clock_jumped:
+        return f" (the timer restarts: the wall clock jumped {format_duration(abs(view.clock_jump_seconds))} against the monotonic clock)"
+    return None
+
+
+def decide_preflight(view: View, state: GateState, settings: Settings, demand: Demand | None = None) -> Decision:
+    """Take the card (replicas 1) only inside the window (or with work queued in demand's hours),
+    with room, past any cool-down, and not in the window's last minutes."""
+    cmd = "preflight"
+    now = view.now
+    clear_room: dict[str, str | None] = {ROOM_SINCE: None} if state.room_since is not None else {}
+    paused = paused_by(state, settings)
+    if paused:
+        return Decision(cmd, Reason.PAUSED, f"not taking the card: {_paused_text(paused)}")
+    demand = demand if settings.demand is not None else None
+    # A failed probe is no action: the last count stands for idle-after; then the window rules.
+    work = demand.work(settings.demand.idle_after_seconds) if demand is not None and settings.demand is not None else None
+    by_demand = work is True and _demand_in_hours(settings, now)
+    if state.replicas >= 1:
+        return Decision(cmd, Reason.ALREADY_UP, f"already at {state.replicas} replica(s)")
+    if not view.in_window and not by_demand:
+        why = f"; {demand}" if demand is not None else ""
+        return Decision(cmd, Reason.OUT_OF_WINDOW, f"outside the window ({_window_text(settings)}){why}", annotations=clear_room)
+    if work is False:
+        return Decision(cmd, Reason.NO_WORK, f"nothing to bake: the queue reads 0 ({demand})", annotations=clear_room)
+    if barred(state, now):
+        assert state.over_budget_at is not None
+        return Decision(
+            cmd,
+            Reason.OVER_BUDGET,
+            f"not taking the card tonight: the server outgrew its budget {state.over_budget_yields} times, last at "
+            f"{format_instant(state.over_budget_at)}; measure it (gate measure) and raise the floor",
+            annotations=clear_room,
+        )
+    if view.blind:
+        return Decision(cmd, Reason.BLIND, f"not taking the card: {view.blind_reason}", annotations=clear_room)
+    if not has_room(view, settings):
+        return Decision(cmd, Reason.NO_ROOM, f"no room: {_room_text(view, settings)}", annotations=clear_room)
+    cooling = _cooling_down(view, state, settings, clear_room) if state.yielded_at is not None else None
+    if cooling is not None:
+        return cooling
+    left = settings.window.seconds_left(now) if settings.window is not None else None
+    if not by_demand and left is not None and left < settings.entry_margin_seconds:
+        return Decision(
+            cmd,
+            Reason.WINDOW_ENDING,
+            f"the window ends in {format_duration(left)}, within the {format_duration(settings.entry_margin_seconds)} "
+            "a start and a model load need",
+            annotations=clear_room,
+        )
+    return _entry(view, state, settings, f"; {demand}" if by_demand else "")
+
+
+def _cooling_down(view: View, state: GateState, settings: Settings, clear_room: Mapping[str, str | None]) -> Decision | None:
+    """After a yield, with room: the cool-down's decision while it runs, or None once it is over.
+    Its timer (`room-since`) restarts as a wake would when it cannot be trusted (`_restarted`)."""
+    cmd = "preflight"
+    assert state.yielded_at is not None
+    if not has_room(view, settings, settings.hysteresis_bytes):
+        return Decision(
+            cmd,
+            Reason.COOLING_DOWN,
+            f"after a yield, re-entry needs {format_size(settings.hysteresis_bytes)} above the floor: {_room_text(view, settings)}",
+            annotations=clear_room,
+        )
+    wait = cooldown(state, settings)
+    streak = f", yield {state.yield_streak} in a row" if state.yield_streak else ", the yield streak unreadable"
+    restarted = _restarted(state.room_since, view)
+    if restarted is not None:
+        return Decision(
+            cmd,
+            Reason.COOLING_DOWN,
+            f"room seen after the yield at {format_instant(state.yielded_at)}{streak}; re-entry after {format_duration(wait)} "
+            f"of room{restarted}",
+            annotations={ROOM_SINCE: format_instant(view.now)},
+        )
+    assert state.room_since is not None
+    held = (view.now - state.room_since).total_seconds()
+    if held < wait:
+        return Decision(
+            cmd, Reason.COOLING_DOWN, f"room for {format_duration(held)} of the {format_duration(wait)} needed after a yield{streak}"
+        )
+    return None
+
+
+def _entry(view: View, state: GateState, settings: Settings, work_text: str) -> Decision:
+    """Take the card: the entry's intent (its time, the unattributed baseline, the generation)."""
+    entry = {ENTERED_AT: format_instant(view.now), ENTRY_UNATTRIBUTED: str(view.source_unattributed_bytes)}
+    if state.generation is not None:
+        entry[ENTRY_GENERATION] = str(state.generation)
+    return Decision(
+        "preflight",
+        Reason.ENTERED,
+        f"taking the card: {_room_text(view, settings)}{work_text}",
+        replicas=1,
+        annotations={**cleared(state), **entry},
+    )
+
+
+def decide_guard(view: View, state: GateState, settings: Settings, demand: Demand | None = None) -> Decision:
+    """Holding the card, yield it (replicas 0) when blind, out of the window (and of demand's
+    hours), out of room, or, with demand, once the queue has read 0 for idle-after."""
+    cmd = "guard"
+    now = view.now
+    if state.replicas < 1:
+        return Decision(cmd, Reason.NOT_HOLDING, "not holding the card")
+    paused = paused_by(state, settings)
+    if paused:
+        # A pause is not a resident's wake: no cool-down after it.
+        return Decision(cmd, Reason.PAUSED, f"yielding the card: {_paused_text(paused)}", replicas=0, annotations=cleared(state))
+    demand = demand if settings.demand is not None else None
+    yielded = yield_changes(state, settings, now, view.clock_jumped)
+    if view.blind:
+        return Decision(cmd, Reason.BLIND, f"yielding the card, blind: {view.blind_reason}", replicas=0, annotations=yielded)
+    if not view.in_window and not (demand is not None and _demand_in_hours(settings, now)):
+        # The window's end is not a resident's wake: the next window starts without a cool-down.
+        return Decision(
+            cmd,
+            Reason.OUT_OF_WINDOW,
+            f"yielding the card, outside the window ({_window_text(settings)})",
+            replicas=0,
+            annotations=night_cleared(state),
+        )
+    if over_budget(view, state, settings):
+        # Before no-room: when both hold, the server's own growth is the finding that needs a person.
+        count = over_budget_tonight(state, now) + 1
+        after = "; it will not take the card again tonight" if count >= OVER_BUDGET_LIMIT else ""
+        return Decision(
+            cmd,
+            Reason.OVER_BUDGET,
+            f"yielding the card, the server outgrew its budget: own {format_size(view.own_bytes)} > floor "
+            f"{format_size(settings.floor_bytes)} less {format_size(OVER_BUDGET_SLACK_BYTES)} (over-budget yield {count} "
+            f"tonight{after}); measure it with gate measure and raise the floor",
+            replicas=0,
+            annotations={**yielded, OVER_BUDGET_YIELDS: str(count), OVER_BUDGET_AT: format_instant(now)},
+        )
+    if not has_room(view, settings):
+        return Decision(cmd, Reason.NO_ROOM, f"yielding the card, no room: {_room_text(view, settings)}", replicas=0, annotations=yielded)
+    holding = f"holding the card: {_room_text(view, settings)}"
+    if demand is None:
+        return Decision(cmd, Reason.HOLDING, holding)
+    return _holding_with_demand(view, state, settings, demand, holding)
+
+
+def _holding_with_demand(view: View, state: GateState, settings: Settings, demand: Demand, holding: str) -> Decision:
+    """Holding with room and a queue to read: give the card back once the queue has read an
+    explicit 0 for idle-after. Its timer (`idle-since`) restarts when it cannot be trusted."""
+    cmd = "guard"
+    assert settings.demand is not None
+    idle_after = settings.demand.idle_after_seconds
+    if demand.queued == 0:
+        restarted = _restarted(state.idle_since, view)
+        if restarted is not None:
+            return Decision(
+                cmd,
+                Reason.HOLDING,
+                f"{holding}; the queue is empty, giving the card back after {format_duration(idle_after)} of that{restarted}",
+                annotations={IDLE_SINCE: format_instant(view.now)},
+            )
+        assert state.idle_since is not None
+        empty = (view.now - state.idle_since).total_seconds()
+        if empty >= idle_after:
+            return Decision(
+                cmd,
+                Reason.IDLE,
+                f"giving the card back: the queue has been empty for {format_duration(empty)}",
+                replicas=0,
+                # No resident cut this hold short: the streak ends; tonight's over-budget count stays.
+                annotations={**cleared(state), **({YIELD_STREAK: None} if state.yield_streak is not None else {})},
+            )
+        return Decision(cmd, Reason.HOLDING, f"{holding}; the queue empty for {format_duration(empty)} of {format_duration(idle_after)}")
+    # Work waiting clears the idle clock; an unknown demand leaves it as it is and does nothing.
+    clear_idle: dict[str, str | None] = {IDLE_SINCE: None} if demand.queued is not None and state.idle_since is not None else {}
+    return Decision(cmd, Reason.HOLDING, f"{holding}; {demand}", annotations=clear_idle)
+
+
+def over_budget_tonight(state: GateState, now: datetime) -> int:
+    """Over-budget yields tonight: none once OVER_BUDGET_NIGHT_SECONDS have passed since the last
+    (demand with no window: nothing else ends a night)."""
+    if state.over_budget_at is None or (now - state.over_budget_at).total_seconds() >= OVER_BUDGET_NIGHT_SECONDS:
+        return 0
+    return state.over_budget_yields
+
+
+def decide_down(state: GateState, paused: tuple[str, ...] = ()) -> Decision:
+    """The window's end (or, `paused` by these switches, the controller's pause): replicas 0
+    whatever the metrics say, and a clean slate for the next night."""
+    if paused:
+        scaling = f"scaling {state.replicas} replica(s) to 0" if state.replicas else "not taking the card"
+        return Decision("down", Reason.PAUSED, f"{_paused_text(paused)}: {scaling}", 0 if state.replicas else None, night_cleared(state))
+    if state.replicas == 0:
+        return Decision("down", Reason.ALREADY_DOWN, "already at 0 replicas", annotations=night_cleared(state))
+    return Decision("down", Reason.WINDOW_END, f"scaling {state.replicas} replica(s) to 0", replicas=0, annotations=night_cleared(state))
+
+
+def decide_tick(view: View, state: GateState, settings: Settings, demand: Demand | None = None) -> Decision:
+    """One tick of `gate run`: it decides as guard while holding, as preflight while not, and,
+    paused, as down (the card given back, the night cleared) and takes it nowhere."""
+    paused = paused_by(state, settings)
+    if paused:
+        return decide_down(state, paused)
+    if state.replicas >= 1:
+        return decide_guard(view, state, settings, demand)
+    return decide_preflight(view, state, settings, demand)
+
+
+DECIDERS = {
+    "preflight": decide_preflight,
+    "guard": decide_guard,
+    "tick": decide_tick,
+}
+COMMANDS = ("preflight", "guard", "down", "tick")
+
+
+def step(command: str, view: View | None, state: GateState, settings: Settings, demand: Demand | None = None) -> Decision:
+    """One command's decision: the one place a command's decider is chosen, for the live
+    commands, the controller (`tick`), `status`, the watchdog and the replay alike. `down` looks
+    at no metrics (its view may be None); the others need one. Pause is read inside the
+    deciders: `settings.enabled` and the Lease's switch (`state.paused`)."""
+    if command == "down":
+        return decide_down(state)
+    if command not in DECIDERS:
+        raise ValueError(f"invalid command {command!r}: expected one of {', '.join(COMMANDS)}")
+    if view is None:
+        raise ValueError(f"{command} decides from a view of the card, and was given none")
+    return DECIDERS[command](view, state, settings, demand)

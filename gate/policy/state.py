@@ -1,0 +1,184 @@
+"""The gate's memory between runs: the annotations it keeps on its Lease, read into a `GateState`,
+and how two writers' changes merge (`merge_state`) so that neither undoes the other's work.
+
+Every timestamp here is a wall-clock instant written by some run of the gate (the controller, a
+CronJob, the sidecar), so none is trusted blindly: see `gate.policy.decisions` for the checks
+(one in the future, or a clock that jumped, restarts the timer it measures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from gate.units import parse_instant
+
+# The annotations, on the gate's Lease.
+YIELDED_AT = "tts.gate/yielded-at"
+ROOM_SINCE = "tts.gate/room-since"
+ENTERED_AT = "tts.gate/entered-at"
+# When the demand probe first read an explicit 0 while the server held the card.
+IDLE_SINCE = "tts.gate/idle-since"
+# Memory the source could not put on a pod when the gate took the card: the baseline against
+# which the own pod's still-unlabelled start-up memory is told apart.
+ENTRY_UNATTRIBUTED = "tts.gate/entry-unattributed-bytes"
+# The Deployment's metadata.generation when the entry was decided: scaling changes it, so a
+# later generation with no replicas means the card was taken and given back since.
+ENTRY_GENERATION = "tts.gate/entry-generation"
+# Yields in a row that each cut an entry short: the cool-down doubles with each (see `cooldown`).
+YIELD_STREAK = "tts.gate/yield-streak"
+# Over-budget yields tonight, and when the last one was: two bar the card until the night ends.
+OVER_BUDGET_YIELDS = "tts.gate/over-budget-yields"
+OVER_BUDGET_AT = "tts.gate/over-budget-at"
+# The Lease's pause switch (`gate pause` / `gate resume`): on pauses the gate as `enabled: false`
+# in its settings does. The gate's own writes never touch it. Read by `read_switch`.
+PAUSED = "tts.gate/paused"
+# What operators write for on and off (compared case-insensitively, spaces stripped).
+SWITCH_ON = ("true", "yes", "1")
+SWITCH_OFF = ("false", "no", "0")
+# Timestamps: when two writers disagree, the later one stands (see `merge_state`).
+INSTANTS = (YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE, OVER_BUDGET_AT)
+COUNTS = (YIELD_STREAK, OVER_BUDGET_YIELDS)
+STATE_KEYS = frozenset(
+    {YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE, ENTRY_UNATTRIBUTED, ENTRY_GENERATION, YIELD_STREAK, OVER_BUDGET_YIELDS, OVER_BUDGET_AT}
+)
+
+
+@dataclass(frozen=True)
+class GateState:
+    """The Deployment's desired replicas and the gate's state from its Lease, as one run read them."""
+
+    replicas: int
+    yielded_at: datetime | None = None
+    room_since: datetime | None = None
+    entered_at: datetime | None = None
+    entry_unattributed_bytes: int | None = None
+    idle_since: datetime | None = None
+    # None: absent or unreadable. After a yield that is the longest cool-down (`cooldown`).
+    yield_streak: int | None = None
+    over_budget_yields: int = 0  # absent or unreadable, or without a readable time: none
+    over_budget_at: datetime | None = None
+    generation: int | None = None  # the Deployment's metadata.generation as read
+    entry_generation: int | None = None
+    # The yield was carried out but never written: see `from_annotations`.
+    yield_unrecorded: bool = False
+    paused: bool = False  # the Lease's pause switch is on (`gate pause`), or unreadable
+    # The pause annotation's value when it is neither on nor off: it pauses (see `read_switch`).
+    pause_unreadable: str | None = None
+
+    @classmethod
+    def from_annotations(cls, replicas: int, annotations: Mapping[str, str], generation: int | None = None) -> GateState:
+        """Read the state annotations; an unreadable one is ignored (treated as absent).
+
+        An entry recorded, no replicas and no yield recorded: if the Deployment has been scaled
+        since the entry (its generation moved on), the card was held and given back by a run that
+        could not write its yield (killed, or the API failed between the two writes). It reads
+        as a yield at the entry's time, so the cool-down applies as it would have. If the
+        generation has not moved, the entry's intent was written and never carried out: it is
+        ignored, and the next preflight decides as if it had never been written.
+        """
+
+        def instant(key: str) -> datetime | None:
+            try:
+                return parse_instant(annotations[key]) if key in annotations else None
+            except ValueError:
+                return None
+
+        def count(key: str) -> int | None:
+            text = annotations.get(key, "")
+            return int(text) if text.isascii() and text.isdigit() else None
+
+        yielded_at, entered_at = instant(YIELDED_AT), instant(ENTERED_AT)
+        entry_generation = count(ENTRY_GENERATION)
+        streak = count(YIELD_STREAK)
+        over_budget_at = instant(OVER_BUDGET_AT)
+        # A count without its time could never expire (no window ends a demand-only night): none.
+        over_budget = (count(OVER_BUDGET_YIELDS) or 0) if over_budget_at is not None else 0
+        unrecorded = False
+        switch = read_switch(annotations.get(PAUSED))
+        if replicas < 1 and entered_at is not None and yielded_at is None:
+            # Without both generations the entry's fate is unknown: a yield is the safe reading.
+            moved = generation is None or entry_generation is None or generation > entry_generation
+            if moved:
+                # The hold's length is unknown: count it as cut short, as the recorded yield would
+                # have after a short hold (after a long one, this errs on the residents' side).
+                yielded_at, unrecorded = entered_at, True
+                streak = (streak or 0) + 1
+        return cls(
+            replicas=replicas,
+            yielded_at=yielded_at,
+            room_since=instant(ROOM_SINCE),
+            entered_at=entered_at,
+            entry_unattributed_bytes=count(ENTRY_UNATTRIBUTED),
+            idle_since=instant(IDLE_SINCE),
+            yield_streak=streak if streak else None,
+            over_budget_yields=over_budget,
+            over_budget_at=over_budget_at,
+            generation=generation,
+            entry_generation=entry_generation,
+            yield_unrecorded=unrecorded,
+            paused=switch is not False,
+            pause_unreadable=annotations[PAUSED] if switch is None else None,
+        )
+
+
+def read_switch(value: str | None) -> bool | None:
+    """The pause annotation: True (on: true/yes/1), False (off: false/no/0, or absent), None
+    (anything else). An unreadable value pauses: it was most likely written to pause (nobody
+    writes the annotation to keep the gate running), and a pause that is ignored keeps taking the
+    card from the residents, while a resume that is not understood costs only bake minutes, and
+    says so in `gate status` and the decisions' Events."""
+    if value is None:
+        return False
+    text = value.strip().lower()
+    return True if text in SWITCH_ON else False if text in SWITCH_OFF else None
+
+
+def merge_state(fresh: Mapping[str, str], changes: Mapping[str, str | None], read: Mapping[str, str]) -> dict[str, str]:
+    """This run's `changes` (None removes a key) merged into what another writer has just put in
+    the Lease (`fresh`); `read` is the Lease as this run read it before deciding.
+
+    Another writer's work is never undone: a key it set or changed since `read` is not removed,
+    of two timestamps the later stands (a newer yield keeps its cool-down, a newer entry its
+    start-up grace) and of two counts the larger. Everything else is this run's change.
+    """
+    merged = dict(fresh)
+    for key, value in changes.items():
+        theirs = fresh.get(key)
+        changed_since = theirs != read.get(key)
+        if value is None:
+            if not changed_since:
+                merged.pop(key, None)
+            continue
+        if key in INSTANTS and theirs is not None and changed_since:
+            try:
+                if parse_instant(theirs) >= parse_instant(value):
+                    continue
+            except ValueError:
+                pass  # theirs is unreadable: ours replaces it
+        if key in COUNTS and theirs is not None and changed_since and theirs.isdigit() and value.isdigit() and int(theirs) >= int(value):
+            continue  # of two counts the larger stands: the longer cool-down, the nearer bar
+        merged[key] = value
+    return merged
+
+
+def cleared(state: GateState) -> dict[str, str | None]:
+    """Annotation changes that remove whatever cool-down state is set. What counts across the
+    night (the yield streak, the over-budget yields) stays: see `night_cleared`."""
+    present = {
+        YIELDED_AT: state.yielded_at,
+        ROOM_SINCE: state.room_since,
+        ENTERED_AT: state.entered_at,
+        ENTRY_UNATTRIBUTED: state.entry_unattributed_bytes,
+        ENTRY_GENERATION: state.entry_generation,
+        IDLE_SINCE: state.idle_since,
+    }
+    return {key: None for key, value in present.items() if value is not None}
+
+
+def night_cleared(state: GateState) -> dict[str, str | None]:
+    """The night is over (the window's end, `down`, the kill switch): a clean slate."""
+    # The over-budget count is read only beside its time: the time says whether both are set.
+    night = {YIELD_STREAK: state.yield_streak, OVER_BUDGET_YIELDS: state.over_budget_at, OVER_BUDGET_AT: state.over_budget_at}
+    return {**cleared(state), **{key: None for key, value in night.items() if value is not None}}
