@@ -61,7 +61,8 @@ def measure(trace: Trace, settings: policy.Settings, headroom_bytes: int) -> Mea
 
 
 def helm_line(measurement: Measurement, release: str, namespace: str) -> str:
-    return f"helm upgrade {release} ./chart -n {namespace} --reuse-values --set gate.floor={measurement.floor_text}"
+    """Your values file, then the floor: `--reuse-values` would also keep the previous chart's defaults."""
+    return f"helm upgrade {release} ./chart -n {namespace} -f my-values.yaml --set gate.floor={measurement.floor_text}"
 
 
 def report_json(measurement: Measurement, release: str, namespace: str, floor_bytes: int) -> dict[str, Any]:
@@ -107,6 +108,7 @@ def report_text(measurement: Measurement, release: str, namespace: str, floor_by
             f"headroom        {format_size(m.headroom_bytes)}",
             f"floor to set    {m.floor_text} (peak + headroom)",
             "",
+            f"keep gate.floor: {m.floor_text} in your values file (my-values.yaml here); until then:",
             helm_line(m, release, namespace),
         ]
     )

@@ -230,6 +230,17 @@ def _state_rows(view: View, state: GateState, settings: Settings, ready: int | N
     return rows
 
 
+# What each column of `replay_table` means (the ledger's words: gate/replay/ledger.py).
+REPLAY_COLUMNS = """  oracle    how long a perfect gate could have baked (made narration): in the window, with room
+            (total - residents >= floor)
+  baked     how much of that the server really held the card and baked
+  util      baked / oracle: 1.000 is every free minute used
+  breach    seconds the server held memory while the card had no room for it (the floor was not free)
+  conflict  seconds it held memory a resident needed (residents + its peak over the card): a resident could have died
+  entries, yields, wakes, outages, over budget: times it took the card, gave it back, a resident woke, the exporter
+            was silent, and the server outgrew its floor"""
+
+
 def replay_table(rows: list[tuple[str, NightSummary]]) -> str:
     """One line per night and policy: what `gate replay` found."""
     header = (

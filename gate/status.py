@@ -23,6 +23,7 @@ class ExitStatus(IntEnum):
     SERVER = 8  # gate check: the server is wanted and does not answer, has no model, or cannot speak
     NOTHING_TO_MEASURE = 9  # gate measure: the range holds no memory of the server's pods (or no clean span on its card)
     INTERRUPTED = 130  # SIGINT (Ctrl-C) before the command finished
+    BROKEN_PIPE = 141  # the output's reader went away (`gate ... | head`), as a SIGPIPE death reports
 
 
 def for_kube_error(exc: errors.KubeError) -> ExitStatus:
@@ -51,6 +52,7 @@ EXIT_STATUS_HELP = "\n".join(
         "  8   check: the server is wanted but down, has no model, or cannot synthesize",
         "  9   measure: the range holds no memory of the server's pods, or (a per-card source) no clean span",
         "  130 interrupted (Ctrl-C)",
+        "  141 the output's reader went away (piped into head): nothing else is wrong",
         "  1   internal error (a bug)",
     ]
 )

@@ -608,6 +608,16 @@ ATTACKS = [
             "test_failclosed.py::test_an_unrecorded_yield_reads_as_a_yield_only_once_the_deployment_moved",
         ),
     ),
+    Attack(
+        "a pause annotation the gate cannot read (tts.gate/paused: on, paused, empty)",
+        "read as a pause (a pause ignored would keep taking the card): nothing takes the card, holding it gives it back; "
+        "gate status and a Warning Event name the value; true/yes/1 and false/no/0 (any case) are read as written",
+        f"{LOOP}; {ONE_SHOT}",
+        (
+            "test_pause.py::test_an_unreadable_value_pauses_and_status_and_the_event_say_why",
+            "test_pause.py::test_the_controller_records_one_warning_event_for_an_unreadable_pause",
+        ),
+    ),
 ]
 
 ATTACKS += [

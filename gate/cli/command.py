@@ -3,9 +3,12 @@ expected failure mapped to one stderr line and its exit status, its report print
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import io
 import json
+import os
 import re
 import sys
 import traceback
@@ -52,6 +55,10 @@ def run_reporting_errors(body: Callable[[], None], debug: bool) -> None:
         fail(str(exc), ExitStatus.METRICS)
     except KeyboardInterrupt:
         fail("interrupted", ExitStatus.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader left (`gate ... | head`): nothing is wrong and nothing more can be said.
+        _quiet_stdout()
+        raise typer.Exit(code=int(ExitStatus.BROKEN_PIPE)) from None
     except Exception as exc:  # a bug: one line unless asked for the traceback
         if debug:
             typer.echo(redact(traceback.format_exc()), err=True, nl=False)
@@ -64,6 +71,13 @@ def warn_deprecated(written: Mapping[str, Any]) -> None:
         line = deprecation(written.get(key))
         if line:
             typer.echo(f"gate: warning: {line}", err=True)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush at exit does not fail again."""
+    # Not a file descriptor (a test's captured stream): nothing flushes to a pipe.
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def echo_json(payload: Any) -> None:

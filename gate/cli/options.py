@@ -185,6 +185,14 @@ AllowCpu = Annotated[
         "--allow-cpu", envvar="GATE_CHECK_ALLOW_CPU", help="Accept a model loaded on the CPU (the chart's server.allowCpu: no GPU)."
     ),
 ]
+Synthesize = Annotated[
+    bool,
+    typer.Option(
+        "--synthesize",
+        envvar="GATE_CHECK_SYNTHESIZE",
+        help="Fail unless a phrase is synthesized (the chart's testFramework.synthesize); without it a server at 0 replicas is skipped.",
+    ),
+]
 
 # -- replay and measure: the policy on recorded nights ---------------------------------------------
 

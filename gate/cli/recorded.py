@@ -166,6 +166,7 @@ def replay(
             echo_json([{"trace": name, **night.to_json()} for name, night in rows])
         else:
             typer.echo(report.replay_table(rows))
+            typer.echo(report.REPLAY_COLUMNS)
 
     run_reporting_errors(body, debug)
 

@@ -36,7 +36,8 @@ functions with what they saw and when. The rules, in the residents' favour every
   minutes (the entry margin), when the server could not start before the window ends.
 - Paused (`enabled: false` in the settings, or the Lease's `tts.gate/paused` set by `gate
   pause`; either is enough): every decider checks it first. Nothing takes the card, and what
-  holds it gives it back, without a cool-down (a pause is not a resident's wake).
+  holds it gives it back, without a cool-down (a pause is not a resident's wake). A pause value
+  the gate cannot read pauses too, and every decision says so (`read_switch`).
 - Demand (tripit's queue), when configured: the card is taken only with work waiting, at any
   hour demand may take it, and given back once an explicit 0 has held for `idle_after`, even
   inside the window. A probe that fails in any way is no action: it never idles the server and
@@ -107,12 +108,15 @@ from gate.policy.state import (
     PAUSED,
     ROOM_SINCE,
     STATE_KEYS,
+    SWITCH_OFF,
+    SWITCH_ON,
     YIELD_STREAK,
     YIELDED_AT,
     GateState,
     cleared,
     merge_state,
     night_cleared,
+    read_switch,
 )
 
 __all__ = [
@@ -144,6 +148,8 @@ __all__ = [
     "Reason",
     "SHORT_HOLD_SECONDS",
     "STATE_KEYS",
+    "SWITCH_OFF",
+    "SWITCH_ON",
     "Settings",
     "View",
     "YIELDED_AT",
@@ -165,6 +171,7 @@ __all__ = [
     "over_budget_tonight",
     "own_pod_pattern",
     "paused_by",
+    "read_switch",
     "step",
     "yield_changes",
 ]
