@@ -1,4 +1,14 @@
 {{/*
+tts.checks: every refusal of one card (call with its context: templates/_cards.tpl), the values'
+and the cluster's; the cards together are tts.cardChecks'.
+*/}}
+{{- define "tts.checks" -}}
+{{- include "tts.valueChecks" . -}}
+{{- include "tts.cardDeviceChecks" . -}}
+{{- include "tts.clusterChecks" (dict "root" . "facts" (include "tts.clusterFacts" . | fromJson)) -}}
+{{- end }}
+
+{{/*
 tts.valueChecks: refusals no schema can express, at render time (helm template and install alike),
 each one line naming the value. Called from templates/validation/checks.yaml alone, which Helm
 renders first, so every refusal names that file and no other (the gate's own containers and the
@@ -161,6 +171,9 @@ so nothing is scheduled until the gate scales it at 02:00. Offline it checks not
 {{- with $f.server }}
 {{- $owner := dig "metadata" "annotations" "meta.helm.sh/release-name" "" . -}}
 {{- if and $owner (ne $owner $.root.Release.Name) }}
+{{- if $.root.Card }}
+{{- fail (printf "cards.%s: Deployment %q in namespace %s belongs to release %q; rename the card, or install this release under another name" $.root.Card.name $v.server.name $.root.Release.Namespace $owner) }}
+{{- end }}
 {{- fail (printf "server.name: Deployment %q in namespace %s belongs to release %q; set server.name to another name for this release" $v.server.name $.root.Release.Namespace $owner) }}
 {{- end }}
 {{- end }}
@@ -176,7 +189,7 @@ tts.uncheckedNotes: for NOTES.txt, what was not checked because the chart was re
 {{- with .Values.server.runtimeClassName }}{{ $unchecked = append $unchecked (printf "RuntimeClass %s exists (server.runtimeClassName)" .) }}{{ end -}}
 {{- if eq .Values.persistence.type "pvc" }}{{ $unchecked = append $unchecked (printf "StorageClass %s exists and can give %s (persistence.storageClass)" (.Values.persistence.storageClass | default "(the default)") (join ", " .Values.persistence.accessModes)) }}{{ end -}}
 {{- if eq .Values.persistence.type "existingClaim" }}{{ $unchecked = append $unchecked (printf "PersistentVolumeClaim %s exists (persistence.existingClaim)" .Values.persistence.existingClaim) }}{{ end -}}
-{{- $unchecked = append $unchecked (printf "no other release owns deploy/%s (server.name)" (include "tts.serverName" .)) -}}
+{{- range (include "tts.gateServers" . | fromJsonArray) }}{{ $unchecked = append $unchecked (printf "no other release owns deploy/%s (%s)" . (ternary "its card" "server.name" (not (empty $.Values.cards)))) }}{{ end -}}
 {{- range (include "tts.sourceServices" . | fromJsonArray) }}{{ $unchecked = append $unchecked (printf "Service %s exists in namespace %s (%s)" .name .namespace .key) }}{{ end -}}
 {{- range $unchecked }}
   - {{ . }}
