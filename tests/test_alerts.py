@@ -166,3 +166,39 @@ def test_the_gauge_the_over_budget_alert_reads_follows_the_gates_state():
     assert gauge(barred, policy.decide_down(barred)) == "0.0"
     # With no window, 12 hours after the last over-budget yield the night is over.
     assert gauge(barred, policy.Decision("tick", policy.Reason.COOLING_DOWN, "x"), night + timedelta(hours=12)) == "0.0"
+
+
+def test_each_cards_gate_alerts_alone_and_says_which(tmp_path):
+    """Two cards' gates in one namespace: card b's blind gate fires card b's alert, labelled with its
+    Deployment, and card a's stays quiet (a sum over the namespace would fire both, or neither)."""
+    values = {**UNIT_TEST_VALUES, "cards": {"node-a": {"node": "gpu-node-a"}, "node-b": {"node": "gpu-node-b"}}}
+    rule_text = rule_file(values)
+    assert [g["name"] for g in yaml.safe_load(rule_text)["groups"]] == ["tts-gate-node-a", "tts-gate-node-b", "tts-server"]
+    (tmp_path / "alerts.yml").write_text(rule_text)
+    blind = {
+        "interval": "2m",
+        "input_series": [
+            {"series": 'gate_blind{namespace="tts",deployment="tts-node-a",pod="tts-node-a-7d9f8b6c5d-x2k4p"}', "values": "0x10"},
+            {"series": 'gate_blind{namespace="tts",deployment="tts-node-b",pod="tts-node-b-5c8d7f9b6-q4w2n"}', "values": "1x10"},
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "13m",
+                "alertname": "TTSGateBlind",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {"severity": "warning", "namespace": "tts", "deployment": "tts-node-b"},
+                        "exp_annotations": {
+                            "summary": "The tts gate has been blind for 10 minutes",
+                            "description": "Its last observations of the card could not be read or trusted, so it cannot tell whether residents need the memory.",
+                            "runbook": "Check the metrics source the gate reads (gate.metricsUrl; for gpu-pod-exporter, that nvidia-smi works on the node): "
+                            "kubectl -n tts logs deploy/tts-node-b -c gate",
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp_path / "cards_test.yaml").write_text(yaml.safe_dump({"rule_files": ["alerts.yml"], "evaluation_interval": "1m", "tests": [blind]}))
+    result = promtool("test", "rules", "cards_test.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
