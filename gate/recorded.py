@@ -74,7 +74,11 @@ def load_traces(
             rows, up = read_range(config, begin, finish, step)
             return [from_scrapes(rows, up, name)]
         used_query, processes_query = import_module(f"gate.sources.{source.module}").range_queries(card, prometheus.node_label)
-        queries = (prometheus.query or used_query, processes_query, prometheus.replicas_query or default_replicas_query(namespace, deployment))
+        queries = (
+            prometheus.query or used_query,
+            processes_query,
+            prometheus.replicas_query or default_replicas_query(namespace, deployment),
+        )
         used, processes, replicas = read_card_range(replace(config, query=None), queries, begin, finish, step)
         rows = {when: [PodUsage("", "", value)] for when, value in used.items()}
         return [from_scrapes(rows, set(used), name, processes, replicas, (card.node or "any", card.device or "any"))]

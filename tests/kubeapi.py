@@ -221,7 +221,10 @@ class FakeKubeAPI(LoopbackServer):
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": name, "namespace": namespace, "resourceVersion": self._next_rv()},
-            "spec": {"ports": [{"name": port_name, "port": port, "protocol": "TCP", "targetPort": port_name}, *others], "type": "ClusterIP"},
+            "spec": {
+                "ports": [{"name": port_name, "port": port, "protocol": "TCP", "targetPort": port_name}, *others],
+                "type": "ClusterIP",
+            },
         }
         by_port: dict[int, list[dict[str, Any]]] = {}
         for node, address, target, pod, ready in endpoints:
@@ -247,7 +250,10 @@ class FakeKubeAPI(LoopbackServer):
                     "resourceVersion": self._next_rv(),
                 },
                 "addressType": "IPv4",
-                "ports": [{"name": port_name, "port": target, "protocol": "TCP"}, *({k: o[k] for k in ("name", "port", "protocol")} for o in others)],
+                "ports": [
+                    {"name": port_name, "port": target, "protocol": "TCP"},
+                    *({k: o[k] for k in ("name", "port", "protocol")} for o in others),
+                ],
                 "endpoints": listed,
             }
             for n, (target, listed) in enumerate(sorted(by_port.items()))

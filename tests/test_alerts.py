@@ -190,9 +190,10 @@ def test_each_cards_gate_alerts_alone_and_says_which(tmp_path):
                         "exp_labels": {"severity": "warning", "namespace": "tts", "deployment": "tts-node-b"},
                         "exp_annotations": {
                             "summary": "The tts gate has been blind for 10 minutes",
-                            "description": "Its last observations of the card could not be read or trusted, so it cannot tell whether residents need the memory.",
-                            "runbook": "Check the metrics source the gate reads (gate.metricsUrl; for gpu-pod-exporter, that nvidia-smi works on the node): "
-                            "kubectl -n tts logs deploy/tts-node-b -c gate",
+                            "description": "Its last observations of the card could not be read or trusted, "
+                            "so it cannot tell whether residents need the memory.",
+                            "runbook": "Check the metrics source the gate reads (gate.metricsUrl; for gpu-pod-exporter, "
+                            "that nvidia-smi works on the node): kubectl -n tts logs deploy/tts-node-b -c gate",
                         },
                     }
                 ],

@@ -220,7 +220,9 @@ def test_only_the_server_pod_joins_the_server_service(scenario):
         labels = template["metadata"]["labels"]
         if all(labels.get(k) == v for k, v in selector.items()):
             joined.append(obj["metadata"]["name"])
-    servers = [d["metadata"]["name"] for d in by_kind(objects, "Deployment") if d["metadata"]["labels"]["app.kubernetes.io/component"] == "server"]
+    servers = [
+        d["metadata"]["name"] for d in by_kind(objects, "Deployment") if d["metadata"]["labels"]["app.kubernetes.io/component"] == "server"
+    ]
     cards = scenario_values(scenario).get("cards") or {}
     assert joined == servers == ([f"tts-{name}" for name in sorted(cards)] if cards else ["chatterbox-tts"])
 

@@ -48,7 +48,8 @@ def chart_before_cards(tmp_path_factory) -> Path:
     where = tmp_path_factory.mktemp("before-cards")
     archive = subprocess.run(["git", "archive", BEFORE_CARDS, "chart"], cwd=ROOT, capture_output=True, check=False)
     assert archive.returncode == 0, f"the chart before cards ({BEFORE_CARDS}) is not in this clone's history: {archive.stderr.decode()}"
-    tarfile.open(fileobj=io.BytesIO(archive.stdout)).extractall(where, filter="data")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(where, filter="data")
     return where / "chart"
 
 
@@ -212,7 +213,9 @@ def test_one_card_without_a_node_needs_no_exporter_role():
                 "affinity": {
                     "nodeAffinity": {
                         "requiredDuringSchedulingIgnoredDuringExecution": {
-                            "nodeSelectorTerms": [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["gpu-b"]}]}]
+                            "nodeSelectorTerms": [
+                                {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["gpu-b"]}]}
+                            ]
                         }
                     }
                 }
@@ -291,7 +294,11 @@ REFUSED = {
         'cards.a.device: "" on node n1',
     ),
     "one GPU twice": (
-        {"gate": DCGM, "dra": {"enabled": True}, "cards": {"a": {"node": "n1", "device": UUID_A}, "b": {"node": "n1", "device": UUID_A.lower()}}},
+        {
+            "gate": DCGM,
+            "dra": {"enabled": True},
+            "cards": {"a": {"node": "n1", "device": UUID_A}, "b": {"node": "n1", "device": UUID_A.lower()}},
+        },
         "is card a's already",
     ),
     "a card with the one card's node set": ({"gate": {"card": {"node": "n1"}}, "cards": {"a": {"node": "n1"}}}, "gate.card: node"),
@@ -299,7 +306,10 @@ REFUSED = {
         {"server": {"nodeSelector": {"kubernetes.io/hostname": "n1"}}, "cards": {"a": {"node": "n1"}}},
         "server.nodeSelector / server.affinity: they pin every card's server to node n1",
     ),
-    "a name too long for its CronJobs": ({"fullnameOverride": "narration-for-the-old-town", "cards": {"gpu-node-one-x": {"node": "n1"}}}, "at most 40"),
+    "a name too long for its CronJobs": (
+        {"fullnameOverride": "narration-for-the-old-town", "cards": {"gpu-node-one-x": {"node": "n1"}}},
+        "at most 40",
+    ),
     "the one card's node not its server's": (
         {"gate": {"card": {"node": "n2"}}, "server": {"nodeSelector": {"kubernetes.io/hostname": "n1"}}},
         'gate.card.node: "n2" is not the node',
@@ -309,7 +319,10 @@ REFUSED = {
         {"gate": {"metricsUrl": "http://10.0.0.5:9100/metrics"}, "cards": {"a": {"node": "n1"}}},
         'cards.a: gate.metricsUrl: "http://10.0.0.5:9100/metrics" names no Service',
     ),
-    "DRA on a Kubernetes without resource.k8s.io/v1": ({"dra": {"enabled": True}}, "dra.enabled: Kubernetes v1.27.0 has no resource.k8s.io/v1"),
+    "DRA on a Kubernetes without resource.k8s.io/v1": (
+        {"dra": {"enabled": True}},
+        "dra.enabled: Kubernetes v1.27.0 has no resource.k8s.io/v1",
+    ),
 }
 
 
@@ -332,7 +345,10 @@ def dra_cards() -> list[dict[str, Any]]:
     values = {
         "gate": DCGM,
         "dra": {"enabled": True},
-        "cards": {"a": {"node": "gpu-node-a", "device": UUID_A.upper().replace("GPU-", "gpu-")}, "b": {"node": "gpu-node-a", "device": UUID_B}},
+        "cards": {
+            "a": {"node": "gpu-node-a", "device": UUID_A.upper().replace("GPU-", "gpu-")},
+            "b": {"node": "gpu-node-a", "device": UUID_B},
+        },
     }
     return documents(render(values, kube_version="1.34"))
 
@@ -355,7 +371,13 @@ def test_dra_pins_each_server_to_its_gpu_by_uuid(dra_cards):
 
 @pytest.mark.parametrize("kube", ["1.34", NEWEST_KUBE])
 def test_dra_objects_validate_and_pods_stay_restricted(dra_cards, kube):
-    objects = dra_cards if kube == "1.34" else documents(render({"gate": DCGM, "dra": {"enabled": True}, "cards": {"a": {"node": "n1", "device": UUID_A}}}, kube_version=kube))
+    objects = (
+        dra_cards
+        if kube == "1.34"
+        else documents(
+            render({"gate": DCGM, "dra": {"enabled": True}, "cards": {"a": {"node": "n1", "device": UUID_A}}}, kube_version=kube)
+        )
+    )
     for obj in objects:
         kubernetes_validate.validate(obj, kube, strict=True)
         spec = pod_spec(obj)

@@ -390,14 +390,15 @@ def test_a_running_loop_takes_a_rewritten_file_on_its_next_iteration_and_keeps_a
         cwd=ROOT,
     )
     try:
-        wait_for(lambda: re.search(r'^gate_floor_bytes\{deployment="chatterbox-tts"\} (6\.442450944|9\.663676416)e\+09$', scrape(port), re.M), "a run")
+        wait_for(
+            lambda: re.search(r'^gate_floor_bytes\{deployment="chatterbox-tts"\} (6\.442450944|9\.663676416)e\+09$', scrape(port), re.M),
+            "a run",
+        )
         assert kubeapi.replicas() == (1 if holding else 0)
         mount.write(sealed("floor: 6GB\n"))  # refused: the loop goes on with the floor it has
         wait_for(lambda: 'gate_config_valid{deployment="chatterbox-tts"} 0.0' in scrape(port), "the refusal")
-        assert (
-            f'gate_floor_bytes{{deployment="chatterbox-tts"}} {float(gate_settings.parse({**gate_settings.defaults(), "floor": first}, {}, None).values["floor"]):.9e}'
-            in scrape(port)
-        )
+        kept = float(gate_settings.parse({**gate_settings.defaults(), "floor": first}, {}, None).values["floor"])
+        assert f'gate_floor_bytes{{deployment="chatterbox-tts"}} {kept:.9e}' in scrape(port)
         assert kubeapi.replicas() == (1 if holding else 0)
         assert [e["reason"] for e in kubeapi.events if e["reason"] == "ConfigRefused"] == ["ConfigRefused"]
         mount.write(base_document(exporter.url, floor=then))

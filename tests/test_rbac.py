@@ -76,7 +76,10 @@ def run_commands(tmp_path_factory, scenarios: list, node: str | None = None) -> 
                 "GATE_NOW": "2026-11-12T02:30:00Z",
             }
             if node:
-                endpoints = [(node, "127.0.0.1", exporter.port, "gpu-pod-exporter-x7k2p", True), ("gpu-node-b", "127.0.0.1", 9, "gpu-pod-exporter-q4w2n", True)]
+                endpoints = [
+                    (node, "127.0.0.1", exporter.port, "gpu-pod-exporter-x7k2p", True),
+                    ("gpu-node-b", "127.0.0.1", 9, "gpu-pod-exporter-q4w2n", True),
+                ]
                 api.add_service("nvidia", "gpu-pod-exporter", 80, endpoints, more_ports={"debug": 8080})
                 env |= {"GATE_METRICS_URL": EXPORTER_URL, "GATE_CARD_NODE": node}
             args = [command, "--iterations", "2", "--interval", "0.01s", "--metrics-port", "0"] if command == "run" else [command]

@@ -136,6 +136,15 @@ so nothing is scheduled until the gate scales it at 02:00. Offline it checks not
 {{- if and (eq $v.persistence.type "existingClaim") (not $f.claim) }}
 {{- fail (printf "persistence.existingClaim: PersistentVolumeClaim %q does not exist in namespace %s; create it first or set persistence.type" $v.persistence.existingClaim .root.Release.Namespace) }}
 {{- end }}
+{{- /* Cards share an existing claim: on several nodes only a ReadWriteMany one mounts on all. */ -}}
+{{- if and .root.Card (eq $v.persistence.type "existingClaim") $f.claim (not (has "ReadWriteMany" (dig "spec" "accessModes" (list) $f.claim))) }}
+{{- $nodes := list -}}
+{{- range $name, $card := $v.cards }}{{ $nodes = append $nodes (toString $card.node) }}{{ end -}}
+{{- $nodes = $nodes | uniq | sortAlpha -}}
+{{- if gt (len $nodes) 1 }}
+{{- fail (printf "persistence.existingClaim: PersistentVolumeClaim %q is %s, not ReadWriteMany, so the cards' servers on nodes %s cannot all mount it; give it ReadWriteMany, or write persistence.type: pvc with accessModes [ReadWriteOnce] (a claim per card)" $v.persistence.existingClaim (join ", " (dig "spec" "accessModes" (list) $f.claim)) (join ", " $nodes)) }}
+{{- end }}
+{{- end }}
 {{- /* The chart's own claim: checked only before it exists (its class cannot change after). */ -}}
 {{- if and (eq $v.persistence.type "pvc") (not $f.claim) }}
 {{- $classes := dict -}}
@@ -190,8 +199,15 @@ tts.uncheckedNotes: for NOTES.txt, what was not checked because the chart was re
 {{- if eq .Values.persistence.type "pvc" }}{{ $unchecked = append $unchecked (printf "StorageClass %s exists and can give %s (persistence.storageClass)" (.Values.persistence.storageClass | default "(the default)") (join ", " .Values.persistence.accessModes)) }}{{ end -}}
 {{- if eq .Values.persistence.type "existingClaim" }}{{ $unchecked = append $unchecked (printf "PersistentVolumeClaim %s exists (persistence.existingClaim)" .Values.persistence.existingClaim) }}{{ end -}}
 {{- range (include "tts.gateServers" . | fromJsonArray) }}{{ $unchecked = append $unchecked (printf "no other release owns deploy/%s (%s)" . (ternary "its card" "server.name" (not (empty $.Values.cards)))) }}{{ end -}}
-{{- range (include "tts.sourceServices" . | fromJsonArray) }}{{ $unchecked = append $unchecked (printf "Service %s exists in namespace %s (%s)" .name .namespace .key) }}{{ end -}}
+{{- range (include "tts.perCard" (dict "root" . "template" "tts.uncheckedSources" "separator" "\n") | splitList "\n" | uniq) }}{{ $unchecked = append $unchecked . }}{{ end -}}
 {{- range $unchecked }}
   - {{ . }}
 {{- end }}
+{{- end }}
+
+{{/* tts.uncheckedSources: one card's source Services, one line each, for tts.uncheckedNotes. */}}
+{{- define "tts.uncheckedSources" -}}
+{{- $lines := list -}}
+{{- range (include "tts.sourceServices" . | fromJsonArray) }}{{ $lines = append $lines (printf "Service %s exists in namespace %s (%s)" .name .namespace .key) }}{{ end -}}
+{{- join "\n" $lines -}}
 {{- end }}
