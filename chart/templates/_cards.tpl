@@ -229,6 +229,9 @@ UUID), a cluster without DRA's API. Called from templates/validation/checks.yaml
 {{- range $name := keys $v.cards | sortAlpha }}
 {{- $card := get $v.cards $name -}}
 {{- $full := printf "%s-%s" $base $name -}}
+{{- if hasSuffix "-gate" $name }}
+{{- fail (printf "cards.%s: a card's name cannot end in -gate: its server Deployment %s would be card %s's gate controller; write another name" $name $full (trimSuffix "-gate" $name)) }}
+{{- end }}
 {{- if gt (len $full) 40 }}
 {{- fail (printf "cards.%s: the card's objects are named %s (%d characters) and their CronJobs add -window-down: at most 40; write a shorter card name (or fullnameOverride)" $name $full (len $full)) }}
 {{- end }}
