@@ -308,7 +308,7 @@ def test_watch_yields_serves_metrics_and_stops_cleanly_on_sigterm(env, kubeapi, 
         for _ in range(100):
             try:
                 metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
-                if 'gate_decisions_total{command="guard",reason="holding",deployment="chatterbox-tts"}' in metrics:
+                if 'gate_decisions_total{command="guard",deployment="chatterbox-tts",reason="holding"}' in metrics:
                     break
             except OSError:
                 pass
