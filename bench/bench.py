@@ -20,6 +20,18 @@ from 0.98, 0.88 and 45 s when the cool-down became adaptive):
   conflict. Where the seed keeps the card through an exporter outage it is blind, not better:
   those nights are reported, not held against the gate.
 
+Warm standby (`gate replay --park`, issue 25): the same nights with parking on at the chart's
+park.* defaults and the simulated server's assumed residue, park and unpark (gate/defaults.py).
+Targets: on every night with a resident wake, parking bakes more than the plain gate; the server
+is never parked outside the parked rule (total - residents >= residue + floor - peak) longer than
+one interval and the release (15 s) per wake, the time the gate needs to see a resident outgrow it
+and the memory to go; and its breach is never above the plain gate's.
+
+Narration (issue 29): each night's bake in seconds of audio under each policy, at the real-time
+factor upstream measured fresh on CUDA (0.49, gate/defaults.py), for the server as built and, for
+the gate, as upstream left it (the hook leak's slowdown, gate/replay/ledger.py). Reported, not
+targeted: the factor on a T4 is an assumption.
+
 Every replay models the owner's exporter: the new server pod reads `unknown` for 75 s after
 its container starts. A second table replays the same nights with the exporter's other faces
 (targets from the issue that asked for them): dcgm alone, which attributes nothing, and
@@ -49,9 +61,10 @@ from gate.replay import (  # noqa: E402
     parse_demand_csv,
     replay,
     with_demand,
+    with_parking,
 )
 from gate.trace import Trace, load_csv  # noqa: E402
-from gate.units import parse_duration, parse_timezone, parse_window  # noqa: E402
+from gate.units import format_duration, parse_duration, parse_timezone, parse_window  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 NIGHTS = sorted((SAMPLES / "nights").glob("*.csv"))
@@ -80,7 +93,16 @@ def fixed_cooldown(config: ReplayConfig) -> ReplayConfig:
 
 
 FIXED_COOLDOWN_SECONDS = 120.0
-MODES = {"controller": lambda config: config, "cronjobs": cronjobs_only, "reentry": first_release, "fixed 2m": fixed_cooldown}
+MODES = {
+    "controller": lambda config: config,
+    "cronjobs": cronjobs_only,
+    "reentry": first_release,
+    "fixed 2m": fixed_cooldown,
+    "park": with_parking,
+}
+# Parked outside the parked rule, per resident wake: the controller's interval (it sees the
+# resident outgrow the rule) and the release (the residue goes with the pod).
+PARKED_OUTSIDE_PER_WAKE = 10 + int(parse_duration(defaults.TTS_RELEASE))
 
 
 @dataclass(frozen=True)
@@ -174,6 +196,77 @@ def flappy_table(rows: list[Row]) -> str:
         mean = sum(r.ratio for r in flappy) / len(flappy)
         before = sum(r.ratio_of("fixed 2m") for r in flappy) / len(flappy)
         lines.append(("mean", "", "", f"{mean:.3f}", f"{before:.3f}", "", "", ""))
+    return markdown(lines)
+
+
+def park_table(rows: list[Row]) -> str:
+    """Parking beside the plain gate: what the reactive reference bakes, each gate's share of it,
+    the parks, how long the server stayed parked and outside the parked rule, breach per wake."""
+    header = (
+        "night",
+        "wakes",
+        "plain/reactive",
+        "park/reactive",
+        "parks / unparks",
+        "entries",
+        "parked",
+        "outside rule",
+        "breach plain / park",
+    )
+    lines = [header]
+    for r in rows:
+        g, p = r.gate, r.modes["park"]
+        lines.append(
+            (
+                r.name,
+                str(g.wakes),
+                f"{r.ratio:.3f}",
+                f"{r.ratio_of('park'):.3f}",
+                f"{p.parks} / {p.unparks}",
+                str(p.entries),
+                format_duration(p.parked_seconds),
+                f"{p.parked_outside_rule_seconds}s",
+                f"{g.breach_seconds}s / {p.breach_seconds}s",
+            )
+        )
+    flappy = [r for r in rows if r.name.startswith("flappy-")]
+    if flappy:
+        plain = sum(r.ratio for r in flappy) / len(flappy)
+        parked = sum(r.ratio_of("park") for r in flappy) / len(flappy)
+        lines.append(("flappy mean", "", f"{plain:.3f}", f"{parked:.3f}", "", "", "", "", ""))
+    return markdown(lines)
+
+
+def park_verdicts(rows: list[Row]) -> list[tuple[str, bool]]:
+    checks = []
+    for r in rows:
+        g, p = r.gate, r.modes["park"]
+        if g.wakes:
+            checks.append(
+                (f"{r.name}, --park: baked {p.bake_seconds}s > the plain gate's {g.bake_seconds}s", p.bake_seconds > g.bake_seconds)
+            )
+        bound = PARKED_OUTSIDE_PER_WAKE * max(1, g.wakes)
+        checks.append(
+            (
+                f"{r.name}, --park: parked outside the rule {p.parked_outside_rule_seconds}s <= {PARKED_OUTSIDE_PER_WAKE}s x "
+                f"{max(1, g.wakes)} wake(s)",
+                p.parked_outside_rule_seconds <= bound,
+            )
+        )
+        checks.append(
+            (f"{r.name}, --park: breach {p.breach_seconds}s <= the plain gate's {g.breach_seconds}s", p.breach_seconds <= g.breach_seconds)
+        )
+    return checks
+
+
+def narration_table(rows: list[Row]) -> str:
+    """Seconds of audio each policy's bake made, the server fixed, and the gate's as upstream left it."""
+    header = ("night", "seed", "gate", "gate --park", "reactive", "gate, unfixed", "gate --park, unfixed")
+    lines = [header]
+    for r in rows:
+        g, p = r.gate, r.modes["park"]
+        audio = [n.audio_seconds for n in (r.seed, g, p, r.reactive)] + [g.audio_seconds_unfixed, p.audio_seconds_unfixed]
+        lines.append((r.name, *(format_duration(a) for a in audio)))
     return markdown(lines)
 
 
@@ -407,6 +500,8 @@ def doc_tables(
         "give-back": give_back_table(),
         "shapes": table(rows),
         "flappy": flappy_table([r for r in rows if r.name.startswith("flappy")]),
+        "park": park_table(rows),
+        "narration": narration_table(rows),
         "exporter": exporter_table(run_exporter_modes(NIGHTS) if exporter_rows is None else exporter_rows),
         "demand": demand_table(run_demand(DEMAND_NIGHTS) if demand_rows is None else demand_rows),
     }
@@ -445,6 +540,15 @@ def main(argv: list[str]) -> int:
         print()
         print(flappy_table(flappy_rows))
         print()
+    print(f"Warm standby: gate replay --park beside the plain gate (park.* at the chart's defaults; residue {defaults.TTS_RESIDUE},")
+    print(f"park {defaults.TTS_PARK}, unpark {defaults.TTS_UNPARK}, assumed):")
+    print()
+    print(park_table(rows))
+    print()
+    print(f"Narration made: audio per night at real-time factor {defaults.REALTIME_FACTOR} (upstream's CUDA figure), fixed and unfixed:")
+    print()
+    print(narration_table(rows))
+    print()
     exporter_rows = run_exporter_modes(paths)
     print("The exporter's faces (utilization vs reactive / entries):")
     print()
@@ -457,7 +561,7 @@ def main(argv: list[str]) -> int:
     print()
     import settings_read  # bench/settings_read.py: the settings files at their worst
 
-    checks = verdicts(rows) + exporter_verdicts(exporter_rows) + demand_verdicts(demand_rows) + settings_read.report()
+    checks = verdicts(rows) + park_verdicts(rows) + exporter_verdicts(exporter_rows) + demand_verdicts(demand_rows) + settings_read.report()
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     failed = sum(1 for _, ok in checks if not ok)

@@ -231,7 +231,9 @@ def _state_rows(view: View, state: GateState, settings: Settings, ready: int | N
 
 
 def replay_table(rows: list[tuple[str, NightSummary]]) -> str:
-    """One line per night and policy: what `gate replay` found."""
+    """One line per night and policy: what `gate replay` found. Parks are parks/unparks; parked,
+    the seconds the server held only its residue; outside rule, those the parked rule did not
+    allow; narration, the audio the bake made (the fixed server, and the unfixed one)."""
     header = (
         "trace",
         "night",
@@ -246,6 +248,11 @@ def replay_table(rows: list[tuple[str, NightSummary]]) -> str:
         "wakes",
         "outages",
         "over budget",
+        "parks",
+        "parked",
+        "outside rule",
+        "narration",
+        "unfixed",
     )
     lines = [header]
     for name, n in rows:
@@ -264,6 +271,11 @@ def replay_table(rows: list[tuple[str, NightSummary]]) -> str:
                 str(n.wakes),
                 str(n.outages),
                 str(n.over_budget),
+                f"{n.parks}/{n.unparks}",
+                format_duration(n.parked_seconds),
+                f"{n.parked_outside_rule_seconds}s",
+                format_duration(n.audio_seconds),
+                format_duration(n.audio_seconds_unfixed),
             )
         )
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]

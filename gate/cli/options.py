@@ -216,6 +216,17 @@ TtsPeak = Annotated[str, typer.Option(metavar="SIZE", help="The TTS pod's GPU me
 TtsStart = Annotated[str, typer.Option(metavar="DURATION", help="From desired 1 to holding memory (scheduling, image, start).")]
 TtsLoad = Annotated[str, typer.Option(metavar="DURATION", help="From holding memory to baking (the model load).")]
 TtsRelease = Annotated[str, typer.Option(metavar="DURATION", help="From desired 0 to the memory freed.")]
+TtsResidue = Annotated[str, typer.Option(metavar="SIZE", help="--park: what the parked server keeps on the card.")]
+TtsPark = Annotated[str, typer.Option(metavar="DURATION", help="--park: from a park asked to the model off the card.")]
+TtsUnpark = Annotated[str, typer.Option(metavar="DURATION", help="--park: from an unpark asked to serving again.")]
+RealtimeFactor = Annotated[
+    str,
+    typer.Option(
+        "--rtf",
+        metavar="FACTOR",
+        help="The server's real-time factor (synthesis seconds per second of audio) for the narration each night made.",
+    ),
+]
 ReplaySidecarInterval = Annotated[
     str | None,
     typer.Option("--sidecar-interval", metavar="DURATION", help="The sidecar's interval; 0 for no sidecar [default: sidecar.interval]."),
