@@ -191,6 +191,20 @@ def cycle(
     return outcome
 
 
+def parked_after(outcome: Outcome) -> bool:
+    """Whether the server is parked once the cycle's decision was carried out (as far as it knows)."""
+    decision, call = outcome.decision, outcome.park_call
+    if outcome.dry_run:
+        return outcome.state.parked  # nothing was done
+    if decision.replicas == 0:
+        return False
+    if decision.park == "park":
+        return call is not None and call.problem is None
+    if decision.park == "unpark":
+        return call is None  # not asked (vetoed, or its intent never landed): parked still
+    return outcome.state.parked
+
+
 def urgent(decision: Decision) -> bool:
     """A yield the residents are owed now: scale first, record after."""
     return decision.replicas == 0 and decision.annotations.get(policy.YIELDED_AT) is not None

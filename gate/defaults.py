@@ -4,6 +4,9 @@ window, and the simulated server of `gate replay`. A test keeps each equal to th
 
 DEPLOYMENT = "chatterbox-tts"
 METRICS_PORT = 9402
+# Where the chart mounts the server's control token (its Secret `<server.name>-control`) in the
+# server pod and in the controller's.
+CONTROL_TOKEN_FILE = "/var/run/secrets/tts-control/token"
 # A one-shot run (a CronJob's) that has not decided by then gives up (the guard gives the card
 # back first). An iteration's worst case is about 7 timeouts (two API reads with a retry, three
 # fetches); the chart sets half the Job's activeDeadlineSeconds (120 s) instead.

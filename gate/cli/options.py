@@ -127,6 +127,19 @@ def _interval_option(key: str) -> Any:
 SidecarInterval = _interval_option("sidecar.interval")
 ControllerInterval = _interval_option("controller.interval")
 WatchOpt = Annotated[bool, typer.Option("--watch", envvar="GATE_WATCH", help="Keep guarding until SIGTERM (the sidecar).")]
+ControlUrl = Annotated[
+    str | None,
+    typer.Option(
+        envvar="GATE_CONTROL_URL",
+        metavar="URL",
+        help="run, guard --watch: the server's control port, for park.enabled (the chart sets it: the Service "
+        "<server>-control for the controller, 127.0.0.1 for the sidecar) [none: this loop never parks].",
+    ),
+]
+ControlTokenFile = Annotated[
+    str,
+    typer.Option(envvar="GATE_CONTROL_TOKEN_FILE", metavar="FILE", help="run, guard --watch: the control port's token (read each call)."),
+]
 MetricsPort = Annotated[
     int,
     typer.Option(envvar="GATE_METRICS_PORT", metavar="PORT", help="run, guard --watch: port serving /metrics and /healthz (0: none)."),
