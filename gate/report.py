@@ -305,12 +305,12 @@ def replay_table(rows: list[tuple[str, NightSummary]]) -> str:
         "yields",
         "wakes",
         "outages",
-        "over budget",
         "parks",
         "parked",
         "outside rule",
         "narration",
         "unfixed",
+        "over budget",
     )
     lines = [header]
     for name, n in rows:
@@ -328,12 +328,12 @@ def replay_table(rows: list[tuple[str, NightSummary]]) -> str:
                 str(n.yields),
                 str(n.wakes),
                 str(n.outages),
-                str(n.over_budget),
                 f"{n.parks}/{n.unparks}",
                 format_duration(n.parked_seconds),
                 f"{n.parked_outside_rule_seconds}s",
                 format_duration(n.audio_seconds),
                 format_duration(n.audio_seconds_unfixed),
+                str(n.over_budget),
             )
         )
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]

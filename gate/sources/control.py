@@ -32,7 +32,7 @@ from gate.sources.scrape import exchange
 # Answers of the control API are small JSON documents; anything larger is not one.
 MAX_ANSWER_BYTES = 64 * 1024
 # The server answers 504 at the deadline it was given: this long more for that answer to arrive.
-ANSWER_GRACE_SECONDS = 2.0
+ANSWER_GRACE_SECONDS = 1.0
 WHAT = "the control port"
 
 
