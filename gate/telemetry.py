@@ -6,7 +6,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gate.cycle import Outcome, parked_after
-from gate.policy import OVER_BUDGET_YIELDS, Reason, Settings, over_budget_tonight, paused_by
+from gate.policy import OVER_BUDGET_YIELDS, PARK_FAILURES, Reason, Settings, over_budget_tonight, paused_by
 
 # A park or an unpark as the server timed it: seconds on a GPU (pinned copies ~0.5 s for the
 # model), more when pageable or the card is busy; park.timeout (15 s) fails it.
@@ -72,6 +72,11 @@ class WatchMetrics:
         self.park_duration = Histogram(
             "gate_park_duration_seconds", "Parks and unparks as the server timed them.", ["op"], buckets=PARK_BUCKETS, registry=r
         )
+        self.park_failures_tonight = Gauge(
+            "gate_park_failures_tonight",
+            "Failed parks and unparks tonight, as the gate's state counts them (any mechanism's); the window's end clears it.",
+            registry=r,
+        )
         self._parked_since: float | None = None  # when this loop last saw the server parked
 
     def record_config(self, applied_hash: str | None, valid: bool) -> None:
@@ -117,6 +122,7 @@ class WatchMetrics:
         parked = parked_after(outcome)
         self.parked.set(1 if parked else 0)
         self._parked_since = finished_at if parked else None
+        self.park_failures_tonight.set(park_failures_after(outcome))
 
     def record_api_error(self, kind: str) -> None:
         self.api_errors.labels(kind).inc()
@@ -133,3 +139,13 @@ def over_budget_after(outcome: Outcome) -> int:
         text = changes[OVER_BUDGET_YIELDS]
         return int(text) if text is not None and text.isdigit() else 0
     return over_budget_tonight(outcome.state, outcome.now)
+
+
+def park_failures_after(outcome: Outcome) -> int:
+    """Tonight's failed parks and unparks once the run's decision is written: the alert reads it
+    from the controller, which outlives a server pod (and its sidecar) that a failure scaled to 0."""
+    changes = outcome.decision.annotations
+    if PARK_FAILURES in changes:
+        text = changes[PARK_FAILURES]
+        return int(text) if text is not None and text.isdigit() else 0
+    return outcome.state.park_failures

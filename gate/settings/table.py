@@ -426,7 +426,7 @@ SETTINGS: tuple[Setting, ...] = (
         "--park: a park or an unpark the server has not confirmed within this fails, and the server is scaled to 0.",
         positive=True,
         label="park timeout",
-        bound="10m",
+        bound="1m",
     ),
     _duration(
         "park.cooldown",

@@ -33,6 +33,9 @@ from gate.sources.scrape import exchange
 MAX_ANSWER_BYTES = 64 * 1024
 # The server answers 504 at the deadline it was given: this long more for that answer to arrive.
 ANSWER_GRACE_SECONDS = 1.0
+# The largest deadline the control port takes (docker/tts_layer/control.py); park.timeout's bound
+# (1m, a pattern of digits per unit) stays under it but for a value such as 9m99s.
+MAX_DEADLINE_SECONDS = 600
 WHAT = "the control port"
 
 
@@ -75,7 +78,7 @@ class ServerControl:
 
     def _operate(self, op: str, leads_to: str) -> ParkReport:
         bound = self.config.park_timeout_seconds
-        body = json.dumps({"deadline_seconds": bound}).encode()
+        body = json.dumps({"deadline_seconds": min(bound, MAX_DEADLINE_SECONDS)}).encode()
         status, document = self._call("POST", f"/{op}", body, bound + ANSWER_GRACE_SECONDS)
         if status != 200:
             raise ControlError(f"{op}: {_refusal(status, document)}")
