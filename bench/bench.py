@@ -259,6 +259,62 @@ def park_verdicts(rows: list[Row]) -> list[tuple[str, bool]]:
     return checks
 
 
+def park_variant(cooldown: str | None = None, max_parked: str | None = None):
+    def make(config: ReplayConfig) -> ReplayConfig:
+        parked = with_parking(config)
+        park = parked.settings.park
+        assert park is not None
+        if cooldown is not None:
+            park = replace(park, cooldown_seconds=parse_duration(cooldown))
+        if max_parked is not None:
+            park = replace(park, max_parked_seconds=parse_duration(max_parked))
+        return replace(parked, settings=replace(parked.settings, park=park))
+
+    return make
+
+
+# The park.* defaults against their neighbours (docs/design.md, Warm standby): the cool-down before
+# an unpark at none and at 30 s beside the default 10 s, and park.maxParked at 15 minutes beside 1 h.
+PARK_TUNING = {
+    "cooldown 0s": park_variant(cooldown="0s"),
+    "cooldown 30s": park_variant(cooldown="30s"),
+    "maxParked 15m": park_variant(max_parked="15m"),
+}
+
+
+def run_park_tuning(rows: list[Row]) -> dict[tuple[str, int], dict[str, NightSummary]]:
+    """The tuning's variants on the nights of `rows` with a resident wake: (night, index) -> variant -> summary."""
+    results: dict[tuple[str, int], dict[str, NightSummary]] = {}
+    by_name: dict[str, list[int]] = {}
+    for index, r in enumerate(rows):
+        if r.gate.wakes:
+            by_name.setdefault(r.name, []).append(index)
+    for name, indices in by_name.items():
+        trace = load_csv(SAMPLES / "nights" / f"{name}.csv")
+        variants = {variant: replay(trace, make(default_config("gate"))).nights for variant, make in PARK_TUNING.items()}
+        for position, index in enumerate(indices):
+            results[(name, index)] = {variant: nights[position] for variant, nights in variants.items()}
+    return results
+
+
+def park_tuning_table(rows: list[Row], tuning: dict[tuple[str, int], dict[str, NightSummary]]) -> str:
+    """Each variant's bake against the reactive reference, on the nights with a wake."""
+    header = ("night", "plain", "cooldown 0s", "cooldown 10s (default)", "cooldown 30s", "maxParked 15m")
+    lines, ratios = [header], []
+    for index, r in enumerate(rows):
+        variants = tuning.get((r.name, index))
+        if variants is None:
+            continue
+        reactive = r.reactive.bake_seconds or 1
+        values = [r.ratio, variants["cooldown 0s"].bake_seconds / reactive, r.ratio_of("park")]
+        values += [variants["cooldown 30s"].bake_seconds / reactive, variants["maxParked 15m"].bake_seconds / reactive]
+        ratios.append(values)
+        lines.append((r.name, *(f"{v:.3f}" for v in values)))
+    if ratios:
+        lines.append(("mean", *(f"{sum(column) / len(ratios):.3f}" for column in zip(*ratios, strict=True))))
+    return markdown(lines)
+
+
 def narration_table(rows: list[Row]) -> str:
     """Seconds of audio each policy's bake made, the server fixed, and the gate's as upstream left it."""
     header = ("night", "seed", "gate", "gate --park", "reactive", "gate, unfixed", "gate --park, unfixed")
@@ -496,11 +552,13 @@ def doc_tables(
 ) -> dict[str, str]:
     """The tables from the sample nights' runs (those given, already run: a test shares them)."""
     rows = run(NIGHTS) if rows is None else rows
+    tuning = run_park_tuning(rows)
     return {
         "give-back": give_back_table(),
         "shapes": table(rows),
         "flappy": flappy_table([r for r in rows if r.name.startswith("flappy")]),
         "park": park_table(rows),
+        "park-tuning": park_tuning_table(rows, tuning),
         "narration": narration_table(rows),
         "exporter": exporter_table(run_exporter_modes(NIGHTS) if exporter_rows is None else exporter_rows),
         "demand": demand_table(run_demand(DEMAND_NIGHTS) if demand_rows is None else demand_rows),
@@ -544,6 +602,10 @@ def main(argv: list[str]) -> int:
     print(f"park {defaults.TTS_PARK}, unpark {defaults.TTS_UNPARK}, assumed):")
     print()
     print(park_table(rows))
+    print()
+    print("The park.* defaults beside their neighbours (bake vs reactive, nights with a wake):")
+    print()
+    print(park_tuning_table(rows, run_park_tuning(rows)))
     print()
     print(f"Narration made: audio per night at real-time factor {defaults.REALTIME_FACTOR} (upstream's CUDA figure), fixed and unfixed:")
     print()

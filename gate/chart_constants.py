@@ -1,8 +1,9 @@
 """What the chart's templates need of the gate besides the settings table, generated into
 chart/files/gate-constants.json by `make settings` (tests/test_chart_constants.py fails while it is
 stale): the over-budget rule's slack and count the alerts describe, the seed's floor NOTES warns
-about, where the loops that park read the control token, the guard's schedule for every window (gate.cron's derivation, so no template parses a
-window or a cron field), and the IANA time zone names a template refuses gate.timeZone against.
+about, where the loops that park read the control token, the guard's schedule for every window
+(gate.cron's derivation, so no template parses a window or a cron field), and the IANA time zone
+names a template refuses gate.timeZone against.
 Helm cannot call Python: a template reads these instead of repeating them."""
 
 from __future__ import annotations

@@ -521,7 +521,8 @@ def _decide_parked(
     residue = residue_counted(view, state, settings)
     if residue > bound or (server is not None and server.reserved_bytes is not None and server.reserved_bytes > bound):
         measured = residue if residue > bound else server.reserved_bytes  # type: ignore[union-attr]
-        return scale_to_zero(Reason.RESIDUE, f"it keeps {format_size(measured)} on the card, more than park.residue {format_size(bound)}")
+        kept = f"it keeps {format_size(measured)} on the card, more than park.residue {format_size(bound)}"
+        return scale_to_zero(Reason.RESIDUE, kept, failed)
     if not has_parked_room(view, settings, residue):
         return scale_to_zero(Reason.NO_ROOM, f"no room even for the parked server: {_parked_text(view, settings, residue)}")
     holding = f"{since}: {_parked_text(view, settings, residue)}"
