@@ -738,6 +738,23 @@ PARK_FAULTS = [
     ),
 ]
 
+ATTACKS += [
+    Attack(
+        "the control port answers a park after its deadline, or cuts its answer mid-body; the watchdog gives the card "
+        "back while a park is in flight",
+        "a park or an unpark not confirmed within park.timeout + 1 s is a failure: the server is scaled to 0 (one that "
+        "parked meanwhile goes with its pod); a park that lands after the watchdog's scale to 0 is recorded, but with 0 "
+        "replicas a park means nothing: no unpark follows, and no re-entry before the cool-down",
+        PARK_BOUND,
+        (
+            "test_server_control.py::test_a_park_answered_after_its_deadline_fails_within_the_bound_though_the_server_parked",
+            "test_server_control.py::test_a_control_answer_cut_mid_body_or_a_closed_port_is_a_failure_and_state_unreadable",
+            "test_faults.py::test_park_faults",
+            "test_parking.py::test_a_park_during_the_watchdogs_give_back_ends_with_the_card_back_and_nothing_parked",
+        ),
+    ),
+]
+
 # -- the settings file ------------------------------------------------------------------------------
 
 # The classic "billion laughs": 339 bytes that expand to 9^9 strings (it fits a ConfigMap).

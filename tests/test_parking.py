@@ -435,3 +435,63 @@ def test_replay_cli_parks_writes_the_state_and_refuses_a_bad_real_time_factor(tm
     assert states == ["serving", "parked", "serving", None]
     refused = CliRunner().invoke(app, ["replay", str(path), "--rtf", "0"])
     assert refused.exit_code == 2 and refused.stderr.strip().count("\n") == 0 and "real-time factor '0'" in refused.stderr
+
+
+# -- the command line ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--control-url", "ftp://127.0.0.1:8005"], "invalid control URL 'ftp://127.0.0.1:8005': expected http://HOST:PORT"),
+        (["--control-url", "http://127.0.0.1"], "invalid control URL 'http://127.0.0.1': expected http://HOST:PORT"),
+        (["--control-url", "http://127.0.0.1:8005", "--control-token-file", "/nonexistent/token"], "cannot read the control token file"),
+    ],
+)
+def test_a_loop_refuses_a_control_port_it_cannot_use_in_one_line(args, words, kubeapi, exporter, tmp_path):
+    from conftest import live_env
+
+    env = live_env(kubeapi, exporter, tmp_path)
+    for loop in (["run"], ["guard", "--watch"]):
+        result = CliRunner().invoke(app, [*loop, *args, "--iterations", "1", "--metrics-port", "0"], env=env)
+        assert result.exit_code == 2 and words in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_gate_status_shows_the_park_and_tonights_parking(kubeapi, exporter, tmp_path):
+    from conftest import live_env
+
+    from gate.policy import LAST_UNPARK_SECONDS
+
+    exporter.serve(
+        "# TYPE gpu_pod_memory_used_bytes gauge\n"
+        'gpu_pod_memory_used_bytes{namespace="immich",pod="immich-ml-7d9f8b6c5d-x2k4p",container="ml",process_name="python",pid="1"} '
+        f"{10 * GiB}\n"
+        f'gpu_pod_memory_used_bytes{{namespace="tts",pod="{OWN}",container="server",process_name="python3",pid="2"}} {GiB}\n'
+    )
+    kubeapi.scale_by_hand(1)
+    kubeapi.set_state({**PARKED, PARKS: "2", UNPARKS: "1", PARK_FAILURES: "1", PARKED_SECONDS: "600", LAST_UNPARK_SECONDS: "4.1"})
+    env = {**live_env(kubeapi, exporter, tmp_path), "GATE_PARK": "true"}
+    result = CliRunner().invoke(app, ["status"], env=env)
+    assert result.exit_code == 0, result.stderr
+    rows = {line.split("  ", 1)[0]: line.split("  ", 1)[1].strip() for line in result.stdout.splitlines() if "  " in line}
+    assert rows["parked"] == "since 2026-11-12T02:25:00Z (5m00s of park.maxParked 1h00m00s)"
+    assert rows["parking tonight"] == "2 park(s), 1 unpark(s), 1 failure(s), parked 10m00s (parks that ended)"
+    assert rows["last park"] == "unpark 4.1s" and rows["guard would"].startswith("still-parked")
+
+
+def test_the_loops_metrics_count_parks_their_seconds_and_failures():
+    from gate.telemetry import WatchMetrics
+
+    metrics = WatchMetrics()
+    value = metrics.registry.get_sample_value
+    parked, _, store, server = run(10, 4.5, SERVING)
+    metrics.record(parked, settings(), 1000.0)
+    assert value("gate_parks_total") == 1 and value("gate_parked") == 1
+    assert value("gate_park_duration_seconds_count", {"op": "park"}) == 1 and value("gate_park_duration_seconds_sum", {"op": "park"}) == 0.5
+    still = cycle.cycle("tick", settings(), store, server, NIGHT, lambda: reading(10, 1), control=Control.FULL)
+    metrics.record(still, settings(), 1010.0)
+    assert value("gate_parked_seconds_total") == 10 and value("gate_parked") == 1
+    failed, *_ = run(10, 4.5, SERVING, problem="connection refused")
+    metrics.record(failed, settings(), 1020.0)
+    assert value("gate_park_failures_total", {"op": "park"}) == 1 and value("gate_park_failures_tonight") == 1
+    assert value("gate_parked") == 0 and value("gate_parked_seconds_total") == 20
