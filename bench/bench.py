@@ -273,13 +273,9 @@ def park_variant(cooldown: str | None = None, max_parked: str | None = None):
     return make
 
 
-# The park.* defaults against their neighbours (docs/design.md, Warm standby): the cool-down before
-# an unpark at none and at 30 s beside the default 10 s, and park.maxParked at 15 minutes beside 1 h.
-PARK_TUNING = {
-    "cooldown 0s": park_variant(cooldown="0s"),
-    "cooldown 30s": park_variant(cooldown="30s"),
-    "maxParked 15m": park_variant(max_parked="15m"),
-}
+# The park.* defaults against their neighbours (docs/design.md, Warm standby): no cool-down before
+# an unpark beside the default 10 s, and park.maxParked at 15 minutes beside 1 h.
+PARK_TUNING = {"cooldown 0s": park_variant(cooldown="0s"), "maxParked 15m": park_variant(max_parked="15m")}
 
 
 def run_park_tuning(rows: list[Row]) -> dict[tuple[str, int], dict[str, NightSummary]]:
@@ -299,7 +295,7 @@ def run_park_tuning(rows: list[Row]) -> dict[tuple[str, int], dict[str, NightSum
 
 def park_tuning_table(rows: list[Row], tuning: dict[tuple[str, int], dict[str, NightSummary]]) -> str:
     """Each variant's bake against the reactive reference, on the nights with a wake."""
-    header = ("night", "plain", "cooldown 0s", "cooldown 10s (default)", "cooldown 30s", "maxParked 15m")
+    header = ("night", "plain", "cooldown 0s", "default (cooldown 10s, maxParked 1h)", "maxParked 15m")
     lines, ratios = [header], []
     for index, r in enumerate(rows):
         variants = tuning.get((r.name, index))
@@ -307,7 +303,7 @@ def park_tuning_table(rows: list[Row], tuning: dict[tuple[str, int], dict[str, N
             continue
         reactive = r.reactive.bake_seconds or 1
         values = [r.ratio, variants["cooldown 0s"].bake_seconds / reactive, r.ratio_of("park")]
-        values += [variants["cooldown 30s"].bake_seconds / reactive, variants["maxParked 15m"].bake_seconds / reactive]
+        values.append(variants["maxParked 15m"].bake_seconds / reactive)
         ratios.append(values)
         lines.append((r.name, *(f"{v:.3f}" for v in values)))
     if ratios:

@@ -193,7 +193,8 @@ class Ledger:
     def second(self, t: int, world: World, replicas: int) -> None:
         """Second t's accounts, once its commands have run."""
         room = self.total_bytes - self.residents >= self.floor_bytes
-        holds = world.own_bytes(t) > 0
+        own = world.own_bytes(t)
+        holds = own > 0
         in_window = self.window.contains(instant(t))
         queued = world.queued(t)
         if queued == 0 and (self.previous_queued or 0) > 0:  # the queue drained: an empty stretch begins
@@ -218,7 +219,7 @@ class Ledger:
                     summary.parked_outside_rule_seconds += 1
             elif holds and not room:
                 summary.breach_seconds += 1
-            if holds and self.residents + world.own_bytes(t) > self.total_bytes:
+            if holds and self.residents + own > self.total_bytes:
                 summary.conflict_seconds += 1
             if holds and world.exporter.answers_empty(t):
                 summary.held_empty_seconds += 1

@@ -143,7 +143,9 @@ class World:
             self.life.down = t
 
     def own_bytes(self, t: int) -> int:
-        return own_bytes(self.lives, self.pod, t)
+        """The pod's memory at the second the simulation is at: the last two lives (one going,
+        the next starting) are the only ones that can hold it."""
+        return own_bytes(self.lives[-2:], self.pod, t)
 
     def baking(self, t: int) -> tuple[int, int] | None:
         """(life, stretch of serving) that bakes at t; None: nothing bakes."""
