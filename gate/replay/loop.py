@@ -150,6 +150,7 @@ def replay(trace: Trace, config: ReplayConfig) -> ReplayResult:
     if config.exporter.source not in EXPORTER_SOURCES:
         raise InvalidValue(f"invalid exporter source {config.exporter.source!r}: expected one of {', '.join(EXPORTER_SOURCES)}")
     if config.policy == "reactive":
-        settings = replace(settings, cooldown_seconds=0, cooldown_max_seconds=0, hysteresis_bytes=0)
+        # The plain reference: no cool-down, no hysteresis, and no parking (it remembers nothing).
+        settings = replace(settings, cooldown_seconds=0, cooldown_max_seconds=0, hysteresis_bytes=0, park=None)
         config = replace(config, settings=settings, exporter=ExporterModel())
     return Simulation(residents_only, config).simulate()
