@@ -8,6 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 SCAN_VENV := .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed
 # The gate as a user installs it: its wheel in a clean venv, with only the runtime dependencies.
@@ -41,7 +42,7 @@ GATE_TAGS := $(GATE_IMAGE):$(GATE_VERSION)
 BUILT_TAGS := $(if $(filter build-image,$(MAKECMDGOALS)),$(SERVER_TAGS)) $(if $(filter build-gate,$(MAKECMDGOALS)),$(GATE_TAGS))
 PUSH_TAGS := $(or $(strip $(BUILT_TAGS)),$(SERVER_TAGS) $(GATE_TAGS))
 
-.PHONY: help venv test lint prometheus-tools demo bench bench-doc settings faults-doc chart-readme audit build-image build-gate push docker-check lock-image runtime-size clean
+.PHONY: help venv test lint prometheus-tools demo demo-objects bench bench-doc settings faults-doc chart-readme audit build-image build-gate push docker-check lock-image runtime-size clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -52,6 +53,16 @@ $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing the gate and its test tools (first run: about a minute)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check --progress-bar off -e '.[test,plot]' | grep -E '^(Collecting|Successfully)' || true
+	@touch $@
+
+# `make demo` alone: the gate and matplotlib (its plot extra), none of the test tools. Through
+# this Python's pip into a venv without one, and without compiling every module up front: the
+# venv's own pip and the byte-compiling were half of a fresh clone's time.
+$(DEMO_STAMP): pyproject.toml
+	@echo ">> creating $(VENV) with what make demo needs: the gate and matplotlib"
+	@if [ ! -x $(BIN)/python ]; then $(PYTHON) -m venv --without-pip $(VENV); fi
+	$(PYTHON) -m pip --python $(BIN)/python install --no-compile --disable-pip-version-check --progress-bar off -e '.[plot]' \
+		| grep -E '^Successfully' || true
 	@touch $@
 
 $(SCAN_STAMP): pyproject.toml
@@ -74,11 +85,12 @@ $(SETUPTOOLS_STAMP): docker/requirements-cu128.txt
 	$(PYTHON) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: --dest $(SETUPTOOLS_DIR) 'setuptools==$(SERVER_SETUPTOOLS)'
 	@touch $@
 
-lint: $(STAMP) ## ruff, import layering, hadolint on both Dockerfiles
-	$(BIN)/ruff check gate tests bench docker
-	$(BIN)/ruff format --check gate tests bench docker
+lint: $(STAMP) ## ruff, import layering, hadolint on both Dockerfiles, actionlint on the release workflow
+	$(BIN)/ruff check gate tests bench docker .github
+	$(BIN)/ruff format --check gate tests bench docker .github
 	$(BIN)/lint-imports
 	$(BIN)/hadolint --no-color Dockerfile.cu128 Dockerfile.gate
+	$(BIN)/actionlint -no-color .github/workflows/*.yml
 
 test: lint prometheus-tools $(SCAN_STAMP) $(WHEEL_STAMP) $(SETUPTOOLS_STAMP) $(README_STAMP) ## every test: lint, the chart, the gate, the fault matrix, the manifest scan
 	CHECKOV=$(SCAN_VENV)/bin/checkov WHEEL_VENV=$(WHEEL_VENV) SETUPTOOLS_DIR=$(SETUPTOOLS_DIR) \
@@ -117,11 +129,14 @@ prometheus-tools: ## install Debian's prometheus (prometheus, promtool) when eit
 	  rm -f "$$log"; \
 	fi
 
-demo: $(STAMP) ## the chart's objects, and the gate on a bundled night next to the seed's policy
+demo: $(DEMO_STAMP) ## the chart's objects, and the gate on a bundled night next to the seed's policy
 	$(BIN)/python bench/demo.py
 
 bench: $(STAMP) ## replay the sample nights with the seed's, this gate's and a reactive policy
 	$(BIN)/python bench/bench.py
+
+demo-objects: $(STAMP) ## rewrite bench/demo-objects.txt (what make demo lists) from the chart
+	$(BIN)/python bench/demo.py --write-objects
 
 bench-doc: $(STAMP) ## rewrite docs/design.md's benchmark tables from the same runs
 	$(BIN)/python bench/bench.py --write-doc

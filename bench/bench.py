@@ -51,6 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dataclasses import replace  # noqa: E402
 
+import parse_cost  # noqa: E402
+
 from gate import defaults  # noqa: E402
 from gate.replay import (  # noqa: E402
     ExporterModel,
@@ -170,6 +172,28 @@ def verdicts(rows: list[Row]) -> list[tuple[str, bool]]:
             )
         )
     return checks
+
+
+def summary(rows: list[Row], checks: list[tuple[str, bool]]) -> str:
+    """What to read in all of the above, with the numbers that matter most, last on the screen."""
+    average = sum(r.ratio for r in rows) / len(rows)
+    lowest = min(rows, key=lambda r: r.ratio)
+    breach = max(rows, key=lambda r: r.gate.breach_seconds / max(1, r.gate.wakes))
+    pods = max(r.gate.job_pods for r in rows)
+    failed = [text for text, ok in checks if not ok]
+    lines = [
+        "What to read:",
+        "- The chart's shapes, column 'controller util': the default gate's bake time over the reactive ceiling's",
+        f"  (the most a gate could bake); target >= {MIN_AVERAGE_RATIO} on average: {average:.3f};"
+        f" >= {MIN_NIGHT_RATIO} every night: lowest {lowest.ratio:.3f} ({lowest.name}).",
+        f"- Column 'breach': seconds the server held memory a waking resident needed; target <= {MAX_BREACH_PER_WAKE} s a wake:"
+        f" worst {breach.gate.breach_seconds / max(1, breach.gate.wakes):.0f} s ({breach.name}).",
+        f"- Column 'Job pods': the CronJobs' pods a day (etcd and disk churn); target <= {MAX_JOB_PODS_A_DAY}: at most {pods}.",
+        "- The exporter's faces and Demand: the same gate with dcgm alone, a failing nvidia-smi, and tripit's queue.",
+        "- The PASS/FAIL lines are each target on each night: "
+        + (f"{len(failed)} failed, first: {failed[0]}" if failed else f"all {len(checks)} hold."),
+    ]
+    return "\n".join(lines)
 
 
 def flappy_table(rows: list[Row]) -> str:
@@ -617,13 +641,27 @@ def main(argv: list[str]) -> int:
     print()
     print(demand_table(demand_rows))
     print()
+    parsed = parse_cost.rows()
+    print("Parsing an exporter's answer at the size cap (CPU seconds here; under the chart's 200m limit, five times that):")
+    print()
+    print(parse_cost.table(parsed))
+    print()
     import settings_read  # bench/settings_read.py: the settings files at their worst
 
-    checks = verdicts(rows) + park_verdicts(rows) + exporter_verdicts(exporter_rows) + demand_verdicts(demand_rows) + settings_read.report()
+    checks = (
+        verdicts(rows)
+        + park_verdicts(rows)
+        + exporter_verdicts(exporter_rows)
+        + demand_verdicts(demand_rows)
+        + parse_cost.verdicts(parsed)
+        + settings_read.report()
+    )
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     failed = sum(1 for _, ok in checks if not ok)
     print(f"\n{len(checks) - failed} passed, {failed} failed")
+    print()
+    print(summary(rows, checks))
     return 1 if failed else 0
 
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gate.policy import PodUsage  # noqa: E402
-from gate.trace import from_rows, to_csv  # noqa: E402
+from gate.trace import from_rows, to_card_csv, to_csv  # noqa: E402
 
 LONDON = ZoneInfo("Europe/London")
 MIB = 2**20
@@ -50,6 +50,35 @@ def local(day: str, hhmm: str, fold: int = 0) -> datetime:
     return datetime.fromisoformat(f"{day}T{hhmm}").replace(tzinfo=LONDON, fold=fold).astimezone(UTC)
 
 
+def night_rows(
+    day: str,
+    episodes: Episodes,
+    begin: str = "01:30",
+    finish: str = "06:30",
+    outages: list[tuple[str, str]] = (),
+    seed: int = 1,
+    residents: dict[tuple[str, str], int] | None = None,
+) -> dict[datetime, list[PodUsage]]:
+    """Per scrape, the pods on one card: the steady `residents` (the owner's by default) and the
+    episodes awake then."""
+    rng = random.Random(seed)
+    start = local(day, begin)
+    end = local(day, finish)
+    rows: dict[datetime, list[PodUsage]] = {}
+    i = 0
+    t = start
+    while t < end:
+        if not any(local(day, a) <= t < local(day, b) for a, b in outages):
+            pods = [PodUsage(ns, pod, (mib + rng.randint(-8, 8)) * MIB) for (ns, pod), mib in (residents or STEADY).items()]
+            for (ns, pod), a, b, usage in episodes:
+                if local(day, a) <= t < local(day, b):
+                    pods.append(PodUsage(ns, pod, usage(rng, i) * MIB))
+            rows[t] = pods
+        t += timedelta(seconds=STEP)
+        i += 1
+    return rows
+
+
 def night(
     name: str,
     day: str,
@@ -59,22 +88,7 @@ def night(
     outages: list[tuple[str, str]] = (),
     seed: int = 1,
 ) -> tuple[str, str]:
-    rng = random.Random(seed)
-    start = local(day, begin)
-    end = local(day, finish)
-    rows: dict[datetime, list[PodUsage]] = {}
-    i = 0
-    t = start
-    while t < end:
-        if not any(local(day, a) <= t < local(day, b) for a, b in outages):
-            pods = [PodUsage(ns, pod, (mib + rng.randint(-8, 8)) * MIB) for (ns, pod), mib in STEADY.items()]
-            for (ns, pod), a, b, usage in episodes:
-                if local(day, a) <= t < local(day, b):
-                    pods.append(PodUsage(ns, pod, usage(rng, i) * MIB))
-            rows[t] = pods
-        t += timedelta(seconds=STEP)
-        i += 1
-    return name, to_csv(from_rows(rows, name))
+    return name, to_csv(from_rows(night_rows(day, episodes, begin, finish, outages, seed), name))
 
 
 def nights() -> list[tuple[str, str]]:
@@ -217,6 +231,52 @@ def baked() -> list[tuple[str, str]]:
     return [night("bake", day, episodes, begin=begin, seed=9)]
 
 
+# Another card (on node-b in two-cards, node-a/1 in the baked nights), with residents of its own;
+# llama-swap there is its own instance, not the one on node-a/0.
+OTHER_CARD = {("comfy", "comfyui-6f8d9c7b5-q2w8e"): 3100, ("jellyfin", "jellyfin-5b9c8d7f6-t4r2k"): 420}
+COMFY_BATCH = ("comfy", "comfyui-worker-7c6d5b4a9-z9x8c")
+DRIVER_RESERVED_MIB = 449  # what dcgm-exporter reports as reserved on a T4 (used + reserved is held)
+
+
+def two_cards() -> list[tuple[str, str]]:
+    """A night of two GPU nodes with a card each (samples/cards/two-cards.csv, pods as the owner's
+    exporter lists them on each node): node-a/0 is the quiet night's card; on node-b/0 a batch
+    job wakes at 02:40 with 9 GiB and llama-swap at 04:10. A gate of node-a/0 must not notice."""
+    day = "2026-11-24"
+    ours = from_rows(night_rows(day, [], seed=31), "two-cards", card=("node-a", "0"))
+    other = night_rows(
+        day, [(COMFY_BATCH, "02:40", "03:40", steady(9200)), (LLAMA, "04:10", "04:50", steady(5530))], seed=32, residents=OTHER_CARD
+    )
+    return [("two-cards", to_card_csv([ours, from_rows(other, "two-cards", card=("node-b", "0"))]))]
+
+
+def baked_cards() -> list[tuple[str, str]]:
+    """The bake night as the device-level exporters saw it (samples/cards/baked-dcgm.csv and
+    baked-nvidia-gpu-exporter.csv): per card, the bytes held (residents, the server, the driver's
+    reserve; no pod named), the gate's record of the server's replicas on node-a/0, and for
+    nvidia_gpu_exporter the compute processes. The gate takes node-a/0 at 02:00 (the server's
+    context from 02:00:45), yields at 03:30:15 when llama-swap wakes there (gone at 04:05), takes
+    it again at 04:07 and gives it back at 06:00. node-a/1's own llama-swap wakes at 04:30."""
+    day, begin = "2026-11-25", "01:30"
+    server = [
+        (UNLABELLED, "02:00:45", "03:30:30", serving(day, begin, "02:00:45")),
+        (UNLABELLED, "04:07:45", "06:00:15", serving(day, begin, "04:07:45")),
+    ]
+    ours = night_rows(day, [(LLAMA, "03:30", "04:05", steady(5530)), *server], seed=41)
+    other = night_rows(day, [(LLAMA, "04:30", "05:00", steady(5530))], seed=42, residents=OTHER_CARD)
+    held = [(local(day, a), local(day, b)) for a, b in (("02:00", "03:30:15"), ("04:07", "06:00"))]
+    files = []
+    for name, count_processes in (("baked-dcgm", False), ("baked-nvidia-gpu-exporter", True)):
+        traces = []
+        for card, rows in ((("node-a", "0"), ours), (("node-a", "1"), other)):
+            used = {t: [PodUsage("", "", sum(p.used_bytes for p in pods) + DRIVER_RESERVED_MIB * MIB)] for t, pods in rows.items()}
+            processes = {t: len(pods) for t, pods in rows.items()} if count_processes else None
+            replicas = {t: int(any(a <= t < b for a, b in held)) for t in rows} if card == ("node-a", "0") else None
+            traces.append(from_rows(used, name, processes, replicas, card))
+        files.append((name, to_card_csv(traces)))
+    return files
+
+
 def main(directory: str) -> None:
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
@@ -231,6 +291,11 @@ def main(directory: str) -> None:
     for name, text in demand():
         (queues / f"{name}.csv").write_text(text)
         print(f"wrote {queues / name}.csv")
+    card_nights = target.parent / "cards"
+    card_nights.mkdir(exist_ok=True)
+    for name, text in two_cards() + baked_cards():
+        (card_nights / f"{name}.csv").write_text(text)
+        print(f"wrote {card_nights / name}.csv")
     bakes = target.parent / "baked"
     bakes.mkdir(exist_ok=True)
     for name, text in baked():

@@ -207,8 +207,9 @@ def _reload(options: Options, name: str, kube: KubeClient, deployment: dict | No
             metrics.record_config(watch.applied, valid=True)
             return reload.options
         typer.echo(f"gate: {name}: settings refused: {reload.problem}", err=True)
-        metrics.record_config(watch.applied, valid=False)
+        # The Event before the gauge: whoever sees gate_config_valid 0 finds the Event saying why.
         _record_refusal(kube, options, deployment, reload.problem or "")
+        metrics.record_config(watch.applied, valid=False)
     except Exception as exc:
         typer.echo(f"gate: {name}: the settings reload failed, keeping what is in use: {type(exc).__name__}: {str(exc)[:200]}", err=True)
     return None

@@ -361,7 +361,12 @@ def record(outcome: Outcome, target: Target, reason: str) -> None:
     """The decision's Event on the target; a failure is a warning on the outcome."""
     decision = outcome.decision
     try:
-        target.record(reason, decision.message, warning=decision.reason in WARNINGS)
+        target.record(
+            reason,
+            decision.message,
+            # An unreadable pause annotation is someone's mistake to fix: a Warning, as blindness is.
+            warning=decision.reason in WARNINGS or outcome.state.pause_unreadable is not None,
+        )
     except KubeError as exc:
         outcome.warnings.append(f"the decision was carried out but its Event was not recorded: {exc}")
 

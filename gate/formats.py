@@ -33,6 +33,20 @@ SCHEDULE = (
     + r")$"
 )
 
+# A card: a Kubernetes node name (an RFC 1123 subdomain), a GPU as the exporters label it (its
+# UUID as nvidia-smi writes it, with or without `GPU-`, or its index), and a Prometheus label name.
+NODE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DEVICE = r"^([0-9]{1,3}|([Gg][Pp][Uu]-)?[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$"
+LABEL = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+
+
+def normalize_uuid(value: str) -> str:
+    """A GPU UUID as nvidia_gpu_exporter writes it (lower case, no `GPU-`): `GPU-6D5C…` as
+    Kubernetes and dcgm-exporter write it and `6d5c…` are one card."""
+    text = value.strip().lower()
+    return text[4:] if text.startswith("gpu-") else text
+
+
 PATTERNS = {"size": SIZE, "duration": DURATION, "window": WINDOW, "schedule": SCHEDULE}
 
 

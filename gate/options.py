@@ -24,8 +24,9 @@ from gate import policy
 from gate import settings as gate_settings
 from gate.kube import config as kube_config
 from gate.kube.client import KubeClient
+from gate.locate import Locator
 from gate.policy import Reading
-from gate.sources import DeviceSource, Source, SourceConfig, SourceError, make_device_source, make_source
+from gate.sources import Card, DeviceSource, Source, SourceConfig, SourceError, make_device_source, make_source, service_of
 from gate.sources import demand as demand_source
 from gate.sources.demand import DemandConfig
 from gate.units import InvalidValue, parse_instant
@@ -119,7 +120,7 @@ class Options:
     def source(self) -> Source:
         if self.refused is not None:
             return Refused(f"the settings file was refused: {gate_settings.meaning.clip(self.refused, 200)}")
-        return make_source(self.source_name, self.source_config)
+        return make_source(self.source_name, self._on_the_node(self.source_config))
 
     def demand_probe(self) -> Callable[[], policy.Demand] | None:
         if self.refused is not None or self.demand_config is None:
@@ -129,7 +130,15 @@ class Options:
     def device_source(self) -> DeviceSource | None:
         if self.refused is not None or self.device_source_name is None or self.device_source_config is None:
             return None
-        return make_device_source(self.device_source_name, self.device_source_config)
+        return make_device_source(self.device_source_name, self._on_the_node(self.device_source_config))
+
+    def _on_the_node(self, config: SourceConfig) -> SourceConfig:
+        """With the card's node set, an exporter behind a Service is read at its pod on that node
+        (gate.locate); a Prometheus base URL or an exporter's own address is read as given."""
+        if config.card.node is None or self.cluster is None or service_of(config.url) is None:
+            return config
+        client = KubeClient(self.cluster, timeout_seconds=self.timeout_seconds, attempts=1)
+        return replace(config, locate=Locator(client, config.url, config.card.node))
 
     def kube(self) -> KubeClient:
         assert self.cluster is not None, "the command was declared without the cluster options"
@@ -149,6 +158,7 @@ def build(
     parsed = settled.values
     timeout = parsed["timeout"]
     namespace = req.namespace or (cluster.namespace if cluster is not None else None) or ("default" if cluster is not None else "")
+    card = Card(parsed["card.node"], parsed["card.device"])
     return Options(
         settings=gate_settings.policy_settings(parsed, namespace, req.deployment),
         source_name=parsed["source"],
@@ -158,9 +168,13 @@ def build(
             query=parsed["prometheus.query"],
             up_query=parsed["prometheus.upQuery"],
             sampled_query=parsed["prometheus.sampledQuery"],
+            node_label=parsed["prometheus.nodeLabel"],
+            card=card,
         ),
         device_source_name=parsed["device.source"],
-        device_source_config=SourceConfig(url=parsed["device.url"], timeout_seconds=timeout) if parsed["device.source"] else None,
+        device_source_config=SourceConfig(url=parsed["device.url"], timeout_seconds=timeout, card=card)
+        if parsed["device.source"]
+        else None,
         demand_config=DemandConfig(parsed["demand.url"], parsed["demand.field"], timeout) if parsed["demand.url"] else None,
         timeout_seconds=timeout,
         kubeconfig=req.kubeconfig,

@@ -20,6 +20,10 @@ def pod_color(namespace: str, pod: str) -> str:
     return PALETTE[zlib.crc32(f"{namespace}/{pod}".encode()) % len(PALETTE)]
 
 
+# The install the README gives for a workstation's gate with plotting (tests/test_docs.py holds it there).
+PLOT_INSTALL = "pipx install '.[plot]'"
+
+
 def plot_night(results: list[ReplayResult], path: Path, title: str) -> None:
     try:
         import matplotlib
@@ -28,7 +32,7 @@ def plot_night(results: list[ReplayResult], path: Path, title: str) -> None:
         import matplotlib.dates as mdates
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise InvalidValue("plotting needs matplotlib: pip install 'tts-gate[plot]'") from exc
+        raise InvalidValue(f"plotting needs matplotlib, the gate's plot extra: {PLOT_INSTALL} in the tts repository") from exc
     if path.suffix.lower() not in (".png", ".svg"):
         raise InvalidValue(f"invalid plot file {str(path)!r}: expected a .png or .svg name")
 

@@ -1,13 +1,17 @@
 """The recorded nights `gate replay` and `gate measure` read: CSV trace files (gate/trace.py's
-format), or a range read from a Prometheus server, with the range read's own limits."""
+forms), or a range read from a Prometheus server, with the range read's own limits. Either way,
+one card's: the card settings pick it from a file of several, and from Prometheus by the
+exporter's labels."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from importlib import import_module
 from pathlib import Path
 
-from gate.sources import SourceConfig
-from gate.sources.prometheus import read_range
+from gate.policy import PodUsage
+from gate.sources import ANY_CARD, Card, SourceConfig, exporter
+from gate.sources.prometheus import read_card_range, read_range
 from gate.trace import Trace, from_scrapes, load_csv
 from gate.units import InvalidValue, parse_duration, parse_instant
 
@@ -27,9 +31,19 @@ class PrometheusRange:
     step: str
     query: str | None
     up_query: str | None
+    # A device-level exporter's night (gate measure): whose metrics, the gate's record of the
+    # server's replicas, and the label the scrape puts the node in.
+    source: str = "gpu-pod-exporter"
+    replicas_query: str | None = None
+    node_label: str = "node"
 
 
-def load_traces(paths: list[Path] | None, prometheus: PrometheusRange) -> list[Trace]:
+def default_replicas_query(namespace: str) -> str:
+    """The gate's own record of the server's replicas, as the controller's metrics port serves it."""
+    return f'max(gate_replicas{{namespace="{namespace}"}})'
+
+
+def load_traces(paths: list[Path] | None, prometheus: PrometheusRange, card: Card = ANY_CARD, namespace: str = "tts") -> list[Trace]:
     """The traces: one per file, or one from the Prometheus range; never both."""
     if prometheus.url:
         if paths:
@@ -46,9 +60,19 @@ def load_traces(paths: list[Path] | None, prometheus: PrometheusRange) -> list[T
             up_query=prometheus.up_query,
             timeout_seconds=RANGE_TIMEOUT_SECONDS,
             max_bytes=RANGE_MAX_BYTES,
+            card=card,
+            node_label=prometheus.node_label,
         )
-        rows, up = read_range(config, begin, finish, parse_duration(prometheus.step))
-        return [from_scrapes(rows, up, f"prometheus {start}..{end}")]
+        step, name = parse_duration(prometheus.step), f"prometheus {start}..{end}"
+        source = exporter(prometheus.source)
+        if source.per_pod:
+            rows, up = read_range(config, begin, finish, step)
+            return [from_scrapes(rows, up, name)]
+        used_query, processes_query = import_module(f"gate.sources.{source.module}").range_queries(card, prometheus.node_label)
+        queries = (prometheus.query or used_query, processes_query, prometheus.replicas_query or default_replicas_query(namespace))
+        used, processes, replicas = read_card_range(replace(config, query=None), queries, begin, finish, step)
+        rows = {when: [PodUsage("", "", value)] for when, value in used.items()}
+        return [from_scrapes(rows, set(used), name, processes, replicas, (card.node or "any", card.device or "any"))]
     if not paths:
         raise InvalidValue("give one or more trace files, or --prometheus with --start and --end")
-    return [load_csv(path) for path in paths]
+    return [load_csv(path, card.node, card.device) for path in paths]

@@ -288,6 +288,22 @@ def _park_rows(view: View, state: GateState, settings: Settings) -> list[tuple[s
     return rows
 
 
+# What each column of `replay_table` means (the ledger's words: gate/replay/ledger.py).
+REPLAY_COLUMNS = """  oracle    how long a perfect gate could have baked (made narration): in the window, with room
+            (total - residents >= floor)
+  baked     how much of that the server really held the card and baked
+  util      baked / oracle: 1.000 is every free minute used
+  breach    seconds the server held memory while the card had no room for it (the floor was not free)
+  conflict  seconds it held memory a resident needed (residents + its peak over the card): a resident could have died
+  entries, yields, wakes, outages, over budget: times it took the card, gave it back, a resident woke, the exporter
+            was silent, and the server outgrew its floor
+  parks     parks/unparks (--park): times it parked the server (its model to host memory) and unparked it
+  parked    how long the server held only its parked residue
+  outside rule  seconds it was parked while total - residents < residue + (floor - peak): the parked rule broken
+  narration the audio the baked seconds made (chunk by chunk at --rtf; a chunk cut short is lost)
+  unfixed   the same by the server without the hook fix, slower with every chunk its process has made"""
+
+
 def replay_table(rows: list[tuple[str, NightSummary]]) -> str:
     """One line per night and policy: what `gate replay` found. Parks are parks/unparks; parked,
     the seconds the server held only its residue; outside rule, those the parked rule did not

@@ -17,6 +17,7 @@ from gate import replay as sim
 from gate import settings as gate_settings
 from gate.cron import chart_schedules, parse_cron
 from gate.policy import Settings
+from gate.sources import ALIASES
 from gate.trace import Trace
 from gate.units import InvalidValue, Window, parse_duration, parse_size, parse_window
 
@@ -105,6 +106,7 @@ def build(given: Mapping[str, tuple[Any, gate_settings.Origin]], document: gate_
     # What the simulation can replay, before the settings' own rules (a device source beside
     # dcgm, the one device-level source it replays, is refused by `settle`).
     source = gate_settings.resolve(kept, document).values["source"]
+    source = ALIASES.get(source, source)
     if source not in sim.EXPORTER_SOURCES:
         raise InvalidValue(f"invalid replayed source {source!r}: expected one of {', '.join(sim.EXPORTER_SOURCES)}")
     layers = [document.given] if document is not None else []

@@ -21,8 +21,9 @@ class ExitStatus(IntEnum):
     API_NOT_FOUND = 6  # 404: the Deployment (or namespace) does not exist
     API_REJECTED = 7  # 409 conflict, 422 invalid, 415 and other refusals
     SERVER = 8  # gate check: the server is wanted and does not answer, has no model, or cannot speak
-    NOTHING_TO_MEASURE = 9  # gate measure: the range holds no memory of the server's pods
+    NOTHING_TO_MEASURE = 9  # gate measure: the range holds no memory of the server's pods (or no clean span on its card)
     INTERRUPTED = 130  # SIGINT (Ctrl-C) before the command finished
+    BROKEN_PIPE = 141  # the output's reader went away (`gate ... | head`), as a SIGPIPE death reports
 
 
 def for_kube_error(exc: errors.KubeError) -> ExitStatus:
@@ -49,8 +50,9 @@ EXIT_STATUS_HELP = "\n".join(
         "  6   Kubernetes object not found: 404 (namespace or Deployment)",
         "  7   Kubernetes API rejected the request: 409, 422, 415 or another 4xx",
         "  8   check: the server is wanted but down, has no model, or cannot synthesize",
-        "  9   measure: the range holds no memory of the server's pods",
+        "  9   measure: the range holds no memory of the server's pods, or (a per-card source) no clean span",
         "  130 interrupted (Ctrl-C)",
+        "  141 the output's reader went away (piped into head): nothing else is wrong",
         "  1   internal error (a bug)",
     ]
 )

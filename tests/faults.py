@@ -14,7 +14,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from exporter import Answer, fixture  # noqa: E402
+from exporter import Answer, Gpu, dcgm_answer, fixture  # noqa: E402
 from kubeapi import Fault  # noqa: E402
 
 NIGHT = "2026-11-12T02:30:00Z"
@@ -93,6 +93,15 @@ def _dcgm(used_mib: int, reserved_mib: int = 449) -> Callable[[], Answer]:
         for name, value in (("DCGM_FI_DEV_FB_FREE", free), ("DCGM_FI_DEV_FB_USED", used_mib), ("DCGM_FI_DEV_FB_RESERVED", reserved_mib))
     )
     return _text(body)
+
+
+# A GPU node with two T4s as dcgm-exporter answers for it (tests/exporter.py): card 0 with the
+# owner's steady residents, card 1 nearly full (a resident awake there).
+TWO_CARDS = [
+    Gpu("node1", 0, "GPU-6d5c0ac5-74d7-3130-46f1-e93ed57f469a", 4700),
+    Gpu("node1", 1, "GPU-7e6d1bd6-85e8-4241-57a2-fa4fe68a570b", 14500, reserved_mib=0),
+]
+DEVICE_LEVEL = {"GATE_SOURCE": "dcgm", "GATE_TOTAL": "device"}
 
 
 EXPORTER_FAULTS = [
@@ -176,6 +185,32 @@ EXPORTER_FAULTS = [
         "no room",
         kind="crowded",
         annotations={"tts.gate/entered-at": "2026-11-12T02:20:00Z", "tts.gate/entry-unattributed-bytes": "0"},
+    ),
+    ExporterFault(
+        "card: series for other cards only (dcgm, card.node another node)",
+        _text(dcgm_answer(TWO_CARDS)),
+        "none for the watched card",
+        env={**DEVICE_LEVEL, "GATE_CARD_NODE": "node2", "GATE_CARD_DEVICE": "0"},
+    ),
+    ExporterFault(
+        "card: two cards in the answer, card.device not set (dcgm)",
+        _text(dcgm_answer(TWO_CARDS)),
+        "set card.device (GATE_CARD_DEVICE)",
+        env=DEVICE_LEVEL,
+    ),
+    ExporterFault(
+        "card: the node's other card full, ours with room (dcgm, card.device 0)",
+        _text(dcgm_answer(TWO_CARDS)),
+        "",
+        kind="idle",
+        env={**DEVICE_LEVEL, "GATE_CARD_NODE": "node1", "GATE_CARD_DEVICE": "0"},
+    ),
+    ExporterFault(
+        "card: ours full, the node's other card with room (dcgm, card.device GPU-7e6d…)",
+        _text(dcgm_answer(list(reversed([Gpu(g.node, g.index, g.uuid, 14500 if g.index == 0 else 4700) for g in TWO_CARDS])))),
+        "no room",
+        kind="crowded",
+        env={**DEVICE_LEVEL, "GATE_CARD_DEVICE": "GPU-6d5c0ac5-74d7-3130-46f1-e93ed57f469a"},
     ),
     ExporterFault(
         "pod label unknown: a resident's",
@@ -489,6 +524,38 @@ ATTACKS = [
         ),
     ),
     Attack(
+        "a Prometheus answer with `warnings` (a store that did not answer), marked partial (`isPartial`), or not a vector",
+        "blind with a one-line reason (it may miss series, which would read as memory nobody holds); holding, it yields",
+        f"{LOOP}; {ONE_SHOT}",
+        (
+            "test_sources.py::test_a_prometheus_answer_that_may_be_partial_is_blind",
+            "test_sources.py::test_a_prometheus_answer_that_is_not_a_vector_is_blind",
+        ),
+    ),
+    Attack(
+        "an exporter answer just under the 4 MiB cap that takes seconds of CPU to parse (2 to 3.5 s here for the worst "
+        "lines, 10 to 17 s under the chart's 200m CPU limit)",
+        "parsing is part of the read: only the families read are parsed, a line over 16 KiB is refused, the rest in 32 KiB "
+        "pieces with the read's deadline checked between them: past it the read is blind",
+        "the read's deadline plus the longest stretch between two looks at it: 0.35 s under 200m (`make bench`); then as "
+        "any blind read: " + LOOP,
+        (
+            "test_sources.py::test_a_parse_that_runs_past_the_reads_deadline_is_blind",
+            "test_sources.py::test_a_series_line_no_exporter_writes_is_refused_before_parsing",
+        ),
+    ),
+    Attack(
+        "a DaemonSet exporter's Service answering from the other GPU node (round robin), or a card missing from its node's answer",
+        "the exporter is read at its pod on the card's node (EndpointSlices); an answer with other cards' series but none "
+        "for the watched card is blind, never another card's figures",
+        f"{LOOP}; {ONE_SHOT}",
+        (
+            "test_cards.py::test_dcgm_through_a_round_robin_service_is_blind_when_the_other_node_answers",
+            "test_cards.py::test_dcgm_through_its_service_name_reads_the_nodes_pod_every_time",
+            "test_cards.py::test_a_card_missing_from_its_nodes_answer_is_blind_not_idle",
+        ),
+    ),
+    Attack(
         "a settings file refused at start: a typo (`flor: 6GiB`), a value that means nothing, a key of a newer chart, a "
         "document for a newer gate",
         "who and where (namespace, Deployment, API) never come from the file: down and guard give the card back, the loops "
@@ -539,6 +606,16 @@ ATTACKS = [
             "test_failclosed.py::test_a_kill_between_a_yield_and_its_record_changes_no_later_decision",
             "test_failclosed.py::test_a_kill_between_an_entrys_intent_and_its_scale_leaves_a_harmless_intent",
             "test_failclosed.py::test_an_unrecorded_yield_reads_as_a_yield_only_once_the_deployment_moved",
+        ),
+    ),
+    Attack(
+        "a pause annotation the gate cannot read (tts.gate/paused: on, paused, empty)",
+        "read as a pause (a pause ignored would keep taking the card): nothing takes the card, holding it gives it back; "
+        "gate status and a Warning Event name the value; true/yes/1 and false/no/0 (any case) are read as written",
+        f"{LOOP}; {ONE_SHOT}",
+        (
+            "test_pause.py::test_an_unreadable_value_pauses_and_status_and_the_event_say_why",
+            "test_pause.py::test_the_controller_records_one_warning_event_for_an_unreadable_pause",
         ),
     ),
 ]

@@ -29,6 +29,12 @@ Real behaviours it reproduces (read from kube-apiserver and apimachinery):
 - A projected token the kubelet rotates: with `rotate_token_file`, the first authenticated call
   retires token-1 and writes token-2 to that file, as a rotation between two calls would.
 - TLS with a given certificate (`tls=(certfile, keyfile)`), for CA checks.
+- EndpointSlices as the EndpointSlice controller writes them for a DaemonSet's Service: `GET
+  /apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector=kubernetes.io/service-name=X`
+  (RBAC verb `list`) answers an `EndpointSliceList` of `discovery.k8s.io/v1` slices labelled
+  with the Service's name, one slice per port set (`ports: [{name, port, protocol}]`, the
+  target port), each endpoint with `addresses`, `conditions` (`ready`, `serving`,
+  `terminating`), `nodeName` and a Pod `targetRef`; and `GET /api/v1/namespaces/{ns}/services/X`.
 - Injected faults for what a real server does under stress: 429 with `Retry-After`, 500/503,
   answers that arrive late, or a connection closed without an answer. A `Fault` answers with its
   `status` (a Status object), or with `then_serve` serves the request for real (it is applied)
@@ -65,6 +71,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from loopback import LoopbackHandler, LoopbackServer
 
@@ -77,6 +84,8 @@ PATCH_TYPES = (
 
 DEPLOYMENT_RE = re.compile(r"^/apis/apps/v1/namespaces/([^/]+)/deployments/([^/]+)(/scale)?$")
 EVENTS_RE = re.compile(r"^/api/v1/namespaces/([^/]+)/events$")
+SLICES_RE = re.compile(r"^/apis/discovery\.k8s\.io/v1/namespaces/([^/]+)/endpointslices$")
+SERVICE_RE = re.compile(r"^/api/v1/namespaces/([^/]+)/services/([^/]+)$")
 LEASE_RE = re.compile(r"^/apis/coordination\.k8s\.io/v1/namespaces/([^/]+)/leases(?:/([^/]+))?$")
 LEASES = "coordination.k8s.io"
 
@@ -159,6 +168,8 @@ class FakeKubeAPI(LoopbackServer):
         self.events: list[dict[str, Any]] = []
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self.leases: dict[tuple[str, str], dict[str, Any]] = {}
+        self.services: dict[tuple[str, str], dict[str, Any]] = {}
+        self.endpoint_slices: dict[tuple[str, str], list[dict[str, Any]]] = {}  # by (namespace, service)
         self._resource_version = 1000
         self._lock = threading.Lock()
         self.rival_writes_per_put = 0
@@ -191,6 +202,48 @@ class FakeKubeAPI(LoopbackServer):
             },
             "status": {"replicas": replicas},
         }
+
+    def add_service(
+        self, namespace: str, name: str, port: int, endpoints: list[tuple[str, str, int, str, bool]], port_name: str = "metrics"
+    ) -> None:
+        """A Service on `port` and its EndpointSlices: `endpoints` are (node, address, target port,
+        pod, ready), one per DaemonSet pod; pods on different target ports (loopback doubles) get
+        a slice each, as the controller groups endpoints by their port set."""
+        self.services[(namespace, name)] = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": namespace, "resourceVersion": self._next_rv()},
+            "spec": {"ports": [{"name": port_name, "port": port, "protocol": "TCP", "targetPort": port_name}], "type": "ClusterIP"},
+        }
+        by_port: dict[int, list[dict[str, Any]]] = {}
+        for node, address, target, pod, ready in endpoints:
+            by_port.setdefault(target, []).append(
+                {
+                    "addresses": [address],
+                    "conditions": {"ready": ready, "serving": ready, "terminating": False},
+                    "nodeName": node,
+                    "targetRef": {"kind": "Pod", "name": pod, "namespace": namespace},
+                }
+            )
+        self.endpoint_slices[(namespace, name)] = [
+            {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "name": f"{name}-{n:05x}",
+                    "namespace": namespace,
+                    "labels": {
+                        "kubernetes.io/service-name": name,
+                        "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+                    },
+                    "resourceVersion": self._next_rv(),
+                },
+                "addressType": "IPv4",
+                "ports": [{"name": port_name, "port": target, "protocol": "TCP"}],
+                "endpoints": listed,
+            }
+            for n, (target, listed) in enumerate(sorted(by_port.items()))
+        ]
 
     def replicas(self, name: str = "chatterbox-tts") -> int | None:
         """The Deployment's desired replicas; None when it does not exist."""
@@ -386,6 +439,10 @@ class FakeKubeAPI(LoopbackServer):
             return self._deployment(method, namespace, name, scale, headers, body)
         if match := LEASE_RE.match(path):
             return self._lease(method, match.group(1), match.group(2), headers, body)
+        if match := SLICES_RE.match(path):
+            return self._slices(method, match.group(1), query)
+        if match := SERVICE_RE.match(path):
+            return self._service(method, match.group(1), match.group(2))
         if match := EVENTS_RE.match(path):
             if method != "POST":
                 return 405, status_body(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
@@ -402,6 +459,39 @@ class FakeKubeAPI(LoopbackServer):
             f'in API group "{group}" in the namespace "{namespace}"'
         )
         return 403, status_body(403, "Forbidden", message, {"name": name, "group": group, "kind": kind})
+
+    def _slices(self, method: str, namespace: str, query: str) -> tuple[int, Any]:
+        if method != "GET":
+            return 405, status_body(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        denied = self._forbidden("list", "endpointslices", namespace, "", "discovery.k8s.io")
+        if denied:
+            return denied
+        selector = unquote(dict(p.partition("=")[::2] for p in query.split("&") if p).get("labelSelector", ""))
+        key, _, value = selector.partition("=")
+        items = [
+            s
+            for (ns, _), slices in self.endpoint_slices.items()
+            if ns == namespace
+            for s in slices
+            if not selector or s["metadata"]["labels"].get(key) == value
+        ]
+        return 200, {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSliceList",
+            "metadata": {"resourceVersion": str(self._resource_version)},
+            "items": copy.deepcopy(items),
+        }
+
+    def _service(self, method: str, namespace: str, name: str) -> tuple[int, Any]:
+        if method != "GET":
+            return 405, status_body(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        denied = self._forbidden("get", "services", namespace, name, "")
+        if denied:
+            return denied
+        service = self.services.get((namespace, name))
+        if service is None:
+            return 404, status_body(404, "NotFound", f'services "{name}" not found', {"name": name, "kind": "services"})
+        return 200, copy.deepcopy(service)
 
     def _deployment(self, method: str, namespace: str, name: str, scale: bool, headers: Any, body: bytes) -> tuple[int, Any]:
         verb = {"GET": "get", "PATCH": "patch", "PUT": "update"}.get(method)

@@ -5,6 +5,7 @@ pods, and replicas that Helm never takes from the gate."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -44,9 +45,10 @@ def test_every_object_validates_strictly(scenario, kube):
 
 def test_install_with_defaults_creates_what_the_seed_created():
     """The seed's objects, its three CronJobs (status is suspended: it makes no pods), the gate's
-    controller and the Lease it keeps its state in."""
+    controller and the Lease it keeps its state in, and the Job that downloads the weights (its
+    name ends in a hash of its pod)."""
     objects = documents(render({}))
-    kinds = sorted((o["kind"], o["metadata"]["name"]) for o in objects)
+    kinds = sorted((o["kind"], re.sub(r"-[0-9a-f]{10}$", "-<hash>", o["metadata"]["name"])) for o in objects)
     assert kinds == [
         ("ConfigMap", "chatterbox-tts-config"),
         ("ConfigMap", "tts-gate-config"),
@@ -56,6 +58,7 @@ def test_install_with_defaults_creates_what_the_seed_created():
         ("CronJob", "tts-window-up"),
         ("Deployment", "chatterbox-tts"),
         ("Deployment", "tts-gate"),
+        ("Job", "tts-warmup-<hash>"),
         ("Lease", "chatterbox-tts-gate"),
         ("NetworkPolicy", "chatterbox-tts"),
         ("NetworkPolicy", "tts-gate"),

@@ -153,7 +153,8 @@ def test_stock_k3s_refuses_the_defaults_one_value_at_a_time(scratch):
     values["server"]["runtimeClassName"] = ""
     assert refusal(scratch, K3S_CLUSTER, values) == (
         'persistence.accessModes: StorageClass "local-path" (rancher.io/local-path) is node-local and cannot give '
-        "ReadWriteMany, so the claim would never bind; set persistence.accessModes to [ReadWriteOnce]"
+        "ReadWriteMany, so the claim would never bind; set persistence.accessModes to [ReadWriteOnce] "
+        "(on the command line: --set 'persistence.accessModes={ReadWriteOnce}')"
     )
     values["persistence"] = {"accessModes": ["ReadWriteOnce"]}
     assert refusal(scratch, K3S_CLUSTER, values) == (

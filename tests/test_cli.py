@@ -361,11 +361,42 @@ def wants(kubeapi, replicas: int, ready: int = 0) -> None:
     deployment["status"] = {"replicas": replicas, "readyReplicas": ready} if ready else {"replicas": replicas}
 
 
-def test_check_passes_a_refusing_server_only_when_the_deployment_is_at_zero(env, kubeapi):
+def test_check_skips_a_refusing_server_only_when_the_deployment_is_at_zero(env, kubeapi):
     url = f"http://127.0.0.1:{unused_port()}"
     result = gate({**env, "GATE_SERVER_URL": url}, "check")
     assert result.exit_code == ExitStatus.OK
-    assert "connection refused" in result.stdout and "Deployment is at 0 replicas: the server is down" in result.stdout
+    server = result.stdout.splitlines()[-1]
+    assert server.startswith("skip server: ")  # not "ok": nothing was synthesized
+    assert "connection refused" in server and "Deployment is at 0 replicas: the server is down" in server
+    assert "testFramework.synthesize makes this a failure" in server
+    as_json = gate({**env, "GATE_SERVER_URL": url}, "check", "-o", "json")
+    assert json.loads(as_json.stdout)[-1] | {"detail": ""} == {"check": "server", "passed": True, "skipped": True, "detail": ""}
+
+
+def test_check_asked_to_synthesize_fails_at_zero_replicas_in_one_line(env, kubeapi):
+    url = f"http://127.0.0.1:{unused_port()}"
+    result = gate({**env, "GATE_SERVER_URL": url, "GATE_CHECK_SYNTHESIZE": "true"}, "check")
+    assert result.exit_code == ExitStatus.SERVER
+    assert result.stdout.splitlines()[-1].startswith("FAIL server: asked to synthesize, but ")
+    line = one_line(result.stderr)
+    assert "the Deployment is at 0 replicas" in line and "run helm test again while the gate holds the card" in line
+
+
+def test_check_asked_to_synthesize_needs_a_server_url(env, kubeapi):
+    result = gate(env, "check", "--synthesize")
+    assert result.exit_code == ExitStatus.USAGE
+    assert one_line(result.stderr) == "gate: --synthesize needs --server-url (the server to synthesize on)"
+
+
+def test_check_asked_to_synthesize_queues_its_phrase_behind_a_busy_server(env, kubeapi, tts_server):
+    from exporter import Answer
+
+    wants(kubeapi, 1, ready=1)
+    tts_server.answers["/api/model-info"] = Answer(b'{"loaded": true, "device": "cuda"}', delay_seconds=3)
+    result = gate({**env, "GATE_SERVER_URL": tts_server.base_url, "GATE_TIMEOUT": "1s"}, "check", "--synthesize")
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    assert result.stdout.splitlines()[-1].startswith("ok   server: model ? on its device unchecked (busy at first);")
+    assert len(tts_server.posted) == 1
 
 
 def test_check_fails_a_refusing_server_the_deployment_wants(env, kubeapi):
@@ -520,3 +551,18 @@ def test_the_help_lists_every_exit_status():
     text = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).stdout
     for status in ExitStatus:
         assert f"  {int(status)} " in text, status
+
+
+# -- a pipe closed early (`gate ... | head`) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [["replay", "samples/nights/busy.csv", "--compare"], ["measure", "samples/baked/bake.csv", "-o", "json"]])
+def test_a_reader_that_leaves_early_ends_the_command_quietly(args):
+    """As `| head` does: the reader closes the pipe before the command has written."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gate", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).parent.parent
+    )
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == ExitStatus.BROKEN_PIPE
+    assert stderr == b""  # no "internal error: BrokenPipeError", no "Exception ignored" at exit

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 import sys
+import textwrap
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 from gate import policy
 from gate.cli import app
 from gate.cycle import event_reason
+from gate.report import REPLAY_COLUMNS
 from gate.status import EXIT_STATUS_HELP, ExitStatus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +29,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import demo  # noqa: E402
 import nights  # noqa: E402
+
+import bench  # noqa: E402
 
 README = ROOT / "README.md"
 OPERATING = ROOT / "docs" / "operating.md"
@@ -90,13 +94,22 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def my_values() -> dict[str, Any]:
+    """The README's `my-values.yaml`: the yaml block of the Install step that names it."""
+    text = README.read_text()
+    step = text[text.index("(`my-values.yaml`)") :]
+    block = re.search(r"```yaml\n(.*?)```", step, re.S)
+    assert block, "README.md: the Install step's my-values.yaml block"
+    return yaml.safe_load(textwrap.dedent(block.group(1)))
+
+
 def install_values(command: str) -> dict[str, Any]:
     """The values a `helm install ... ./chart` command gives: -f files first, then --set, as Helm."""
     args = shlex.split(command.replace("$REGISTRY", REGISTRY))
     files, sets = [], []
     for flag, value in zip(args, args[1:], strict=False):
         if flag in ("-f", "--values"):
-            files.append(yaml.safe_load((ROOT / value).read_text()) or {})
+            files.append(my_values() if value == "my-values.yaml" else yaml.safe_load((ROOT / value).read_text()) or {})
         elif flag == "--set":
             sets.append(value.split("=", 1))
     values: dict[str, Any] = {}
@@ -152,8 +165,55 @@ def test_the_bundled_bake_shows_the_floor_the_demo_replays():
     result = CliRunner().invoke(app, ["measure", str(ROOT / "samples" / "baked" / "bake.csv")])
     assert result.exit_code == 0, result.stderr
     floor = re.search(r"^floor to set +(\d+MiB) \(peak \+ headroom\)$", result.stdout, re.M).group(1)
-    assert f"helm upgrade tts ./chart -n tts --reuse-values --set gate.floor={floor}" in result.stdout
+    assert f"helm upgrade tts ./chart -n tts -f my-values.yaml --set gate.floor={floor}" in result.stdout
     assert f"--floor {floor}" in demo.NEXT_STEPS
+
+
+def test_make_demo_lists_the_chart_as_it_renders():
+    assert demo.OBJECTS.read_text() == demo.objects_listing(), "run: make demo-objects"
+    listing = demo.OBJECTS.read_text()
+    assert re.search(r"^  Deployment +tts-gate +replicas 1: the gate's controller", listing, re.M)
+    assert re.search(r"^  Deployment +chatterbox-tts +replicas 0: the server, until the gate takes the card", listing, re.M)
+    install, test = listing.split("== and helm test tts -n tts, afterwards:\n")
+    assert "tts-test" not in install and re.fullmatch(r"  Pod +tts-test +gate check: .*\n", test)
+
+
+def test_make_demo_explains_every_column_and_speaks_the_windows_time(capsys):
+    demo.main()
+    out = capsys.readouterr().out
+    table = out[out.index("trace ") :]
+    header = re.split(r"\s{2,}", table.splitlines()[0].strip())
+    legend = REPLAY_COLUMNS
+    assert [c for c in header[3:] if not re.search(rf"(^|, | ){c}\b", legend)] == []
+    assert "what each did, on the window's clock (02:00-06:00 Europe/London, GMT that night):" in out
+    # At 06:00 the sidecar's guard, already running, gives the card back before the down Job's pod starts.
+    assert "  gate  02:00:00 preflight -> 1, 03:30:00 guard -> 0, 04:05:10 preflight -> 1, 06:00:00 guard -> 0" in out
+    assert "Z " not in out[out.index("what each did") :]
+
+
+def test_make_bench_ends_with_what_to_read():
+    from gate.replay import NightSummary
+
+    def night(policy: str, bake: int, breach: int = 0, wakes: int = 1, pods: int = 50) -> NightSummary:
+        return NightSummary(
+            "2026-11-14", policy, oracle_seconds=10_000, bake_seconds=bake, breach_seconds=breach, wakes=wakes, job_pods=pods
+        )
+
+    def shapes(gate: NightSummary) -> dict[str, NightSummary]:
+        return {"controller": gate, "cronjobs": gate, "reentry": gate}
+
+    rows = [
+        bench.Row("calm", night("seed", 5000), shapes(night("gate", 9950, pods=50)), night("reactive", 10_000)),
+        bench.Row("wakes", night("seed", 4000), shapes(night("gate", 9600, breach=12, wakes=2, pods=44)), night("reactive", 10_000)),
+    ]
+    text = bench.summary(rows, [("a target", True), ("wakes: a target", False)])
+    assert text.splitlines()[0] == "What to read:"
+    assert "on average: 0.978;" in text and "lowest 0.960 (wakes)" in text
+    assert "worst 6 s (wakes)" in text and "at most 50." in text
+    assert text.endswith("1 failed, first: wakes: a target")
+    header = bench.table(rows).splitlines()[0]
+    for column in re.findall(r"column '([^']+)'", text, re.I):
+        assert column in header, column
 
 
 def test_the_bundled_bake_is_what_the_generator_writes():
@@ -232,7 +292,25 @@ def test_the_readmes_values_table_is_values_yaml():
             assert isinstance(value, dict) and part in value, f"{key} is not in chart/values.yaml"
             value = value[part]
         assert default == f"`{shown(value)}`", key
-        assert needed in ("required", "optional", "measure it"), key
+        assert needed in ("required", "owner's default", "measure it", "if you build", "optional"), key
+
+
+def test_the_owners_defaults_are_named_in_the_first_table_and_warned_of_in_notes():
+    """One list (templates/_owner.tpl) behind the README's `owner's default` rows and NOTES' warning."""
+    rows = table(README.read_text(), "| value | needed | default | what it is |")
+    named = [key.strip("`") for key, needed, *_ in rows if needed == "owner's default"]
+    source = (ROOT / "chart" / "templates" / "_owner.tpl").read_text()
+    listed = re.findall(r'"([a-zA-Z]+\.[a-zA-Z.]+)" ', source[source.index('define "tts.ownersDefaults"') :].split("\n")[1])
+    assert sorted(named) == sorted(listed) == ["gate.timeZone", "networkPolicy.clientNamespaces", "networkPolicy.monitoringNamespace"]
+    notes = render({})["tts/templates/NOTES.txt"]
+    for key in named:
+        value: Any = VALUES
+        for part in key.split("."):
+            value = value[part]
+        shown_in_notes = "{" + ",".join(value) + "}" if isinstance(value, list) else value
+        assert f"  {key}={shown_in_notes}\n" in notes, key  # the warning names the value.yaml default
+    mine = render(my_values())["tts/templates/NOTES.txt"]
+    assert "owner's defaults" not in mine  # the README's values file answers every one
 
 
 def test_the_module_map_is_the_import_contract():
@@ -271,3 +349,139 @@ def test_every_local_link_and_anchor_resolves(path):
         assert linked.exists(), f"{path.name}: {target}"
         if anchor and linked.suffix == ".md":
             assert anchor in anchors(linked), f"{path.name}: {target}"
+
+
+def pointers(text: str) -> list[tuple[str, str]]:
+    """(file, anchor) for each pointer to a document in plain text (comments, messages):
+    `docs/operating.md#voices`, `README.md`, `chart/README.md#…`; anchor "" when none."""
+    found = re.findall(r"(?<![\w/.-])((?:docs/[\w-]+|chart/README|README)\.md)(?:#([\w-]+))?", text)
+    return [(file, anchor) for file, anchor in found]
+
+
+CHART_TEXTS = sorted(
+    [ROOT / "chart" / "values.yaml", *(ROOT / "chart" / "templates").rglob("*.tpl"), *(ROOT / "chart" / "templates").rglob("*.yaml")]
+    + [ROOT / "chart" / "templates" / "NOTES.txt"]
+)
+
+
+@pytest.mark.parametrize("path", CHART_TEXTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_pointer_in_the_chart_resolves(path):
+    """values.yaml's comments, the templates' messages and the alerts' annotations point at the
+    documents by path and anchor; each must exist. A bare "the README" names no place: refused."""
+    text = path.read_text()
+    assert not re.search(r"\bthe README\b(?! (of|for))|\(README\)|README: ", text), f"{path.name}: a pointer with no file or section"
+    for file, anchor in pointers(text):
+        linked = ROOT / file
+        assert linked.exists(), f"{path.name}: {file}"
+        if anchor:
+            assert anchor in anchors(linked), f"{path.name}: {file}#{anchor}"
+
+
+def test_the_pointer_check_catches_a_stale_anchor():
+    assert pointers("see docs/operating.md#no-such-section and README.md") == [("docs/operating.md", "no-such-section"), ("README.md", "")]
+    assert "no-such-section" not in anchors(OPERATING)
+
+
+def test_development_lists_every_gate_command():
+    row = next(line for line in DEVELOPMENT.read_text().splitlines() if line.startswith("| `gate/` |"))
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert commands == {"preflight", "guard", "run", "down", "status", "pause", "resume", "check-config", "check", "replay", "measure"}
+    assert [c for c in sorted(commands) if f"`{c}`" not in row] == []
+
+
+def test_the_plot_hint_names_the_install_the_readme_gives():
+    from gate.plot import PLOT_INSTALL
+
+    assert f"`{PLOT_INSTALL}`" in README.read_text()
+
+
+# -- install day: the published chart, a request by hand, status from a workstation ------------------
+
+
+def test_the_published_install_names_this_charts_version_where_the_release_pushes_it():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("release", ROOT / ".github" / "release.py")
+    release = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(release)
+    version = yaml.safe_load((ROOT / "chart" / "Chart.yaml").read_text())["version"]
+    pushed = release.versions(f"v{version}", "ViktorBarzin")
+    commands = [(w, c) for w, c in all_commands() if re.match(r"helm (install|upgrade) \S+ oci://", c)]
+    assert {w for w, _ in commands} >= {"README.md"}
+    for where, command in commands:
+        args = shlex.split(command)
+        assert args[3] == f"oci://{pushed['registry']}/charts/tts", f"{where}: {command}"
+        assert args[args.index("--version") + 1] == version, f"{where}: {command}"
+        assert args[args.index("-f") + 1] == "my-values.yaml"
+    # The README's first install is the published one; building is the second.
+    text = README.read_text()
+    assert text.index("helm install tts oci://") < text.index("helm install tts ./chart")
+
+
+def test_the_readmes_speech_request_gets_the_answer_it_shows(tmp_path):
+    """The README's curl against a loopback stand-in answering as the pinned server does (its
+    `/v1/audio/speech`: 200, `audio/wav`, PCM 16-bit mono at the config's 24000 Hz, written by
+    soundfile), then the README's `file` on what came back."""
+    import io
+    import json
+    import subprocess
+    import wave
+
+    from exporter import Answer, FakeExporter
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(24000)
+        audio.writeframes(bytes(2 * 24000 * 2))
+    text = README.read_text()
+    block = next(b for b in code_blocks(text) if "/v1/audio/speech" in b)
+    # Each line's words as the shell passes them (commands() rejoins them for reading).
+    lines = [shlex.split(line, comments=True) for line in re.sub(r"\\\n\s*", " ", block).splitlines()]
+    curl, file_cmd = (words for words in lines if words and words[0] in ("curl", "file"))
+    expected_status = re.search(r"The answer is `([^`]+)`", text).group(1)
+    expected_file = " ".join(re.search(r"then `(hello\.wav: RIFF[^`]+)`", text, re.S).group(1).split())
+    with FakeExporter() as server:
+        server.answers["/v1/audio/speech"] = Answer(buffer.getvalue(), content_type="audio/wav")
+        args = [a.replace("http://127.0.0.1:8000", server.base_url) for a in curl]
+        result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == expected_status
+        [posted] = server.posted
+    request = json.loads(posted)
+    assert request == {"model": "chatterbox", "input": "Welcome to the old town.", "voice": "Emily.wav", "response_format": "wav"}
+    described = subprocess.run(file_cmd, cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert described.stdout.strip() == expected_file
+
+
+def test_status_from_a_workstation_reads_the_clusters_settings_as_documented(exporter, kubeapi, tmp_path):
+    """operating.md's pipeline: the ConfigMap as `kubectl get -o yaml` prints it, into `gate
+    status --config -`, with the port-forwarded source given by flag (here the loopback exporter)."""
+    import subprocess
+
+    from exporter import fixture
+
+    exporter.serve(fixture("gpu-pod-exporter.prom"))
+    text = OPERATING.read_text()
+    section = text[text.index("## gate status from a workstation") :]
+    block = next(b for b in code_blocks(section) if "--config -" in b)
+    pipeline = next(c for c in commands(block) if "| gate status" in c)
+    status = shlex.split(pipeline.split("|", 1)[1])
+    status[status.index("--metrics-url") + 1] = exporter.url
+    configmap = one(documents(render({"gate": {"enabled": False, "floor": "7GiB"}})), "ConfigMap", "tts-gate-config")
+    configmap["metadata"].update(resourceVersion="4242", uid="0d3c", creationTimestamp="2026-11-12T01:00:00Z")  # as the API serves it
+    env = {"KUBECONFIG": kubeapi.kubeconfig(tmp_path / "kubeconfig"), "GATE_NOW": "2026-11-12T02:30:00Z", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "gate", *status[1:]],
+        input=yaml.safe_dump(configmap),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^paused +yes, by enabled: false in the settings$", result.stdout, re.M), result.stdout
+    assert re.search(r"^floor +7.00 GiB$", result.stdout, re.M), result.stdout
+    assert re.search(r"^resident immich/", result.stdout, re.M)  # read through the flag's URL, not the file's in-cluster one

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from kubeapi import FakeKubeAPI
@@ -17,6 +18,7 @@ from promserver import PromServer, Series, night_series, sample_night
 from typer.testing import CliRunner
 
 from gate.cli import app
+from gate.trace import Trace, load_csv
 from gate.units import format_instant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,3 +181,110 @@ def test_a_liveness_query_that_answers_nothing_is_refused_not_guessed(prometheus
     assert result.exit_code == 3
     assert "answered nothing over the range" in result.stderr and "--prometheus-up-query" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# -- several cards: a device-level night measured, two nodes read one at a time ---------------------
+
+CARDS = ROOT / "samples" / "cards"
+UUIDS = {"0": "GPU-6d5c0ac5-74d7-3130-46f1-e93ed57f469a", "1": "GPU-7e6d1bd6-85e8-4241-57a2-fa4fe68a570b"}
+
+
+def card_series(source: str, night: str) -> tuple[list[Series], Trace]:
+    """What Prometheus holds of samples/cards/<night>.csv: each card's exporter series with their
+    labels as the exporter writes them (dcgm-exporter's `gpu`, `UUID`, `Hostname`;
+    nvidia_gpu_exporter's `uuid`, and the `node` the scrape adds), and the gate's `gate_replicas`
+    as its controller's pod is scraped (`namespace`, `pod`)."""
+    series: list[Series] = []
+    first = None
+    for device in ("0", "1"):
+        trace = load_csv(CARDS / f"{night}.csv", "node-a", device)
+        first = first or trace
+        used_mib = {s.time.timestamp(): sum(p.used_bytes for p in s.pods) / MIB for s in trace.snapshots}
+        uuid = UUIDS[device]
+        if source == "dcgm":
+            labels = {"gpu": device, "UUID": uuid, "pci_bus_id": f"00000000:3{7 + int(device)}:00.0", "device": f"nvidia{device}"}
+            labels |= {"modelName": "Tesla T4", "Hostname": "node-a", "DCGM_FI_DRIVER_VERSION": "570.195.03"}
+            for name, value in (
+                ("DCGM_FI_DEV_FB_USED", lambda mib: mib - 449),
+                ("DCGM_FI_DEV_FB_RESERVED", lambda mib: 449),
+                ("DCGM_FI_DEV_FB_FREE", lambda mib: 15360 - mib),
+            ):
+                series.append(Series(name, labels, [(t, value(mib)) for t, mib in used_mib.items()]))
+        else:
+            labels = {"uuid": uuid.lower().removeprefix("gpu-"), "node": "node-a", "instance": f"10.42.0.{7 + int(device)}:9835"}
+            series.append(Series("nvidia_smi_memory_total_bytes", labels, [(t, 15360 * MIB) for t in used_mib]))
+            series.append(Series("nvidia_smi_memory_free_bytes", labels, [(t, (15360 - mib) * MIB) for t, mib in used_mib.items()]))
+            series.append(Series("nvidia_smi_index", labels, [(t, int(device)) for t in used_mib]))
+            counted = [(s.time.timestamp(), s.processes) for s in trace.snapshots if s.processes is not None]
+            series.append(Series("nvidia_smi_compute_apps", labels, counted))
+        if device == "0":
+            recorded = [(s.time.timestamp(), s.replicas) for s in trace.snapshots if s.replicas is not None]
+            series.append(Series("gate_replicas", {"namespace": "tts", "pod": "chatterbox-tts-gate-7d9f8b6c5d-x2k4p"}, recorded))
+    assert first is not None
+    return series, first
+
+
+@pytest.mark.parametrize(("source", "night"), [("dcgm", "baked-dcgm"), ("nvidia_gpu_exporter", "baked-nvidia-gpu-exporter")])
+def test_measure_finds_the_servers_own_peak_on_a_card_through_a_real_prometheus(prometheus_factory, source, night):
+    """The night of a device-level exporter, read back through Prometheus with the exporter's
+    labels, measures as its recorded file does: the same spans, the same own peak."""
+    series, trace = card_series(source, night)
+    server = prometheus_factory(series=series, lookback="14s")
+    card = ["--card-node", "node-a", "--card-device", "0"]
+    from_file = gate(["measure", str(CARDS / f"{night}.csv"), *card, "-o", "json"])
+    through = gate(["measure", "--prometheus", server.url, "--source", source, *card, *range_args(trace), "-o", "json"])
+    assert from_file.exit_code == through.exit_code == 0, through.output
+    expected, measured = json.loads(from_file.stdout), json.loads(through.stdout)
+    assert [s["clean"] for s in measured["spans"]] == [False, True]
+    for key in ("spans", "peak_bytes", "own_peak", "floor", "helm"):
+        assert measured[key] == expected[key], key
+
+
+def test_measure_of_a_card_needs_the_card_where_prometheus_holds_several(prometheus_factory):
+    series, trace = card_series("dcgm", "baked-dcgm")
+    server = prometheus_factory(series=series, lookback="14s")
+    result = gate(["measure", "--prometheus", server.url, "--source", "dcgm", *range_args(trace)])
+    assert result.exit_code == 3
+    assert "answers for 2 series" in result.stderr and "--card-node and --card-device" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def two_nodes(tmp_path_factory) -> Iterator[tuple[PromServer, dict[str, OwnerExporter]]]:
+    """The owner's exporter on two GPU nodes, scraped per pod with the node as a target label (as
+    the prometheus chart's endpoints job writes `node`), every second."""
+    with OwnerExporter() as a, OwnerExporter() as b:
+        a.start_container("c-immich", "immich", "immich-server-6c9d8b7f4d-2xk9p", "server")
+        a.run(2211, 1230, "c-immich")
+        b.start_container("c-frigate", "frigate", "frigate-7b5f9c8d6-mz4tq", "frigate")
+        b.run(3012, 9950, "c-frigate")
+        for exporter in (a, b):
+            exporter.advance(0)
+        job = {
+            "job_name": "gpu-pod-memory",
+            "scrape_interval": "1s",
+            "scrape_timeout": "1s",
+            "static_configs": [
+                {"targets": [urlsplit(a.url).netloc], "labels": {"node": "node-a"}},
+                {"targets": [urlsplit(b.url).netloc], "labels": {"node": "node-b"}},
+            ],
+        }
+        with PromServer(tmp_path_factory.mktemp("two-nodes"), scrape_configs=[job]) as server:
+            assert server.wait_for('count(up{job="gpu-pod-memory"} == 1) == 2', timeout=20), server.log_tail()
+            yield server, {"node-a": a, "node-b": b}
+
+
+@pytest.mark.parametrize(("node", "resident_mib"), [("node-a", 1230), ("node-b", 9950)])
+def test_the_prometheus_source_reads_the_cards_node_only(two_nodes, tmp_path, node, resident_mib):
+    server, _ = two_nodes
+    with FakeKubeAPI(replicas=0) as api:
+        result = gate(["status"], **live_env(api, server.url, tmp_path, GATE_CARD_NODE=node))
+    report = json.loads(result.stdout)
+    assert report["view"]["resident_bytes"] == resident_mib * MIB, result.output
+
+
+def test_through_prometheus_two_nodes_and_no_card_node_are_blind_not_added_up(two_nodes, tmp_path):
+    server, _ = two_nodes
+    with FakeKubeAPI(replicas=0) as api:
+        result = gate(["status"], **live_env(api, server.url, tmp_path))
+    assert result.exit_code == 3
+    assert "spans 2 nodes (node-a, node-b)" in json.loads(result.stdout)["view"]["blind"]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gate import policy
 from gate.policy import Blind, GateState, PodUsage, Reading, Reason, Settings
-from gate.sources import SourceError, dcgm, gpu_pod_exporter, nvidia_smi, prometheus
+from gate.sources import SourceError, dcgm, gpu_pod_exporter, nvidia_gpu_exporter, prometheus
 from gate.units import InvalidValue, Window, parse_duration, parse_size, parse_timezone, parse_window
 
 GiB = 2**30
@@ -208,7 +208,7 @@ def test_any_text_is_a_window_or_a_clear_refusal(text):
 @settings(max_examples=500, deadline=None)
 @given(body=st.one_of(st.binary(max_size=600), st.text(max_size=600).map(str.encode)))
 def test_any_bytes_from_an_exporter_end_in_a_reading_or_a_clean_error(body):
-    for parse in (gpu_pod_exporter.parse, dcgm.parse, nvidia_smi.parse):
+    for parse in (gpu_pod_exporter.parse, dcgm.parse, nvidia_gpu_exporter.parse):
         try:
             reading = parse(body, "fuzz")
         except SourceError as error:

@@ -18,6 +18,7 @@ from gate.cron import fire_times, parse_cron
 from gate.measure import NothingToMeasure, measure
 from gate.policy import PodUsage, Settings
 from gate.replay import PodModel, ReplayConfig, Schedules, replay
+from gate.report import REPLAY_COLUMNS
 from gate.settings import BY_KEY
 from gate.status import ExitStatus
 from gate.trace import from_rows, load_csv, parse_csv, to_csv
@@ -368,8 +369,9 @@ def test_replay_of_a_server_above_its_budget_yields_twice_then_stays_off_for_the
 
 def test_replay_text_shows_the_over_budget_yields():
     result = CliRunner().invoke(app, ["replay", str(ROOT / "samples" / "nights" / "quiet.csv"), "--tts-peak", "5.8GiB"])
-    header, row = result.stdout.splitlines()
+    header, row, *legend = result.stdout.splitlines()
     assert header.split()[-2:] == ["over", "budget"] and row.split()[-1] == "2"
+    assert "\n".join(legend) == REPLAY_COLUMNS  # what each column means, after the table
 
 
 def test_the_adaptive_cool_down_reenters_fast_after_an_isolated_wake_and_slower_as_wakes_repeat():
@@ -417,7 +419,7 @@ def test_measure_cli_prints_the_helm_line(tmp_path):
     path.write_text(to_csv(from_rows(rows, "bake")))
     result = CliRunner().invoke(app, ["measure", str(path)])
     assert result.exit_code == 0, result.stderr
-    assert "helm upgrade tts ./chart -n tts --reuse-values --set gate.floor=6438MiB" in result.stdout
+    assert "helm upgrade tts ./chart -n tts -f my-values.yaml --set gate.floor=6438MiB" in result.stdout
     empty = CliRunner().invoke(app, ["measure", str(ROOT / "samples" / "nights" / "quiet.csv")])
     assert empty.exit_code == ExitStatus.NOTHING_TO_MEASURE  # not blindness: there was nothing to measure
     assert "no GPU memory of tts/chatterbox-tts" in empty.stderr
@@ -467,7 +469,7 @@ def test_replay_and_measure_read_a_range_from_prometheus(exporter):
     resident = [(t, 3 * GiB) for t in stamps if t not in outage]
     own = [(t, int(4.25 * GiB)) for t in stamps[10:30] if t not in outage]
     exporter.by_query['max(up{job="gpu-pod-memory"})'] = Answer(matrix(({}, up)), content_type="application/json")
-    exporter.by_query["sum by (namespace, pod) (gpu_pod_memory_used_bytes)"] = Answer(
+    exporter.by_query["sum by (namespace, pod, node) (gpu_pod_memory_used_bytes)"] = Answer(
         matrix(
             ({"namespace": "res", "pod": "a-7d9f8b6c5d-x2k4p"}, resident),
             ({"namespace": "tts", "pod": "chatterbox-tts-6b7c9d8f5-h4j7k"}, own),

@@ -68,19 +68,25 @@ def helper_annotations(tmp_path: Path, values: dict, helper: str) -> dict[str, s
     return yaml.safe_load(rendered["tts/templates/out.yaml"])["annotations"] or {}
 
 
+SIDECAR = {"prometheus.io/scrape": "true", "prometheus.io/port": "9402", "prometheus.io/path": "/metrics"}
+SERVER = {"prometheus.io/scrape": "true", "prometheus.io/port": "9403", "prometheus.io/path": "/metrics"}
+
+
 @pytest.mark.parametrize(
     ("values", "pod", "service"),
     [
-        ({}, True, False),  # the default: on the pod, for the kubernetes-pods job
-        ({"metrics": {"scrapeAnnotations": "service"}}, False, True),
-        ({"metrics": {"scrapeAnnotations": "none"}}, False, False),  # the ServiceMonitor's set-up
-        ({"gate": {"sidecar": {"enabled": False}}}, False, False),  # nothing serves metrics
+        # The default: the sidecar's port on the pod (the kubernetes-pods job), the server's own
+        # on the Service (kubernetes-service-endpoints: the same pod, another port).
+        ({}, SIDECAR, SERVER),
+        ({"metrics": {"scrapeAnnotations": "service"}}, SERVER, SIDECAR),
+        ({"metrics": {"scrapeAnnotations": "none"}}, {}, {}),  # the ServiceMonitor's set-up
+        ({"gate": {"sidecar": {"enabled": False}}}, SERVER, {}),  # the server's port alone, where the value says
     ],
 )
 def test_annotations_go_to_one_place_only(tmp_path, values, pod, service):
-    expected = {"prometheus.io/scrape": "true", "prometheus.io/port": "9402", "prometheus.io/path": "/metrics"}
-    assert helper_annotations(tmp_path, values, "tts.metrics.podAnnotations") == (expected if pod else {})
-    assert helper_annotations(tmp_path, values, "tts.metrics.serviceAnnotations") == (expected if service else {})
+    """Each metrics port is annotated in one place, so no series is scraped twice."""
+    assert helper_annotations(tmp_path, values, "tts.metrics.podAnnotations") == pod
+    assert helper_annotations(tmp_path, values, "tts.metrics.serviceAnnotations") == service
 
 
 def sanitized(name: str) -> str:

@@ -218,8 +218,19 @@ CORPUS = {
     Kind.WINDOW: ["02:00-06:00", "2:00-6:00", "22:00-04:00", "24:00-06:00", "00:00-24:00", "any", "", " 02:00-06:00"],
     Kind.TIMEZONE: ["Europe/London", "UTC", "America/Argentina/Buenos_Aires", "Etc/GMT+5", "EST", "europe/london", "London", ""],
     Kind.URL: ["http://x.svc:80/metrics", "https://a", "http://", "ftp://x", "x.svc:80", "", "none"],
-    Kind.TEXT: ["queued", "sum(x)", ""],
-    Kind.CHOICE: ["gpu-pod-exporter", "dcgm", "nvidia-smi", "prometheus", "nvml", "", "none", "json", "text"],
+    Kind.TEXT: [
+        "queued",
+        "sum(x)",
+        "",
+        "gpu-node-1",
+        "Node_A",
+        "a" * 254,
+        "0",
+        "1000",
+        "GPU-6d5c0ac5-74d7-3130-46f1-e93ed57f469a",
+        "GPU-12",
+    ],
+    Kind.CHOICE: ["gpu-pod-exporter", "dcgm", "nvidia_gpu_exporter", "nvidia-smi", "prometheus", "nvml", "", "none", "json", "text"],
     Kind.BOOL: [True, False, "true", "yes", 1, None],
 }
 
@@ -299,24 +310,35 @@ def chart_before(tmp_path_factory) -> Path:
     return directory / "chart"
 
 
+# Settings added since that release: an old values file renders them at their defaults.
+ADDED_SINCE = (
+    "card.node",
+    "card.device",
+    "prometheus.nodeLabel",
+    "park.enabled",
+    "park.residue",
+    "park.maxParked",
+    "park.timeout",
+    "park.cooldown",
+)
+
+
 def test_an_upgrade_with_an_existing_values_file_renders_the_same_settings(chart_before):
     """Each values file of the earlier release's chart/ci, rendered by that chart and by this
-    one: the settings the gate reads are the same (the new document adds its header and seal, and
-    the settings added since, at their defaults)."""
+    one: the settings the gate reads are the same (the new document adds its header and seal,
+    and the settings added since at their defaults)."""
     scenarios = sorted((chart_before / "ci").glob("*-values.yaml"))
     assert len(scenarios) >= 10
     for scenario in scenarios:
         values = yaml.safe_load(scenario.read_text()) or {}
         old = yaml.safe_load(one(documents(render(values, chart_dir=chart_before)), "ConfigMap", "tts-gate-config")["data"]["gate.yaml"])
         new_text = rendered_document(values)
-        new = yaml.safe_load(new_text)
+        new = gate_settings.flatten(yaml.safe_load(new_text))
         assert new.pop("apiVersion") == "tts.gate/v1"
-        flat_old, flat_new = gate_settings.flatten(old), gate_settings.flatten(new)
-        added = {key: value for key, value in flat_new.items() if key not in flat_old}
-        assert added == {key: BY_KEY[key].chart_value for key in added}, scenario.name
-        assert {key: value for key, value in flat_new.items() if key not in added} == flat_old, scenario.name
-        read = load_text(new_text, scenario.name).values
-        assert {key: value for key, value in read.items() if key not in added} == flat_old
+        added = {key: BY_KEY[key].chart_value for key in ADDED_SINCE}
+        assert {key: new.pop(key) for key in ADDED_SINCE} == added, scenario.name
+        assert new == gate_settings.flatten(old), scenario.name
+        assert load_text(new_text, scenario.name).values == {**gate_settings.flatten(old), **added}
 
 
 def test_every_setting_is_required_so_a_null_cannot_delete_one():

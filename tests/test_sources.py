@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 from exporter import Answer, fixture
 from loopback import unused_port
 
 from gate.policy import PodUsage
-from gate.sources import SourceConfig, SourceError, make_source, provides_total
+from gate.sources import Card, SourceConfig, SourceError, make_source, provides_total
 
 MiB = 2**20
 
@@ -56,7 +57,8 @@ def test_gpu_pod_exporter_needs_a_configured_total():
     assert provides_total("gpu-pod-exporter") is False
     assert provides_total("prometheus") is False
     assert provides_total("dcgm") is True
-    assert provides_total("nvidia-smi") is True
+    assert provides_total("nvidia_gpu_exporter") is True
+    assert provides_total("nvidia-smi") is True  # its old name
 
 
 # -- dcgm-exporter ---------------------------------------------------------------------------------
@@ -77,12 +79,14 @@ def test_dcgm_values_in_bytes_are_refused(exporter):
         read("dcgm", exporter)
 
 
-def test_dcgm_with_two_gpus_is_refused(exporter):
+def test_dcgm_with_two_gpus_and_no_card_set_is_blind_naming_the_setting(exporter):
     lines = fixture("dcgm-t4.prom").decode().splitlines()
-    extra = [line.replace('gpu="0"', 'gpu="1"').replace("GPU-6d5c", "GPU-7e6d") for line in lines if line.startswith("DCGM_FI_DEV_FB_FREE")]
+    extra = [line.replace('gpu="0"', 'gpu="1"').replace("GPU-6d5c", "GPU-7e6d") for line in lines if line.startswith("DCGM_FI_DEV_FB_")]
     exporter.serve("\n".join(lines + extra) + "\n")
-    with pytest.raises(SourceError, match="2 series"):
+    with pytest.raises(SourceError, match=r"answers for 2 cards \(node1/GPU-6d5c0ac5, node1/GPU-7e6d0ac5\).*set card.device"):
         read("dcgm", exporter)
+    # Told which, it reads that one.
+    assert read("dcgm", exporter, card=Card(device="1")).device_total_bytes == 15360 * MiB
 
 
 def test_dcgm_without_reserved_field_still_reads(exporter):
@@ -94,17 +98,17 @@ def test_dcgm_without_reserved_field_still_reads(exporter):
 # -- nvidia_gpu_exporter ---------------------------------------------------------------------------
 
 
-def test_nvidia_smi_reads_total_and_free_in_bytes(exporter):
-    exporter.serve(fixture("nvidia-smi-t4.prom"))
-    reading = read("nvidia-smi", exporter)
+def test_nvidia_gpu_exporter_reads_total_and_free_in_bytes(exporter):
+    exporter.serve(fixture("nvidia-gpu-exporter-t4.prom"))
+    reading = read("nvidia_gpu_exporter", exporter)
     assert reading.device_total_bytes == 15360 * MiB
     assert reading.unattributed_bytes == (15360 - 9791) * MiB
 
 
-def test_nvidia_smi_in_mib_is_refused(exporter):
-    exporter.serve(fixture("nvidia-smi-t4.prom").decode().replace("1.6106127360e+10", "15360"))
+def test_nvidia_gpu_exporter_in_mib_is_refused(exporter):
+    exporter.serve(fixture("nvidia-gpu-exporter-t4.prom").decode().replace("1.6106127360e+10", "15360"))
     with pytest.raises(SourceError, match="MiB"):
-        read("nvidia-smi", exporter)
+        read("nvidia_gpu_exporter", exporter)
 
 
 # -- Prometheus ------------------------------------------------------------------------------------
@@ -121,7 +125,7 @@ def vector(*series: tuple[dict, str], stamp: float = 1_794_450_600.0) -> str:
 
 UP = 'max(up{job="gpu-pod-memory"})'
 SAMPLED = 'max(timestamp(up{job="gpu-pod-memory"}))'
-USAGE = "sum by (namespace, pod) (gpu_pod_memory_used_bytes)"
+USAGE = "sum by (namespace, pod, node) (gpu_pod_memory_used_bytes)"
 SCRAPED = 1_794_450_585.0  # the exporter's last scrape, 15 s before the evaluation
 
 
@@ -179,6 +183,82 @@ def test_prometheus_with_no_such_job_names_the_query_to_set(exporter):
 def test_prometheus_query_errors_are_reported(exporter):
     exporter.by_query[UP] = Answer(json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"}).encode())
     with pytest.raises(SourceError, match="parse error"):
+        read("prometheus", exporter, url=exporter.base_url)
+
+
+def test_prometheus_with_a_card_node_asks_for_that_nodes_series_only(exporter):
+    """The default queries carry the node matcher (the prometheus chart's endpoints job puts the
+    exporter pod's node in `node`), so Prometheus answers for that node's exporter only."""
+    up, sampled = 'max(up{job="gpu-pod-memory",node="node-b"})', 'max(timestamp(up{job="gpu-pod-memory",node="node-b"}))'
+    usage = 'sum by (namespace, pod, node) (gpu_pod_memory_used_bytes{node="node-b"})'
+    exporter.by_query[up] = answer(vector(({}, "1")))
+    exporter.by_query[sampled] = answer(vector(({}, f"{SCRAPED}")))
+    exporter.by_query[usage] = answer(vector(({"namespace": "frigate", "pod": "frigate-7b5f9c8d6-mz4tq", "node": "node-b"}, "2044723200")))
+    reading = read("prometheus", exporter, url=exporter.base_url, card=Card("node-b"))
+    assert reading.pods == (PodUsage("frigate", "frigate-7b5f9c8d6-mz4tq", 1950 * MiB),)
+    assert exporter.queries == [up, sampled, usage]
+
+
+TWO_NODES = vector(
+    ({"namespace": "immich", "pod": "immich-server-6c9d8b7f4d-2xk9p", "node": "node-a"}, "1289748480"),
+    ({"namespace": "frigate", "pod": "frigate-7b5f9c8d6-mz4tq", "node": "node-b"}, "2044723200"),
+)
+
+
+@pytest.mark.parametrize(
+    ("card", "usage", "message"),
+    [
+        (Card(), TWO_NODES, r"spans 2 nodes \(node-a, node-b\).*set card.node \(GATE_CARD_NODE\)"),
+        (Card("node-c"), TWO_NODES, "series for nodes node-a, node-b but none for node node-c: blind, not idle"),
+        (
+            Card("node-a"),
+            vector(({"namespace": "immich", "pod": "immich-server-6c9d8b7f4d-2xk9p"}, "1289748480")),
+            "without a 'node' label",
+        ),
+    ],
+    ids=["two nodes, none set", "other nodes only", "no node label"],
+)
+def test_prometheus_answers_that_are_not_the_cards_are_blind(exporter, card, usage, message):
+    """A query of the operator's own (prometheus.query) need not carry the node matcher: the
+    answer is filtered by the node label, and what cannot be told apart is blind."""
+    exporter.by_query[UP] = answer(vector(({}, "1")))
+    exporter.by_query[SAMPLED] = answer(vector(({}, f"{SCRAPED}")))
+    exporter.by_query[USAGE] = answer(usage)
+    with pytest.raises(SourceError, match=message):
+        read("prometheus", exporter, url=exporter.base_url, card=card, query=USAGE, up_query=UP, sampled_query=SAMPLED)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"warnings": ["remote store 10.0.0.7:10901 did not answer: partial response"]}, "came with warnings \\(remote store"),
+        ({"isPartial": True}, "marked partial"),
+    ],
+    ids=["warnings (Thanos partial response)", "isPartial (VictoriaMetrics)"],
+)
+def test_a_prometheus_answer_that_may_be_partial_is_blind(exporter, extra, message):
+    """Issue 24.7: a vector that may miss series (a store that did not answer) would read as memory
+    nobody holds. Today's code trusted it: free 10 GiB read, the card kept."""
+    exporter.by_query[UP] = answer(vector(({}, "1")))
+    exporter.by_query[SAMPLED] = answer(vector(({}, f"{SCRAPED}")))
+    partial = json.loads(vector(({"namespace": "immich", "pod": "immich-server-6c9d8b7f4d-2xk9p"}, "1289748480")))
+    exporter.by_query[USAGE] = answer(json.dumps({**partial, **extra}))
+    with pytest.raises(SourceError, match=message):
+        read("prometheus", exporter, url=exporter.base_url)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"resultType": "scalar", "result": [SCRAPED, "1"]},
+        {"resultType": "matrix", "result": []},
+        {"resultType": "string", "result": [1, "x"]},
+    ],
+    ids=["scalar", "matrix", "string"],
+)
+def test_a_prometheus_answer_that_is_not_a_vector_is_blind(exporter, data):
+    exporter.by_query[UP] = answer(json.dumps({"status": "success", "data": data}))
+    with pytest.raises(SourceError, match="expected a vector"):
         read("prometheus", exporter, url=exporter.base_url)
 
 
@@ -255,5 +335,45 @@ def test_dns_failure(monkeypatch):
 
 
 def test_unknown_source_name():
-    with pytest.raises(ValueError, match="expected one of gpu-pod-exporter, dcgm, nvidia-smi, prometheus"):
+    with pytest.raises(ValueError, match="expected one of gpu-pod-exporter, dcgm, nvidia_gpu_exporter, prometheus"):
         make_source("nvml", SourceConfig(url="http://x/"))
+
+
+# -- parsing is part of the read -------------------------------------------------------------------
+
+
+def worst_lines(size: int) -> str:
+    """The parser's costliest line (many short labels: prometheus-client reads labels character
+    by character; bench/parse_cost.py measures the shapes), repeated up to `size` bytes."""
+    labels = ",".join(f'l{k}=""' for k in range(60))
+    count = size // len(f'gpu_pod_memory_used_bytes{{{labels},pid="0000000"}} 1048576\n')
+    return HEADER + "".join(f'gpu_pod_memory_used_bytes{{{labels},pid="{n}"}} 1048576\n' for n in range(count))
+
+
+def test_a_parse_that_runs_past_the_reads_deadline_is_blind(exporter):
+    """Issue 24.8: an answer just under the 4 MiB cap took seconds of CPU to parse after the
+    deadline had passed (five times that under the chart's 200m limit), and was then trusted.
+    Now the parse has the read's deadline: past it the read is blind, at most one piece late."""
+    exporter.serve(worst_lines(4 * 2**20 - 4096))
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=r"no complete answer within 0.5s \(parsing, \d+ of \d+ series read\)"):
+        read("gpu-pod-exporter", exporter, timeout_seconds=0.5)
+    assert time.monotonic() - started < 2.5  # the deadline held, not the parse's pace (seconds of CPU)
+
+
+def test_a_small_answer_of_the_same_shape_parses_within_the_deadline(exporter):
+    exporter.serve(worst_lines(64 * 2**10))
+    reading = read("gpu-pod-exporter", exporter, timeout_seconds=5)
+    assert reading.unattributed_bytes > 0 and not reading.empty
+
+
+def test_a_series_line_no_exporter_writes_is_refused_before_parsing(exporter):
+    exporter.serve(HEADER + 'gpu_pod_memory_used_bytes{namespace="' + "a" * 20_000 + '",pod="p"} 1048576\n')
+    with pytest.raises(SourceError, match="a series line of 20055 bytes"):
+        read("gpu-pod-exporter", exporter)
+
+
+def test_families_the_source_does_not_read_are_not_parsed(exporter):
+    """A NaN or a duplicate in a family the gate does not read cannot blind it (and costs no parse)."""
+    exporter.serve(fixture("gpu-pod-exporter.prom").decode() + "# TYPE go_x gauge\ngo_x NaN\ngo_x 1\ngo_x 1\n")
+    assert read("gpu-pod-exporter", exporter).unattributed_bytes == 100 * MiB

@@ -7,7 +7,7 @@ rules` and fires and resolves every alert with `promtool test rules` (tests/aler
 Each alert reads series that exist in the case it is for: the gate's own metrics (the sidecar,
 or a controller serving the same names) for what only the gate knows, kube-state-metrics for
 whether the server is on the card, so an alert about a missing gate does not need the gate.
-`for:` spans at least two 2-minute scrapes (README: "Alerts").
+`for:` spans at least two 2-minute scrapes (docs/operating.md#alerts-and-their-runbooks).
 */}}
 
 {{/* tts.metrics.matchers: PromQL matchers joined with commas, empty ones dropped; call with a list. */}}
@@ -203,6 +203,6 @@ groups:
           {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
         annotations:
           summary: "A tts gate job failed: {{ "{{" }} $labels.job_name {{ "}}" }}"
-          description: "Exit statuses: 3 blind, 4 API unavailable, 5 denied (RBAC), 6 not found, 7 rejected; the README lists them."
+          description: "Exit statuses: 3 blind, 4 API unavailable, 5 denied (RBAC), 6 not found, 7 rejected; docs/operating.md#exit-statuses lists them."
           runbook: "kubectl -n {{ $ns }} logs job/{{ "{{" }} $labels.job_name {{ "}}" }}"
 {{- end }}

@@ -144,7 +144,7 @@ so nothing is scheduled until the gate scales it at 02:00. Offline it checks not
 {{- end }}
 {{- $provisioner := (get $classes $name).provisioner -}}
 {{- if and (has "ReadWriteMany" $v.persistence.accessModes) (has $provisioner (list "rancher.io/local-path" "openebs.io/local")) }}
-{{- fail (printf "persistence.accessModes: StorageClass %q (%s) is node-local and cannot give ReadWriteMany, so the claim would never bind; set persistence.accessModes to [ReadWriteOnce]" $name $provisioner) }}
+{{- fail (printf "persistence.accessModes: StorageClass %q (%s) is node-local and cannot give ReadWriteMany, so the claim would never bind; set persistence.accessModes to [ReadWriteOnce] (on the command line: --set 'persistence.accessModes={ReadWriteOnce}')" $name $provisioner) }}
 {{- end }}
 {{- end }}
 {{- range $f.sources }}

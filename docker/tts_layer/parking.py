@@ -74,6 +74,10 @@ class Operation:
     expired: bool = False
     result: dict = field(default_factory=dict)
     status: int = 200
+    # A park asked while a synthesis held the model: it interrupts it. Read when the park is
+    # asked, under the lock, since the abort can unwind the synthesis before the park's own
+    # thread first looks.
+    interrupts_synthesis: bool = False
 
 
 class Controller:
@@ -151,7 +155,7 @@ class Controller:
             if verdict is Verdict.ALREADY:
                 return 200, {**(self.last or {}), "state": self.phase.value, "op": op, "already": True}
             if verdict is Verdict.START:
-                operation = Operation(op, deadline)
+                operation = Operation(op, deadline, interrupts_synthesis=op == "park" and "synthesis" in self.busy)
                 self.operation = operation
                 self._enter(Phase.PARKING if op == "park" else Phase.UNPARKING)
                 if op == "park":
@@ -234,7 +238,7 @@ class Controller:
     def _park(self, operation: Operation) -> dict:
         seconds: dict[str, float] = {}
         started = time.monotonic()
-        aborted = False
+        aborted = operation.interrupts_synthesis
         with self._cond:
             while "synthesis" in self.busy:
                 aborted = True

@@ -3,13 +3,16 @@ expected failure mapped to one stderr line and its exit status, its report print
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import io
 import json
+import os
 import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 import typer
@@ -18,7 +21,7 @@ from gate import settings as gate_settings
 from gate.cli.options import COMMON, SETTING_PARAMS
 from gate.kube.errors import KubeError
 from gate.options import Options, obtain, request
-from gate.sources import SourceError
+from gate.sources import SourceError, deprecation
 from gate.status import ExitStatus, for_kube_error
 from gate.units import InvalidValue
 
@@ -52,10 +55,29 @@ def run_reporting_errors(body: Callable[[], None], debug: bool) -> None:
         fail(str(exc), ExitStatus.METRICS)
     except KeyboardInterrupt:
         fail("interrupted", ExitStatus.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader left (`gate ... | head`): nothing is wrong and nothing more can be said.
+        _quiet_stdout()
+        raise typer.Exit(code=int(ExitStatus.BROKEN_PIPE)) from None
     except Exception as exc:  # a bug: one line unless asked for the traceback
         if debug:
             typer.echo(redact(traceback.format_exc()), err=True, nl=False)
         fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", ExitStatus.ERROR)
+
+
+def warn_deprecated(written: Mapping[str, Any]) -> None:
+    """One line for each old name among the settings as written (a source renamed), once, at start."""
+    for key in ("source", "device.source"):
+        line = deprecation(written.get(key))
+        if line:
+            typer.echo(f"gate: warning: {line}", err=True)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush at exit does not fail again."""
+    # Not a file descriptor (a test's captured stream): nothing flushes to a pipe.
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def echo_json(payload: Any) -> None:
@@ -124,6 +146,8 @@ def gate_command(
                 options = obtain(request(raw, given, needs_total))
                 if options.refused is not None and not gives_back:
                     raise InvalidValue(options.refused)
+                if options.settled is not None:
+                    warn_deprecated(options.settled.raw)
                 command(options, **kwargs)
 
             run_reporting_errors(body, raw["debug"])

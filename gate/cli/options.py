@@ -198,6 +198,14 @@ AllowCpu = Annotated[
         "--allow-cpu", envvar="GATE_CHECK_ALLOW_CPU", help="Accept a model loaded on the CPU (the chart's server.allowCpu: no GPU)."
     ),
 ]
+Synthesize = Annotated[
+    bool,
+    typer.Option(
+        "--synthesize",
+        envvar="GATE_CHECK_SYNTHESIZE",
+        help="Fail unless a phrase is synthesized (the chart's testFramework.synthesize); without it a server at 0 replicas is skipped.",
+    ),
+]
 
 # -- replay and measure: the policy on recorded nights ---------------------------------------------
 
@@ -213,6 +221,27 @@ PromQuery = setting_option(gate_settings.BY_KEY["prometheus.query"])
 # measure prints the observed peak beside the floor the gate runs with (the server's budget).
 MeasureFloor = setting_option(gate_settings.BY_KEY["floor"])
 PromUpQuery = setting_option(gate_settings.BY_KEY["prometheus.upQuery"])
+# measure and replay read one card of a night (a cards trace, or Prometheus by the exporter's labels).
+CardNode = setting_option(gate_settings.BY_KEY["card.node"])
+CardDevice = setting_option(gate_settings.BY_KEY["card.device"])
+PromNodeLabel = setting_option(gate_settings.BY_KEY["prometheus.nodeLabel"])
+MeasureSource = Annotated[
+    str,
+    typer.Option(
+        "--source",
+        envvar="GATE_SOURCE",
+        metavar="SOURCE",
+        help="Whose metrics the night is: a per-pod source's (the server's pods) or a device-level one's (the card's rise).",
+    ),
+]
+PromReplicasQuery = Annotated[
+    str | None,
+    typer.Option(
+        "--prometheus-replicas-query",
+        metavar="PROMQL",
+        help="With a device-level --source: the server's replicas as the gate recorded them [max(gate_replicas{namespace=...})].",
+    ),
+]
 ReplayNamespace = Annotated[str, typer.Option("--namespace", envvar="GATE_NAMESPACE", metavar="NAME", help="The TTS release's namespace.")]
 PolicyName = Annotated[
     str,

@@ -7,12 +7,14 @@ from typing import Any
 
 import typer
 
-from gate import defaults, report, scenario
+from gate import defaults, policy, report, scenario
 from gate import settings as gate_settings
-from gate.cli.command import echo_json, fail, given_settings, run_reporting_errors, with_settings
+from gate.cli.command import echo_json, fail, given_settings, run_reporting_errors, warn_deprecated, with_settings
 from gate.cli.options import (
     SETTING_PARAMS,
     ActionsOut,
+    CardDevice,
+    CardNode,
     Compare,
     Debug,
     DemandFile,
@@ -23,12 +25,15 @@ from gate.cli.options import (
     GuardSchedule,
     Headroom,
     MeasureFloor,
+    MeasureSource,
     Output,
     PausedSpans,
     PlotFile,
     PolicyName,
     PrometheusUrl,
+    PromNodeLabel,
     PromQuery,
+    PromReplicasQuery,
     PromUpQuery,
     RealtimeFactor,
     ReentrySchedule,
@@ -53,6 +58,7 @@ from gate.options import choice
 from gate.policy import Settings
 from gate.recorded import PrometheusRange, load_traces
 from gate.scenario import PolicyChoice
+from gate.sources import Card, Exporter, exporter
 from gate.status import ExitStatus
 from gate.units import InvalidValue, parse_floor, parse_size
 
@@ -79,6 +85,9 @@ REPLAYED = (
     "park_max_parked",
     "park_timeout",
     "park_cooldown",
+    "card_node",
+    "card_device",
+    "prometheus_node_label",
 )
 
 
@@ -158,7 +167,13 @@ def replay(
             realtime_factor=rtf,
         )
         replayed = scenario.build(flags, document, model)
-        loaded = load_traces(traces, PrometheusRange(prometheus, start, end, step, prometheus_query, prometheus_up_query))
+        warn_deprecated(gate_settings.resolve(flags, document).values)
+        parsed = replayed.parsed
+        card = Card(parsed["card.node"], parsed["card.device"])
+        prometheus_range = PrometheusRange(
+            prometheus, start, end, step, prometheus_query, prometheus_up_query, node_label=parsed["prometheus.nodeLabel"]
+        )
+        loaded = load_traces(traces, prometheus_range, card, namespace)
         results = scenario.run(replayed, loaded, [p.value for p in chosen])
         if actions_out:
             scenario.write_actions(results, actions_out, compare)
@@ -169,6 +184,7 @@ def replay(
             echo_json([{"trace": name, **night.to_json()} for name, night in rows])
         else:
             typer.echo(report.replay_table(rows))
+            typer.echo(report.REPLAY_COLUMNS)
 
     run_reporting_errors(body, debug)
 
@@ -184,27 +200,63 @@ def measure(
     floor: MeasureFloor = gate_settings.BY_KEY["floor"].default,  # type: ignore[assignment]
     release: Release = "tts",
     output: Output = "text",
+    source: MeasureSource = gate_settings.BY_KEY["source"].default,  # type: ignore[assignment]
+    card_node: CardNode = None,
+    card_device: CardDevice = None,
     prometheus: PrometheusUrl = None,
     start: Start = None,
     end: End = None,
     step: Step = "15s",
     prometheus_query: PromQuery = None,
     prometheus_up_query: PromUpQuery = None,
+    prometheus_replicas_query: PromReplicasQuery = None,
+    prometheus_node_label: PromNodeLabel = gate_settings.BY_KEY["prometheus.nodeLabel"].default,  # type: ignore[assignment]
     debug: Debug = False,
 ) -> None:
-    """Measure the TTS pod's GPU memory over a range in which it baked, print the observed peak
+    """Measure the TTS server's GPU memory over a range in which it baked, print the observed peak
     beside the configured floor (the server's budget), and the floor to set (peak + headroom) as the
-    exact `helm upgrade` line."""
+    exact `helm upgrade` line.
+
+    With a per-pod source the peak is the server's pods' own; with dcgm or nvidia_gpu_exporter
+    (no attribution) it is the card's rise over its baseline before each entry, over the spans in
+    which the residents were known steady, and the line sets gate.ownPeak too."""
 
     def body() -> None:
-        from gate.measure import NothingToMeasure, measure, report_json, report_text
+        from gate.measure import NothingToMeasure, card_report_json, card_report_text, measure, measure_card, report_json, report_text
 
         output_format = choice(output, gate_settings.Format, "output format")
         settings = Settings(namespace=namespace, deployment=deployment, floor_bytes=parse_floor(floor, None))
         if traces and len(traces) > 1:
             raise InvalidValue(f"gate measure reads one trace, got {len(traces)}")
-        [trace] = load_traces(traces, PrometheusRange(prometheus, start, end, step, prometheus_query, prometheus_up_query))
+        card = card_of(card_node, card_device)
+        found = exporter_named(source)
+        warn_deprecated({"source": source})
+        prometheus_range = PrometheusRange(
+            prometheus,
+            start,
+            end,
+            step,
+            prometheus_query,
+            prometheus_up_query,
+            found.name,
+            prometheus_replicas_query,
+            prometheus_node_label,
+        )
+        [trace] = load_traces(traces, prometheus_range, card, namespace)
+        # A device-level night (no pod named in it, or a --source that names none; or no pod of the
+        # server's in it but the gate's record of its replicas) is measured by the card's rise; one
+        # with the server's pods, by those.
+        pods = [p for s in trace.snapshots for p in s.pods]
+        recorded = any(s.replicas is not None for s in trace.snapshots)
+        per_card = not found.per_pod or not any(p.pod for p in pods) or (recorded and not any(policy.is_own(p, settings) for p in pods))
         try:
+            if per_card:
+                measured = measure_card(trace, parse_size(headroom))
+                if output_format == "json":
+                    echo_json(card_report_json(measured, release, namespace, settings.floor_bytes))
+                else:
+                    typer.echo(card_report_text(measured, release, namespace, settings.floor_bytes))
+                return
             result = measure(trace, settings, parse_size(headroom))
         except NothingToMeasure as exc:
             fail(str(exc), ExitStatus.NOTHING_TO_MEASURE)
@@ -214,3 +266,17 @@ def measure(
             typer.echo(report_text(result, release, namespace, settings.floor_bytes))
 
     run_reporting_errors(body, debug)
+
+
+def card_of(node: str | None, device: str | None) -> Card:
+    """--card-node and --card-device, each read by its settings row (gate/settings/table.py)."""
+    written = {key: (value, gate_settings.Origin.FLAG) for key, value in (("card.node", node), ("card.device", device)) if value}
+    meaning = {key: value for key, (value, _, _) in gate_settings.parse_values(written).values.items()}
+    return Card(meaning.get("card.node"), meaning.get("card.device"))
+
+
+def exporter_named(name: str) -> Exporter:
+    try:
+        return exporter(name)
+    except ValueError as exc:
+        raise InvalidValue(str(exc)) from exc

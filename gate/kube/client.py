@@ -7,6 +7,9 @@
   back with the resourceVersion it was read at (a writer that lost the race gets 409), POST it
   when it does not exist yet. Nothing here can change the server's pod template.
 - record decisions: POST a core/v1 Event about the Deployment
+- find an exporter's pod on the card's node: LIST discovery.k8s.io/v1 endpointslices of its
+  Service (by the `kubernetes.io/service-name` label), and GET the Service when it has several
+  ports (gate.locate)
 
 tests/test_rbac.py derives the Role's verbs from these calls.
 
@@ -43,6 +46,7 @@ import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 import urllib3
@@ -159,6 +163,19 @@ class KubeClient:
             "count": 1,
         }
         self._call("POST", f"/api/v1/namespaces/{namespace}/events{_dry(dry_run)}", f"record event {reason}", "Event", body=event)
+
+    def list_endpoint_slices(self, namespace: str, service: str) -> dict[str, Any]:
+        """The Service's EndpointSlices (an EndpointSliceList)."""
+        selector = quote(f"kubernetes.io/service-name={service}", safe="")
+        return self._call(
+            "GET",
+            f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices?labelSelector={selector}",
+            f"list endpointslices of service {namespace}/{service}",
+            "EndpointSliceList",
+        )
+
+    def get_service(self, namespace: str, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/v1/namespaces/{namespace}/services/{name}", f"get service {namespace}/{name}", "Service")
 
     # -- transport ---------------------------------------------------------------------------
 

@@ -36,7 +36,8 @@ functions with what they saw and when. The rules, in the residents' favour every
   minutes (the entry margin), when the server could not start before the window ends.
 - Paused (`enabled: false` in the settings, or the Lease's `tts.gate/paused` set by `gate
   pause`; either is enough): every decider checks it first. Nothing takes the card, and what
-  holds it gives it back, without a cool-down (a pause is not a resident's wake).
+  holds it gives it back, without a cool-down (a pause is not a resident's wake). A pause value
+  the gate cannot read pauses too, and every decision says so (`read_switch`).
 - Demand (tripit's queue), when configured: the card is taken only with work waiting, at any
   hour demand may take it, and given back once an explicit 0 has held for `idle_after`, even
   inside the window. A probe that fails in any way is no action: it never idles the server and
@@ -126,6 +127,8 @@ from gate.policy.state import (
     PAUSED,
     ROOM_SINCE,
     STATE_KEYS,
+    SWITCH_OFF,
+    SWITCH_ON,
     UNPARKED_AT,
     UNPARKS,
     YIELD_STREAK,
@@ -135,6 +138,7 @@ from gate.policy.state import (
     merge_state,
     night_cleared,
     park_ended,
+    read_switch,
 )
 
 __all__ = [
@@ -177,6 +181,8 @@ __all__ = [
     "SERVER_PHASES",
     "SHORT_HOLD_SECONDS",
     "STATE_KEYS",
+    "SWITCH_OFF",
+    "SWITCH_ON",
     "ServerState",
     "Settings",
     "UNPARKED_AT",
@@ -208,6 +214,7 @@ __all__ = [
     "parked_residue_bound",
     "parked_settled",
     "paused_by",
+    "read_switch",
     "residue_counted",
     "step",
     "yield_changes",

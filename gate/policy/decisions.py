@@ -37,6 +37,8 @@ from gate.policy.state import (
     PARKS,
     PAUSED,
     ROOM_SINCE,
+    SWITCH_OFF,
+    SWITCH_ON,
     UNPARKED_AT,
     UNPARKS,
     YIELD_STREAK,
@@ -209,7 +211,12 @@ def paused_by(state: GateState | None, settings: Settings) -> tuple[str, ...]:
     switches = []
     if not settings.enabled:
         switches.append("enabled: false in the settings")
-    if state is not None and state.paused:
+    if state is not None and state.pause_unreadable is not None:
+        switches.append(
+            f"the Lease's {PAUSED} annotation, whose value {state.pause_unreadable!r} is not one of "
+            f"{'/'.join(SWITCH_ON)} or {'/'.join(SWITCH_OFF)} (read as a pause; gate pause or gate resume rewrites it)"
+        )
+    elif state is not None and state.paused:
         switches.append(f"the Lease's {PAUSED} annotation (gate pause)")
     return tuple(switches)
 

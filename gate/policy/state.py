@@ -31,8 +31,8 @@ YIELD_STREAK = "tts.gate/yield-streak"
 # Over-budget yields tonight, and when the last one was: two bar the card until the night ends.
 OVER_BUDGET_YIELDS = "tts.gate/over-budget-yields"
 OVER_BUDGET_AT = "tts.gate/over-budget-at"
-# The Lease's pause switch (`gate pause` / `gate resume`): "true" pauses the gate as
-# `enabled: false` in its settings does. The gate's own writes never touch it.
+# The Lease's pause switch (`gate pause` / `gate resume`): on pauses the gate as `enabled: false`
+# in its settings does. The gate's own writes never touch it. Read by `read_switch`.
 PAUSED = "tts.gate/paused"
 # Warm standby. The server is parked (replicas stay 1, its model in host memory) since this
 # instant; absent: it serves. Written after the server confirmed the park; removed by the unpark's
@@ -49,6 +49,9 @@ PARK_FAILURES = "tts.gate/park-failures"
 PARKED_SECONDS = "tts.gate/parked-seconds"
 LAST_PARK_SECONDS = "tts.gate/last-park-seconds"
 LAST_UNPARK_SECONDS = "tts.gate/last-unpark-seconds"
+# What operators write for on and off (compared case-insensitively, spaces stripped).
+SWITCH_ON = ("true", "yes", "1")
+SWITCH_OFF = ("false", "no", "0")
 # Timestamps: when two writers disagree, the later one stands (see `merge_state`).
 INSTANTS = (YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE, OVER_BUDGET_AT, PARKED_AT, UNPARKED_AT)
 COUNTS = (YIELD_STREAK, OVER_BUDGET_YIELDS, PARKS, UNPARKS, PARK_FAILURES, PARKED_SECONDS)
@@ -89,7 +92,9 @@ class GateState:
     entry_generation: int | None = None
     # The yield was carried out but never written: see `from_annotations`.
     yield_unrecorded: bool = False
-    paused: bool = False  # the Lease's pause switch is on (`gate pause`)
+    paused: bool = False  # the Lease's pause switch is on (`gate pause`), or unreadable
+    # The pause annotation's value when it is neither on nor off: it pauses (see `read_switch`).
+    pause_unreadable: str | None = None
     parked_at: datetime | None = None  # as written; `parked` says whether it counts
     unparked_at: datetime | None = None
     parks: int = 0  # tonight's, as the Lease counts them (absent or unreadable: 0)
@@ -147,6 +152,7 @@ class GateState:
         # A count without its time could never expire (no window ends a demand-only night): none.
         over_budget = (count(OVER_BUDGET_YIELDS) or 0) if over_budget_at is not None else 0
         unrecorded = False
+        switch = read_switch(annotations.get(PAUSED))
         if replicas < 1 and entered_at is not None and yielded_at is None:
             # Without both generations the entry's fate is unknown: a yield is the safe reading.
             moved = generation is None or entry_generation is None or generation > entry_generation
@@ -168,7 +174,8 @@ class GateState:
             generation=generation,
             entry_generation=entry_generation,
             yield_unrecorded=unrecorded,
-            paused=annotations.get(PAUSED, "").strip().lower() == "true",
+            paused=switch is not False,
+            pause_unreadable=annotations[PAUSED] if switch is None else None,
             parked_at=instant(PARKED_AT),
             unparked_at=instant(UNPARKED_AT),
             parks=count(PARKS) or 0,
@@ -178,6 +185,18 @@ class GateState:
             last_park_seconds=seconds(LAST_PARK_SECONDS),
             last_unpark_seconds=seconds(LAST_UNPARK_SECONDS),
         )
+
+
+def read_switch(value: str | None) -> bool | None:
+    """The pause annotation: True (on: true/yes/1), False (off: false/no/0, or absent), None
+    (anything else). An unreadable value pauses: it was most likely written to pause (nobody
+    writes the annotation to keep the gate running), and a pause that is ignored keeps taking the
+    card from the residents, while a resume that is not understood costs only bake minutes, and
+    says so in `gate status` and the decisions' Events."""
+    if value is None:
+        return False
+    text = value.strip().lower()
+    return True if text in SWITCH_ON else False if text in SWITCH_OFF else None
 
 
 def merge_state(fresh: Mapping[str, str], changes: Mapping[str, str | None], read: Mapping[str, str]) -> dict[str, str]:

@@ -13,11 +13,14 @@ from gate import policy
 from gate.cycle import Scale
 from gate.policy import Blind, Demand, ParkReport, PodUsage, Reading, ServerState, Settings
 from gate.replay.clock import instant
+from gate.sources import EXPORTERS
 from gate.trace import Trace
 
 # The simulated pod's name: a ReplicaSet pod of the Deployment, as the exporter would label it.
 POD_SUFFIX = "-6b7c9d8f5-h4j7k"
-EXPORTER_SOURCES = ("gpu-pod-exporter", "dcgm")
+# The exporters a replay can play (read directly; Prometheus is a way of reading them, not one).
+EXPORTER_SOURCES = tuple(e.name for e in EXPORTERS if e.scraped)
+DEVICE_LEVEL = frozenset(e.name for e in EXPORTERS if not e.per_pod)
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class DemandTrace:
 class ExporterModel:
     """How the replayed metrics source sees the card."""
 
-    # gpu-pod-exporter (per pod) or dcgm (device-level alone: nothing is attributed)
+    # gpu-pod-exporter (per pod), or dcgm or nvidia_gpu_exporter (device-level alone: nothing is attributed)
     source: str = "gpu-pod-exporter"
     # The new TTS pod's memory reads `unknown` this long after its containers start.
     label_lag_seconds: float = 0
@@ -174,7 +177,7 @@ class World:
         used = sum(p.used_bytes for p in snapshot.pods) + own_bytes
         total = self.settings.total_bytes
         assert total is not None
-        if exporter.source == "dcgm":
+        if exporter.source in DEVICE_LEVEL:
             return Reading(unattributed_bytes=used, device_total_bytes=total, sampled_at=snapshot.time, attributes=False)
         device = policy.DeviceReading(total_bytes=total, used_bytes=used, sampled_at=snapshot.time) if exporter.device else None
         if exporter.answers_empty(t):

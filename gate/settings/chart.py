@@ -10,7 +10,7 @@ from typing import Any
 
 from gate.settings import patterns
 from gate.settings.document import API_VERSION
-from gate.settings.table import SETTINGS, Kind, Setting
+from gate.settings.table import DEVICE_ALIASES, SETTINGS, Kind, Setting
 from gate.sources import DEVICE_SOURCE_NAMES
 
 SCHEMA_COMMENT = "generated from gate/settings' table by `make settings`"
@@ -18,7 +18,7 @@ SCHEMA_COMMENT = "generated from gate/settings' table by `make settings`"
 
 def chart_table() -> dict[str, Any]:
     """files/gate-settings.json: the document's apiVersion, its keys (top-level, then by group)
-    and the device-level sources the templates' cross-field checks name."""
+    and the device-level sources the templates' cross-field checks name (their old names too)."""
     keys = [s.key for s in SETTINGS if "." not in s.key]
     groups: dict[str, list[str]] = {}
     for setting in SETTINGS:
@@ -30,7 +30,7 @@ def chart_table() -> dict[str, Any]:
         "apiVersion": API_VERSION,
         "keys": keys,
         "groups": groups,
-        "deviceLevelSources": list(DEVICE_SOURCE_NAMES),
+        "deviceLevelSources": [*DEVICE_SOURCE_NAMES, *DEVICE_ALIASES],
     }
 
 
@@ -39,9 +39,9 @@ def schema_node(setting: Setting) -> dict[str, Any]:
     node: dict[str, Any] = {"$comment": SCHEMA_COMMENT, "description": setting.help}
     if setting.kind == Kind.BOOL:
         return {"type": "boolean", **node}
-    node = {"type": "string", "maxLength": patterns.MAX_TEXT, **node}
+    node = {"type": "string", "maxLength": patterns.longest(setting), **node}
     if setting.choices:
-        node["enum"] = [*setting.choices, *([""] if setting.empty is not None else [])]
+        node["enum"] = [*setting.choices, *setting.old_names, *([""] if setting.empty is not None else [])]
     pattern = patterns.pattern(setting)
     if pattern is not None:
         node["pattern"] = pattern

@@ -9,7 +9,7 @@ import functools
 import json
 import re
 import reprlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +18,7 @@ from gate import formats, policy
 from gate.settings import patterns
 from gate.settings.suggest import suggest
 from gate.settings.table import BY_KEY, EXPECTED, SETTINGS, Kind, Origin, Setting, SourceName, defaults
-from gate.sources import DEVICE_SOURCE_NAMES, provides_total
+from gate.sources import ALIASES, DEVICE_SOURCE_NAMES, exporter, provides_total, service_of
 from gate.units import InvalidValue, format_size, parse_duration, parse_size, parse_timezone, parse_window
 
 MAX_PROBLEMS = 8  # listed in one refusal; the rest are counted
@@ -133,7 +133,7 @@ def _meaning(setting: Setting, value: Any, origin: Origin) -> Any:
 
 
 def _expected(setting: Setting) -> str:
-    return "one of " + ", ".join(setting.choices) if setting.choices else EXPECTED[setting.kind]
+    return "one of " + ", ".join(setting.choices) if setting.choices else setting.form or EXPECTED[setting.kind]
 
 
 class _BeyondBound(InvalidValue):
@@ -175,11 +175,17 @@ def _parse(setting: Setting, text: str) -> Any:
             raise InvalidValue(f"invalid {name} {text!r}: expected http:// or https://, e.g. {setting.example}")
         return text
     if setting.kind == Kind.CHOICE:
+        if text in setting.old_names:
+            return ALIASES[text]  # an old name: the one its source has now (the CLI logs it once)
         if text not in setting.choices:
             raise InvalidValue(f"invalid {name} {text!r}: expected one of {', '.join(setting.choices)}")
         return text
     if not text:
         raise InvalidValue(f"invalid {name} '': expected {setting.help.rstrip('.')}, e.g. {setting.example}")
+    if setting.pattern is not None and (len(text) > patterns.longest(setting) or not re.fullmatch(setting.pattern, text)):
+        example = "" if setting.example in setting.form else f", e.g. {setting.example}"
+        longest = f" of at most {setting.longest} characters" if setting.longest else ""
+        raise InvalidValue(f"invalid {name} {text!r}: expected {setting.form}{longest}{example}")
     return text
 
 
@@ -302,7 +308,35 @@ def _across(
         "floor",
         "total",
     )
+    _card_readable(values, check, fetches)
     return problems
+
+
+def _card_readable(values: Mapping[str, Any], check: Callable[..., None], fetches: bool) -> None:
+    """The card (node, device) readable with the sources chosen: a device told apart only by a
+    source whose answers name the GPU, a node only by one that names it or is read at its pod on
+    that node (through a Service's name)."""
+    node, device = values["card.node"], values["card.device"]
+    for key, url_key in (("source", "metricsUrl"), ("device.source", "device.url")):
+        name = values[key]
+        if name is None:
+            continue
+        found = exporter(name)
+        check(
+            device is None or found.labels_device,
+            f"card device {device!r} with {key} {name!r}: its answers name no GPU, so it cannot tell this card from the node's "
+            "others; on a node with several GPUs use dcgm or nvidia_gpu_exporter",
+            "card.device",
+            key,
+        )
+        url = values[url_key]
+        check(
+            not fetches or node is None or found.labels_node or url is None or service_of(url) is not None,
+            f"card node {node!r} with {key} {name!r}: its answers name no node, so the gate reads its pod on that node "
+            f"through its Service: {url_key} {url!r} must name the Service, e.g. http://<service>.<namespace>.svc:<port>/metrics",
+            url_key,
+            "card.node",
+        )
 
 
 def device_beside_per_pod(device_name: str, device: str, source_name: str, source: str) -> str:

@@ -78,15 +78,23 @@ def describe_bound(setting: Setting) -> str:
 
 def pattern(setting: Setting) -> str | None:
     """The whole value's pattern ("" included where it means none); None for a bool, a choice
-    (an enum) and free text."""
+    (an enum) and free text without a form of its own (a query, a field name)."""
     inner = {
         Kind.SIZE: bounded,
         Kind.DURATION: bounded,
         Kind.WINDOW: lambda _: formats.WINDOW,
         Kind.TIMEZONE: lambda _: TIMEZONE,
         Kind.URL: lambda _: URL,
+        Kind.TEXT: lambda s: s.pattern,
     }.get(setting.kind)
     if inner is None:
         return None
     text = inner(setting)
+    if text is None:
+        return None
     return f"^$|{text}" if setting.empty is not None else text
+
+
+def longest(setting: Setting) -> int:
+    """The most characters a value may have: its row's cap, else any setting's."""
+    return setting.longest or MAX_TEXT

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from gate.sources import DEVICE_SOURCE_NAMES, SOURCE_NAMES
+from gate import formats
+from gate.sources import ALIASES, DEVICE_SOURCE_NAMES, SOURCE_NAMES
 
 
 class Kind(StrEnum):
@@ -32,13 +33,13 @@ class Origin(StrEnum):
 class SourceName(StrEnum):
     GPU_POD_EXPORTER = "gpu-pod-exporter"
     DCGM = "dcgm"
-    NVIDIA_SMI = "nvidia-smi"
+    NVIDIA_GPU_EXPORTER = "nvidia_gpu_exporter"
     PROMETHEUS = "prometheus"
 
 
 class DeviceSourceName(StrEnum):
     DCGM = "dcgm"
-    NVIDIA_SMI = "nvidia-smi"
+    NVIDIA_GPU_EXPORTER = "nvidia_gpu_exporter"
 
 
 class Format(StrEnum):
@@ -46,7 +47,9 @@ class Format(StrEnum):
     JSON = "json"
 
 
+# The sources' names are their one registry's (gate.sources.EXPORTERS), old names included.
 assert tuple(SourceName) == SOURCE_NAMES and tuple(DeviceSourceName) == DEVICE_SOURCE_NAMES
+DEVICE_ALIASES = tuple(alias for alias, name in ALIASES.items() if name in DEVICE_SOURCE_NAMES)
 
 # What each kind is, as a refusal says it ("... is not <expected>; write <example>").
 EXPECTED = {
@@ -73,6 +76,7 @@ class Setting:
     example: str  # a value that works, for refusals
     metavar: str = ""
     choices: tuple[str, ...] = ()
+    old_names: tuple[str, ...] = ()  # a choice's former names: accepted, read as the new one, logged at start
     empty: str | None = None  # what "" means (it is refused when None); the command line's word for it
     positive: bool = False  # a duration or size that must be above zero
     label: str = ""  # how the gate's one-line refusals name it ("demand idle-after")
@@ -86,6 +90,11 @@ class Setting:
     # the gate and the chart's schema share that one pattern.
     bound: str | None = None
     whole: bool = False  # a duration in whole units only (no fractions)
+    # Free text's own form, where it has one (a node name, a label name): the gate's rule and the
+    # schema's pattern; `form` says it in a refusal ("a Kubernetes node name"), `longest` caps it.
+    pattern: str | None = None
+    form: str = ""
+    longest: int | None = None
 
     @property
     def name(self) -> str:
@@ -131,6 +140,7 @@ SETTINGS: tuple[Setting, ...] = (
         "gpu-pod-exporter",
         "SOURCE",
         choices=tuple(SourceName),
+        old_names=tuple(ALIASES),
     ),
     Setting(
         "metricsUrl",
@@ -158,7 +168,7 @@ SETTINGS: tuple[Setting, ...] = (
         "GATE_TOTAL",
         "15360MiB",
         "The card's total memory, as nvidia-smi reports it (a T4: 15360MiB); 'device' (\"\" in the file) reads it from a "
-        "source that reports one (dcgm, nvidia-smi, --device-source).",
+        "source that reports one (dcgm, nvidia_gpu_exporter, --device-source).",
         empty="device",
     ),
     Setting(
@@ -233,8 +243,9 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "A device-level exporter read beside the per-pod source: memory it sees held counts even when the per-pod one misses it.",
         "dcgm",
-        "dcgm|nvidia-smi",
+        "|".join(DeviceSourceName),
         choices=tuple(DeviceSourceName),
+        old_names=DEVICE_ALIASES,
         empty="none",
         label="device source",
     ),
@@ -251,6 +262,39 @@ SETTINGS: tuple[Setting, ...] = (
         empty="none",
         label="device URL",
     ),
+    Setting(
+        "card.node",
+        "card_node",
+        "GATE_CARD_NODE",
+        "--card-node",
+        Kind.TEXT,
+        "",
+        "The node the server is pinned to: sources read only its card (by the exporter's node label, or its pod on that "
+        "node through the Service's EndpointSlices) [a single GPU node when empty].",
+        "gpu-node-1",
+        "NODE",
+        empty="any",
+        label="card node",
+        pattern=formats.NODE,
+        form="a Kubernetes node name",
+        longest=253,  # a DNS subdomain's
+    ),
+    Setting(
+        "card.device",
+        "card_device",
+        "GATE_CARD_DEVICE",
+        "--card-device",
+        Kind.TEXT,
+        "",
+        "On a node with several GPUs, the server's: its UUID (GPU-...) or index (0), as the exporters label it "
+        "[the node's only GPU when empty].",
+        "GPU-6d5c0ac5-74d7-3130-46f1-e93ed57f469a",
+        "DEVICE",
+        empty="any",
+        label="card device",
+        pattern=formats.DEVICE,
+        form="the GPU's UUID (GPU-6d5c0ac5-74d7-3130-46f1-e93ed57f469a) or its index (0)",
+    ),
     _duration(
         "startupGrace",
         "startup_grace",
@@ -264,7 +308,8 @@ SETTINGS: tuple[Setting, ...] = (
         "own_peak",
         "GATE_OWN_PEAK",
         "4.5GiB",
-        "The server's measured GPU peak; with dcgm or nvidia-smi alone, growth since entry up to this is presumed its own.",
+        "The server's measured GPU peak (gate measure); with dcgm or nvidia_gpu_exporter alone, growth since entry up to "
+        "this is presumed its own.",
     ),
     _duration(
         "timeout",
@@ -355,7 +400,8 @@ SETTINGS: tuple[Setting, ...] = (
         "--prometheus-query",
         Kind.TEXT,
         "",
-        "--source prometheus: the query giving bytes by namespace and pod [the gate's own when empty].",
+        "With source prometheus (and for measure and replay, --prometheus): the query giving bytes by namespace and pod "
+        "[the gate's own when empty].",
         "sum by (namespace, pod) (gpu_pod_memory_used_bytes)",
         "PROMQL",
         empty="the gate's",
@@ -367,7 +413,7 @@ SETTINGS: tuple[Setting, ...] = (
         "--prometheus-up-query",
         Kind.TEXT,
         "",
-        "--source prometheus: a query that answers 1 while the exporter is scraped [the gate's own when empty].",
+        "With source prometheus (and --prometheus): a query that answers 1 while the exporter is scraped [the gate's own when empty].",
         'max(up{job="gpu-pod-memory"})',
         "PROMQL",
         empty="the gate's",
@@ -379,10 +425,24 @@ SETTINGS: tuple[Setting, ...] = (
         "--prometheus-sampled-query",
         Kind.TEXT,
         "",
-        "--source prometheus: a query giving the Unix time of the exporter's last scrape [the gate's own when empty].",
+        "With source prometheus: a query giving the Unix time of the exporter's last scrape [the gate's own when empty].",
         'max(timestamp(up{job="gpu-pod-memory"}))',
         "PROMQL",
         empty="the gate's",
+    ),
+    Setting(
+        "prometheus.nodeLabel",
+        "prometheus_node_label",
+        "GATE_PROMETHEUS_NODE_LABEL",
+        "--prometheus-node-label",
+        Kind.TEXT,
+        "node",
+        "With source prometheus: the label the scrape puts the exporter pod's node in (the prometheus chart's endpoints job: node).",
+        "node",
+        "LABEL",
+        label="prometheus node label",
+        pattern=formats.LABEL,
+        form="a label name",
     ),
     Setting(
         "park.enabled",
@@ -470,6 +530,8 @@ SHARED = tuple(s for s in SETTINGS if s.group in ("card", "cluster", "log"))
 # Every size and duration has a bound; "" is never a positive value's none.
 assert all(s.bound for s in SETTINGS if s.kind in (Kind.SIZE, Kind.DURATION))
 assert not any(s.positive and s.empty is not None for s in SETTINGS)
+# A form of its own is free text's only.
+assert all(s.kind == Kind.TEXT for s in SETTINGS if s.pattern or s.form or s.longest)
 
 
 def defaults() -> dict[str, str | bool]:

@@ -22,7 +22,8 @@ from urllib.parse import urlencode, urlsplit
 
 from gate.policy import DeviceReading, Reading
 from gate.socket_deadline import Deadline
-from gate.sources import SourceConfig, SourceError
+from gate.sources import SourceConfig, SourceError, exporter
+from gate.sources.exposition import Budget
 
 _CHUNK = 64 * 1024
 USER_AGENT = "tts-gate"
@@ -34,32 +35,64 @@ def host_of(url: str) -> str:
 
 
 class ScrapedSource:
-    """A source that GETs exposition text from an exporter's /metrics and parses it."""
+    """A source that GETs exposition text from an exporter's /metrics and parses it, all within
+    one deadline: finding the exporter's pod on the card's node (`SourceConfig.locate`), the
+    fetch and the parse."""
 
     name: str
     provides_total: bool
-    parse: Callable[[bytes, str], Reading]
+    parse: Callable[..., Reading]
+    parse_device: Callable[..., DeviceReading]  # device-level exporters only
 
     def __init__(self, config: SourceConfig):
         self.config = config
 
-    parse_device: Callable[[bytes, str], DeviceReading]  # device-level exporters only
-
     def read(self) -> Reading:
-        body = fetch(self.config.url, self.config.timeout_seconds, self.config.max_bytes)
-        return self.parse(body, host_of(self.config.url))
+        body, where, budget, node = self._get()
+        return self.parse(body, where, card=self.config.card, answered_on=node, budget=budget)
 
     def read_device(self) -> DeviceReading:
-        body = fetch(self.config.url, self.config.timeout_seconds, self.config.max_bytes)
-        return self.parse_device(body, host_of(self.config.url))
+        body, where, budget, node = self._get()
+        return self.parse_device(body, where, card=self.config.card, answered_on=node, budget=budget)
+
+    def _get(self) -> tuple[bytes, str, Budget, str | None]:
+        """The answer, where it came from (the pod and its node, when located), the deadline."""
+        config = self.config
+        budget = Budget.starting_now(config.timeout_seconds)
+        where = host_of(config.url)
+        if config.locate is None:
+            if config.card.node is not None and not exporter(self.name).labels_node:
+                # Nothing would say which node answered: a Service picks any of its pods.
+                raise SourceError(
+                    f"metrics from {where}: {self.name} names no node in its answers, so with card.node set its "
+                    "metrics URL must name its Service (http://<service>.<namespace>.svc:<port>/metrics), read on that node"
+                )
+            return fetch(config.url, config.timeout_seconds, config.max_bytes, budget=budget), where, budget, None
+        target = config.locate()
+        where = f"{where} ({target.pod or target.host} on {target.node})"
+        try:
+            body = fetch(config.url, config.timeout_seconds, config.max_bytes, budget=budget, connect_to=(target.host, target.port))
+        except SourceError as exc:
+            config.locate.forget()  # the pod may have been replaced: find it again next time
+            raise SourceError(str(exc).replace(f"metrics from {host_of(config.url)}:", f"metrics from {where}:", 1)) from exc
+        return body, where, budget, target.node
 
 
-def fetch(url: str, timeout_seconds: float, max_bytes: int, params: dict[str, str] | None = None) -> bytes:
+def fetch(
+    url: str,
+    timeout_seconds: float,
+    max_bytes: int,
+    params: dict[str, str] | None = None,
+    budget: Budget | None = None,
+    connect_to: tuple[str, int] | None = None,
+) -> bytes:
     """GET `url`; return the body, or raise SourceError naming the host. Never raises anything
-    else, never takes longer than `timeout_seconds` (plus the time to notice it ran out)."""
+    else, never takes longer than `timeout_seconds` (plus the time to notice it ran out), or than
+    what is left of `budget` (a read's deadline, shared by its steps). `connect_to`: the address
+    to connect to instead of the URL's host (its Host header and TLS name stay the URL's)."""
     if params:
         url += ("&" if urlsplit(url).query else "?") + urlencode(params)
-    status, reason, body = exchange("GET", url, timeout_seconds, max_bytes, ok=(200,))
+    status, reason, body = exchange("GET", url, timeout_seconds, max_bytes, ok=(200,), budget=budget, connect_to=connect_to)
     return body
 
 
@@ -72,14 +105,16 @@ def exchange(
     body: bytes | None = None,
     what: str = "metrics",
     ok: tuple[int, ...] | None = None,
+    budget: Budget | None = None,
+    connect_to: tuple[str, int] | None = None,
 ) -> tuple[int, str, bytes]:
     """One HTTP request within one deadline: (status, reason, body), or SourceError naming
     `what` and the host (a status outside `ok`, when given, is one too, before its body is read).
     Never raises anything else; never takes longer than `timeout_seconds` (plus the time to
-    notice it ran out)."""
+    notice it ran out), or than what is left of `budget`. `connect_to`: as `fetch`'s."""
     host = host_of(url)
     label = f"{what} from {host}"
-    deadline = time.monotonic() + timeout_seconds
+    deadline = budget.at if budget is not None else time.monotonic() + timeout_seconds
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SourceError(f"{label}: {url!r} is not an http:// or https:// URL")
@@ -88,7 +123,10 @@ def exchange(
     except ValueError as exc:
         raise SourceError(f"{label}: {url!r} has no valid port") from exc
     target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-    sock = _connect(parts.hostname, port, deadline, label, timeout_seconds)
+    if time.monotonic() >= deadline:
+        raise SourceError(f"{label}: no complete answer within {timeout_seconds:g}s")
+    connect_host, connect_port = connect_to or (parts.hostname, port)
+    sock = _connect(connect_host, connect_port, deadline, label, timeout_seconds)
     cutoff = Deadline(deadline - time.monotonic())
     phase = "connection"
     answer: http.client.HTTPResponse | None = None
