@@ -182,6 +182,17 @@ groups:
           summary: "The TTS server has slowed down: {{ "{{" }} $value | humanize {{ "}}" }} times its first chunks' real-time factor"
           description: "Over the last 30 minutes it took {{ "{{" }} $value | humanize {{ "}}" }} times as long per second of audio as when the process started (bound {{ $a.slowdownRatio }}): the night bakes that much less narration."
           runbook: "Check the hooks on the model and the host memory (tts_server_model_hooks, tts_server_host_memory_bytes) and tts_server_fix_applied; kubectl -n {{ $ns }} logs {{ $deploy }} -c server | grep tts_layer. A restart (kubectl -n {{ $ns }} rollout restart {{ $deploy }}) starts a fresh process."
+      - alert: TTSGateParksFailing
+        # The count lives in the gate's Lease (every mechanism's failures, until the window ends):
+        # the controller serves it, so a failure whose scale to 0 took the sidecar with it shows.
+        expr: max(gate_park_failures_tonight{ {{- $gate -}} }) >= {{ $a.parkFailures }}
+        for: 4m
+        labels:
+          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
+        annotations:
+          summary: "Parking the TTS server keeps failing: {{ "{{" }} $value {{ "}}" }} failed parks or unparks tonight"
+          description: "Each failure (refused, failed, past gate.park.timeout, unreachable, a residue past gate.park.residue, a parked server that lost its state) scaled the server to 0 as a plain yield does, so the residents were served; but every return costs a pod start and a model load again."
+          runbook: "kubectl -n {{ $ns }} get events --field-selector reason=YieldParkFailed (and YieldResidue) names each failure; the server's side: kubectl -n {{ $ns }} logs {{ $deploy }} -c server | grep tts_layer. Turn parking off meanwhile: --set gate.park.enabled=false"
       - alert: TTSGateJobFailed
         # A Job is retried by nobody (backoffLimit 0): a failed pod is a failed run. Failed Jobs
         # are kept a day, so only those created within the hour alert.

@@ -70,6 +70,31 @@ class Blind:
 
 Observation = Reading | Blind
 
+# The server's states as its control port names them (docker/tts_layer/states.py).
+SERVER_PHASES = ("serving", "parking", "parked", "unparking", "failed")
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """The server as its control port answered (`GET /state`), or why it could not (`phase` None)."""
+
+    phase: str | None
+    since: datetime | None = None  # when that state began, on the server's clock
+    reserved_bytes: int | None = None  # what its allocator holds on the card (the CUDA context not included); None: no CUDA
+    problem: str | None = None
+
+    def __str__(self) -> str:
+        return self.phase if self.phase is not None else f"unreadable ({self.problem})"
+
+
+@dataclass(frozen=True)
+class ParkReport:
+    """What the server answered to a park or an unpark it carried out."""
+
+    seconds: float  # asked to done, as the server timed it
+    reserved_bytes: int | None = None  # its allocator's hold on the card after it (None: no CUDA)
+    already: bool = False  # it was parked (serving) already: nothing moved
+
 
 @dataclass(frozen=True)
 class Demand:
@@ -227,8 +252,9 @@ def _presumed_own(reading: Reading, settings: Settings, state: GateState | None,
         return 0
     grown = max(0, reading.unattributed_bytes - state.entry_unattributed_bytes)
     if not reading.attributes:
-        # Nothing is ever attributed: growth since entry up to the server's peak is the server.
-        return min(grown, settings.own_peak_bytes)
+        # Nothing is ever attributed: growth since entry up to the server's peak is the server,
+        # and once it has settled into a park, up to the residue a park may keep.
+        return min(grown, settings.own_peak_bytes if not parked_settled(state, settings, now) else parked_residue_bound(settings))
     since = (now - state.entered_at).total_seconds()
     if not 0 <= since < settings.startup_grace_seconds:
         return 0
@@ -254,6 +280,40 @@ def _implausible(view: View, reading: Reading, settings: Settings, now: datetime
         # More than the card holds: a wrong unit or a wrong total, never something to act on.
         return f"the sources report {format_size(used)} in use on a card of {format_size(view.total_bytes)}; wrong unit or wrong total?"
     return None
+
+
+def parked_residue_bound(settings: Settings) -> int:
+    """What a parked server may keep on the card (its setting; parking off: nothing)."""
+    return settings.park.residue_bytes if settings.park is not None else 0
+
+
+def parked_settled(state: GateState, settings: Settings, now: datetime) -> bool:
+    """Parked long enough that every reading the gate accepts was taken after the park: a reading
+    may be up to max-age old, so before that the source may still show the server serving."""
+    if not state.parked or state.parked_at is None:
+        return False
+    return (now - state.parked_at).total_seconds() >= settings.max_age_seconds
+
+
+def headroom_bytes(settings: Settings) -> int:
+    """The floor's headroom above the server's peak, which a parked server leaves too."""
+    return max(0, settings.floor_bytes - settings.own_peak_bytes)
+
+
+def residue_counted(view: View, state: GateState, settings: Settings) -> int:
+    """The residue the parked rule counts: measured once the park has settled and the source
+    puts memory on the server's pod (the exporter's reading of it); else its setting, the most a
+    park may keep (before the exporter has seen the park, and for sources that attribute nothing,
+    whose growth since entry is presumed the server's only up to it)."""
+    if parked_settled(state, settings, view.now) and view.own:
+        return sum(p.used_bytes for p in view.own)
+    return parked_residue_bound(settings)
+
+
+def has_parked_room(view: View, settings: Settings, residue_bytes: int) -> bool:
+    """The parked rule: total - residents >= residue + (floor - peak)."""
+    free = view.free_bytes
+    return free is not None and free >= residue_bytes + headroom_bytes(settings)
 
 
 def has_room(view: View, settings: Settings, margin_bytes: int = 0) -> bool:
