@@ -37,6 +37,14 @@ PAUSED = "tts.gate/paused"
 # What operators write for on and off (compared case-insensitively, spaces stripped).
 SWITCH_ON = ("true", "yes", "1")
 SWITCH_OFF = ("false", "no", "0")
+# A try (`gate try`): until this instant the window counts as open, so the card may be taken with
+# room at any hour, every other rule holding. Written by operators; of the gate's own decisions
+# only `down` touches it (the window's end ends a try: see `decide_down`).
+TRY_UNTIL = "tts.gate/try-until"
+# The longest try `gate try` writes. A stored end further ahead than this and the slack is not a
+# try anyone asked for (a typo, a writer's clock far ahead of the reader's): it is ignored.
+TRY_LONGEST_SECONDS = 3600.0
+TRY_CLOCK_SLACK_SECONDS = 300.0
 # Timestamps: when two writers disagree, the later one stands (see `merge_state`).
 INSTANTS = (YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE, OVER_BUDGET_AT)
 COUNTS = (YIELD_STREAK, OVER_BUDGET_YIELDS)
@@ -66,6 +74,8 @@ class GateState:
     paused: bool = False  # the Lease's pause switch is on (`gate pause`), or unreadable
     # The pause annotation's value when it is neither on nor off: it pauses (see `read_switch`).
     pause_unreadable: str | None = None
+    try_until: datetime | None = None  # the try's end as stored (whether it is honoured: `open_try`)
+    try_unreadable: str | None = None  # the try annotation's value when it is not an instant: ignored
 
     @classmethod
     def from_annotations(cls, replicas: int, annotations: Mapping[str, str], generation: int | None = None) -> GateState:
@@ -97,6 +107,7 @@ class GateState:
         over_budget = (count(OVER_BUDGET_YIELDS) or 0) if over_budget_at is not None else 0
         unrecorded = False
         switch = read_switch(annotations.get(PAUSED))
+        try_until = instant(TRY_UNTIL)
         if replicas < 1 and entered_at is not None and yielded_at is None:
             # Without both generations the entry's fate is unknown: a yield is the safe reading.
             moved = generation is None or entry_generation is None or generation > entry_generation
@@ -120,6 +131,8 @@ class GateState:
             yield_unrecorded=unrecorded,
             paused=switch is not False,
             pause_unreadable=annotations[PAUSED] if switch is None else None,
+            try_until=try_until,
+            try_unreadable=annotations[TRY_UNTIL] if TRY_UNTIL in annotations and try_until is None else None,
         )
 
 
