@@ -232,3 +232,36 @@ def test_the_gauge_says_when_the_try_ends_and_0_without_one():
         outcome = Outcome("tick", now, state, policy.step("tick", view, state, config), view, False)
         metrics.record(outcome, config, 0.0)
         assert metrics.registry.get_sample_value("gate_try_until_timestamp_seconds") == expected
+
+
+def test_operatings_recipes_each_way_there_and_back_do_what_they_say(env, kubeapi):
+    """docs/operating.md's `gate try` lines as printed, and its `kubectl annotate` lines with
+    the value the printed `date` writes, applied to the API double as kubectl would: each is
+    honoured, each way back ends it."""
+    import re
+    import shlex
+    import subprocess
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "operating.md").read_text()
+    section = text[text.index("## Try it now") :]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    lines = [line.split("#")[0].strip() for line in block.splitlines()]
+    try_line, end_line, annotate, remove = lines[:4]
+    assert try_line == "gate try --namespace tts --for 15m" and end_line == "gate try --namespace tts --end"
+    assert gate(env, *shlex.split(try_line)[1:]).exit_code == 0
+    assert decision(gate(env, "preflight")) == "entered"
+    assert gate(env, *shlex.split(end_line)[1:]).stdout.startswith("ended: tts.gate/try-until removed")
+    assert decision(gate(env, "guard")) == "out-of-window" and kubeapi.replicas() == 0
+    # kubectl's way, on the real clock: the printed `date` writes the value.
+    command = re.fullmatch(r"kubectl -n tts annotate lease chatterbox-tts-gate tts\.gate/try-until=\$\((.*)\) --overwrite", annotate)
+    assert command, annotate
+    value = subprocess.run(shlex.split(command.group(1)), capture_output=True, text=True, check=True).stdout.strip()
+    kubeapi.set_state({policy.TRY_UNTIL: value})
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status = gate(env, "status", now=now)
+    assert re.search(r"^try +until \S+ \(1[45]m[0-9]{2}s left\)", status.stdout, re.M), status.stdout
+    assert decision(gate(env, "preflight", now=now)) in ("entered", "already-up")
+    assert remove == "kubectl -n tts annotate lease chatterbox-tts-gate tts.gate/try-until-"
+    kubeapi.set_state({})  # what removing the annotation leaves
+    assert decision(gate(env, "guard", now="2026-11-12T14:00:00Z")) == "out-of-window"
