@@ -364,8 +364,11 @@ def record(outcome: Outcome, target: Target, reason: str) -> None:
         target.record(
             reason,
             decision.message,
-            # An unreadable pause annotation is someone's mistake to fix: a Warning, as blindness is.
-            warning=decision.reason in WARNINGS or outcome.state.pause_unreadable is not None,
+            # An unreadable pause annotation is someone's mistake to fix: a Warning, as blindness is;
+            # so is a try that cannot be honoured, where it is what kept the card.
+            warning=decision.reason in WARNINGS
+            or outcome.state.pause_unreadable is not None
+            or (decision.reason == Reason.OUT_OF_WINDOW and outcome.view is not None and outcome.view.try_ignored is not None),
         )
     except KubeError as exc:
         outcome.warnings.append(f"the decision was carried out but its Event was not recorded: {exc}")

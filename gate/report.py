@@ -29,6 +29,8 @@ def view_dict(view: View) -> dict[str, Any]:
     return {
         "time": format_instant(view.now),
         "in_window": view.in_window,
+        "try_until": format_instant(view.try_until) if view.try_until else None,
+        "try_ignored": view.try_ignored,
         "blind": view.blind_reason,
         "total_bytes": view.total_bytes,
         "resident_bytes": None if view.blind else view.resident_bytes,
@@ -60,6 +62,7 @@ def state_dict(state: GateState) -> dict[str, Any]:
         "parked_seconds_tonight": state.parked_seconds,
         "last_park_seconds": state.last_park_seconds,
         "last_unpark_seconds": state.last_unpark_seconds,
+        "try_until": format_instant(state.try_until) if state.try_until else state.try_unreadable,
     }
 
 
@@ -195,7 +198,11 @@ def status_text(
             f"{format_instant(view.now)} ({view.now.astimezone(settings.window.tz if settings.window else None):%H:%M %Z} local)",
         )
     )
-    rows.append(("window", f"{settings.window} ({'inside' if view.in_window else 'outside'})" if settings.window else "none (any time)"))
+    inside = settings.window.contains(view.now) if settings.window else True
+    rows.append(("window", f"{settings.window} ({'inside' if inside else 'outside'})" if settings.window else "none (any time)"))
+    tried = _try_row(view, state)
+    if tried:
+        rows.append(("try", tried))
     switches = paused_by(state, settings)
     rows.append(("paused", f"yes, by {' and by '.join(switches)}" if switches else "no"))
     if demand is not None:
@@ -209,6 +216,18 @@ def status_text(
         rows.append((f"{decision.command} would", f"{decision.reason.value}: {decision.message}"))
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
+def _try_row(view: View, state: GateState | None) -> str | None:
+    """`status`'s line about a try (`gate try`): in force, ignored, or over; None without one."""
+    if view.try_until is not None:
+        left = format_duration((view.try_until - view.now).total_seconds())
+        return f"until {format_instant(view.try_until)} ({left} left): the window counts as open (gate try --end ends it)"
+    if view.try_ignored is not None:
+        return f"IGNORED: {view.try_ignored}; gate try or gate try --end rewrites it"
+    if state is not None and state.try_until is not None:
+        return f"ended at {format_instant(state.try_until)}"
+    return None
 
 
 def _card_rows(view: View, settings: Settings) -> list[tuple[str, str]]:

@@ -22,7 +22,14 @@ class WatchMetrics:
         self.free_bytes = Gauge("gate_free_bytes", "Total minus residents: what the card offers the TTS pod.", registry=r)
         self.floor_bytes = Gauge("gate_floor_bytes", "Free memory the gate requires to hold the card.", registry=r)
         self.total_bytes = Gauge("gate_total_bytes", "The card's total memory as the gate uses it.", registry=r)
-        self.in_window = Gauge("gate_in_window", "1 when the last run fell inside the window.", registry=r)
+        self.in_window = Gauge(
+            "gate_in_window", "1 when the last run fell inside the window, or a try (gate try) held it open.", registry=r
+        )
+        self.try_until = Gauge(
+            "gate_try_until_timestamp_seconds",
+            "When the try in force (gate try) ends, as a Unix time; 0 with none. The window counts as open until then.",
+            registry=r,
+        )
         self.blind = Gauge("gate_blind", "1 when the last observation could not be read or trusted.", registry=r)
         self.replicas = Gauge("gate_replicas", "Desired replicas of the TTS Deployment after the last run.", registry=r)
         self.last_run = Gauge(
@@ -99,6 +106,7 @@ class WatchMetrics:
         if view is None:
             return
         self.in_window.set(1 if view.in_window else 0)
+        self.try_until.set(view.try_until.timestamp() if view.try_until is not None else 0)
         self.blind.set(1 if view.blind else 0)
         if view.blind:
             self.scrape_failures.inc()

@@ -408,6 +408,38 @@ TIME_CELLS = [
     TimeCell("autumn night, 01:30 GMT (the second 01:30)", "2026-10-25T01:30:00Z", "preflight", 0, Outcome("out-of-window", 0, 0)),
     TimeCell("autumn night, 02:00 GMT", "2026-10-25T02:00:00Z", "preflight", 0, Outcome("entered", 1, 0)),
     TimeCell(
+        "a try (gate try) outside the window, 14:00 GMT",
+        "2026-11-12T14:00:00Z",
+        "preflight",
+        0,
+        Outcome("entered", 1, 0),
+        {"tts.gate/try-until": "2026-11-12T14:15:00Z"},
+    ),
+    TimeCell(
+        "the try's end (14:15:00 GMT), holding",
+        "2026-11-12T14:15:00Z",
+        "guard",
+        1,
+        Outcome("out-of-window", 0, 0),
+        {"tts.gate/try-until": "2026-11-12T14:15:00Z"},
+    ),
+    TimeCell(
+        "too late to start a try (its end 4m59s away, the entry margin)",
+        "2026-11-12T14:10:01Z",
+        "preflight",
+        0,
+        Outcome("window-ending", 0, 0),
+        {"tts.gate/try-until": "2026-11-12T14:15:00Z"},
+    ),
+    TimeCell(
+        "a try-until further ahead than a try lasts (a clock 2 h ahead): ignored",
+        "2026-11-12T14:00:00Z",
+        "preflight",
+        0,
+        Outcome("out-of-window", 0, 0),
+        {"tts.gate/try-until": "2026-11-12T16:15:00Z"},
+    ),
+    TimeCell(
         "clock jumped back: a room-since in the future",
         NIGHT,
         "preflight",
@@ -616,6 +648,19 @@ ATTACKS = [
         (
             "test_pause.py::test_an_unreadable_value_pauses_and_status_and_the_event_say_why",
             "test_pause.py::test_the_controller_records_one_warning_event_for_an_unreadable_pause",
+        ),
+    ),
+    Attack(
+        "a try (tts.gate/try-until) the gate cannot read, or further ahead than a try lasts (a typo, a writer's clock "
+        "hours ahead, a value past 9999 in UTC)",
+        "ignored, the residents' side: only a readable end within 1 h (and 5 min for clocks) opens the window, and only "
+        "the window: room, the floor, blindness, a pause, the cool-down and the over-budget bar still decide; gate status "
+        "and a Warning Event name the value; window-down removes it",
+        "not taken: the window stays shut",
+        (
+            "test_try.py::test_a_try_it_cannot_honour_is_ignored_and_the_status_and_a_warning_say_why",
+            "test_policy.py::test_a_try_until_that_is_unreadable_or_too_far_ahead_is_ignored",
+            "test_policy.py::test_a_try_opens_the_window_and_nothing_else",
         ),
     ),
 ]

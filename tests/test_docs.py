@@ -385,7 +385,20 @@ def test_the_pointer_check_catches_a_stale_anchor():
 def test_development_lists_every_gate_command():
     row = next(line for line in DEVELOPMENT.read_text().splitlines() if line.startswith("| `gate/` |"))
     commands = {c.name or c.callback.__name__ for c in app.registered_commands}
-    assert commands == {"preflight", "guard", "run", "down", "status", "pause", "resume", "check-config", "check", "replay", "measure"}
+    assert commands == {
+        "preflight",
+        "guard",
+        "run",
+        "down",
+        "status",
+        "pause",
+        "resume",
+        "try",
+        "check-config",
+        "check",
+        "replay",
+        "measure",
+    }
     assert [c for c in sorted(commands) if f"`{c}`" not in row] == []
 
 

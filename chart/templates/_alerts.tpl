@@ -48,6 +48,9 @@ severity: {{ .severity }}
 {{- /* The server is on the card, or about to be: desired or existing pods, from kube-state-metrics. */}}
 {{- $holds := printf "(max(kube_deployment_spec_replicas{%s}) > 0 or max(kube_deployment_status_replicas{%s}) > 0)" $server $server -}}
 {{- $deploy := printf "deploy/%s" (include "tts.serverName" .) -}}
+{{- /* A try in force (gate try: the operator asked for the card now) holds it on purpose. The
+gauge is its end, so a gate that went away stops vouching for it by then at the latest. */}}
+{{- $trying := printf "max(gate_try_until_timestamp_seconds{%s}) > time()" $gate -}}
 {{- /* The over-budget rule's numbers are the gate's (gate/policy.py, via files/gate-constants.json). */ -}}
 {{- $constants := include "tts.gateConstants" . | fromJson -}}
 groups:
@@ -99,12 +102,13 @@ groups:
           {{- if $demand }}
             unless on() (max(gate_demand_queued{ {{- $gate -}} }) > 0)
           {{- end }}
+            unless on() ({{ $trying }})
         for: {{ $a.outsideWindowMinutes }}m
         labels:
           {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "critical") | nindent 10 }}
         annotations:
           summary: The TTS server holds the shared GPU outside its window ({{ .Values.gate.window }} {{ .Values.gate.timeZone }})
-          description: "The window closed but the server still has replicas{{ if $demand }} and no queued work{{ end }}: the window-down job failed or someone scaled it up."
+          description: "The window closed but the server still has replicas{{ if $demand }} and no queued work{{ end }}, and no try (gate try) holds it: the window-down job failed or someone scaled it up."
           runbook: "kubectl -n {{ $ns }} scale {{ $deploy }} --replicas=0; then look at the window-down job: kubectl -n {{ $ns }} get jobs"
       {{- end }}
       - alert: TTSServerReplicasUnavailable
@@ -119,10 +123,12 @@ groups:
       {{- if $demand }}
       - alert: TTSHoldsGPUIdle
         # The queue read 0 throughout the gate's idle-after (a failed probe reads NaN and never
-        # counts as empty), and the server still held the card the margin after that.
+        # counts as empty), and the server still held the card the margin after that, no try
+        # holding it (the gate's idle timer runs through a try: at its end the card goes back).
         expr: |
           {{ $holds }}
             and on() (max_over_time(max(gate_demand_queued{ {{- $gate -}} })[{{ $idleAfter }}:]) == 0)
+            unless on() ({{ $trying }})
         for: {{ $m.demand.marginMinutes }}m
         labels:
           {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}

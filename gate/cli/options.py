@@ -161,6 +161,19 @@ MetricsAddress = Annotated[
     ),
 ]
 
+# -- try ------------------------------------------------------------------------------------------
+
+TryFor = Annotated[
+    str | None,
+    typer.Option(
+        "--for",
+        metavar="DURATION",
+        help="How long from now the window counts as open: more than the entry margin, at most 1h [default: 15m].",
+        show_default=False,
+    ),
+]
+TryEnd = Annotated[bool, typer.Option("--end", help="Remove the try: the window is the window again.")]
+
 # -- check-config and check ------------------------------------------------------------------------
 
 ConfigFile = Annotated[

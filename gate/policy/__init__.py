@@ -38,6 +38,14 @@ functions with what they saw and when. The rules, in the residents' favour every
   pause`; either is enough): every decider checks it first. Nothing takes the card, and what
   holds it gives it back, without a cool-down (a pause is not a resident's wake). A pause value
   the gate cannot read pauses too, and every decision says so (`read_switch`).
+- A try (`gate try`: the Lease's `tts.gate/try-until`, an instant): until then the window counts
+  as open (`assess`, `open_try`), so preflight and the controller may take the card with room at
+  any hour, and a queue at 0 neither refuses nor idles it (it is work the operator asked for).
+  Every other rule holds: room and the floor, blindness, a pause (which wins), the cool-down,
+  over-budget. Where only the try lets the card in, the entry margin counts from its end. When
+  it passes, the guard gives the card back as at the window's end; the window's end (`down`)
+  ends a try with the night. An end further ahead than a try lasts, or unreadable, is ignored,
+  and the decisions say so.
 - Demand (tripit's queue), when configured: the card is taken only with work waiting, at any
   hour demand may take it, and given back once an explicit 0 has held for `idle_after`, even
   inside the window. A probe that fails in any way is no action: it never idles the server and
@@ -98,6 +106,7 @@ from gate.policy.observation import (
     has_room,
     headroom_bytes,
     is_own,
+    open_try,
     own_pod_pattern,
     parked_residue_bound,
     parked_settled,
@@ -129,6 +138,9 @@ from gate.policy.state import (
     STATE_KEYS,
     SWITCH_OFF,
     SWITCH_ON,
+    TRY_CLOCK_SLACK_SECONDS,
+    TRY_LONGEST_SECONDS,
+    TRY_UNTIL,
     UNPARKED_AT,
     UNPARKS,
     YIELD_STREAK,
@@ -185,6 +197,9 @@ __all__ = [
     "SWITCH_ON",
     "ServerState",
     "Settings",
+    "TRY_CLOCK_SLACK_SECONDS",
+    "TRY_LONGEST_SECONDS",
+    "TRY_UNTIL",
     "UNPARKED_AT",
     "UNPARKS",
     "View",
@@ -206,6 +221,7 @@ __all__ = [
     "is_own",
     "merge_state",
     "night_cleared",
+    "open_try",
     "over_budget",
     "over_budget_tonight",
     "own_pod_pattern",

@@ -39,6 +39,7 @@ from gate.policy.state import (
     ROOM_SINCE,
     SWITCH_OFF,
     SWITCH_ON,
+    TRY_UNTIL,
     UNPARKED_AT,
     UNPARKS,
     YIELD_STREAK,
@@ -262,9 +263,9 @@ def decide_preflight(view: View, state: GateState, settings: Settings, demand: D
     if state.replicas >= 1:
         return Decision(cmd, Reason.ALREADY_UP, f"already at {state.replicas} replica(s)")
     if not view.in_window and not by_demand:
-        why = f"; {demand}" if demand is not None else ""
+        why = (f"; {demand}" if demand is not None else "") + _try_text(view, state)
         return Decision(cmd, Reason.OUT_OF_WINDOW, f"outside the window ({_window_text(settings)}){why}", annotations=clear_room)
-    if work is False:
+    if work is False and view.try_until is None:  # a try is work the operator asked for
         return Decision(cmd, Reason.NO_WORK, f"nothing to bake: the queue reads 0 ({demand})", annotations=clear_room)
     if barred(state, now):
         assert state.over_budget_at is not None
@@ -282,16 +283,41 @@ def decide_preflight(view: View, state: GateState, settings: Settings, demand: D
     cooling = _cooling_down(view, state, settings, clear_room) if state.yielded_at is not None else None
     if cooling is not None:
         return cooling
-    left = settings.window.seconds_left(now) if settings.window is not None else None
+    left, ending = _entry_left(view, settings, work)
     if not by_demand and left is not None and left < settings.entry_margin_seconds:
         return Decision(
             cmd,
             Reason.WINDOW_ENDING,
-            f"the window ends in {format_duration(left)}, within the {format_duration(settings.entry_margin_seconds)} "
+            f"{ending} ends in {format_duration(left)}, within the {format_duration(settings.entry_margin_seconds)} "
             "a start and a model load need",
             annotations=clear_room,
         )
-    return _entry(view, state, settings, f"; {demand}" if by_demand else "")
+    return _entry(view, state, settings, (f"; {demand}" if by_demand else "") + _trying_text(view))
+
+
+def _entry_left(view: View, settings: Settings, work: bool | None) -> tuple[float | None, str]:
+    """How long a card taken now would be held, and what ends it: the window (None: it has no
+    end), or, where only a try lets the card be taken (outside the window, or a queue at 0), the
+    try, unless the window ends sooner (the window's end, `down`, ends a try too)."""
+    left = settings.window.seconds_left(view.now) if settings.window is not None else None
+    outside = settings.window is not None and left is None
+    if view.try_until is None or not (outside or work is False):
+        return left, "the window"
+    try_left = (view.try_until - view.now).total_seconds()
+    return (left, "the window") if left is not None and left < try_left else (try_left, "the try")
+
+
+def _trying_text(view: View) -> str:
+    return f"; a try holds the window open until {format_instant(view.try_until)}" if view.try_until is not None else ""
+
+
+def _try_text(view: View, state: GateState) -> str:
+    """Outside the window: why no try opens it (ignored, or over), where the Lease has one."""
+    if view.try_ignored is not None:
+        return f"; {view.try_ignored}"
+    if state.try_until is not None and state.try_until <= view.now:
+        return f"; the try ended at {format_instant(state.try_until)}"
+    return ""
 
 
 def _cooling_down(view: View, state: GateState, settings: Settings, clear_room: Mapping[str, str | None]) -> Decision | None:
@@ -373,7 +399,7 @@ def decide_guard(
         return Decision(
             cmd,
             Reason.OUT_OF_WINDOW,
-            f"yielding the card, outside the window ({_window_text(settings)})",
+            f"yielding the card, outside the window ({_window_text(settings)}){_try_text(view, state)}",
             replicas=0,
             annotations=night_cleared(state),
         )
@@ -395,7 +421,7 @@ def decide_guard(
         if park is not None:
             return park
         return Decision(cmd, Reason.NO_ROOM, f"yielding the card, no room: {_room_text(view, settings)}", replicas=0, annotations=yielded)
-    holding = f"holding the card: {_room_text(view, settings)}"
+    holding = f"holding the card: {_room_text(view, settings)}{_trying_text(view)}"
     if demand is None:
         return Decision(cmd, Reason.HOLDING, holding)
     return _holding_with_demand(view, state, settings, demand, holding)
@@ -418,7 +444,7 @@ def _holding_with_demand(view: View, state: GateState, settings: Settings, deman
             )
         assert state.idle_since is not None
         empty = (view.now - state.idle_since).total_seconds()
-        if empty >= idle_after:
+        if empty >= idle_after and view.try_until is None:  # a try holds the card the operator asked for
             return Decision(
                 cmd,
                 Reason.IDLE,
@@ -635,9 +661,13 @@ def decide_down(state: GateState, paused: tuple[str, ...] = ()) -> Decision:
     if paused:
         scaling = f"scaling {state.replicas} replica(s) to 0" if state.replicas else "not taking the card"
         return Decision("down", Reason.PAUSED, f"{_paused_text(paused)}: {scaling}", 0 if state.replicas else None, night_cleared(state))
+    # The window's end ends a try with the night: whatever holds the card then is window-down's.
+    ended = {TRY_UNTIL: None} if state.try_until is not None or state.try_unreadable is not None else {}
+    tried = f"; {TRY_UNTIL} removed (the window's end ends a try)" if ended else ""
+    night = {**night_cleared(state), **ended}
     if state.replicas == 0:
-        return Decision("down", Reason.ALREADY_DOWN, "already at 0 replicas", annotations=night_cleared(state))
-    return Decision("down", Reason.WINDOW_END, f"scaling {state.replicas} replica(s) to 0", replicas=0, annotations=night_cleared(state))
+        return Decision("down", Reason.ALREADY_DOWN, f"already at 0 replicas{tried}", annotations=night)
+    return Decision("down", Reason.WINDOW_END, f"scaling {state.replicas} replica(s) to 0{tried}", replicas=0, annotations=night)
 
 
 def decide_tick(

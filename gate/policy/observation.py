@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from gate.policy.settings import Settings
-from gate.policy.state import GateState
-from gate.units import format_duration, format_size
+from gate.policy.state import TRY_CLOCK_SLACK_SECONDS, TRY_LONGEST_SECONDS, TRY_UNTIL, GateState
+from gate.units import format_duration, format_instant, format_size
 
 # An idle card reports a few MiB in use (or none); any process with a CUDA context holds 100 MiB
 # or more. Under this, a device agrees that an empty per-pod answer is an idle card; whatever
@@ -140,6 +140,10 @@ class View:
     # look, past the caller's tolerance (one interval); 0: none seen, or no previous look. A jump
     # makes every stored timer restart as a wake would (see `gate.policy.decisions`).
     clock_jump_seconds: float = 0.0
+    # A try in force (`gate try`): its end, until which `in_window` holds at any hour (`open_try`).
+    try_until: datetime | None = None
+    # Why a stored try is not honoured (unreadable, or further ahead than any try is long).
+    try_ignored: str | None = None
 
     @property
     def clock_jumped(self) -> bool:
@@ -188,7 +192,35 @@ def assess(
     `clock_jump_seconds` is the caller's finding about its own clock (see `View`), carried along.
     """
     view = _assess(observation, settings, now, state)
-    return replace(view, clock_jump_seconds=clock_jump_seconds) if clock_jump_seconds else view
+    if clock_jump_seconds:
+        view = replace(view, clock_jump_seconds=clock_jump_seconds)
+    trying, ignored = open_try(state, now)
+    if trying is not None or ignored is not None:
+        # A try widens the window and nothing else: every other rule reads the view as it is.
+        view = replace(view, in_window=view.in_window or trying is not None, try_until=trying, try_ignored=ignored)
+    return view
+
+
+def open_try(state: GateState | None, now: datetime) -> tuple[datetime | None, str | None]:
+    """The try in force at `now` (its end), or None; and why a stored one is ignored, if it is.
+
+    The try's end is a wall-clock instant, read as the window is: on the wall clock, with no
+    timer behind it to restart. What keeps it sane is its bound: no try is longer than
+    TRY_LONGEST_SECONDS, so an end further ahead than that (and a slack for the writer's clock)
+    was never asked for, and is ignored: the residents' side. One that has passed is simply over."""
+    if state is None:
+        return None, None
+    if state.try_unreadable is not None:
+        return None, f"the Lease's {TRY_UNTIL} value {state.try_unreadable[:60]!r} is not an RFC 3339 instant (ignored)"
+    if state.try_until is None or state.try_until <= now:
+        return None, None
+    ahead = (state.try_until - now).total_seconds()
+    if ahead > TRY_LONGEST_SECONDS + TRY_CLOCK_SLACK_SECONDS:
+        return None, (
+            f"the Lease's {TRY_UNTIL} {format_instant(state.try_until)} is {format_duration(ahead)} ahead, more than a try "
+            f"lasts ({format_duration(TRY_LONGEST_SECONDS)}; ignored)"
+        )
+    return state.try_until, None
 
 
 def _assess(observation: Observation, settings: Settings, now: datetime, state: GateState | None) -> View:

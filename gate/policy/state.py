@@ -52,6 +52,14 @@ LAST_UNPARK_SECONDS = "tts.gate/last-unpark-seconds"
 # What operators write for on and off (compared case-insensitively, spaces stripped).
 SWITCH_ON = ("true", "yes", "1")
 SWITCH_OFF = ("false", "no", "0")
+# A try (`gate try`): until this instant the window counts as open, so the card may be taken with
+# room at any hour, every other rule holding. Written by operators; of the gate's own decisions
+# only `down` touches it (the window's end ends a try: see `decide_down`).
+TRY_UNTIL = "tts.gate/try-until"
+# The longest try `gate try` writes. A stored end further ahead than this and the slack is not a
+# try anyone asked for (a typo, a writer's clock far ahead of the reader's): it is ignored.
+TRY_LONGEST_SECONDS = 3600.0
+TRY_CLOCK_SLACK_SECONDS = 300.0
 # Timestamps: when two writers disagree, the later one stands (see `merge_state`).
 INSTANTS = (YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE, OVER_BUDGET_AT, PARKED_AT, UNPARKED_AT)
 COUNTS = (YIELD_STREAK, OVER_BUDGET_YIELDS, PARKS, UNPARKS, PARK_FAILURES, PARKED_SECONDS)
@@ -103,6 +111,8 @@ class GateState:
     parked_seconds: int = 0  # tonight's finished parks
     last_park_seconds: float | None = None
     last_unpark_seconds: float | None = None
+    try_until: datetime | None = None  # the try's end as stored (whether it is honoured: `open_try`)
+    try_unreadable: str | None = None  # the try annotation's value when it is not an instant: ignored
 
     @property
     def parked(self) -> bool:
@@ -153,6 +163,7 @@ class GateState:
         over_budget = (count(OVER_BUDGET_YIELDS) or 0) if over_budget_at is not None else 0
         unrecorded = False
         switch = read_switch(annotations.get(PAUSED))
+        try_until = instant(TRY_UNTIL)
         if replicas < 1 and entered_at is not None and yielded_at is None:
             # Without both generations the entry's fate is unknown: a yield is the safe reading.
             moved = generation is None or entry_generation is None or generation > entry_generation
@@ -184,6 +195,8 @@ class GateState:
             parked_seconds=count(PARKED_SECONDS) or 0,
             last_park_seconds=seconds(LAST_PARK_SECONDS),
             last_unpark_seconds=seconds(LAST_UNPARK_SECONDS),
+            try_until=try_until,
+            try_unreadable=annotations[TRY_UNTIL] if TRY_UNTIL in annotations and try_until is None else None,
         )
 
 
