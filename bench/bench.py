@@ -20,6 +20,18 @@ from 0.98, 0.88 and 45 s when the cool-down became adaptive):
   conflict. Where the seed keeps the card through an exporter outage it is blind, not better:
   those nights are reported, not held against the gate.
 
+Warm standby (`gate replay --park`, issue 25): the same nights with parking on at the chart's
+park.* defaults and the simulated server's assumed residue, park and unpark (gate/defaults.py).
+Targets: on every night with a resident wake, parking bakes more than the plain gate; the server
+is never parked outside the parked rule (total - residents >= residue + floor - peak) longer than
+one interval and the release (15 s) per wake, the time the gate needs to see a resident outgrow it
+and the memory to go; and its breach is never above the plain gate's.
+
+Narration (issue 29): each night's bake in seconds of audio under each policy, at the real-time
+factor upstream measured fresh on CUDA (0.49, gate/defaults.py), for the server as built and, for
+the gate, as upstream left it (the hook leak's slowdown, gate/replay/ledger.py). Reported, not
+targeted: the factor on a T4 is an assumption.
+
 Every replay models the owner's exporter: the new server pod reads `unknown` for 75 s after
 its container starts. A second table replays the same nights with the exporter's other faces
 (targets from the issue that asked for them): dcgm alone, which attributes nothing, and
@@ -51,9 +63,10 @@ from gate.replay import (  # noqa: E402
     parse_demand_csv,
     replay,
     with_demand,
+    with_parking,
 )
 from gate.trace import Trace, load_csv  # noqa: E402
-from gate.units import parse_duration, parse_timezone, parse_window  # noqa: E402
+from gate.units import format_duration, parse_duration, parse_timezone, parse_window  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 NIGHTS = sorted((SAMPLES / "nights").glob("*.csv"))
@@ -82,7 +95,16 @@ def fixed_cooldown(config: ReplayConfig) -> ReplayConfig:
 
 
 FIXED_COOLDOWN_SECONDS = 120.0
-MODES = {"controller": lambda config: config, "cronjobs": cronjobs_only, "reentry": first_release, "fixed 2m": fixed_cooldown}
+MODES = {
+    "controller": lambda config: config,
+    "cronjobs": cronjobs_only,
+    "reentry": first_release,
+    "fixed 2m": fixed_cooldown,
+    "park": with_parking,
+}
+# Parked outside the parked rule, per resident wake: the controller's interval (it sees the
+# resident outgrow the rule) and the release (the residue goes with the pod).
+PARKED_OUTSIDE_PER_WAKE = 10 + int(parse_duration(defaults.TTS_RELEASE))
 
 
 @dataclass(frozen=True)
@@ -198,6 +220,129 @@ def flappy_table(rows: list[Row]) -> str:
         mean = sum(r.ratio for r in flappy) / len(flappy)
         before = sum(r.ratio_of("fixed 2m") for r in flappy) / len(flappy)
         lines.append(("mean", "", "", f"{mean:.3f}", f"{before:.3f}", "", "", ""))
+    return markdown(lines)
+
+
+def park_table(rows: list[Row]) -> str:
+    """Parking beside the plain gate: what the reactive reference bakes, each gate's share of it,
+    the parks, how long the server stayed parked and outside the parked rule, breach per wake."""
+    header = (
+        "night",
+        "wakes",
+        "plain/reactive",
+        "park/reactive",
+        "parks / unparks",
+        "entries",
+        "parked",
+        "outside rule",
+        "breach plain / park",
+    )
+    lines = [header]
+    for r in rows:
+        g, p = r.gate, r.modes["park"]
+        lines.append(
+            (
+                r.name,
+                str(g.wakes),
+                f"{r.ratio:.3f}",
+                f"{r.ratio_of('park'):.3f}",
+                f"{p.parks} / {p.unparks}",
+                str(p.entries),
+                format_duration(p.parked_seconds),
+                f"{p.parked_outside_rule_seconds}s",
+                f"{g.breach_seconds}s / {p.breach_seconds}s",
+            )
+        )
+    flappy = [r for r in rows if r.name.startswith("flappy-")]
+    if flappy:
+        plain = sum(r.ratio for r in flappy) / len(flappy)
+        parked = sum(r.ratio_of("park") for r in flappy) / len(flappy)
+        lines.append(("flappy mean", "", f"{plain:.3f}", f"{parked:.3f}", "", "", "", "", ""))
+    return markdown(lines)
+
+
+def park_verdicts(rows: list[Row]) -> list[tuple[str, bool]]:
+    checks = []
+    for r in rows:
+        g, p = r.gate, r.modes["park"]
+        if g.wakes:
+            checks.append(
+                (f"{r.name}, --park: baked {p.bake_seconds}s > the plain gate's {g.bake_seconds}s", p.bake_seconds > g.bake_seconds)
+            )
+        bound = PARKED_OUTSIDE_PER_WAKE * max(1, g.wakes)
+        checks.append(
+            (
+                f"{r.name}, --park: parked outside the rule {p.parked_outside_rule_seconds}s <= {PARKED_OUTSIDE_PER_WAKE}s x "
+                f"{max(1, g.wakes)} wake(s)",
+                p.parked_outside_rule_seconds <= bound,
+            )
+        )
+        checks.append(
+            (f"{r.name}, --park: breach {p.breach_seconds}s <= the plain gate's {g.breach_seconds}s", p.breach_seconds <= g.breach_seconds)
+        )
+    return checks
+
+
+def park_variant(cooldown: str | None = None, max_parked: str | None = None):
+    def make(config: ReplayConfig) -> ReplayConfig:
+        parked = with_parking(config)
+        park = parked.settings.park
+        assert park is not None
+        if cooldown is not None:
+            park = replace(park, cooldown_seconds=parse_duration(cooldown))
+        if max_parked is not None:
+            park = replace(park, max_parked_seconds=parse_duration(max_parked))
+        return replace(parked, settings=replace(parked.settings, park=park))
+
+    return make
+
+
+# The park.* defaults against their neighbours (docs/design.md, Warm standby): no cool-down before
+# an unpark beside the default 10 s, and park.maxParked at 15 minutes beside 1 h.
+PARK_TUNING = {"cooldown 0s": park_variant(cooldown="0s"), "maxParked 15m": park_variant(max_parked="15m")}
+
+
+def run_park_tuning(rows: list[Row]) -> dict[tuple[str, int], dict[str, NightSummary]]:
+    """The tuning's variants on the nights of `rows` with a resident wake: (night, index) -> variant -> summary."""
+    results: dict[tuple[str, int], dict[str, NightSummary]] = {}
+    by_name: dict[str, list[int]] = {}
+    for index, r in enumerate(rows):
+        if r.gate.wakes:
+            by_name.setdefault(r.name, []).append(index)
+    for name, indices in by_name.items():
+        trace = load_csv(SAMPLES / "nights" / f"{name}.csv")
+        variants = {variant: replay(trace, make(default_config("gate"))).nights for variant, make in PARK_TUNING.items()}
+        for position, index in enumerate(indices):
+            results[(name, index)] = {variant: nights[position] for variant, nights in variants.items()}
+    return results
+
+
+def park_tuning_table(rows: list[Row], tuning: dict[tuple[str, int], dict[str, NightSummary]]) -> str:
+    """Each variant's bake against the reactive reference, on the nights with a wake."""
+    header = ("night", "plain", "cooldown 0s", "default (cooldown 10s, maxParked 1h)", "maxParked 15m")
+    lines, ratios = [header], []
+    for index, r in enumerate(rows):
+        variants = tuning.get((r.name, index))
+        if variants is None:
+            continue
+        reactive = r.reactive.bake_seconds or 1
+        values = [r.ratio, variants["cooldown 0s"].bake_seconds / reactive, r.ratio_of("park")]
+        values.append(variants["maxParked 15m"].bake_seconds / reactive)
+        ratios.append(values)
+        lines.append((r.name, *(f"{v:.3f}" for v in values)))
+    if ratios:
+        lines.append(("mean", *(f"{sum(column) / len(ratios):.3f}" for column in zip(*ratios, strict=True))))
+    return markdown(lines)
+
+
+def narration_table(rows: list[Row]) -> str:
+    """Seconds of audio each policy's bake made, the server fixed, and the gate's as upstream left it."""
+    header = ("night", "seed", "gate", "gate --park", "reactive", "gate, unfixed", "gate --park, unfixed")
+    lines = [header]
+    for r in rows:
+        g, p = r.gate, r.modes["park"]
+        audio = [n.audio_seconds for n in (r.seed, g, p, r.reactive)] + [g.audio_seconds_unfixed, p.audio_seconds_unfixed]
+        lines.append((r.name, *(format_duration(a) for a in audio)))
     return markdown(lines)
 
 
@@ -427,10 +572,14 @@ def doc_tables(
 ) -> dict[str, str]:
     """The tables from the sample nights' runs (those given, already run: a test shares them)."""
     rows = run(NIGHTS) if rows is None else rows
+    tuning = run_park_tuning(rows)
     return {
         "give-back": give_back_table(),
         "shapes": table(rows),
         "flappy": flappy_table([r for r in rows if r.name.startswith("flappy")]),
+        "park": park_table(rows),
+        "park-tuning": park_tuning_table(rows, tuning),
+        "narration": narration_table(rows),
         "exporter": exporter_table(run_exporter_modes(NIGHTS) if exporter_rows is None else exporter_rows),
         "demand": demand_table(run_demand(DEMAND_NIGHTS) if demand_rows is None else demand_rows),
     }
@@ -469,6 +618,19 @@ def main(argv: list[str]) -> int:
         print()
         print(flappy_table(flappy_rows))
         print()
+    print(f"Warm standby: gate replay --park beside the plain gate (park.* at the chart's defaults; residue {defaults.TTS_RESIDUE},")
+    print(f"park {defaults.TTS_PARK}, unpark {defaults.TTS_UNPARK}, assumed):")
+    print()
+    print(park_table(rows))
+    print()
+    print("The park.* defaults beside their neighbours (bake vs reactive, nights with a wake):")
+    print()
+    print(park_tuning_table(rows, run_park_tuning(rows)))
+    print()
+    print(f"Narration made: audio per night at real-time factor {defaults.REALTIME_FACTOR} (upstream's CUDA figure), fixed and unfixed:")
+    print()
+    print(narration_table(rows))
+    print()
     exporter_rows = run_exporter_modes(paths)
     print("The exporter's faces (utilization vs reactive / entries):")
     print()
@@ -488,6 +650,7 @@ def main(argv: list[str]) -> int:
 
     checks = (
         verdicts(rows)
+        + park_verdicts(rows)
         + exporter_verdicts(exporter_rows)
         + demand_verdicts(demand_rows)
         + parse_cost.verdicts(parsed)

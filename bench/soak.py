@@ -1,9 +1,11 @@
 """Soak a running server with identical requests and print, per request, what it cost: wall time,
 synthesis seconds and seconds of audio (from the server's own metrics, so the real-time factor is
-the engine's, not the HTTP round trip's), the process's RSS and the hooks on the model.
+the engine's, not the HTTP round trip's), the server process's CPU seconds, its RSS and the hooks
+on the model.
 
 Needs the server image's layer (its metrics port); on a GPU the real-time factor is the figure to
-watch, on a CPU with random weights the hooks and the RSS. Standard library only: runs anywhere
+watch, on a CPU with random weights the CPU seconds (a shared machine's wall time carries its
+neighbours' load), the hooks and the RSS. Standard library only: runs anywhere
 the server's ports are reachable.
 
     python bench/soak.py --url http://127.0.0.1:8004 --metrics http://127.0.0.1:9403/metrics \
@@ -26,6 +28,7 @@ SERIES = {
     "rss": "tts_server_host_memory_bytes",
     "hooks": "tts_server_model_hooks",
     "chunks": 'tts_server_chunks_total{outcome="ok"}',
+    "cpu": "process_cpu_seconds_total",
 }
 
 
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"soak: cannot read the server's metrics at {args.metrics}: {error}", file=sys.stderr)
         return 2
     rows = []
-    print(f"{'#':>3} {'code':>4} {'wall s':>7} {'synth s':>8} {'audio s':>7} {'RTF':>7} {'RSS MiB':>8} {'hooks':>5}")
+    print(f"{'#':>3} {'code':>4} {'wall s':>7} {'synth s':>8} {'CPU s':>7} {'audio s':>7} {'RTF':>7} {'RSS MiB':>8} {'hooks':>5}")
     for number in range(1, args.requests + 1):
         started = time.monotonic()
         code, size = speak(args.url, args.voice, args.text, args.seed, args.timeout)
@@ -80,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             "bytes": size,
             "wall_seconds": round(wall, 3),
             "synthesis_seconds": round(synthesis, 3),
+            # The server process's CPU seconds over the request: the work, whatever the neighbours do.
+            "cpu_seconds": round(after["cpu"] - before["cpu"], 3),
             "audio_seconds": round(audio, 3),
             "realtime_factor": round(synthesis / audio, 3) if audio > 0 else None,
             "rss_mib": round(after["rss"] / 2**20),
@@ -89,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         before = after
         rtf = f"{row['realtime_factor']:.2f}" if row["realtime_factor"] is not None else "-"
         print(
-            f"{number:>3} {code:>4} {wall:>7.1f} {synthesis:>8.1f} {audio:>7.2f} {rtf:>7} {row['rss_mib']:>8} {row['hooks']!s:>5}",
+            f"{number:>3} {code:>4} {wall:>7.1f} {synthesis:>8.1f} {row['cpu_seconds']:>7.1f} {audio:>7.2f} {rtf:>7} "
+            f"{row['rss_mib']:>8} {row['hooks']!s:>5}",
             flush=True,
         )
     ok = [r for r in rows if r["code"] == 200 and r["realtime_factor"] is not None]
@@ -97,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         first, last = ok[0], ok[-1]
         print(
             f"first → last: synthesis {first['synthesis_seconds']:.1f}s → {last['synthesis_seconds']:.1f}s, "
+            f"CPU {first['cpu_seconds']:.1f}s → {last['cpu_seconds']:.1f}s, "
             f"RTF {first['realtime_factor']:.2f} → {last['realtime_factor']:.2f}, RSS {first['rss_mib']} → {last['rss_mib']} MiB, "
             f"hooks {first['hooks']} → {last['hooks']}; {len(ok)}/{len(rows)} answered 200"
         )

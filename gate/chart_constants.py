@@ -1,8 +1,9 @@
 """What the chart's templates need of the gate besides the settings table, generated into
 chart/files/gate-constants.json by `make settings` (tests/test_chart_constants.py fails while it is
 stale): the over-budget rule's slack and count the alerts describe, the seed's floor NOTES warns
-about, the guard's schedule for every window (gate.cron's derivation, so no template parses a
-window or a cron field), and the IANA time zone names a template refuses gate.timeZone against.
+about, where the loops that park read the control token, the guard's schedule for every window
+(gate.cron's derivation, so no template parses a window or a cron field), and the IANA time zone
+names a template refuses gate.timeZone against.
 Helm cannot call Python: a template reads these instead of repeating them."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from gate import cron, policy
+from gate import cron, defaults, policy
 from gate.settings import BY_KEY
 
 FILE = "files/gate-constants.json"
@@ -44,6 +45,8 @@ def chart_constants() -> dict[str, Any]:
         "anyTimeGuard": cron.ANY_TIME_GUARD,
         "guardByWindow": cron.guard_schedules(),
         "timeZones": time_zones(),
+        # Where the gate's loops that park read the control port's token (gate --control-token-file).
+        "controlTokenFile": defaults.CONTROL_TOKEN_FILE,
     }
 
 

@@ -23,6 +23,10 @@ creates no pods. The CronJobs and the server pod's sidecar stay as its safety ne
   recorder aggregates repeats: not one per tick.
 - /healthz fails once no iteration has completed for max(3 intervals, 60 s): a stuck loop gets
   the pod restarted, while a metrics thread that still answers would not.
+- Parking (park.enabled, and a control port given: `ControlPort`): the controller's tick parks
+  and unparks, the sidecar's guard parks (`policy.Control`); a one-shot run never does. A park or
+  an unpark holds the iteration for at most park.timeout plus its answer's grace, then fails and
+  scales to 0; the watchdog's bound is the loop's plus that (`watchdog_bound`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 
@@ -42,15 +48,58 @@ from gate.kube.client import MAX_RETRY_AFTER_SECONDS, KubeClient
 from gate.kube.errors import KubeError
 from gate.live import DeploymentTarget, look_live, observer, read_state, store_for, target_for
 from gate.options import Options
-from gate.policy import Demand, Reason
+from gate.policy import Control, Demand, Reason
 from gate.serve import GateServer
+from gate.sources.control import ANSWER_GRACE_SECONDS, ControlConfig, ServerControl
 from gate.store import StateStore, StoredState, merge
 from gate.telemetry import WatchMetrics
-from gate.units import format_duration
+from gate.units import InvalidValue, format_duration
 from gate.watchdog import Watchdog, watchdog_bound
 
 # Steady states: a change into one of these is logged but is not an Event.
-_QUIET = {Reason.HOLDING, Reason.NOT_HOLDING, Reason.ALREADY_UP, Reason.ALREADY_DOWN}
+_QUIET = {Reason.HOLDING, Reason.NOT_HOLDING, Reason.ALREADY_UP, Reason.ALREADY_DOWN, Reason.STILL_PARKED}
+
+
+@dataclass(frozen=True)
+class ControlPort:
+    """Where a loop that parks finds the server's control port, and its token's file."""
+
+    url: str
+    token_file: str
+
+    @classmethod
+    def parse(cls, url: str, token_file: str) -> ControlPort:
+        """InvalidValue naming the URL or the token file when either cannot serve, before any I/O
+        but the token's read."""
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme not in ("http", "https") or not parts.hostname or port is None or parts.path not in ("", "/"):
+            raise InvalidValue(f"invalid control URL {url!r}: expected http://HOST:PORT, e.g. http://127.0.0.1:8005")
+        try:
+            token = Path(token_file).read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidValue(f"cannot read the control token file {token_file!r}: {getattr(exc, 'strerror', None) or exc}") from exc
+        if not token:
+            raise InvalidValue(f"the control token file {token_file!r} is empty: expected the Secret's token")
+        return cls(url, token_file)
+
+
+def server_for(options: Options, port: ControlPort | None) -> ServerControl | None:
+    """The control port's client at the settings in use (park.timeout bounds a park or unpark)."""
+    if port is None:
+        return None
+    return ServerControl(ControlConfig(port.url, port.token_file, options.timeout_seconds, options.parsed["park.timeout"]))
+
+
+def loop_bound(options: Options, interval_seconds: float, port: ControlPort | None) -> float:
+    """The watchdog's bound for a loop: `watchdog_bound`, plus a park's bound where it parks."""
+    bound = watchdog_bound(interval_seconds, options.timeout_seconds)
+    if port is not None and options.settings.park is not None:
+        bound += options.settings.park.timeout_seconds + ANSWER_GRACE_SECONDS
+    return bound
 
 
 @contextmanager
@@ -89,6 +138,7 @@ def control(
     port: int,
     iterations: int = 0,
     command: str = "tick",
+    control_port: ControlPort | None = None,
 ) -> Options:
     """Run `command` every interval until SIGTERM/SIGINT, or `iterations` times when not 0:
     `tick` for the controller, `guard` for the sidecar (`guard --watch`). `interval_key` is the
@@ -99,14 +149,16 @@ def control(
     Event and gate_config_valid 0, and the last good settings stay. A file refused from the
     start leaves the loop blind (holding, it gives the card back) until one passes. A reload
     never acts by itself, and never raises. Returns the options in use at the end (`refused`:
-    still blind)."""
+    still blind). With `control_port`, the loop parks (and, the controller's, unparks)."""
     interval_seconds = options.parsed[interval_key]
     metrics = WatchMetrics(deployment=options.settings.deployment)
     metrics.record_config(options.watch.applied if options.watch else None, valid=options.refused is None)
     liveness = Liveness(interval_seconds)
     source, device, kube, demand = options.source(), options.device_source(), options.kube(), options.demand_probe()
-    watchdog = watchdog_for(options, watchdog_bound(interval_seconds, options.timeout_seconds), metrics)
-    loop = Iteration(command, target_for(kube, options.settings), store_for(kube, options.settings), watchdog, metrics, liveness)
+    watchdog = watchdog_for(options, loop_bound(options, interval_seconds, control_port), metrics)
+    target = target_for(kube, options.settings, server_for(options, control_port))
+    reach = (Control.FULL if command == "tick" else Control.PARK) if control_port is not None else Control.NONE
+    loop = Iteration(command, target, store_for(kube, options.settings), watchdog, metrics, liveness, control=reach)
     done = 0
     server = GateServer(metrics.registry, address, port, liveness.problem) if port else None
     with stop_on_signals() as stop, server or _nothing():
@@ -125,7 +177,8 @@ def control(
                 interval_seconds = options.parsed[interval_key]
                 liveness.limit = Liveness(interval_seconds).limit
                 watchdog.settings = options.settings
-                watchdog.bound = watchdog_bound(interval_seconds, options.timeout_seconds)
+                watchdog.bound = loop_bound(options, interval_seconds, control_port)
+                loop.target.server = server_for(options, control_port)
             loop.run(options, interval_seconds, observer(source, device), demand, started)
             done += 1
             if iterations and done >= iterations:
@@ -192,6 +245,7 @@ class Iteration:
     unwritten: tuple[StoredState, Mapping[str, str | None]] | None = None
     clock: ClockCheck = field(default_factory=lambda: ClockCheck(0))
     jump: float = 0.0  # a clock jump not yet decided with
+    control: Control = Control.NONE  # what this loop may ask of the server's control port
 
     def run(
         self,
@@ -223,6 +277,7 @@ class Iteration:
                 clock_jump_seconds=self.jump,
                 dry_run=options.dry_run,
                 record_event=False,
+                control=self.control,
             )
         except KubeError as exc:
             self.metrics.record_api_error(type(exc).__name__)

@@ -21,10 +21,17 @@ A failed Event is a warning, not a failure: the decision has been carried out.
 The watchdog's give-back (`give_back`) is the same cycle with a narrower read: the target alone
 before its scale to zero (the Lease may be what hangs), the state after it, for the record.
 
-Parking the server (a later task) is a third action beside scaling: one more `Target` method
-(`park`), one more field on `policy.Decision` that `policy.step` sets, and one more branch in
-`act` (after the urgent yield, before the intent: a park is a give-back that keeps the pod). The
-reading, the deciding and the write order stay here, once.
+Parking (warm standby) is a third action beside scaling, asked of the target's control port:
+- what the caller may ask is `control` (`policy.Control`: the controller parks and unparks, the
+  sidecar parks, the CronJobs neither); while the state says parked, the cycle reads the
+  server's own state too (`Target.server_state`, which never raises) and the decider weighs it;
+- a park is a give-back that keeps the pod: it is carried out first and recorded after (merged
+  until it lands), like an urgent yield;
+- an unpark is an entry: its state is written first (the intent) and it is asked only while the
+  watchdog allows an entry;
+- a park or an unpark that fails in any way (refused, failed, past its bound, unreachable, any
+  exception) or leaves more than its residue on the card becomes a scale to 0 at once
+  (`policy.carried_out`), recorded as a yield: nothing is ever worse than without parking.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from typing import Protocol
 
 from gate import policy
 from gate.kube.errors import KubeError
-from gate.policy import Blind, Decision, Demand, GateState, Observation, Reason, Settings, View
+from gate.policy import Blind, Control, Decision, Demand, GateState, Observation, ParkReport, Reason, ServerState, Settings, View
 from gate.store import Conflict, StateStore, StoredState, apply_changes, merge
 
 # Decide again at most this many times when other writers keep changing the state under an
@@ -57,7 +64,7 @@ class Scale:
 
 
 class Target(Protocol):
-    """The thing the gate scales."""
+    """The thing the gate scales, and parks."""
 
     def read(self) -> Scale: ...
 
@@ -67,6 +74,19 @@ class Target(Protocol):
 
     def record(self, reason: str, message: str, warning: bool = False) -> None:
         """An Event about the target (best effort: the caller warns when it fails)."""
+        ...
+
+    def park(self) -> ParkReport:
+        """Park the server (its model to host memory); returns once it is parked, within the
+        park's bound, or raises (refused, failed, past its bound, unreachable)."""
+        ...
+
+    def unpark(self) -> ParkReport:
+        """Bring a parked server back to serving; as `park`."""
+        ...
+
+    def server_state(self) -> ServerState:
+        """What the server says it is; never raises (unreadable: `phase` None and why)."""
         ...
 
 
@@ -93,6 +113,20 @@ class Outcome:
     # controller tries it once more; meanwhile the state reads as a yield anyway.
     unwritten: Mapping[str, str | None] | None = None
     stored: StoredState = field(default_factory=StoredState)  # the state as this cycle's decision read it
+    server: ServerState | None = None  # a parked server's own state, as read for the decision
+    park_call: ParkCall | None = None  # the park or unpark asked in this cycle
+    written: StoredState | None = None  # the state as an entry's (an unpark's) intent wrote it
+
+
+@dataclass(frozen=True)
+class ParkCall:
+    """A park or an unpark asked of the server: how long it took as the server timed it, or why
+    it failed (then the server was scaled to 0)."""
+
+    op: str  # park, unpark
+    seconds: float | None
+    problem: str | None = None
+    already: bool = False  # it was so already: nothing moved
 
 
 def read(target: Target, store: StateStore) -> tuple[GateState, StoredState]:
@@ -135,21 +169,40 @@ def cycle(
     clock_jump_seconds: float = 0.0,
     dry_run: bool = False,
     record_event: bool = True,
+    control: Control = Control.NONE,
 ) -> Outcome:
     """Carry out `command` (preflight, guard, down, or `tick`: the controller's) once. Raises
     what the target or the store raise when they fail before anything was done. `down` reads
-    no metrics; the others `observe` the card and `probe` the queue."""
+    no metrics; the others `observe` the card and `probe` the queue. `control` is what this
+    caller may ask of the server's control port (module docstring)."""
     state, stored = read(target, store)
-    view, demand = None, None
+    view, demand, server = None, None, None
     if command != "down":
         assert observe is not None, f"{command} looks at the card"
         view = look(observe, settings, now, state, clock_jump_seconds)
         demand = probe() if probe is not None else None
-    decision = policy.step(command, view, state, settings, demand)
-    outcome = Outcome(command, now, state, decision, view, dry_run, demand=demand, replicas_after=state.replicas, stored=stored)
+        server = target.server_state() if state.parked and control is not Control.NONE else None
+    decision = policy.step(command, view, state, settings, demand, server, control)
+    outcome = Outcome(
+        command, now, state, decision, view, dry_run, demand=demand, replicas_after=state.replicas, stored=stored, server=server
+    )
     if not dry_run:
-        act(outcome, settings, store, target, veto, record_event)
+        act(outcome, settings, store, target, veto, record_event, control)
     return outcome
+
+
+def parked_after(outcome: Outcome) -> bool:
+    """Whether the server is parked once the cycle's decision was carried out (as far as it knows)."""
+    decision, call = outcome.decision, outcome.park_call
+    if outcome.dry_run:
+        return outcome.state.parked  # nothing was done
+    if decision.replicas == 0:
+        return False
+    if decision.park == "park":
+        return call is not None and call.problem is None
+    if decision.park == "unpark":
+        return call is None  # not asked (vetoed, or its intent never landed): parked still
+    return outcome.state.parked
 
 
 def urgent(decision: Decision) -> bool:
@@ -157,26 +210,65 @@ def urgent(decision: Decision) -> bool:
     return decision.replicas == 0 and decision.annotations.get(policy.YIELDED_AT) is not None
 
 
+def give_back_first(decision: Decision) -> bool:
+    """A give-back to carry out before its record: an urgent yield, or a park."""
+    return urgent(decision) or decision.park == "park"
+
+
 def act(
-    outcome: Outcome, settings: Settings, store: StateStore, target: Target, veto: EntryVeto | None = None, record_event: bool = True
+    outcome: Outcome,
+    settings: Settings,
+    store: StateStore,
+    target: Target,
+    veto: EntryVeto | None = None,
+    record_event: bool = True,
+    control: Control = Control.NONE,
 ) -> None:
     """Carry out the decision, in the order the module's docstring gives. The controller records
     its Events itself, on a change of reason (`record_event` False)."""
-    if urgent(outcome.decision):
-        _yield_first(outcome, store, target)
+    if give_back_first(outcome.decision):
+        _give_back_first(outcome, settings, store, target)
     else:
         try:
-            landed = _intent_first(outcome, settings, store, target)
+            landed = _intent_first(outcome, settings, store, target, control)
         except KubeError as exc:
             if outcome.decision.replicas != 0:
-                raise  # nothing was done: an entry is not made without its intent
+                raise  # nothing was done: an entry (an unpark) is not made without its intent
             landed = False  # giving the card back never waits for the state: it is tidied later
             outcome.warnings.append(f"the gate's state could not be written: {exc}")
         if landed is not None:
-            _carry_out(outcome, target, veto, landed)
+            _carry_out(outcome, settings, store, target, veto, landed)
     decision = outcome.decision
-    if record_event and (decision.replicas is not None or decision.refused):
+    if record_event and (decision.replicas is not None or decision.refused or decision.park is not None):
         record(outcome, target, event_reason(decision))
+
+
+def _give_back_first(outcome: Outcome, settings: Settings, store: StateStore, target: Target) -> None:
+    """An urgent yield scales first; a park parks first (and, failing, scales to 0); then the
+    record, merged until it lands."""
+    if outcome.decision.park == "park":
+        _ask(outcome, settings, target)
+        if outcome.decision.replicas != 0:
+            _record_yield(outcome, store, outcome.stored, outcome.decision.annotations)
+            return
+    _yield_first(outcome, store, target)
+
+
+def _ask(outcome: Outcome, settings: Settings, target: Target) -> None:
+    """Ask the server to park or unpark (the decision's `park`); the decision becomes what its
+    answer makes of it (`policy.carried_out`): its figures recorded, or a scale to 0."""
+    decision = outcome.decision
+    op = decision.park
+    assert op is not None
+    report: ParkReport | None = None
+    problem: str | None = None
+    try:
+        report = target.park() if op == "park" else target.unpark()
+    except Exception as exc:  # whatever a park meets (refused, failed, its bound, a surprise): a scale to 0
+        problem = str(exc) if str(exc) and "\n" not in str(exc) else one_line(exc)
+    outcome.park_call = ParkCall(op, report.seconds if report is not None else None, problem, report is not None and report.already)
+    outcome.decision = policy.carried_out(decision, outcome.state, settings, outcome.now, report, problem)
+    outcome.applied = True
 
 
 def _yield_first(outcome: Outcome, store: StateStore, target: Target) -> None:
@@ -194,33 +286,38 @@ def _record_yield(outcome: Outcome, store: StateStore, stored: StoredState, chan
         outcome.warnings.append(f"the card was given back but the yield is not recorded yet (it still reads as one): {exc}")
 
 
-def _intent_first(outcome: Outcome, settings: Settings, store: StateStore, target: Target) -> bool | None:
+def _intent_first(outcome: Outcome, settings: Settings, store: StateStore, target: Target, control: Control) -> bool | None:
     """Write the decision's state before it acts; on a lost race read again and decide again
-    (updating `outcome`). False when it never landed; None when the fresh read said yield now,
-    and that yield was carried out."""
+    (updating `outcome`). False when it never landed; None when the fresh read said yield (or
+    park) now, and that was carried out."""
     for _ in range(DECIDE_ATTEMPTS):
         changes = outcome.decision.annotations
         if not changes:
             return True
         try:
-            store.put(outcome.stored, apply_changes(outcome.stored.annotations, changes))
+            outcome.written = store.put(outcome.stored, apply_changes(outcome.stored.annotations, changes))
             outcome.applied = True
             return True
         except Conflict:
             outcome.state, outcome.stored = read(target, store)
             outcome.replicas_after = outcome.state.replicas
-            outcome.decision = policy.step(outcome.command, outcome.view, outcome.state, settings, outcome.demand)
-            if urgent(outcome.decision):
-                # The fresh state says yield now (the card was taken meanwhile): residents first.
-                _yield_first(outcome, store, target)
+            if outcome.server is None and outcome.state.parked and control is not Control.NONE:
+                outcome.server = target.server_state()
+            outcome.decision = policy.step(outcome.command, outcome.view, outcome.state, settings, outcome.demand, outcome.server, control)
+            if give_back_first(outcome.decision):
+                # The fresh state says give the card back now (taken meanwhile): residents first.
+                _give_back_first(outcome, settings, store, target)
                 return None
     return False
 
 
-def _carry_out(outcome: Outcome, target: Target, veto: EntryVeto | None, landed: bool) -> None:
-    """Scale as decided, once the state is written (`landed`): an entry only then, and only
-    while the watchdog allows it; a give-back whatever the state write did."""
+def _carry_out(outcome: Outcome, settings: Settings, store: StateStore, target: Target, veto: EntryVeto | None, landed: bool) -> None:
+    """Scale (or unpark) as decided, once the state is written (`landed`): an entry only then,
+    and only while the watchdog allows it; a give-back whatever the state write did."""
     replicas = outcome.decision.replicas
+    if outcome.decision.park == "unpark":
+        _unpark(outcome, settings, store, target, veto, landed)
+        return
     if replicas is None:
         return
     if replicas >= 1:
@@ -238,6 +335,23 @@ def _carry_out(outcome: Outcome, target: Target, veto: EntryVeto | None, landed:
         outcome.warnings.append("the card was given back but the gate's state could not be written; the next run tidies it")
 
 
+def _unpark(outcome: Outcome, settings: Settings, store: StateStore, target: Target, veto: EntryVeto | None, landed: bool) -> None:
+    """An unpark is an entry: only once its intent landed and while the watchdog allows it. A
+    failed one is a scale to 0 at once, recorded after (merged over the intent it wrote)."""
+    if not landed:
+        outcome.warnings.append("not unparking: its intent could not be recorded (other writers kept changing the state)")
+        return
+    with veto.entering() if veto is not None else nullcontext(True) as allowed:
+        if not allowed:
+            outcome.warnings.append("not unparking: the watchdog stepped in during this run")
+            return
+        _ask(outcome, settings, target)
+        if outcome.decision.replicas != 0:
+            return
+        _scale(outcome, target, 0)
+    _record_yield(outcome, store, outcome.written or outcome.stored, outcome.decision.annotations)
+
+
 def _scale(outcome: Outcome, target: Target, replicas: int) -> None:
     outcome.replicas_after = target.scale(replicas)
     outcome.applied = True
@@ -250,11 +364,18 @@ def record(outcome: Outcome, target: Target, reason: str) -> None:
         target.record(
             reason,
             decision.message,
-            # An unreadable pause annotation is someone's mistake to fix: a Warning, as blindness is.
-            warning=decision.reason in (Reason.BLIND, Reason.OVER_BUDGET) or outcome.state.pause_unreadable is not None,
+            # An unreadable pause annotation is someone's mistake to fix: a Warning, as blindness is;
+            # so is a try that cannot be honoured, where it is what kept the card.
+            warning=decision.reason in WARNINGS
+            or outcome.state.pause_unreadable is not None
+            or (decision.reason == Reason.OUT_OF_WINDOW and outcome.view is not None and outcome.view.try_ignored is not None),
         )
     except KubeError as exc:
         outcome.warnings.append(f"the decision was carried out but its Event was not recorded: {exc}")
+
+
+# Reasons whose Event is a Warning: the gate lost sight, or something needs a person.
+WARNINGS = (Reason.BLIND, Reason.OVER_BUDGET, Reason.PARK_FAILED, Reason.RESIDUE)
 
 
 def event_reason(decision: Decision) -> str:

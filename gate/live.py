@@ -17,19 +17,22 @@ from gate import policy
 from gate.cycle import Scale, look, one_line, read
 from gate.kube.client import KubeClient
 from gate.lease import LeaseStore
-from gate.policy import Blind, GateState, Observation, Settings, View
+from gate.policy import Blind, GateState, Observation, ParkReport, ServerState, Settings, View
 from gate.sources import DeviceSource, Source, SourceError
+from gate.sources.control import ControlError, ServerControl
 from gate.store import apply_changes, merge
 
 
 class DeploymentTarget:
     """The server's Deployment, through the API client: read (replicas, generation), scaled
-    through its scale subresource, and the object Events are recorded about (as last read)."""
+    through its scale subresource, and the object Events are recorded about (as last read); and
+    the server's control port (`server`, for the loops that park; None: this caller never parks)."""
 
-    def __init__(self, kube: KubeClient, namespace: str, name: str):
+    def __init__(self, kube: KubeClient, namespace: str, name: str, server: ServerControl | None = None):
         self.kube = kube
         self.namespace = namespace
         self.name = name
+        self.server = server
         self.deployment: dict[str, Any] = {}  # as last read
 
     def read(self) -> Scale:
@@ -46,6 +49,22 @@ class DeploymentTarget:
         deployment = self.deployment or self.kube.get_deployment(self.namespace, self.name)
         self.kube.record_event(deployment, reason, message, warning=warning)
 
+    def _control(self) -> ServerControl:
+        if self.server is None:
+            raise ControlError("no control port is configured for this run (GATE_CONTROL_URL)")
+        return self.server
+
+    def park(self) -> ParkReport:
+        return self._control().park()
+
+    def unpark(self) -> ParkReport:
+        return self._control().unpark()
+
+    def server_state(self) -> ServerState:
+        if self.server is None:
+            return ServerState(None, problem="no control port is configured for this run (GATE_CONTROL_URL)")
+        return self.server.state()
+
 
 def lease_name(settings: Settings) -> str:
     return f"{settings.deployment}-gate"
@@ -55,8 +74,8 @@ def store_for(kube: KubeClient, settings: Settings) -> LeaseStore:
     return LeaseStore(kube, settings.namespace, lease_name(settings))
 
 
-def target_for(kube: KubeClient, settings: Settings) -> DeploymentTarget:
-    return DeploymentTarget(kube, settings.namespace, settings.deployment)
+def target_for(kube: KubeClient, settings: Settings, server: ServerControl | None = None) -> DeploymentTarget:
+    return DeploymentTarget(kube, settings.namespace, settings.deployment, server)
 
 
 def observer(source: Source, device: DeviceSource | None = None) -> Callable[[], Observation]:

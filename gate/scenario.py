@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from gate import policy
+from gate import defaults, policy
 from gate import replay as sim
 from gate import settings as gate_settings
 from gate.cron import chart_schedules, parse_cron
@@ -55,6 +55,10 @@ class Model:
     reentry_schedule: str
     guard_schedule: str | None
     window_down_schedule: str | None
+    tts_residue: str = defaults.TTS_RESIDUE
+    tts_park: str = defaults.TTS_PARK
+    tts_unpark: str = defaults.TTS_UNPARK
+    realtime_factor: str = defaults.REALTIME_FACTOR
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class Scenario:
     empty_windows: list[Window]
     paused_windows: list[Window]
     exporter_lag_seconds: float
+    realtime_factor: float = 1.0
 
     def config(self, policy_name: str, trace: Trace) -> sim.ReplayConfig:
         exporter = sim.ExporterModel(
@@ -85,6 +90,7 @@ class Scenario:
             exporter,
             paused_spans=sim.daily_spans(self.paused_windows, trace.start, trace.end),
             timezone=self.parsed["timeZone"],
+            realtime_factor=self.realtime_factor,
         )
         if self.queue is None:
             return base
@@ -136,9 +142,27 @@ def build(given: Mapping[str, tuple[Any, gate_settings.Origin]], document: gate_
     for schedule in filter(None, (up, model.reentry_schedule, guard, down)):
         parse_cron(schedule)
     pod = sim.PodModel(
-        parse_size(model.tts_peak), parse_duration(model.tts_start), parse_duration(model.tts_load), parse_duration(model.tts_release)
+        parse_size(model.tts_peak),
+        parse_duration(model.tts_start),
+        parse_duration(model.tts_load),
+        parse_duration(model.tts_release),
+        residue_bytes=parse_size(model.tts_residue),
+        park_seconds=parse_duration(model.tts_park),
+        unpark_seconds=parse_duration(model.tts_unpark),
     )
-    return Scenario(settings, parsed, schedules, pod, queue, empty_windows, paused_windows, parse_duration(model.exporter_lag))
+    lag, rtf = parse_duration(model.exporter_lag), parse_realtime_factor(model.realtime_factor)
+    return Scenario(settings, parsed, schedules, pod, queue, empty_windows, paused_windows, lag, rtf)
+
+
+def parse_realtime_factor(text: str) -> float:
+    """--rtf: synthesis seconds per second of audio, above 0 and at most 100."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 100:  # NaN fails too
+        raise InvalidValue(f"invalid real-time factor {text!r}: expected synthesis seconds per second of audio above 0, e.g. 0.49")
+    return value
 
 
 def run(scenario: Scenario, traces: list[Trace], policies: list[str]) -> list[sim.ReplayResult]:

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from gate.cycle import Outcome
-from gate.policy import OVER_BUDGET_YIELDS, Settings, over_budget_tonight, paused_by
+from gate.cycle import Outcome, parked_after
+from gate.policy import OVER_BUDGET_YIELDS, PARK_FAILURES, Reason, Settings, over_budget_tonight, paused_by
+
+# A park or an unpark as the server timed it: seconds on a GPU (pinned copies ~0.5 s for the
+# model), more when pageable or the card is busy; park.timeout (15 s) fails it.
+PARK_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 8, 12, 15, 20, 30, 60)
 
 
 class Labelled(Collector):
@@ -43,7 +47,14 @@ class WatchMetrics:
         self.free_bytes = Gauge("gate_free_bytes", "Total minus residents: what the card offers the TTS pod.", registry=r)
         self.floor_bytes = Gauge("gate_floor_bytes", "Free memory the gate requires to hold the card.", registry=r)
         self.total_bytes = Gauge("gate_total_bytes", "The card's total memory as the gate uses it.", registry=r)
-        self.in_window = Gauge("gate_in_window", "1 when the last run fell inside the window.", registry=r)
+        self.in_window = Gauge(
+            "gate_in_window", "1 when the last run fell inside the window, or a try (gate try) held it open.", registry=r
+        )
+        self.try_until = Gauge(
+            "gate_try_until_timestamp_seconds",
+            "When the try in force (gate try) ends, as a Unix time; 0 with none. The window counts as open until then.",
+            registry=r,
+        )
         self.blind = Gauge("gate_blind", "1 when the last observation could not be read or trusted.", registry=r)
         self.replicas = Gauge("gate_replicas", "Desired replicas of the TTS Deployment after the last run.", registry=r)
         self.last_run = Gauge(
@@ -77,6 +88,28 @@ class WatchMetrics:
         self.watchdog_yields = Counter(
             "gate_watchdog_yields", "Times the card was given back outside the loop's decisions: a stalled or failed iteration.", registry=r
         )
+        self.parked = Gauge("gate_parked", "1 while the server is parked (its model in host memory, a residue on the card).", registry=r)
+        self.parked_seconds = Counter(
+            "gate_parked_seconds", "Seconds this loop saw the server parked (summed over its iterations).", registry=r
+        )
+        self.parks = Counter("gate_parks", "Parks this loop asked that the server carried out.", registry=r)
+        self.unparks = Counter("gate_unparks", "Unparks this loop asked that the server carried out.", registry=r)
+        self.park_failures = Counter(
+            "gate_park_failures",
+            "Parks and unparks that failed (refused, failed, past park.timeout, unreachable, a residue past its setting) and "
+            "parked servers whose state was lost (op=state): each scaled the server to 0.",
+            ["op"],
+            registry=r,
+        )
+        self.park_duration = Histogram(
+            "gate_park_duration_seconds", "Parks and unparks as the server timed them.", ["op"], buckets=PARK_BUCKETS, registry=r
+        )
+        self.park_failures_tonight = Gauge(
+            "gate_park_failures_tonight",
+            "Failed parks and unparks tonight, as the gate's state counts them (any mechanism's); the window's end clears it.",
+            registry=r,
+        )
+        self._parked_since: float | None = None  # when this loop last saw the server parked
 
     def record_config(self, applied_hash: str | None, valid: bool) -> None:
         self.config_valid.set(1 if valid else 0)
@@ -93,10 +126,12 @@ class WatchMetrics:
             self.replicas.set(outcome.replicas_after)
         self.last_run.set(finished_at)
         self.over_budget_yields.set(over_budget_after(outcome))
+        self._record_parking(outcome, finished_at)
         view = outcome.view
         if view is None:
             return
         self.in_window.set(1 if view.in_window else 0)
+        self.try_until.set(view.try_until.timestamp() if view.try_until is not None else 0)
         self.blind.set(1 if view.blind else 0)
         if view.blind:
             self.scrape_failures.inc()
@@ -107,6 +142,20 @@ class WatchMetrics:
             self.total_bytes.set(view.total_bytes)
         if view.free_bytes is not None:
             self.free_bytes.set(view.free_bytes)
+
+    def _record_parking(self, outcome: Outcome, finished_at: float) -> None:
+        call, reason = outcome.park_call, outcome.decision.reason
+        if call is not None and call.problem is None and call.seconds is not None and not call.already:
+            self.park_duration.labels(call.op).observe(call.seconds)
+            (self.parks if call.op == "park" else self.unparks).inc()
+        if reason in (Reason.PARK_FAILED, Reason.RESIDUE):
+            self.park_failures.labels(call.op if call is not None else "state").inc()
+        if self._parked_since is not None:
+            self.parked_seconds.inc(max(0.0, finished_at - self._parked_since))
+        parked = parked_after(outcome)
+        self.parked.set(1 if parked else 0)
+        self._parked_since = finished_at if parked else None
+        self.park_failures_tonight.set(park_failures_after(outcome))
 
     def record_api_error(self, kind: str) -> None:
         self.api_errors.labels(kind).inc()
@@ -123,3 +172,13 @@ def over_budget_after(outcome: Outcome) -> int:
         text = changes[OVER_BUDGET_YIELDS]
         return int(text) if text is not None and text.isdigit() else 0
     return over_budget_tonight(outcome.state, outcome.now)
+
+
+def park_failures_after(outcome: Outcome) -> int:
+    """Tonight's failed parks and unparks once the run's decision is written: the alert reads it
+    from the controller, which outlives a server pod (and its sidecar) that a failure scaled to 0."""
+    changes = outcome.decision.annotations
+    if PARK_FAILURES in changes:
+        text = changes[PARK_FAILURES]
+        return int(text) if text is not None and text.isdigit() else 0
+    return outcome.state.park_failures

@@ -153,7 +153,10 @@ def parse_instant(text: str) -> datetime:
         raise InvalidValue(f"invalid time {text!r}: expected RFC 3339, e.g. 2026-11-12T02:00:00Z") from exc
     if parsed.tzinfo is None:
         raise InvalidValue(f"invalid time {text!r}: a UTC offset or Z is required")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:00:00-05:00: past the last instant Python can hold
+        raise InvalidValue(f"invalid time {text!r}: outside the years 1-9999 in UTC") from exc
 
 
 def format_instant(instant: datetime) -> str:

@@ -408,6 +408,38 @@ TIME_CELLS = [
     TimeCell("autumn night, 01:30 GMT (the second 01:30)", "2026-10-25T01:30:00Z", "preflight", 0, Outcome("out-of-window", 0, 0)),
     TimeCell("autumn night, 02:00 GMT", "2026-10-25T02:00:00Z", "preflight", 0, Outcome("entered", 1, 0)),
     TimeCell(
+        "a try (gate try) outside the window, 14:00 GMT",
+        "2026-11-12T14:00:00Z",
+        "preflight",
+        0,
+        Outcome("entered", 1, 0),
+        {"tts.gate/try-until": "2026-11-12T14:15:00Z"},
+    ),
+    TimeCell(
+        "the try's end (14:15:00 GMT), holding",
+        "2026-11-12T14:15:00Z",
+        "guard",
+        1,
+        Outcome("out-of-window", 0, 0),
+        {"tts.gate/try-until": "2026-11-12T14:15:00Z"},
+    ),
+    TimeCell(
+        "too late to start a try (its end 4m59s away, the entry margin)",
+        "2026-11-12T14:10:01Z",
+        "preflight",
+        0,
+        Outcome("window-ending", 0, 0),
+        {"tts.gate/try-until": "2026-11-12T14:15:00Z"},
+    ),
+    TimeCell(
+        "a try-until further ahead than a try lasts (a clock 2 h ahead): ignored",
+        "2026-11-12T14:00:00Z",
+        "preflight",
+        0,
+        Outcome("out-of-window", 0, 0),
+        {"tts.gate/try-until": "2026-11-12T16:15:00Z"},
+    ),
+    TimeCell(
         "clock jumped back: a room-since in the future",
         NIGHT,
         "preflight",
@@ -618,6 +650,19 @@ ATTACKS = [
             "test_pause.py::test_the_controller_records_one_warning_event_for_an_unreadable_pause",
         ),
     ),
+    Attack(
+        "a try (tts.gate/try-until) the gate cannot read, or further ahead than a try lasts (a typo, a writer's clock "
+        "hours ahead, a value past 9999 in UTC)",
+        "ignored, the residents' side: only a readable end within 1 h (and 5 min for clocks) opens the window, and only "
+        "the window: room, the floor, blindness, a pause, the cool-down and the over-budget bar still decide; gate status "
+        "and a Warning Event name the value; window-down removes it",
+        "not taken: the window stays shut",
+        (
+            "test_try.py::test_a_try_it_cannot_honour_is_ignored_and_the_status_and_a_warning_say_why",
+            "test_policy.py::test_a_try_until_that_is_unreadable_or_too_far_ahead_is_ignored",
+            "test_policy.py::test_a_try_opens_the_window_and_nothing_else",
+        ),
+    ),
 ]
 
 ATTACKS += [
@@ -655,6 +700,179 @@ ATTACKS += [
             "test_failclosed.py::test_a_wall_clock_jump_mid_cool_down_restarts_it",
             "test_cycle.py::test_the_clock_check_finds_a_jump_beyond_the_interval_only",
             "test_policy.py::test_a_clock_jump_restarts_the_cool_down_and_the_idle_timer",
+        ),
+    ),
+]
+
+# -- parking -------------------------------------------------------------------------------------------
+
+PARK_COMMANDS = ("run", "guard --watch")
+
+
+# The server's pod as the exporter lists it (a ReplicaSet pod of the Deployment), at these MiB.
+def _own(mib: int) -> str:
+    return _process("tts", "chatterbox-tts-6b7c9d8f5-h4j7k", 5502, mib)
+
+
+# A wake: residents at 9840 MiB leave 5520 MiB, under the 6 GiB floor but room for the parked
+# residue (park.residue 1536MiB) and the floor's headroom above ownPeak (1.5 GiB). The server at its peak.
+WAKE = HEADER + STEADY + IMMICH_ML_AWAKE + _own(4608)
+PARKED_TWO_MINUTES = {
+    **ENTERED_A_MINUTE_AGO,
+    "tts.gate/entered-at": "2026-11-12T02:20:00Z",
+    "tts.gate/parked-at": "2026-11-12T02:28:00Z",
+    "tts.gate/yielded-at": "2026-11-12T02:28:00Z",
+    "tts.gate/yield-streak": "1",
+    "tts.gate/parks": "1",
+}
+# Serving for ten minutes: past the start-up grace, the model loaded.
+SERVING_TEN_MINUTES = {**ENTERED_A_MINUTE_AGO, "tts.gate/entered-at": "2026-11-12T02:20:00Z"}
+# The bound on giving the card back, at the defaults (park.timeout 15 s, interval 10 s).
+PARK_BOUND = "park.timeout + 1 s for the answer, then one scale call: 16 s; the iteration that saw the wake began at most 10 s earlier"
+PARKED_BOUND = "the next iteration (10 s) and one state read (5 s), then one scale call"
+
+
+@dataclass(frozen=True)
+class ParkFault:
+    """A fault of the server's control port or of a parked server, as the loops that park meet it
+    (park.enabled, the control port's double, park.timeout 0.5 s), and what each must do."""
+
+    name: str
+    arrange: Callable[[Any], None]  # configures the control port's double
+    reading: str  # the exporter's answer
+    annotations: dict[str, str]  # the gate's Lease
+    expected: dict[str, Outcome]  # by command
+    cause: str  # what the loop's log names
+    bound: str
+    url: str | None = None  # a control URL other than the double's (connection refused)
+    sidecar_cause: str | None = None  # what the sidecar's log names, where it differs
+
+
+def _phase(name: str) -> Callable[[Any], None]:
+    def arrange(port: Any) -> None:
+        from tts_layer.states import Phase
+
+        port.set_phase(Phase(name))
+
+    return arrange
+
+
+FAILED_TO_ZERO = {"run": Outcome("park-failed", 0, 0), "guard --watch": Outcome("park-failed", 0, 0)}
+PARK_FAULTS = [
+    ParkFault(
+        "a wake the card holds the residue for (no fault)",
+        lambda port: None,
+        WAKE,
+        SERVING_TEN_MINUTES,
+        {"run": Outcome("parked", 1, 0), "guard --watch": Outcome("parked", 1, 0)},
+        "parking the server",
+        "parked within the park's answer: residents get all but the residue",
+    ),
+    ParkFault(
+        "park hangs", lambda port: port.hang.add("park"), WAKE, SERVING_TEN_MINUTES, FAILED_TO_ZERO, "passed its deadline (504", PARK_BOUND
+    ),
+    ParkFault(
+        "park fails (500)", lambda port: port.fail.add("park"), WAKE, SERVING_TEN_MINUTES, FAILED_TO_ZERO, "it failed (500", PARK_BOUND
+    ),
+    ParkFault(
+        "park answered after its deadline (the server parked, too late)",
+        lambda port: setattr(port, "answer_delay", 2.0),
+        WAKE,
+        SERVING_TEN_MINUTES,
+        FAILED_TO_ZERO,
+        "within 1.5s",
+        PARK_BOUND,
+    ),
+    ParkFault(
+        "the control connection cut mid-answer",
+        lambda port: setattr(port, "cut_answer", True),
+        WAKE,
+        SERVING_TEN_MINUTES,
+        FAILED_TO_ZERO,
+        "the control port",
+        PARK_BOUND,
+    ),
+    ParkFault(
+        "the control port refuses: 401 (another token)",
+        lambda port: setattr(port, "token", "rotated-elsewhere"),
+        WAKE,
+        SERVING_TEN_MINUTES,
+        FAILED_TO_ZERO,
+        "the token was refused (401)",
+        PARK_BOUND,
+    ),
+    ParkFault(
+        "the control port refuses: 409 (an unpark under way)",
+        _phase("unparking"),
+        WAKE,
+        SERVING_TEN_MINUTES,
+        FAILED_TO_ZERO,
+        "refused (409",
+        PARK_BOUND,
+    ),
+    ParkFault(
+        "the control port refuses connections",
+        lambda port: None,
+        WAKE,
+        SERVING_TEN_MINUTES,
+        FAILED_TO_ZERO,
+        "connection refused",
+        PARK_BOUND,
+        url="http://127.0.0.1:9",
+    ),
+    ParkFault(
+        "the server reports failed while parked",
+        _phase("failed"),
+        HEADER + STEADY + IMMICH_ML_AWAKE + _own(1024),
+        PARKED_TWO_MINUTES,
+        FAILED_TO_ZERO,
+        "the server says failed",
+        PARKED_BOUND,
+    ),
+    ParkFault(
+        "the server restarted while parked (it says serving)",
+        lambda port: None,
+        HEADER + STEADY + IMMICH_ML_AWAKE + _own(1024),
+        PARKED_TWO_MINUTES,
+        FAILED_TO_ZERO,
+        "the server says serving",
+        PARKED_BOUND,
+    ),
+    ParkFault(
+        "the residue grows past its setting (2 GiB measured, park.residue 1536MiB)",
+        _phase("parked"),
+        HEADER + STEADY + IMMICH_ML_AWAKE + _own(2048),
+        PARKED_TWO_MINUTES,
+        {"run": Outcome("residue", 0, 0), "guard --watch": Outcome("residue", 0, 0)},
+        "more than park.residue",
+        "the park's settling (gate.maxAge, 60 s) and the next iteration, then one scale call",
+    ),
+    ParkFault(
+        "unpark hangs",
+        lambda port: (_phase("parked")(port), port.hang.add("unpark")),
+        HEADER + STEADY + _own(1024),
+        {**PARKED_TWO_MINUTES, "tts.gate/room-since": "2026-11-12T02:29:00Z"},
+        # The sidecar never unparks: room to serve is the controller's to use.
+        {"run": Outcome("park-failed", 0, 0), "guard --watch": Outcome("still-parked", 1, 0)},
+        "passed its deadline (504",
+        PARK_BOUND,
+        sidecar_cause="the controller unparks it",
+    ),
+]
+
+ATTACKS += [
+    Attack(
+        "the control port answers a park after its deadline, or cuts its answer mid-body; the watchdog gives the card "
+        "back while a park is in flight",
+        "a park or an unpark not confirmed within park.timeout + 1 s is a failure: the server is scaled to 0 (one that "
+        "parked meanwhile goes with its pod); a park that lands after the watchdog's scale to 0 is recorded, but with 0 "
+        "replicas a park means nothing: no unpark follows, and no re-entry before the cool-down",
+        PARK_BOUND,
+        (
+            "test_server_control.py::test_a_park_answered_after_its_deadline_fails_within_the_bound_though_the_server_parked",
+            "test_server_control.py::test_a_control_answer_cut_mid_body_or_a_closed_port_is_a_failure_and_state_unreadable",
+            "test_faults.py::test_park_faults",
+            "test_parking.py::test_a_park_during_the_watchdogs_give_back_ends_with_the_card_back_and_nothing_parked",
         ),
     ),
 ]
@@ -814,6 +1032,23 @@ def render() -> str:
     for attack in ATTACKS:
         tests = "<br>".join(f"`{test.split('::')[1]}`" for test in attack.tests)
         lines.append(f"| {attack.attack} | {attack.guarantee} | {attack.bound} | {tests} |")
+    lines += [
+        "",
+        "## Parking",
+        "",
+        "The loops that park (`gate.park.enabled`), against the control port's double",
+        "(tests/controlport.py, which answers as docker/tts_layer's does) with park.timeout 0.5 s,",
+        "holding the card inside the window: a wake (residents 9840 MiB of a T4's 15360 MiB, room for",
+        "the parked residue but not to serve) for a server ten minutes in, or a server parked two",
+        "minutes ago. Each fault ends with the server scaled to 0; the sidecar never unparks. The",
+        "bound is at the defaults (park.timeout 15 s, interval 10 s, timeout 5 s).",
+        "",
+        "| fault | " + " | ".join(PARK_COMMANDS) + " | card back within |",
+        "|---|" + "---|" * len(PARK_COMMANDS) + "---|",
+    ]
+    for park_fault in PARK_FAULTS:
+        cells = [str(park_fault.expected[command]) for command in PARK_COMMANDS]
+        lines.append(f"| {park_fault.name} | " + " | ".join(cells) + f" | {park_fault.bound} |")
     lines += [
         "",
         "## The settings file",

@@ -208,9 +208,11 @@ def test_no_gate_credential_can_change_the_server_pod_template(scenario):
 def test_only_the_server_pod_joins_the_server_service(scenario):
     """The gate's pods (controller, CronJobs, test) never carry the Service's selector: the seed's
     Job pods that did lingered as NotReady endpoints. With cards, every card's server does, and
-    only they: one Service for the clients."""
+    only they: one Service for the clients (each card's control Service, component
+    server-control, selects its own server alone: tests/test_chart_cards.py)."""
     objects = documents(render(scenario_values(scenario)))
-    selector = one(objects, "Service")["spec"]["selector"]
+    [service] = [s for s in by_kind(objects, "Service") if s["metadata"]["labels"]["app.kubernetes.io/component"] == "server"]
+    selector = service["spec"]["selector"]
     joined = []
     for obj in objects:
         spec = pod_spec(obj)

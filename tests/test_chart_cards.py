@@ -26,9 +26,12 @@ from gate.cli import app
 
 ROOT = CHART.parent
 SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
-# The chart before several cards: chart 0.4.0 as merged (cc1a5ad), its schema's two lost values
-# restored. A single-card install upgraded from it must find every object under its name, unchanged.
-BEFORE_CARDS = "8dc1562"
+# The chart before several cards: main's chart as this branch last merged it (7e7917f, chart
+# 0.5.0 with parking and gate try), the release a single-card install upgrades from; it must find
+# every object under its name, unchanged. Not the branch's first base (cc1a5ad, 8dc1562 with its
+# schema restored): main has moved since, and comparing against it would count main's own changes
+# (the control token's volume, TTSGateParksFailing) as the cards'. Move it on each merge of main.
+BEFORE_CARDS = "7e7917fb4591d96ff0327ee2e51010681b91dbed"
 DCGM = {"source": "dcgm", "metricsUrl": "http://nvidia-dcgm-exporter.gpu-operator.svc:9400/metrics", "total": ""}
 UUID_A, UUID_B = "GPU-6d5c0ac5-74d7-3130-46f1-e93ed57f469a", "GPU-7e6d1bd6-85e8-4241-57a2-fa4fe68a570b"
 PLACE = "execution error at (tts/templates/validation/checks.yaml:"
@@ -144,7 +147,7 @@ def test_two_cards_render_two_pinned_servers_two_gates_and_one_service(two_cards
         {"kubernetes.io/hostname": "gpu-node-a"},
         {"kubernetes.io/hostname": "gpu-node-b"},
     ]
-    [service] = by_kind(two_cards, "Service")
+    [service] = [s for s in by_kind(two_cards, "Service") if s["metadata"]["labels"]["app.kubernetes.io/component"] == "server"]
     assert (service["metadata"]["name"], service["spec"]["ports"][0]["port"]) == ("chatterbox-tts", 8000)
     assert "publishNotReadyAddresses" not in service["spec"]  # only ready servers are endpoints
     for server in servers:
@@ -152,6 +155,54 @@ def test_two_cards_render_two_pinned_servers_two_gates_and_one_service(two_cards
         assert all(labels.get(k) == v for k, v in service["spec"]["selector"].items())
         assert server["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
     assert sorted(lease["metadata"]["name"] for lease in by_kind(two_cards, "Lease")) == ["tts-node-a-gate", "tts-node-b-gate"]
+
+
+def test_each_cards_controller_parks_its_own_server_with_its_own_token(two_cards):
+    """gate.park through the control port: a card's controller calls its own control Service,
+    which selects its own server's pods alone, with its card's token (the Secret its server
+    reads); its server's NetworkPolicy admits that controller to the port, and not the other
+    card's. The sidecar calls its own server over loopback with the same token."""
+    from test_server_pod import admitted, selects
+
+    controllers = {}
+    for card in ("node-a", "node-b"):
+        controller = one(two_cards, "Deployment", f"tts-{card}-gate")["spec"]["template"]
+        env = {e["name"]: e.get("value") for e in controller["spec"]["containers"][0]["env"]}
+        assert env["GATE_CONTROL_URL"] == f"http://tts-{card}.tts.svc:8005"
+        control = one(two_cards, "Service", f"tts-{card}")
+        assert [(p["name"], p["port"]) for p in control["spec"]["ports"]] == [("control", 8005)]
+        pods = [
+            o for o in two_cards if pod_spec(o) is not None and selects({"matchLabels": control["spec"]["selector"]}, template_labels(o))
+        ]
+        assert [o["metadata"]["name"] for o in pods] == [f"tts-{card}"]
+        server = one(two_cards, "Deployment", f"tts-{card}")["spec"]["template"]
+        secrets = {
+            v["secret"]["secretName"]
+            for spec in (controller["spec"], server["spec"])
+            for v in spec["volumes"]
+            if v["name"] == "control-token"
+        }
+        assert secrets == {f"tts-{card}-control"}
+        sidecar = {c["name"]: c for c in server["spec"]["containers"]}["gate"]
+        assert {e["name"]: e.get("value") for e in sidecar["env"]}["GATE_CONTROL_URL"] == "http://127.0.0.1:8005"
+        controllers[card] = controller["metadata"]["labels"]
+    servers = {card: one(two_cards, "Deployment", f"tts-{card}")["spec"]["template"]["metadata"]["labels"] for card in controllers}
+    for card, other in (("node-a", "node-b"), ("node-b", "node-a")):
+        policy = one(two_cards, "NetworkPolicy", f"tts-{card}")
+        assert selects(policy["spec"]["podSelector"], servers[card]) and not selects(policy["spec"]["podSelector"], servers[other])
+        assert admitted(policy, "control", "tts", controllers[card]) and not admitted(policy, "control", "tts", controllers[other])
+    # Each control Service is the card's alone: the ServiceMonitor's scrapes keep to the client Service.
+    for monitor in by_kind(two_cards, "ServiceMonitor"):
+        assert [
+            s["metadata"]["name"] for s in by_kind(two_cards, "Service") if selects(monitor["spec"]["selector"], s["metadata"]["labels"])
+        ] == ["chatterbox-tts"]
+
+
+def template_labels(obj: dict[str, Any]) -> dict[str, str]:
+    """The labels of the pods `obj` makes (a Pod's own)."""
+    if obj["kind"] == "Pod":
+        return obj["metadata"]["labels"]
+    return (obj["spec"].get("jobTemplate") or obj)["spec"]["template"]["metadata"]["labels"]
 
 
 def test_no_cards_deployment_selects_another_cards_pods(two_cards):
@@ -314,6 +365,10 @@ REFUSED = {
     "a name that is another card's gate": (
         {"cards": {"a": {"node": "n1"}, "a-gate": {"node": "n2"}}},
         "cards.a-gate: a card's name cannot end in -gate",
+    ),
+    "a card whose control Service is the client Service": (
+        {"server": {"name": "tts-a"}, "cards": {"a": {"node": "n1"}}},
+        "cards.a: its server's control Service would be tts-a, the client Service (server.name)",
     ),
     "a name too long for its CronJobs": (
         {"fullnameOverride": "narration-for-the-old-town", "cards": {"gpu-node-one-x": {"node": "n1"}}},

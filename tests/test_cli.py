@@ -535,6 +535,7 @@ def test_gate_version():
         ("status", ["--config", "--enabled"], []),
         ("pause", ["--namespace", "--dry-run", "--config"], ["--floor", "--metrics-url", "--enabled"]),
         ("resume", ["--namespace", "--dry-run"], ["--floor", "--window"]),
+        ("try", ["--for", "--end", "--namespace", "--dry-run", "--config"], ["--floor", "--metrics-url", "--entry-margin"]),
         ("check-config", ["--floor", "--window", "--enabled"], ["--namespace", "--dry-run", "--kubeconfig", "--config"]),
         ("replay", ["--config", "--paused", "--floor", "--enabled"], ["--dry-run", "--kubeconfig", "--metrics-url"]),
     ],

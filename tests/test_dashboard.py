@@ -242,7 +242,7 @@ def test_the_alert_rules_load_and_evaluate_in_a_real_prometheus(card_night):
         if rules and all(r.get("lastEvaluation", "").startswith("20") for r in rules) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert len(rules) == 11
+    assert len(rules) == 12
     assert [(r["name"], r["health"], r.get("lastError", "")) for r in rules if r["health"] != "ok"] == []
 
 

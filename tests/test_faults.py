@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from controlport import FakeControlPort
 from exporter import Answer, FakeExporter, fixture
 from faults import (
     API_FAULTS,
@@ -21,6 +22,8 @@ from faults import (
     COMMANDS,
     EXPORTER_FAULTS,
     NIGHT,
+    PARK_COMMANDS,
+    PARK_FAULTS,
     SETTINGS_COMMANDS,
     SETTINGS_FAULTS,
     START_REPLICAS,
@@ -346,3 +349,38 @@ def test_every_command_and_fault_is_a_cell():
         assert f"| {fault.name} |" in document
     assert all(command in document for command in COMMANDS)
     assert isinstance(Answer(), Answer)
+
+
+# -- parking --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", PARK_COMMANDS)
+@pytest.mark.parametrize("fault", PARK_FAULTS, ids=[f.name for f in PARK_FAULTS])
+def test_park_faults(fault, command, tmp_path):
+    """One iteration of the controller or the sidecar, parking on: the fault's cell, the server
+    scaled to 0 in it (the Deployment's replicas at the API double), the Lease's record, and the
+    control token never printed."""
+    with FakeExporter() as exporter, FakeKubeAPI(replicas=1) as api, FakeControlPort() as port:
+        exporter.serve(fault.reading)
+        api.set_state(fault.annotations)
+        fault.arrange(port)
+        token = tmp_path / "control-token"
+        token.write_text(f"{FakeControlPort().token}\n")
+        env = {
+            **base_env(api.kubeconfig(tmp_path / "kubeconfig", namespace="tts"), exporter.url),
+            "GATE_PARK": "true",
+            "GATE_PARK_TIMEOUT": "0.5s",
+            "GATE_CONTROL_URL": fault.url or port.base_url,
+            "GATE_CONTROL_TOKEN_FILE": str(token),
+        }
+        args = {"run": ["run"], "guard --watch": ["guard", "--watch"]}[command]
+        result = CliRunner().invoke(app, [*args, "--interval", "1s", "--iterations", "1", "--metrics-port", "0"], env=env)
+        expected = fault.expected[command]
+        check(command, result, api, expected, fault.sidecar_cause if command != "run" and fault.sidecar_cause else fault.cause)
+        assert "c0ntrol" not in result.stdout + result.stderr
+        state = api.state()
+        if expected.replicas == 0:
+            assert "tts.gate/parked-at" not in state
+            assert state.get("tts.gate/park-failures") == "1"  # every one of these is a failed park
+        elif expected.decision == "parked":
+            assert state["tts.gate/parked-at"] == NIGHT and port.calls("/park") == 1

@@ -16,6 +16,7 @@ from gate.policy import (
     OVER_BUDGET_YIELDS,
     PAUSED,
     ROOM_SINCE,
+    TRY_UNTIL,
     YIELD_STREAK,
     YIELDED_AT,
     Blind,
@@ -872,3 +873,182 @@ def test_a_hold_measured_across_a_clock_jump_counts_as_short():
     assert long_hold.annotations[YIELD_STREAK] == "1"  # an hour held: an isolated wake
     jumped = decide_guard(assess(crowded, s, NIGHT, entered, clock_jump_seconds=3600), entered, s)
     assert jumped.annotations[YIELD_STREAK] == "3"
+
+
+# -- a try (gate try): the window open now, every other rule holding ------------------------------
+
+# DAY is 14:00 GMT, outside 02:00-06:00; a 15-minute try from then.
+TRY_END = DAY + timedelta(minutes=15)
+
+
+def tried(replicas: int = 0, until: datetime | str = TRY_END, **fields) -> GateState:
+    """A state whose Lease holds a try (an instant, or a value as an operator wrote it)."""
+    value = until if isinstance(until, str) else until.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return replace(GateState.from_annotations(replicas, {TRY_UNTIL: value}), **fields)
+
+
+def try_decision(command, observation, state, now=DAY, config=None, demand=None):
+    config = config or settings()
+    return step(command, assess(observation, config, now, state), state, config, demand)
+
+
+@pytest.mark.parametrize(
+    ("case", "command", "observation", "state", "now", "reason", "replicas"),
+    [
+        ("a try outside the window enters with room", "preflight", reading(3.0, at=DAY), tried(), DAY, Reason.ENTERED, 1),
+        ("not without room", "preflight", reading(6.0, 4.0, at=DAY), tried(), DAY, Reason.NO_ROOM, None),
+        ("not blind", "preflight", Blind("metrics from x: HTTP 503"), tried(), DAY, Reason.BLIND, None),
+        ("a pause wins", "preflight", reading(3.0, at=DAY), tried(paused=True), DAY, Reason.PAUSED, None),
+        ("a pause wins in the tick too", "tick", reading(3.0, at=DAY), tried(1, paused=True), DAY, Reason.PAUSED, 0),
+        (
+            "the cool-down holds",
+            "preflight",
+            reading(3.0, at=DAY),
+            tried(yielded_at=DAY - timedelta(seconds=30), yield_streak=1, room_since=DAY - timedelta(seconds=30)),
+            DAY,
+            Reason.COOLING_DOWN,
+            None,
+        ),
+        (
+            "the over-budget bar holds",
+            "preflight",
+            reading(3.0, at=DAY),
+            tried(over_budget_yields=2, over_budget_at=DAY - timedelta(minutes=1)),
+            DAY,
+            Reason.OVER_BUDGET,
+            None,
+        ),
+        ("holding, the try keeps the card", "guard", reading(3.0, own=True, at=DAY), tried(1), DAY, Reason.HOLDING, None),
+        ("the tick holds it too", "tick", reading(3.0, own=True, at=DAY), tried(1), DAY, Reason.HOLDING, None),
+        ("a resident still wins", "guard", reading(10.0, own=True, at=DAY), tried(1), DAY, Reason.NO_ROOM, 0),
+        ("blind still yields", "guard", Blind("timeout"), tried(1), DAY, Reason.BLIND, 0),
+        (
+            "its last second is the try's",
+            "guard",
+            reading(3.0, own=True, at=TRY_END),
+            tried(1),
+            TRY_END - timedelta(seconds=1),
+            Reason.HOLDING,
+            None,
+        ),
+        ("the try's end gives the card back", "guard", reading(3.0, own=True, at=TRY_END), tried(1), TRY_END, Reason.OUT_OF_WINDOW, 0),
+        ("the tick gives it back too", "tick", reading(3.0, own=True, at=TRY_END), tried(1), TRY_END, Reason.OUT_OF_WINDOW, 0),
+        ("and takes nothing after it", "preflight", reading(3.0, at=TRY_END), tried(), TRY_END, Reason.OUT_OF_WINDOW, None),
+    ],
+)
+def test_a_try_opens_the_window_and_nothing_else(case, command, observation, state, now, reason, replicas):
+    decision = try_decision(command, observation, state, now)
+    assert (decision.reason, decision.replicas) == (reason, replicas), (case, decision.message)
+
+
+def test_a_try_says_so_when_it_enters_and_when_it_ends():
+    entered = try_decision("preflight", reading(3.0, at=DAY), tried())
+    assert entered.message.endswith("; a try holds the window open until 2026-11-12T14:15:00Z")
+    assert entered.annotations == {ENTERED_AT: "2026-11-12T14:00:00Z", ENTRY_UNATTRIBUTED: "0"}  # the try is the operator's
+    ended = try_decision("guard", reading(3.0, own=True, at=TRY_END), tried(1, yield_streak=2), TRY_END)
+    assert ended.message == "yielding the card, outside the window (02:00-06:00 Europe/London); the try ended at 2026-11-12T14:15:00Z"
+    # As at the window's end: no cool-down, the night cleared, the try left for `status` to show.
+    assert ended.annotations == {YIELD_STREAK: None}
+
+
+@pytest.mark.parametrize(
+    ("left", "reason"),
+    [
+        (timedelta(minutes=5), Reason.ENTERED),
+        (timedelta(minutes=4, seconds=59), Reason.WINDOW_ENDING),
+        (timedelta(seconds=10), Reason.WINDOW_ENDING),
+    ],
+)
+def test_the_entry_margin_counts_from_the_trys_end(left, reason):
+    decision = try_decision("preflight", reading(3.0, at=DAY), tried(until=DAY + left))
+    assert decision.reason == reason
+    if reason == Reason.WINDOW_ENDING:
+        assert decision.message.startswith("the try ends in ")
+
+
+def test_inside_the_window_the_margin_counts_from_the_windows_end_which_ends_a_try():
+    """Window-down ends a try with the night (`down` removes it), so a try past the window's end
+    does not make its last minutes an entry's."""
+    late = datetime(2026, 11, 12, 5, 58, tzinfo=UTC)
+    decision = try_decision("preflight", reading(3.0, at=late), tried(until=late + timedelta(minutes=30)), late)
+    assert (decision.reason, decision.message[:28]) == (Reason.WINDOW_ENDING, "the window ends in 2m00s, wi")
+
+
+@pytest.mark.parametrize(
+    ("case", "now", "reason"),
+    [("outside the window", DAY, Reason.ENTERED), ("inside it", NIGHT, Reason.ENTERED)],
+)
+def test_a_queue_at_0_does_not_stop_a_try(case, now, reason):
+    state = tried(until=now + timedelta(minutes=15))
+    decision = try_decision("preflight", reading(3.0, at=now), state, now, settings(**DEMAND), EMPTY_QUEUE)
+    assert decision.reason == reason, case
+    # Without the try the queue decides: nothing to bake.
+    assert try_decision("preflight", reading(3.0, at=now), GateState(0), now, settings(**DEMAND), EMPTY_QUEUE).reason in (
+        Reason.NO_WORK,
+        Reason.OUT_OF_WINDOW,
+    )
+
+
+def test_a_try_holds_the_card_past_idle_after_and_the_idle_rule_resumes_at_its_end():
+    """The idle timer runs through the try (the alert's reading of the queue agrees), so at the
+    try's end inside the window the card goes back at once."""
+    config = settings(**DEMAND)
+    state = tried(1, until=NIGHT + timedelta(minutes=15), idle_since=NIGHT - timedelta(minutes=20))
+    held = try_decision("guard", reading(3.0, own=True), state, NIGHT, config, EMPTY_QUEUE)
+    assert (held.reason, held.replicas, held.annotations) == (Reason.HOLDING, None, {})
+    after = NIGHT + timedelta(minutes=15)
+    idle = try_decision("guard", reading(3.0, own=True, at=after), state, after, config, EMPTY_QUEUE)
+    assert (idle.reason, idle.replicas) == (Reason.IDLE, 0)
+    # A try that starts the idle clock still starts it.
+    fresh = tried(1, until=NIGHT + timedelta(minutes=15))
+    started = try_decision("guard", reading(3.0, own=True), fresh, NIGHT, config, EMPTY_QUEUE)
+    assert started.annotations == {IDLE_SINCE: "2026-11-12T02:30:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("case", "value", "honoured", "ignored"),
+    [
+        ("an hour ahead", "2026-11-12T15:00:00Z", True, None),
+        ("an hour and the clocks' slack ahead", "2026-11-12T15:05:00Z", True, None),
+        ("a second more", "2026-11-12T15:05:01Z", False, "1h05m01s ahead, more than a try lasts (1h00m00s; ignored)"),
+        ("a year ahead", "2027-11-12T14:15:00Z", False, "ahead, more than a try lasts"),
+        ("written with an offset, as `date -Iseconds` does", "2026-11-12T15:15:00+01:00", True, None),
+        ("not a time", "15m", False, "tts.gate/try-until value '15m' is not an RFC 3339 instant (ignored)"),
+        ("no offset", "2026-11-12T14:15:00", False, "is not an RFC 3339 instant"),
+        ("past Python's last instant", "9999-12-31T23:00:00-05:00", False, "is not an RFC 3339 instant"),
+        ("empty", "", False, "value '' is not an RFC 3339 instant"),
+        ("over", "2026-11-12T13:59:59Z", False, None),
+    ],
+)
+def test_a_try_until_that_is_unreadable_or_too_far_ahead_is_ignored(case, value, honoured, ignored):
+    state = tried(until=value)
+    view = assess(reading(3.0, at=DAY), settings(), DAY, state)
+    assert (view.try_until is not None, view.in_window) == (honoured, honoured), case
+    decision = decide_preflight(view, state, settings())
+    assert decision.reason == (Reason.ENTERED if honoured else Reason.OUT_OF_WINDOW), case
+    if ignored:
+        assert ignored in view.try_ignored and ignored in decision.message, (case, decision.message)
+    else:
+        assert view.try_ignored is None
+
+
+def test_the_windows_end_ends_a_try_and_a_pause_does_not():
+    for replicas, reason in ((1, Reason.WINDOW_END), (0, Reason.ALREADY_DOWN)):
+        down = decide_down(tried(replicas))
+        assert (down.reason, down.annotations.get(TRY_UNTIL, "kept")) == (reason, None)
+        assert "tts.gate/try-until removed (the window's end ends a try)" in down.message
+    assert decide_down(tried(until="junk")).annotations == {TRY_UNTIL: None}  # an unreadable one goes too
+    assert TRY_UNTIL not in decide_down(tried(1), ("enabled: false in the settings",)).annotations
+    assert TRY_UNTIL not in decide_down(GateState(1)).annotations
+
+
+def test_a_try_widens_nothing_without_a_window_but_the_queue():
+    """No window: the window is always open; a try matters only where a queue reads 0, and then
+    the margin counts from its end."""
+    config = settings(window=None, **DEMAND)
+    state = tried(until=DAY + timedelta(minutes=15))
+    assert try_decision("preflight", reading(3.0, at=DAY), state, DAY, config, EMPTY_QUEUE).reason == Reason.ENTERED
+    assert try_decision("preflight", reading(3.0, at=DAY), state, DAY, settings(window=None)).reason == Reason.ENTERED
+    short = tried(until=DAY + timedelta(minutes=4))
+    assert try_decision("preflight", reading(3.0, at=DAY), short, DAY, config, EMPTY_QUEUE).reason == Reason.WINDOW_ENDING
+    assert try_decision("preflight", reading(3.0, at=DAY), short, DAY, settings(window=None)).reason == Reason.ENTERED

@@ -215,6 +215,13 @@ def test_the_benchmark_targets_hold_on_the_sample_nights(shapes_rows):
     assert failed == []
 
 
+def test_the_benchmark_targets_hold_with_parking(shapes_rows):
+    """gate replay --park beats the plain gate on every night with a wake, never stays parked
+    outside the parked rule past its reaction, and never breaches more."""
+    assert [text for text, ok in bench.park_verdicts(shapes_rows) if not ok] == []
+    assert sum(1 for r in shapes_rows if r.gate.wakes) >= 10
+
+
 def test_the_benchmark_targets_hold_for_demand(demand_rows):
     rows = demand_rows
     assert {r.name for r in rows} == {"quiet", "mid-window-wake", "busy"}

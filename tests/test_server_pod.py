@@ -294,8 +294,9 @@ def test_the_control_port_admits_the_gates_pods_only_and_the_server_metrics_the_
     assert {"gate-controller", "gate-guard", "gate-window-up", "gate-window-down"} <= components
     for labels in gate_pods:
         admitted_here = admitted(policy, "control", "tts", labels)
-        # The status CronJob only reads: it is not among the pods that may park the server.
-        assert admitted_here == (labels["app.kubernetes.io/component"] != "gate-status"), labels
+        # Only the controller parks from another pod: the CronJobs never park (a one-shot run
+        # cannot watch a park), and the sidecar calls over loopback.
+        assert admitted_here == (labels["app.kubernetes.io/component"] == "gate-controller"), labels
         assert not admitted(policy, "control", "other", labels)
     assert not admitted(policy, "control", "tts", one(objects, "Pod")["metadata"]["labels"])  # helm test
     assert not admitted(policy, "control", "tripit", {}) and not admitted(policy, "control", "monitoring", {})

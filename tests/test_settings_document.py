@@ -311,7 +311,16 @@ def chart_before(tmp_path_factory) -> Path:
 
 
 # Settings added since that release: an old values file renders them at their defaults.
-ADDED_SINCE = ("card.node", "card.device", "prometheus.nodeLabel")
+ADDED_SINCE = (
+    "card.node",
+    "card.device",
+    "prometheus.nodeLabel",
+    "park.enabled",
+    "park.residue",
+    "park.maxParked",
+    "park.timeout",
+    "park.cooldown",
+)
 
 
 def test_an_upgrade_with_an_existing_values_file_renders_the_same_settings(chart_before):

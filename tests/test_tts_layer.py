@@ -671,6 +671,7 @@ def test_metrics_count_chunks_audio_and_the_real_time_factor_and_read_hooks_live
     assert sample(server_metrics, "tts_server_realtime_factor_baseline") > 0
     assert sample(server_metrics, "tts_server_model_hooks") == 9  # the stand-in leaks: 3 per generate
     assert sample(server_metrics, "tts_server_host_memory_bytes") > 0
+    assert sample(server_metrics, "process_cpu_seconds_total") > 0  # the soak's measure of work per request
     engine.chatterbox_model.generate = lambda: (_ for _ in ()).throw(RuntimeError("CUDA error"))
     assert engine.synthesize() == (None, None)
     assert sample(server_metrics, "tts_server_chunks_total", {"outcome": "failed"}) == 1

@@ -105,3 +105,14 @@ def test_instants_need_an_offset():
     assert parse_instant("2026-11-12T03:00:00+01:00") == utc("2026-11-12T02:00:00")
     with pytest.raises(InvalidValue, match="offset"):
         parse_instant("2026-11-12T02:00:00")
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00"])
+def test_an_instant_past_what_python_holds_in_utc_is_a_refusal_not_an_overflow(text):
+    """A Lease annotation such as `tts.gate/yielded-at: 9999-12-31T23:00:00-05:00` raised
+    OverflowError, which no reader caught: every run of the gate failed on it."""
+    with pytest.raises(InvalidValue, match="outside the years 1-9999 in UTC"):
+        parse_instant(text)
+    from gate.policy import YIELDED_AT, GateState
+
+    assert GateState.from_annotations(0, {YIELDED_AT: text}).yielded_at is None

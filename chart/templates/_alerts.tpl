@@ -84,6 +84,9 @@ namespace as labels, so two gates' alerts are never one to Alertmanager.
 {{- /* The server is on the card, or about to be: desired or existing pods, from kube-state-metrics. */}}
 {{- $holds := printf "(max(kube_deployment_spec_replicas{%s}) > 0 or max(kube_deployment_status_replicas{%s}) > 0)" $server $server -}}
 {{- $deploy := printf "deploy/%s" (include "tts.serverName" .) -}}
+{{- /* A try in force (gate try: the operator asked for the card now) holds it on purpose. The
+gauge is its end, so a gate that went away stops vouching for it by then at the latest. */}}
+{{- $trying := printf "max(gate_try_until_timestamp_seconds{%s}) > time()" $gate -}}
 {{- /* The over-budget rule's numbers are the gate's (gate/policy.py, via files/gate-constants.json). */ -}}
 {{- $constants := include "tts.gateConstants" . | fromJson }}
   - name: {{ ternary (printf "tts-gate-%s" (.Card | default dict).name) "tts-gate" (not (empty .Card)) }}
@@ -134,12 +137,13 @@ namespace as labels, so two gates' alerts are never one to Alertmanager.
           {{- if $demand }}
             unless on() (max(gate_demand_queued{ {{- $gate -}} }) > 0)
           {{- end }}
+            unless on() ({{ $trying }})
         for: {{ $a.outsideWindowMinutes }}m
         labels:
           {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "critical") | nindent 10 }}
         annotations:
           summary: The TTS server holds the shared GPU outside its window ({{ .Values.gate.window }} {{ .Values.gate.timeZone }})
-          description: "The window closed but the server still has replicas{{ if $demand }} and no queued work{{ end }}: the window-down job failed or someone scaled it up."
+          description: "The window closed but the server still has replicas{{ if $demand }} and no queued work{{ end }}, and no try (gate try) holds it: the window-down job failed or someone scaled it up."
           runbook: "kubectl -n {{ $ns }} scale {{ $deploy }} --replicas=0; then look at the window-down job: kubectl -n {{ $ns }} get jobs"
       {{- end }}
       - alert: TTSServerReplicasUnavailable
@@ -154,10 +158,12 @@ namespace as labels, so two gates' alerts are never one to Alertmanager.
       {{- if $demand }}
       - alert: TTSHoldsGPUIdle
         # The queue read 0 throughout the gate's idle-after (a failed probe reads NaN and never
-        # counts as empty), and the server still held the card the margin after that.
+        # counts as empty), and the server still held the card the margin after that, no try
+        # holding it (the gate's idle timer runs through a try: at its end the card goes back).
         expr: |
           {{ $holds }}
             and on() (max_over_time(max(gate_demand_queued{ {{- $gate -}} })[{{ $idleAfter }}:]) == 0)
+            unless on() ({{ $trying }})
         for: {{ $m.demand.marginMinutes }}m
         labels:
           {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
@@ -202,6 +208,17 @@ namespace as labels, so two gates' alerts are never one to Alertmanager.
       {{- if not .Card }}
       {{- include "tts.alertServerSlowing" . | nindent 6 }}
       {{- end }}
+      - alert: TTSGateParksFailing
+        # The count lives in the gate's Lease (every mechanism's failures, until the window ends):
+        # the controller serves it, so a failure whose scale to 0 took the sidecar with it shows.
+        expr: max(gate_park_failures_tonight{ {{- $gate -}} }) >= {{ $a.parkFailures }}
+        for: 4m
+        labels:
+          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
+        annotations:
+          summary: "Parking the TTS server keeps failing: {{ "{{" }} $value {{ "}}" }} failed parks or unparks tonight"
+          description: "Each failure (refused, failed, past gate.park.timeout, unreachable, a residue past gate.park.residue, a parked server that lost its state) scaled the server to 0 as a plain yield does, so the residents were served; but every return costs a pod start and a model load again."
+          runbook: "kubectl -n {{ $ns }} get events --field-selector reason=YieldParkFailed (and YieldResidue) names each failure; the server's side: kubectl -n {{ $ns }} logs {{ $deploy }} -c server | grep tts_layer. Turn parking off meanwhile: --set gate.park.enabled=false"
       - alert: TTSGateJobFailed
         # A Job is retried by nobody (backoffLimit 0): a failed pod is a failed run. Failed Jobs
         # are kept a day, so only those created within the hour alert.

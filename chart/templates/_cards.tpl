@@ -5,10 +5,12 @@ ConfigMap, controller, CronJobs, sidecar, ServiceAccount, Role. The templates of
 are today's single-card ones, each wrapped in a define and rendered through tts.perCard, which
 calls it once per card with that card's context: the release's context whose .Values are the
 card's (server.* and gate.* with the card's name, node, device and gate overrides) and whose
-.Card says which card it is. What clients and scrapes share stays one object rendered from the
+.Card says which card it is. Each card's server also gets its NetworkPolicy (its control port
+admits its own controller alone) and a control Service <fullname>-<card> (its controller parks
+that server, not any card's). What clients and scrapes share stays one object rendered from the
 release's context: the Service (server.name: clients keep one URL, and it routes only to servers
-that are ready), the server NetworkPolicy, the ServiceMonitor, the alert rules and the dashboard
-(one group, one choice per gate).
+that are ready), the ServiceMonitor, the alert rules and the dashboard (one group, one choice per
+gate).
 
 With `cards: {}` (the default) the install is the one card of server.* and gate.*, rendered
 under today's names; its context differs from the release's only in gate.card.node, read from
@@ -205,7 +207,7 @@ URL names a Service (tts.sourceServices). JSON {namespace: [service, ...]}; {} w
 
 {{/*
 tts.cardChecks: what the cards cannot be, each refused in one line naming the value: names too
-long for the objects made from them, two cards on one GPU, a node pinned twice, a GPU that
+long for the objects made from them or that are the client Service's, two cards on one GPU, a node pinned twice, a GPU that
 cannot be pinned (the device plugin hands out any GPU of a node: only dra.enabled pins one, by its
 UUID), a cluster without DRA's API. Called from templates/validation/checks.yaml.
 */}}
@@ -231,6 +233,9 @@ UUID), a cluster without DRA's API. Called from templates/validation/checks.yaml
 {{- $full := printf "%s-%s" $base $name -}}
 {{- if hasSuffix "-gate" $name }}
 {{- fail (printf "cards.%s: a card's name cannot end in -gate: its server Deployment %s would be card %s's gate controller; write another name" $name $full (trimSuffix "-gate" $name)) }}
+{{- end }}
+{{- if eq $full (include "tts.serverName" $) }}
+{{- fail (printf "cards.%s: its server's control Service would be %s, the client Service (server.name); write another card name, or another server.name" $name $full) }}
 {{- end }}
 {{- if gt (len $full) 40 }}
 {{- fail (printf "cards.%s: the card's objects are named %s (%d characters) and their CronJobs add -window-down: at most 40; write a shorter card name (or fullnameOverride)" $name $full (len $full)) }}

@@ -109,7 +109,7 @@ mounts; `more` adds keys (ports, probes).
 tts.gateLoopContainer: the gate's loop, the one definition of the controller's container (`gate
 run`) and the server pod's sidecar (`gate guard --watch`); call with (dict "root" $ "args" (list
 "run") "port" 9402 "portName" "metrics" "readiness" "/healthz" ["readinessPeriod" 10] ["mounts"
-list]). It serves its metrics and /healthz on the port. /healthz answers 503 once the loop's last
+list] ["env" list]). It serves its metrics and /healthz on the port. /healthz answers 503 once the loop's last
 completed iteration is older than max(3 x interval, 60s): a stuck loop is restarted even while the
 metrics thread still answers (a /metrics probe would not see it). Readiness is the caller's: the
 controller is Ready once it decides (/healthz), the sidecar stays Ready on /metrics (a stalled
@@ -119,6 +119,36 @@ loop must not take the server's endpoint away from its clients).
 {{- $probes := dict "livenessProbe" (dict "httpGet" (dict "path" "/healthz" "port" .portName) "periodSeconds" 20 "timeoutSeconds" 5 "failureThreshold" 3) -}}
 {{- $_ := set $probes "readinessProbe" (dict "httpGet" (dict "path" .readiness "port" .portName) "periodSeconds" (.readinessPeriod | default 10) "timeoutSeconds" 5) -}}
 {{- $_ := set $probes "ports" (list (dict "name" .portName "containerPort" .port "protocol" "TCP")) -}}
-{{- $env := list (dict "name" "GATE_METRICS_PORT" "value" (toString .port)) -}}
+{{- $env := concat (list (dict "name" "GATE_METRICS_PORT" "value" (toString .port))) (.env | default list) -}}
 {{- include "tts.gateContainer" (dict "root" .root "args" .args "env" $env "mounts" .mounts "more" (toYaml $probes)) -}}
+{{- end }}
+
+{{/*
+tts.gateControl: what a loop that parks needs of the server's control port (gate.park): its URL
+(`url`: the server Service for the controller, 127.0.0.1 for the sidecar in the server pod) and
+the token, the Secret <server.name>-control mounted read-only where the gate reads it
+(files/gate-constants.json's controlTokenFile). Rendered whether or not gate.park.enabled: the
+setting lives in gate.yaml, so turning parking on or off never changes a pod template. Call with
+(dict "root" $ "url" "http://..."); returns {"env": [...], "mounts": [...]} as JSON.
+*/}}
+{{- define "tts.gateControl" -}}
+{{- $file := (include "tts.gateConstants" .root | fromJson).controlTokenFile -}}
+{{- $env := list (dict "name" "GATE_CONTROL_URL" "value" .url) (dict "name" "GATE_CONTROL_TOKEN_FILE" "value" $file) -}}
+{{- $mounts := list (dict "name" "control-token" "mountPath" (dir $file) "readOnly" true) -}}
+{{- dict "env" $env "mounts" $mounts | toJson -}}
+{{- end }}
+
+{{/*
+tts.controlTokenVolume: the control port's token (the Secret), as a volume; call with (dict "root"
+$ "mode" "0440"): the server pod reads it through its fsGroup (0440); the controller's pod has no
+fsGroup and runs only the gate, so the file is 0444 there.
+*/}}
+{{- define "tts.controlTokenVolume" -}}
+- name: control-token
+  secret:
+    secretName: {{ include "tts.serverControlSecretName" .root }}
+    defaultMode: {{ .mode }}
+    items:
+      - key: token
+        path: token
 {{- end }}

@@ -35,7 +35,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from .states import Phase
@@ -92,6 +92,9 @@ class ServerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        # process_cpu_seconds_total and friends: CPU seconds per synthesis are what a soak on a
+        # shared machine can compare (wall time carries the neighbours' load).
+        ProcessCollector(registry=r)
         self.requests = Counter("tts_server_requests", "Client requests to the speech endpoints", ["endpoint", "code"], registry=r)
         self.chunks = Counter("tts_server_chunks", "generate() calls by outcome", ["outcome"], registry=r)
         self.audio_seconds = Counter("tts_server_audio_seconds", "Seconds of audio made", registry=r)

@@ -8,7 +8,7 @@ with one line on stderr and exit status 2.
 - `options`: every option alias, once (the settings' from gate/settings.py's table);
 - `command`: how a command takes its shared options and reports its failures;
 - `live`: preflight, down; `loops`: guard, run; `checks`: status, check;
-  `configure`: check-config, pause, resume; `recorded`: replay, measure.
+  `configure`: check-config, pause, resume, try; `recorded`: replay, measure.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ app.command()(live.down)
 app.command()(checks.status)
 app.command()(configure.pause)
 app.command()(configure.resume)
+app.command(name="try")(configure.try_window)
 app.command(name="check-config")(configure.check_config)
 app.command()(checks.check)
 app.command()(recorded.replay)

@@ -127,6 +127,19 @@ def _interval_option(key: str) -> Any:
 SidecarInterval = _interval_option("sidecar.interval")
 ControllerInterval = _interval_option("controller.interval")
 WatchOpt = Annotated[bool, typer.Option("--watch", envvar="GATE_WATCH", help="Keep guarding until SIGTERM (the sidecar).")]
+ControlUrl = Annotated[
+    str | None,
+    typer.Option(
+        envvar="GATE_CONTROL_URL",
+        metavar="URL",
+        help="run, guard --watch: the server's control port, for park.enabled (the chart sets it: the Service "
+        "<server>-control for the controller, 127.0.0.1 for the sidecar) [none: this loop never parks].",
+    ),
+]
+ControlTokenFile = Annotated[
+    str,
+    typer.Option(envvar="GATE_CONTROL_TOKEN_FILE", metavar="FILE", help="run, guard --watch: the control port's token (read each call)."),
+]
 MetricsPort = Annotated[
     int,
     typer.Option(envvar="GATE_METRICS_PORT", metavar="PORT", help="run, guard --watch: port serving /metrics and /healthz (0: none)."),
@@ -147,6 +160,19 @@ MetricsAddress = Annotated[
         help="run, guard --watch: address the metrics port binds.",
     ),
 ]
+
+# -- try ------------------------------------------------------------------------------------------
+
+TryFor = Annotated[
+    str | None,
+    typer.Option(
+        "--for",
+        metavar="DURATION",
+        help="How long from now the window counts as open: more than the entry margin, at most 1h [default: 15m].",
+        show_default=False,
+    ),
+]
+TryEnd = Annotated[bool, typer.Option("--end", help="Remove the try: the window is the window again.")]
 
 # -- check-config and check ------------------------------------------------------------------------
 
@@ -246,6 +272,17 @@ TtsPeak = Annotated[str, typer.Option(metavar="SIZE", help="The TTS pod's GPU me
 TtsStart = Annotated[str, typer.Option(metavar="DURATION", help="From desired 1 to holding memory (scheduling, image, start).")]
 TtsLoad = Annotated[str, typer.Option(metavar="DURATION", help="From holding memory to baking (the model load).")]
 TtsRelease = Annotated[str, typer.Option(metavar="DURATION", help="From desired 0 to the memory freed.")]
+TtsResidue = Annotated[str, typer.Option(metavar="SIZE", help="--park: what the parked server keeps on the card.")]
+TtsPark = Annotated[str, typer.Option(metavar="DURATION", help="--park: from a park asked to the model off the card.")]
+TtsUnpark = Annotated[str, typer.Option(metavar="DURATION", help="--park: from an unpark asked to serving again.")]
+RealtimeFactor = Annotated[
+    str,
+    typer.Option(
+        "--rtf",
+        metavar="FACTOR",
+        help="The server's real-time factor (synthesis seconds per second of audio) for the narration each night made.",
+    ),
+]
 ReplaySidecarInterval = Annotated[
     str | None,
     typer.Option("--sidecar-interval", metavar="DURATION", help="The sidecar's interval; 0 for no sidecar [default: sidecar.interval]."),

@@ -35,6 +35,7 @@ from gate.cli.options import (
     PromQuery,
     PromReplicasQuery,
     PromUpQuery,
+    RealtimeFactor,
     ReentrySchedule,
     Release,
     ReplayControllerInterval,
@@ -44,9 +45,12 @@ from gate.cli.options import (
     Step,
     Traces,
     TtsLoad,
+    TtsPark,
     TtsPeak,
     TtsRelease,
+    TtsResidue,
     TtsStart,
+    TtsUnpark,
     WindowDownSchedule,
     WindowUpSchedule,
 )
@@ -76,6 +80,11 @@ REPLAYED = (
     "entry_margin",
     "demand_idle_after",
     "enabled",
+    "park",
+    "park_residue",
+    "park_max_parked",
+    "park_timeout",
+    "park_cooldown",
     "card_node",
     "card_device",
     "prometheus_node_label",
@@ -96,6 +105,10 @@ def replay(
     tts_start: TtsStart = defaults.TTS_START,
     tts_load: TtsLoad = defaults.TTS_LOAD,
     tts_release: TtsRelease = defaults.TTS_RELEASE,
+    tts_residue: TtsResidue = defaults.TTS_RESIDUE,
+    tts_park: TtsPark = defaults.TTS_PARK,
+    tts_unpark: TtsUnpark = defaults.TTS_UNPARK,
+    rtf: RealtimeFactor = defaults.REALTIME_FACTOR,
     sidecar_interval: ReplaySidecarInterval = None,
     controller_interval: ReplayControllerInterval = None,
     demand_file: DemandFile = None,
@@ -116,7 +129,8 @@ def replay(
     **given: Any,
 ) -> None:
     """Replay recorded nights through the real policy with a simulated TTS pod, and report what the
-    gate would have done: utilization, breach and conflict seconds, entries and yields per night.
+    gate would have done: utilization, breach and conflict seconds, entries and yields, parks
+    (--park) and the narration made per night.
 
     Defaults are the chart's; --config gate.yaml (the chart's rendered settings) replays what the
     cluster runs. Changes nothing anywhere.
@@ -147,6 +161,10 @@ def replay(
             reentry_schedule,
             guard_schedule,
             window_down_schedule,
+            tts_residue=tts_residue,
+            tts_park=tts_park,
+            tts_unpark=tts_unpark,
+            realtime_factor=rtf,
         )
         replayed = scenario.build(flags, document, model)
         warn_deprecated(gate_settings.resolve(flags, document).values)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from gate.policy.settings import Settings
-from gate.policy.state import GateState
-from gate.units import format_duration, format_size
+from gate.policy.state import TRY_CLOCK_SLACK_SECONDS, TRY_LONGEST_SECONDS, TRY_UNTIL, GateState
+from gate.units import format_duration, format_instant, format_size
 
 # An idle card reports a few MiB in use (or none); any process with a CUDA context holds 100 MiB
 # or more. Under this, a device agrees that an empty per-pod answer is an idle card; whatever
@@ -70,6 +70,31 @@ class Blind:
 
 Observation = Reading | Blind
 
+# The server's states as its control port names them (docker/tts_layer/states.py).
+SERVER_PHASES = ("serving", "parking", "parked", "unparking", "failed")
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """The server as its control port answered (`GET /state`), or why it could not (`phase` None)."""
+
+    phase: str | None
+    since: datetime | None = None  # when that state began, on the server's clock
+    reserved_bytes: int | None = None  # what its allocator holds on the card (the CUDA context not included); None: no CUDA
+    problem: str | None = None
+
+    def __str__(self) -> str:
+        return self.phase if self.phase is not None else f"unreadable ({self.problem})"
+
+
+@dataclass(frozen=True)
+class ParkReport:
+    """What the server answered to a park or an unpark it carried out."""
+
+    seconds: float  # asked to done, as the server timed it
+    reserved_bytes: int | None = None  # its allocator's hold on the card after it (None: no CUDA)
+    already: bool = False  # it was parked (serving) already: nothing moved
+
 
 @dataclass(frozen=True)
 class Demand:
@@ -115,6 +140,10 @@ class View:
     # look, past the caller's tolerance (one interval); 0: none seen, or no previous look. A jump
     # makes every stored timer restart as a wake would (see `gate.policy.decisions`).
     clock_jump_seconds: float = 0.0
+    # A try in force (`gate try`): its end, until which `in_window` holds at any hour (`open_try`).
+    try_until: datetime | None = None
+    # Why a stored try is not honoured (unreadable, or further ahead than any try is long).
+    try_ignored: str | None = None
 
     @property
     def clock_jumped(self) -> bool:
@@ -163,7 +192,35 @@ def assess(
     `clock_jump_seconds` is the caller's finding about its own clock (see `View`), carried along.
     """
     view = _assess(observation, settings, now, state)
-    return replace(view, clock_jump_seconds=clock_jump_seconds) if clock_jump_seconds else view
+    if clock_jump_seconds:
+        view = replace(view, clock_jump_seconds=clock_jump_seconds)
+    trying, ignored = open_try(state, now)
+    if trying is not None or ignored is not None:
+        # A try widens the window and nothing else: every other rule reads the view as it is.
+        view = replace(view, in_window=view.in_window or trying is not None, try_until=trying, try_ignored=ignored)
+    return view
+
+
+def open_try(state: GateState | None, now: datetime) -> tuple[datetime | None, str | None]:
+    """The try in force at `now` (its end), or None; and why a stored one is ignored, if it is.
+
+    The try's end is a wall-clock instant, read as the window is: on the wall clock, with no
+    timer behind it to restart. What keeps it sane is its bound: no try is longer than
+    TRY_LONGEST_SECONDS, so an end further ahead than that (and a slack for the writer's clock)
+    was never asked for, and is ignored: the residents' side. One that has passed is simply over."""
+    if state is None:
+        return None, None
+    if state.try_unreadable is not None:
+        return None, f"the Lease's {TRY_UNTIL} value {state.try_unreadable[:60]!r} is not an RFC 3339 instant (ignored)"
+    if state.try_until is None or state.try_until <= now:
+        return None, None
+    ahead = (state.try_until - now).total_seconds()
+    if ahead > TRY_LONGEST_SECONDS + TRY_CLOCK_SLACK_SECONDS:
+        return None, (
+            f"the Lease's {TRY_UNTIL} {format_instant(state.try_until)} is {format_duration(ahead)} ahead, more than a try "
+            f"lasts ({format_duration(TRY_LONGEST_SECONDS)}; ignored)"
+        )
+    return state.try_until, None
 
 
 def _assess(observation: Observation, settings: Settings, now: datetime, state: GateState | None) -> View:
@@ -227,8 +284,9 @@ def _presumed_own(reading: Reading, settings: Settings, state: GateState | None,
         return 0
     grown = max(0, reading.unattributed_bytes - state.entry_unattributed_bytes)
     if not reading.attributes:
-        # Nothing is ever attributed: growth since entry up to the server's peak is the server.
-        return min(grown, settings.own_peak_bytes)
+        # Nothing is ever attributed: growth since entry up to the server's peak is the server,
+        # and once it has settled into a park, up to the residue a park may keep.
+        return min(grown, settings.own_peak_bytes if not parked_settled(state, settings, now) else parked_residue_bound(settings))
     since = (now - state.entered_at).total_seconds()
     if not 0 <= since < settings.startup_grace_seconds:
         return 0
@@ -254,6 +312,40 @@ def _implausible(view: View, reading: Reading, settings: Settings, now: datetime
         # More than the card holds: a wrong unit or a wrong total, never something to act on.
         return f"the sources report {format_size(used)} in use on a card of {format_size(view.total_bytes)}; wrong unit or wrong total?"
     return None
+
+
+def parked_residue_bound(settings: Settings) -> int:
+    """What a parked server may keep on the card (its setting; parking off: nothing)."""
+    return settings.park.residue_bytes if settings.park is not None else 0
+
+
+def parked_settled(state: GateState, settings: Settings, now: datetime) -> bool:
+    """Parked long enough that every reading the gate accepts was taken after the park: a reading
+    may be up to max-age old, so before that the source may still show the server serving."""
+    if not state.parked or state.parked_at is None:
+        return False
+    return (now - state.parked_at).total_seconds() >= settings.max_age_seconds
+
+
+def headroom_bytes(settings: Settings) -> int:
+    """The floor's headroom above the server's peak, which a parked server leaves too."""
+    return max(0, settings.floor_bytes - settings.own_peak_bytes)
+
+
+def residue_counted(view: View, state: GateState, settings: Settings) -> int:
+    """The residue the parked rule counts: measured once the park has settled and the source
+    puts memory on the server's pod (the exporter's reading of it); else its setting, the most a
+    park may keep (before the exporter has seen the park, and for sources that attribute nothing,
+    whose growth since entry is presumed the server's only up to it)."""
+    if parked_settled(state, settings, view.now) and view.own:
+        return sum(p.used_bytes for p in view.own)
+    return parked_residue_bound(settings)
+
+
+def has_parked_room(view: View, settings: Settings, residue_bytes: int) -> bool:
+    """The parked rule: total - residents >= residue + (floor - peak)."""
+    free = view.free_bytes
+    return free is not None and free >= residue_bytes + headroom_bytes(settings)
 
 
 def has_room(view: View, settings: Settings, margin_bytes: int = 0) -> bool:

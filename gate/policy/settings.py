@@ -15,6 +15,25 @@ class DemandSettings:
 
 
 @dataclass(frozen=True)
+class ParkSettings:
+    """Warm standby (`park.*` in the settings; None on `Settings`: off). On a wake the server
+    parks (its model moves to host memory, a residue stays on the card) when the card can hold
+    the residue with the floor's headroom above the peak; else it is scaled to 0 as without."""
+
+    # What a parked server may keep on the card (the CUDA context and the allocator's leftovers):
+    # the parked rule counts it before the exporter has measured it, and a measured residue past
+    # it is a scale to 0.
+    residue_bytes: int = 1536 * 2**20
+    # A park held longer than this is scaled to 0: the residue and the model's host copy are kept
+    # only while a return is likely.
+    max_parked_seconds: float = 3600.0
+    # A park or an unpark the server has not confirmed within this is a failure: scale to 0.
+    timeout_seconds: float = 15.0
+    # After a park, the card must show room (with the hysteresis) this long before an unpark.
+    cooldown_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class Settings:
     namespace: str
     deployment: str
@@ -44,3 +63,4 @@ class Settings:
     demand: DemandSettings | None = None  # None: no demand probe, the window alone decides
     # false pauses the gate (the settings' switch; the Lease's is `GateState.paused`).
     enabled: bool = True
+    park: ParkSettings | None = None  # None: no parking, every give-back scales to 0

@@ -34,14 +34,51 @@ OVER_BUDGET_AT = "tts.gate/over-budget-at"
 # The Lease's pause switch (`gate pause` / `gate resume`): on pauses the gate as `enabled: false`
 # in its settings does. The gate's own writes never touch it. Read by `read_switch`.
 PAUSED = "tts.gate/paused"
+# Warm standby. The server is parked (replicas stay 1, its model in host memory) since this
+# instant; absent: it serves. Written after the server confirmed the park; removed by the unpark's
+# intent and by every scale to 0. With 0 replicas it means nothing (`GateState.parked`).
+PARKED_AT = "tts.gate/parked-at"
+# The last unpark: a hold's length (the yield streak) is counted from it as from an entry.
+UNPARKED_AT = "tts.gate/unparked-at"
+# Tonight's parks, unparks and failed ones (a park or an unpark that failed, passed its bound or
+# left a server that no longer says parked), the seconds parks lasted (those that ended), and the
+# last park's and unpark's seconds as the server answered: what `gate status` shows.
+PARKS = "tts.gate/parks"
+UNPARKS = "tts.gate/unparks"
+PARK_FAILURES = "tts.gate/park-failures"
+PARKED_SECONDS = "tts.gate/parked-seconds"
+LAST_PARK_SECONDS = "tts.gate/last-park-seconds"
+LAST_UNPARK_SECONDS = "tts.gate/last-unpark-seconds"
 # What operators write for on and off (compared case-insensitively, spaces stripped).
 SWITCH_ON = ("true", "yes", "1")
 SWITCH_OFF = ("false", "no", "0")
+# A try (`gate try`): until this instant the window counts as open, so the card may be taken with
+# room at any hour, every other rule holding. Written by operators; of the gate's own decisions
+# only `down` touches it (the window's end ends a try: see `decide_down`).
+TRY_UNTIL = "tts.gate/try-until"
+# The longest try `gate try` writes. A stored end further ahead than this and the slack is not a
+# try anyone asked for (a typo, a writer's clock far ahead of the reader's): it is ignored.
+TRY_LONGEST_SECONDS = 3600.0
+TRY_CLOCK_SLACK_SECONDS = 300.0
 # Timestamps: when two writers disagree, the later one stands (see `merge_state`).
-INSTANTS = (YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE, OVER_BUDGET_AT)
-COUNTS = (YIELD_STREAK, OVER_BUDGET_YIELDS)
-STATE_KEYS = frozenset(
-    {YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE, ENTRY_UNATTRIBUTED, ENTRY_GENERATION, YIELD_STREAK, OVER_BUDGET_YIELDS, OVER_BUDGET_AT}
+INSTANTS = (YIELDED_AT, ROOM_SINCE, ENTERED_AT, IDLE_SINCE, OVER_BUDGET_AT, PARKED_AT, UNPARKED_AT)
+COUNTS = (YIELD_STREAK, OVER_BUDGET_YIELDS, PARKS, UNPARKS, PARK_FAILURES, PARKED_SECONDS)
+PARK_KEYS = frozenset({PARKED_AT, UNPARKED_AT, PARKS, UNPARKS, PARK_FAILURES, PARKED_SECONDS, LAST_PARK_SECONDS, LAST_UNPARK_SECONDS})
+STATE_KEYS = (
+    frozenset(
+        {
+            YIELDED_AT,
+            ROOM_SINCE,
+            ENTERED_AT,
+            IDLE_SINCE,
+            ENTRY_UNATTRIBUTED,
+            ENTRY_GENERATION,
+            YIELD_STREAK,
+            OVER_BUDGET_YIELDS,
+            OVER_BUDGET_AT,
+        }
+    )
+    | PARK_KEYS
 )
 
 
@@ -66,6 +103,27 @@ class GateState:
     paused: bool = False  # the Lease's pause switch is on (`gate pause`), or unreadable
     # The pause annotation's value when it is neither on nor off: it pauses (see `read_switch`).
     pause_unreadable: str | None = None
+    parked_at: datetime | None = None  # as written; `parked` says whether it counts
+    unparked_at: datetime | None = None
+    parks: int = 0  # tonight's, as the Lease counts them (absent or unreadable: 0)
+    unparks: int = 0
+    park_failures: int = 0
+    parked_seconds: int = 0  # tonight's finished parks
+    last_park_seconds: float | None = None
+    last_unpark_seconds: float | None = None
+    try_until: datetime | None = None  # the try's end as stored (whether it is honoured: `open_try`)
+    try_unreadable: str | None = None  # the try annotation's value when it is not an instant: ignored
+
+    @property
+    def parked(self) -> bool:
+        """Holding the card with the server parked: the model in host memory, a residue on the card."""
+        return self.replicas >= 1 and self.parked_at is not None
+
+    @property
+    def held_since(self) -> datetime | None:
+        """When the current hold began: the entry, or the unpark after it (a park ends a hold)."""
+        starts = [t for t in (self.entered_at, self.unparked_at) if t is not None]
+        return max(starts) if starts else None
 
     @classmethod
     def from_annotations(cls, replicas: int, annotations: Mapping[str, str], generation: int | None = None) -> GateState:
@@ -89,6 +147,14 @@ class GateState:
             text = annotations.get(key, "")
             return int(text) if text.isascii() and text.isdigit() else None
 
+        def seconds(key: str) -> float | None:
+            text = annotations.get(key, "")
+            try:
+                value = float(text) if text.isascii() and text.replace(".", "", 1).isdigit() else None
+            except ValueError:
+                return None
+            return value if value is not None and value < 1e6 else None
+
         yielded_at, entered_at = instant(YIELDED_AT), instant(ENTERED_AT)
         entry_generation = count(ENTRY_GENERATION)
         streak = count(YIELD_STREAK)
@@ -97,6 +163,7 @@ class GateState:
         over_budget = (count(OVER_BUDGET_YIELDS) or 0) if over_budget_at is not None else 0
         unrecorded = False
         switch = read_switch(annotations.get(PAUSED))
+        try_until = instant(TRY_UNTIL)
         if replicas < 1 and entered_at is not None and yielded_at is None:
             # Without both generations the entry's fate is unknown: a yield is the safe reading.
             moved = generation is None or entry_generation is None or generation > entry_generation
@@ -120,6 +187,16 @@ class GateState:
             yield_unrecorded=unrecorded,
             paused=switch is not False,
             pause_unreadable=annotations[PAUSED] if switch is None else None,
+            parked_at=instant(PARKED_AT),
+            unparked_at=instant(UNPARKED_AT),
+            parks=count(PARKS) or 0,
+            unparks=count(UNPARKS) or 0,
+            park_failures=count(PARK_FAILURES) or 0,
+            parked_seconds=count(PARKED_SECONDS) or 0,
+            last_park_seconds=seconds(LAST_PARK_SECONDS),
+            last_unpark_seconds=seconds(LAST_UNPARK_SECONDS),
+            try_until=try_until,
+            try_unreadable=annotations[TRY_UNTIL] if TRY_UNTIL in annotations and try_until is None else None,
         )
 
 
@@ -164,8 +241,9 @@ def merge_state(fresh: Mapping[str, str], changes: Mapping[str, str | None], rea
 
 
 def cleared(state: GateState) -> dict[str, str | None]:
-    """Annotation changes that remove whatever cool-down state is set. What counts across the
-    night (the yield streak, the over-budget yields) stays: see `night_cleared`."""
+    """Annotation changes that remove whatever cool-down and hold state is set (a park among it:
+    a scale to 0 ends one). What counts across the night (the yield streak, the over-budget
+    yields, the parks) stays: see `night_cleared`."""
     present = {
         YIELDED_AT: state.yielded_at,
         ROOM_SINCE: state.room_since,
@@ -173,12 +251,31 @@ def cleared(state: GateState) -> dict[str, str | None]:
         ENTRY_UNATTRIBUTED: state.entry_unattributed_bytes,
         ENTRY_GENERATION: state.entry_generation,
         IDLE_SINCE: state.idle_since,
+        PARKED_AT: state.parked_at,
+        UNPARKED_AT: state.unparked_at,
     }
     return {key: None for key, value in present.items() if value is not None}
+
+
+def park_ended(state: GateState, now: datetime) -> dict[str, str]:
+    """A park that ends at `now` (an unpark, a scale to 0): its seconds join tonight's. Nothing
+    when the server is not parked; a park stamped in the future counts nothing."""
+    if not state.parked or state.parked_at is None:
+        return {}
+    lasted = max(0, int((now - state.parked_at).total_seconds()))
+    return {PARKED_SECONDS: str(state.parked_seconds + lasted)}
 
 
 def night_cleared(state: GateState) -> dict[str, str | None]:
     """The night is over (the window's end, `down`, the kill switch): a clean slate."""
     # The over-budget count is read only beside its time: the time says whether both are set.
     night = {YIELD_STREAK: state.yield_streak, OVER_BUDGET_YIELDS: state.over_budget_at, OVER_BUDGET_AT: state.over_budget_at}
-    return {**cleared(state), **{key: None for key, value in night.items() if value is not None}}
+    tonight_parks = {
+        PARKS: state.parks or None,
+        UNPARKS: state.unparks or None,
+        PARK_FAILURES: state.park_failures or None,
+        PARKED_SECONDS: state.parked_seconds or None,
+        LAST_PARK_SECONDS: state.last_park_seconds,
+        LAST_UNPARK_SECONDS: state.last_unpark_seconds,
+    }
+    return {**cleared(state), **{key: None for key, value in {**night, **tonight_parks}.items() if value is not None}}

@@ -19,9 +19,17 @@ The model (the issue that asked for it spells it out; the README repeats it):
   reads `unknown` for the label lag after its container starts (its 60 s pod cache plus one
   15 s collection); optional spans in which it answers HELP/TYPE only (a failing nvidia-smi); a
   device-level second opinion beside it, or dcgm alone, which attributes nothing.
+- Parking (`--park`, the settings' park.enabled): the controller's tick parks and unparks, the
+  sidecar parks, the CronJobs neither. A park asked at p holds the peak until p + park and the
+  residue after it; an unpark asked at u counts the peak from u and bakes from u + unpark; a park
+  or an unpark longer than park.timeout fails (the server is scaled to 0). The pod's control port
+  answers at once: the cycle records a park in the second it decided it, where the live gate
+  records it once the park has answered (seconds later).
 - `seed` replays the seed stack's policy (gate/seed.py); `reactive` is the plain baseline the
   benchmark compares with: every 15 s, enter when there is room and yield when there is not, no
   cool-down, no hysteresis, and a perfect exporter (no lag, no faults): the reference.
+- Narration: the ledger turns each night's bake into seconds of audio at the real-time factor
+  given (`--rtf`), chunk by chunk, for the server as built and as upstream left it (ledger.py).
 
 The parts, each pure (the import contract forbids I/O in them): `world` (the pod, the exporter,
 the demand probe), `schedule` (which commands run when), `ledger` (the nights' accounting, whose
@@ -67,6 +75,7 @@ __all__ = [
     "parse_demand_csv",
     "replay",
     "with_demand",
+    "with_parking",
 ]
 
 
@@ -87,8 +96,19 @@ def default_config(policy_name: str, namespace: str = "tts") -> ReplayConfig:
         start_seconds=parse_duration(defaults.TTS_START),
         load_seconds=parse_duration(defaults.TTS_LOAD),
         release_seconds=parse_duration(defaults.TTS_RELEASE),
+        residue_bytes=parse_size(defaults.TTS_RESIDUE),
+        park_seconds=parse_duration(defaults.TTS_PARK),
+        unpark_seconds=parse_duration(defaults.TTS_UNPARK),
     )
-    return ReplayConfig(policy_name, settings, schedules, pod, ExporterModel(label_lag_seconds=parse_duration(defaults.EXPORTER_LAG)))
+    exporter = ExporterModel(label_lag_seconds=parse_duration(defaults.EXPORTER_LAG))
+    return ReplayConfig(policy_name, settings, schedules, pod, exporter, realtime_factor=float(defaults.REALTIME_FACTOR))
+
+
+def with_parking(config: ReplayConfig) -> ReplayConfig:
+    """`config` with parking on, at the chart's park.* defaults (`gate replay --park`)."""
+    parsed = gate_settings.parse({**gate_settings.defaults(), "park.enabled": True}, {}, None).values
+    park = gate_settings.policy_settings(parsed, config.settings.namespace, config.settings.deployment).park
+    return replace(config, settings=replace(config.settings, park=park))
 
 
 def with_demand(

@@ -32,6 +32,8 @@ class ReplayConfig:
     paused_spans: tuple[tuple[int, int], ...] = ()
     # The wall clock of the nights' accounting and the CronJobs when there is no window.
     timezone: ZoneInfo | None = None
+    # Synthesis seconds per second of audio, for the narration a night made (the ledger's).
+    realtime_factor: float = 1.0
 
 
 def accounting_window(config: ReplayConfig) -> Window:

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from gate import cycle, policy
-from gate.policy import Decision
+from gate.cycle import ParkCall
+from gate.policy import Control, Decision
 from gate.replay.clock import epoch, instant
 from gate.replay.config import POLICIES, ReplayConfig, accounting_window
 from gate.replay.ledger import Ledger, NightSummary
@@ -22,16 +23,25 @@ from gate.store import MemoryStore, NoMemory, StateStore, merge
 from gate.trace import Trace
 from gate.units import InvalidValue, format_instant
 
+# What each scheduled command may ask of the server's control port: the controller's tick parks
+# and unparks, the sidecar (`watch`) parks, the CronJobs neither (`policy.Control`).
+CONTROL = {"tick": Control.FULL, "watch": Control.PARK}
+
 
 @dataclass(frozen=True)
 class Action:
+    """A change the gate made: the desired replicas, or, at 1, the server parked or serving
+    again (`state`: parked, serving; None with 0 replicas)."""
+
     time: datetime
     replicas: int
     command: str
     reason: str
+    state: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"time": format_instant(self.time), "replicas": self.replicas, "command": self.command, "reason": self.reason}
+        line = {"time": format_instant(self.time), "replicas": self.replicas, "command": self.command, "reason": self.reason}
+        return {**line, "state": self.state} if self.state is not None else line
 
 
 @dataclass
@@ -68,13 +78,14 @@ class Simulation:
             self.switch_pause(t)
         self.pod.now = t
         before = self.pod.replicas
+        call = None
         if self.config.policy == "seed":
             decision = seed_decide(command, self.world.observe(t), before, self.settings.floor_bytes)
             if decision.replicas is not None:
                 self.pod.scale(decision.replicas)
         else:
-            decision = cycle.cycle(
-                command,
+            outcome = cycle.cycle(
+                "guard" if command == "watch" else command,
                 self.settings,
                 self.store,
                 self.pod,
@@ -82,8 +93,10 @@ class Simulation:
                 observe=lambda: self.world.observe(t),
                 probe=lambda: self.world.probe(t),
                 record_event=command != "tick",  # the controller records its Events on a change of reason
-            ).decision
-        self.acted(t, before, decision)
+                control=CONTROL.get(command, Control.NONE),
+            )
+            decision, call = outcome.decision, outcome.park_call
+        self.acted(t, before, decision, call)
 
     def switch_pause(self, t: int) -> None:
         """The Lease's pause switch as `gate pause` and `gate resume` set it over the paused
@@ -93,9 +106,14 @@ class Simulation:
             merge(self.store, self.store.read(), {policy.PAUSED: "true" if paused else None})
             self.paused = paused
 
-    def acted(self, t: int, before: int, decision: Decision) -> None:
-        if self.pod.replicas != before:
-            self.result.actions.append(Action(instant(t), self.pod.replicas, decision.command, decision.reason.value))
+    def acted(self, t: int, before: int, decision: Decision, call: ParkCall | None = None) -> None:
+        replicas = self.pod.replicas
+        if replicas != before:
+            state = "serving" if replicas >= 1 else None
+            self.result.actions.append(Action(instant(t), replicas, decision.command, decision.reason.value, state))
+        elif call is not None and call.problem is None and not call.already:
+            state = "parked" if call.op == "park" else "serving"
+            self.result.actions.append(Action(instant(t), replicas, decision.command, decision.reason.value, state))
 
     def simulate(self) -> ReplayResult:
         trace, settings = self.trace, self.settings
@@ -104,7 +122,9 @@ class Simulation:
         end = epoch(trace.end) + int(trace.step_seconds)
         schedule = Schedule(self.config.policy, self.config.schedules, self.config.pod, self.window.tz, instant(start), instant(end))
         # The accounting uses the real card, whatever the policy assumes.
-        ledger = Ledger(self.config.policy, self.window, trace.step_seconds, settings.total_bytes, settings.floor_bytes)
+        ledger = Ledger(
+            self.config.policy, self.window, trace.step_seconds, settings.total_bytes, settings.floor_bytes, self.config.realtime_factor
+        )
         snapshots, index = trace.snapshots, -1
         actions = self.result.actions
         for t in range(start, end):
@@ -130,6 +150,7 @@ def replay(trace: Trace, config: ReplayConfig) -> ReplayResult:
     if config.exporter.source not in EXPORTER_SOURCES:
         raise InvalidValue(f"invalid exporter source {config.exporter.source!r}: expected one of {', '.join(EXPORTER_SOURCES)}")
     if config.policy == "reactive":
-        settings = replace(settings, cooldown_seconds=0, cooldown_max_seconds=0, hysteresis_bytes=0)
+        # The plain reference: no cool-down, no hysteresis, and no parking (it remembers nothing).
+        settings = replace(settings, cooldown_seconds=0, cooldown_max_seconds=0, hysteresis_bytes=0, park=None)
         config = replace(config, settings=settings, exporter=ExporterModel())
     return Simulation(residents_only, config).simulate()

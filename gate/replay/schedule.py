@@ -1,8 +1,9 @@
 """The schedule: which gate commands run at each second, as the chart deploys them. The
 CronJobs on their schedules in the time zone (DST included; each fire is a Job pod), the
 controller's `tick` every interval at any hour, and while the TTS pod's containers run, its
-sidecar's `guard` every interval from their start. `seed` runs the seed stack's CronJobs;
-`reactive` runs preflight or guard every 15 s and nothing else."""
+sidecar's guard every interval from their start (`watch`: `guard --watch`, which may park).
+`seed` runs the seed stack's CronJobs; `reactive` runs preflight or guard every 15 s and nothing
+else."""
 
 from __future__ import annotations
 
@@ -49,16 +50,19 @@ class Schedule:
     def commands_at(self, t: int, replicas: int, life: Life | None) -> list[str]:
         """The commands at t, in the order one second runs them, given the Deployment's replicas
         and the pod it wants (for the sidecar's timing)."""
-        commands = list(self.crons.get(t, ()))
+        commands = []
         controller = self.schedules.controller_interval_seconds
         if self.policy == "gate" and controller and t % controller == 0:
             commands.append("tick")
+        # A CronJob's run begins once its Job's pod has started, seconds after its schedule: the
+        # loops, already running, act first in the same second.
+        commands += self.crons.get(t, ())
         if self.policy == "reactive" and t % REACTIVE_INTERVAL_SECONDS == 0:
             commands.append("guard" if replicas else "preflight")
         interval = self.schedules.sidecar_interval_seconds
         running = self.policy == "gate" and interval and life is not None and life.running(t, self.pod)
         if running and (t - life.up - self.pod.start_seconds) % interval == 0:  # type: ignore[union-attr]
-            commands.insert(0, "guard")  # the sidecar acts before the CronJobs of the same second
+            commands.insert(0, "watch")  # the sidecar acts first too
         return commands
 
 

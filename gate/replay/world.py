@@ -1,17 +1,17 @@
-"""The simulated world: the TTS pod the gate scales (each life from desired 1 to scaled to 0),
-the exporter as the owner's behaves (its label lag, its HELP/TYPE-only answers, a device-level
-source beside it or dcgm alone) and the demand probe over a queue trace. It answers what a
-command at t would read, and is scaled through `SimulatedPod`, the cycle's target; it decides
-nothing."""
+"""The simulated world: the TTS pod the gate scales (each life from desired 1 to scaled to 0, and
+the parks within it), the exporter as the owner's behaves (its label lag, its HELP/TYPE-only
+answers, a device-level source beside it or dcgm alone) and the demand probe over a queue trace.
+It answers what a command at t would read, and is scaled, parked and unparked through
+`SimulatedPod`, the cycle's target; it decides nothing."""
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gate import policy
 from gate.cycle import Scale
-from gate.policy import Blind, Demand, PodUsage, Reading, Settings
+from gate.policy import Blind, Demand, ParkReport, PodUsage, Reading, ServerState, Settings
 from gate.replay.clock import instant
 from gate.sources import EXPORTERS
 from gate.trace import Trace
@@ -29,6 +29,12 @@ class PodModel:
     start_seconds: float = 45
     load_seconds: float = 60
     release_seconds: float = 5
+    # Parked: what the server keeps on the card, and how long a park (asked to the model off the
+    # card; the card's memory is the peak's until then) and an unpark (asked to serving; counted
+    # at the peak from the moment it is asked) take.
+    residue_bytes: int = 0
+    park_seconds: float = 3
+    unpark_seconds: float = 5
 
 
 @dataclass(frozen=True)
@@ -60,17 +66,49 @@ class ExporterModel:
 
 
 @dataclass
+class Park:
+    """A park within a life: asked at `start`, its unpark asked at `end` (None: parked still)."""
+
+    start: int
+    end: int | None = None
+
+
+@dataclass
 class Life:
     """One TTS pod: desired 1 at `up` (epoch seconds), 0 at `down` (None: still desired)."""
 
     up: int
     down: int | None = None
+    parks: list[Park] = field(default_factory=list)
 
     def holds(self, t: int, pod: PodModel) -> bool:
         return self.up + pod.start_seconds <= t and (self.down is None or t < self.down + pod.release_seconds)
 
     def bakes(self, t: int, pod: PodModel) -> bool:
-        return self.up + pod.start_seconds + pod.load_seconds <= t and (self.down is None or t < self.down)
+        return self.segment(t, pod) is not None
+
+    def segment(self, t: int, pod: PodModel) -> int | None:
+        """Which stretch of serving (0 before the first park, then one per unpark) bakes at t;
+        None: not baking (starting, loading, parking, parked, unparking, or gone)."""
+        if not (self.up + pod.start_seconds + pod.load_seconds <= t and (self.down is None or t < self.down)):
+            return None
+        for index, park in enumerate(self.parks):
+            if park.start <= t and (park.end is None or t < park.end + pod.unpark_seconds):
+                return None
+            if t < park.start:
+                return index
+        return len(self.parks)
+
+    def parked(self, t: int, pod: PodModel) -> bool:
+        """The model off the card at t: a park finished and not yet unparked, while it holds."""
+        if not self.holds(t, pod):
+            return False
+        return any(park.start + pod.park_seconds <= t and (park.end is None or t < park.end) for park in self.parks)
+
+    def memory(self, t: int, pod: PodModel) -> int:
+        if not self.holds(t, pod):
+            return 0
+        return pod.residue_bytes if self.parked(t, pod) else pod.peak_bytes
 
     def running(self, t: int, pod: PodModel) -> bool:
         """The containers (the sidecar among them) are up."""
@@ -108,10 +146,25 @@ class World:
             self.life.down = t
 
     def own_bytes(self, t: int) -> int:
-        return own_bytes(self.lives, self.pod, t)
+        """The pod's memory at the second the simulation is at: the last two lives (one going,
+        the next starting) are the only ones that can hold it."""
+        return own_bytes(self.lives[-2:], self.pod, t)
+
+    def baking(self, t: int) -> tuple[int, int] | None:
+        """(life, stretch of serving) that bakes at t; None: nothing bakes."""
+        first = max(0, len(self.lives) - 2)
+        for index, life in enumerate(self.lives[first:], start=first):
+            segment = life.segment(t, self.pod)
+            if segment is not None:
+                return index, segment
+        return None
 
     def bakes(self, t: int) -> bool:
-        return any(life.bakes(t, self.pod) for life in self.lives[-2:])
+        return self.baking(t) is not None
+
+    def parked(self, t: int) -> bool:
+        """The pod holds only its parked residue at t."""
+        return any(life.parked(t, self.pod) for life in self.lives[-2:])
 
     def observe(self, t: int) -> Reading | Blind:
         """What a scrape at t returns: the trace's snapshot plus the simulated pod's own memory,
@@ -134,7 +187,7 @@ class World:
         if own_bytes and started is not None and t < started + exporter.label_lag_seconds:
             # The exporter's pod cache does not know the new container yet: `unknown` labels.
             return Reading(pods=snapshot.pods, unattributed_bytes=own_bytes, sampled_at=snapshot.time, device=device)
-        own = (self.own_pod,) if own_bytes else ()
+        own = (replace(self.own_pod, used_bytes=own_bytes),) if own_bytes else ()
         return Reading(pods=snapshot.pods + own, sampled_at=snapshot.time, device=device)
 
     def queued(self, t: int) -> int | None:
@@ -159,7 +212,9 @@ class SimulatedPod:
     """The replay's target (`cycle.Target`): the server's Deployment as the world holds it. Its
     replicas are whether a life is wanted, its generation moves with every change of replicas
     (as the API server's does), a scale at the current second (`now`) begins or ends a life, and
-    its Events are kept in order."""
+    its Events are kept in order. Its control port parks and unparks the current life as the
+    server's does (a park asked twice is one park) in the pod model's time; one that takes longer
+    than the gate's bound (park.timeout) fails and leaves the model where it was."""
 
     def __init__(self, world: World):
         self.world = world
@@ -167,6 +222,43 @@ class SimulatedPod:
         self.replicas = 1 if world.life is not None else 0
         self.generation = 1
         self.events: list[tuple[int, str]] = []
+
+    def _bound(self, op: str, seconds: float) -> None:
+        park = self.world.settings.park
+        if park is not None and seconds > park.timeout_seconds:
+            raise TimeoutError(f"no {op} answer within {park.timeout_seconds:g}s")
+
+    def park(self) -> ParkReport:
+        life = self.world.life
+        if life is None:
+            raise ConnectionRefusedError("no server pod")
+        if life.parks and life.parks[-1].end is None:
+            return ParkReport(0.0, already=True)
+        self._bound("park", self.world.pod.park_seconds)
+        life.parks.append(Park(self.now))
+        return ParkReport(self.world.pod.park_seconds)
+
+    def unpark(self) -> ParkReport:
+        life = self.world.life
+        if life is None:
+            raise ConnectionRefusedError("no server pod")
+        if not life.parks or life.parks[-1].end is not None:
+            return ParkReport(0.0, already=True)
+        self._bound("unpark", self.world.pod.unpark_seconds)
+        life.parks[-1].end = self.now
+        return ParkReport(self.world.pod.unpark_seconds)
+
+    def server_state(self) -> ServerState:
+        life, pod, t = self.world.life, self.world.pod, self.now
+        if life is None:
+            return ServerState(None, problem="no server pod")
+        last = life.parks[-1] if life.parks else None
+        if last is not None and last.end is None:
+            done = last.start + pod.park_seconds
+            return ServerState("parked" if t >= done else "parking", since=instant(done if t >= done else last.start))
+        if last is not None and t < last.end + pod.unpark_seconds:  # type: ignore[operator]
+            return ServerState("unparking", since=instant(last.end))  # type: ignore[arg-type]
+        return ServerState("serving", since=instant(life.up))
 
     def read(self) -> Scale:
         return Scale(self.replicas, self.generation)
@@ -183,5 +275,6 @@ class SimulatedPod:
 
 
 def own_bytes(lives: list[Life], pod: PodModel, t: int) -> int:
-    """The simulated pod's memory at t: its peak while any life holds the card."""
-    return pod.peak_bytes if any(life.holds(t, pod) for life in lives) else 0
+    """The simulated pod's memory at t: its peak while a life holds the card, its residue while
+    that life is parked (a life going and the next starting: the larger)."""
+    return max((life.memory(t, pod) for life in lives), default=0)

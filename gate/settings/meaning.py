@@ -405,4 +405,12 @@ def policy_settings(parsed: Mapping[str, Any], namespace: str, deployment: str) 
         entry_margin_seconds=parsed["entryMargin"],
         demand=demand,
         enabled=parsed["enabled"],
+        park=policy.ParkSettings(
+            residue_bytes=parsed["park.residue"],
+            max_parked_seconds=parsed["park.maxParked"],
+            timeout_seconds=parsed["park.timeout"],
+            cooldown_seconds=parsed["park.cooldown"],
+        )
+        if parsed["park.enabled"]
+        else None,
     )

@@ -3,6 +3,8 @@
 A source reads one exporter (or a Prometheus server) and returns a `policy.Reading`, or raises
 `SourceError` with a one-line reason; the caller turns that into `policy.Blind`. Each module
 keeps parsing (`parse`, pure, over the text it would fetch) apart from fetching (`read`).
+Beside them, `control`: the server's own control port (park, unpark, state), over the same
+bounded HTTP (`scrape.exchange`); not an exporter, so not in `EXPORTERS`.
 
 A gate watches one card, (node, device) (`Card`): every source keeps only the series of that
 card, by the labels its exporter writes (`gate.sources.card`), and an exporter whose answers

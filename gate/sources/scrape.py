@@ -90,22 +90,43 @@ def fetch(
     else, never takes longer than `timeout_seconds` (plus the time to notice it ran out), or than
     what is left of `budget` (a read's deadline, shared by its steps). `connect_to`: the address
     to connect to instead of the URL's host (its Host header and TLS name stay the URL's)."""
+    if params:
+        url += ("&" if urlsplit(url).query else "?") + urlencode(params)
+    status, reason, body = exchange("GET", url, timeout_seconds, max_bytes, ok=(200,), budget=budget, connect_to=connect_to)
+    return body
+
+
+def exchange(
+    method: str,
+    url: str,
+    timeout_seconds: float,
+    max_bytes: int,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    what: str = "metrics",
+    ok: tuple[int, ...] | None = None,
+    budget: Budget | None = None,
+    connect_to: tuple[str, int] | None = None,
+) -> tuple[int, str, bytes]:
+    """One HTTP request within one deadline: (status, reason, body), or SourceError naming
+    `what` and the host (a status outside `ok`, when given, is one too, before its body is read).
+    Never raises anything else; never takes longer than `timeout_seconds` (plus the time to
+    notice it ran out), or than what is left of `budget`. `connect_to`: as `fetch`'s."""
     host = host_of(url)
+    label = f"{what} from {host}"
     deadline = budget.at if budget is not None else time.monotonic() + timeout_seconds
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SourceError(f"metrics from {host}: {url!r} is not an http:// or https:// URL")
+        raise SourceError(f"{label}: {url!r} is not an http:// or https:// URL")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
-        raise SourceError(f"metrics from {host}: {url!r} has no valid port") from exc
+        raise SourceError(f"{label}: {url!r} has no valid port") from exc
     target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-    if params:
-        target += ("&" if parts.query else "?") + urlencode(params)
     if time.monotonic() >= deadline:
-        raise SourceError(f"metrics from {host}: no complete answer within {timeout_seconds:g}s")
+        raise SourceError(f"{label}: no complete answer within {timeout_seconds:g}s")
     connect_host, connect_port = connect_to or (parts.hostname, port)
-    sock = _connect(connect_host, connect_port, deadline, host, timeout_seconds)
+    sock = _connect(connect_host, connect_port, deadline, label, timeout_seconds)
     cutoff = Deadline(deadline - time.monotonic())
     phase = "connection"
     answer: http.client.HTTPResponse | None = None
@@ -118,37 +139,40 @@ def fetch(
                 cutoff.watch(sock)
             connection = http.client.HTTPConnection(parts.hostname, port, timeout=cutoff.remaining())
             connection.sock = sock
-            connection.putrequest("GET", target, skip_accept_encoding=True)
-            for name, value in (("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Accept-Encoding", "identity"), ("Connection", "close")):
+            connection.putrequest(method, target, skip_accept_encoding=True)
+            sent = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity", "Connection": "close", **(headers or {})}
+            if body is not None:
+                sent["Content-Length"] = str(len(body))
+            for name, value in sent.items():
                 connection.putheader(name, value)
-            connection.endheaders()
+            connection.endheaders(body)
             phase = "answer"
             answer = connection.getresponse()
-            if answer.status != 200:
-                raise SourceError(f"metrics from {host}: HTTP {answer.status} {answer.reason or ''}".rstrip())
+            if ok is not None and answer.status not in ok:
+                raise SourceError(f"{label}: HTTP {answer.status} {answer.reason or ''}".rstrip())
             phase = "complete answer"
-            body = bytearray()
+            received = bytearray()
             while chunk := answer.read(_CHUNK):
-                body.extend(chunk)
-                if len(body) > max_bytes:
-                    raise SourceError(f"metrics from {host}: answer larger than {max_bytes} bytes, refused")
+                received.extend(chunk)
+                if len(received) > max_bytes:
+                    raise SourceError(f"{label}: answer larger than {max_bytes} bytes, refused")
     except SourceError:
         raise
     except Exception as exc:  # whatever the transport raises: a reset, a broken chunk, TLS, a cut socket
         if cutoff.expired():
-            raise SourceError(f"metrics from {host}: no {phase} within {timeout_seconds:g}s") from exc
-        raise SourceError(f"metrics from {host}: {_root_cause(exc)}") from exc
+            raise SourceError(f"{label}: no {phase} within {timeout_seconds:g}s") from exc
+        raise SourceError(f"{label}: {_root_cause(exc)}") from exc
     finally:
         if answer is not None:
             answer.close()
         sock.close()
     if cutoff.fired:  # the body ended because the socket was shut down: it may be cut short
-        raise SourceError(f"metrics from {host}: no complete answer within {timeout_seconds:g}s")
-    return bytes(body)
+        raise SourceError(f"{label}: no complete answer within {timeout_seconds:g}s")
+    return answer.status, answer.reason or "", bytes(received)
 
 
-def _connect(hostname: str, port: int, deadline: float, host: str, timeout_seconds: float) -> socket.socket:
-    """A connected socket within the deadline, or SourceError."""
+def _connect(hostname: str, port: int, deadline: float, label: str, timeout_seconds: float) -> socket.socket:
+    """A connected socket within the deadline, or SourceError (`label`: what, from which host)."""
     resolved: list[object] = []
 
     def resolve() -> None:
@@ -161,9 +185,9 @@ def _connect(hostname: str, port: int, deadline: float, host: str, timeout_secon
     resolver.start()
     resolver.join(max(0.0, deadline - time.monotonic()))
     if not resolved:
-        raise SourceError(f"metrics from {host}: no connection within {timeout_seconds:g}s (name lookup)")
+        raise SourceError(f"{label}: no connection within {timeout_seconds:g}s (name lookup)")
     if isinstance(resolved[0], BaseException):
-        raise SourceError(f"metrics from {host}: cannot connect ({_root_cause(resolved[0])})") from resolved[0]
+        raise SourceError(f"{label}: cannot connect ({_root_cause(resolved[0])})") from resolved[0]
     error: BaseException | None = None
     for family, kind, proto, _, address in resolved[0]:  # type: ignore[union-attr]
         remaining = deadline - time.monotonic()
@@ -178,8 +202,8 @@ def _connect(hostname: str, port: int, deadline: float, host: str, timeout_secon
             sock.close()
             error = exc
     if error is None or isinstance(error, TimeoutError) or time.monotonic() >= deadline:
-        raise SourceError(f"metrics from {host}: no connection within {timeout_seconds:g}s") from error
-    raise SourceError(f"metrics from {host}: cannot connect ({_root_cause(error)})") from error
+        raise SourceError(f"{label}: no connection within {timeout_seconds:g}s") from error
+    raise SourceError(f"{label}: cannot connect ({_root_cause(error)})") from error
 
 
 def _root_cause(exc: BaseException) -> str:
