@@ -182,7 +182,11 @@ def test_the_summary_agrees_with_the_actions_file(tmp_path):
 
 
 # The sample nights' runs, once for the module: the targets' tests and the design document's
-# tables read the same results (each run replays every night in every shape).
+# tables read the same results (each run replays every night in every shape). One xdist worker
+# runs every test that reads them, so they are computed once in a parallel run too.
+BENCHMARK = pytest.mark.xdist_group("benchmark")
+
+
 @pytest.fixture(scope="module")
 def shapes_rows() -> list[bench.Row]:
     return bench.run(bench.NIGHTS)
@@ -198,6 +202,7 @@ def demand_rows() -> list[bench.DemandRow]:
     return bench.run_demand(bench.DEMAND_NIGHTS)
 
 
+@BENCHMARK
 def test_the_benchmark_targets_hold_on_the_sample_nights(shapes_rows):
     rows = shapes_rows
     assert {r.name for r in rows} == {
@@ -215,6 +220,7 @@ def test_the_benchmark_targets_hold_on_the_sample_nights(shapes_rows):
     assert failed == []
 
 
+@BENCHMARK
 def test_the_benchmark_targets_hold_with_parking(shapes_rows):
     """gate replay --park beats the plain gate on every night with a wake, never stays parked
     outside the parked rule past its reaction, and never breaches more."""
@@ -222,12 +228,14 @@ def test_the_benchmark_targets_hold_with_parking(shapes_rows):
     assert sum(1 for r in shapes_rows if r.gate.wakes) >= 10
 
 
+@BENCHMARK
 def test_the_benchmark_targets_hold_for_demand(demand_rows):
     rows = demand_rows
     assert {r.name for r in rows} == {"quiet", "mid-window-wake", "busy"}
     assert [text for text, ok in bench.demand_verdicts(rows) if not ok] == []
 
 
+@BENCHMARK
 def test_the_benchmark_targets_hold_with_the_exporters_other_faces(exporter_rows):
     rows = exporter_rows
     assert [text for text, ok in bench.exporter_verdicts(rows) if not ok] == []
@@ -235,6 +243,7 @@ def test_the_benchmark_targets_hold_with_the_exporters_other_faces(exporter_rows
     assert all(r.modes["no grace"].entries > 20 and r.modes["no grace"].bake_seconds == 0 for r in rows)
 
 
+@BENCHMARK
 def test_docs_design_md_holds_the_benchmarks_tables(shapes_rows, exporter_rows, demand_rows):
     text = bench.DESIGN.read_text()
     assert bench.with_tables(text, bench.doc_tables(shapes_rows, exporter_rows, demand_rows)) == text, "run: make bench-doc"
