@@ -151,7 +151,7 @@ def control(
     never acts by itself, and never raises. Returns the options in use at the end (`refused`:
     still blind). With `control_port`, the loop parks (and, the controller's, unparks)."""
     interval_seconds = options.parsed[interval_key]
-    metrics = WatchMetrics()
+    metrics = WatchMetrics(deployment=options.settings.deployment)
     metrics.record_config(options.watch.applied if options.watch else None, valid=options.refused is None)
     liveness = Liveness(interval_seconds)
     source, device, kube, demand = options.source(), options.device_source(), options.kube(), options.demand_probe()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from importlib import import_module
 from pathlib import Path
 
+from gate.defaults import DEPLOYMENT
 from gate.policy import PodUsage
 from gate.sources import ANY_CARD, Card, SourceConfig, exporter
 from gate.sources.prometheus import read_card_range, read_range
@@ -38,12 +39,16 @@ class PrometheusRange:
     node_label: str = "node"
 
 
-def default_replicas_query(namespace: str) -> str:
-    """The gate's own record of the server's replicas, as the controller's metrics port serves it."""
-    return f'max(gate_replicas{{namespace="{namespace}"}})'
+def default_replicas_query(namespace: str, deployment: str) -> str:
+    """The gate's own record of the server's replicas, as its metrics port serves it: that gate's
+    alone (`deployment`, the label each gate's series carry), never another card's or release's in
+    the namespace."""
+    return f'max(gate_replicas{{namespace="{namespace}",deployment="{deployment}"}})'
 
 
-def load_traces(paths: list[Path] | None, prometheus: PrometheusRange, card: Card = ANY_CARD, namespace: str = "tts") -> list[Trace]:
+def load_traces(
+    paths: list[Path] | None, prometheus: PrometheusRange, card: Card = ANY_CARD, namespace: str = "tts", deployment: str = DEPLOYMENT
+) -> list[Trace]:
     """The traces: one per file, or one from the Prometheus range; never both."""
     if prometheus.url:
         if paths:
@@ -69,7 +74,11 @@ def load_traces(paths: list[Path] | None, prometheus: PrometheusRange, card: Car
             rows, up = read_range(config, begin, finish, step)
             return [from_scrapes(rows, up, name)]
         used_query, processes_query = import_module(f"gate.sources.{source.module}").range_queries(card, prometheus.node_label)
-        queries = (prometheus.query or used_query, processes_query, prometheus.replicas_query or default_replicas_query(namespace))
+        queries = (
+            prometheus.query or used_query,
+            processes_query,
+            prometheus.replicas_query or default_replicas_query(namespace, deployment),
+        )
         used, processes, replicas = read_card_range(replace(config, query=None), queries, begin, finish, step)
         rows = {when: [PodUsage("", "", value)] for when, value in used.items()}
         return [from_scrapes(rows, set(used), name, processes, replicas, (card.node or "any", card.device or "any"))]

@@ -3,7 +3,11 @@ its metrics port: the card as the gate sees it, its decisions, and when its loop
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from gate.cycle import Outcome, parked_after
 from gate.policy import OVER_BUDGET_YIELDS, PARK_FAILURES, Reason, Settings, over_budget_tonight, paused_by
@@ -13,10 +17,31 @@ from gate.policy import OVER_BUDGET_YIELDS, PARK_FAILURES, Reason, Settings, ove
 PARK_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 8, 12, 15, 20, 30, 60)
 
 
+class Labelled(Collector):
+    """Every family of `inner`, each sample with `labels` added."""
+
+    def __init__(self, inner: CollectorRegistry, labels: Mapping[str, str]):
+        self.inner, self.labels = inner, dict(labels)
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.inner.collect():
+            labelled = Metric(family.name, family.documentation, family.type, family.unit)
+            labelled.samples = [sample._replace(labels={**sample.labels, **self.labels}) for sample in family.samples]
+            yield labelled
+
+
 class WatchMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None):
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
+    """`registry` is what the metrics port serves. With `deployment`, every series carries
+    `deployment="<name>"`, the Deployment the gate scales: several gates in one namespace (cards,
+    releases) stay apart in the alerts and the dashboard, and a gate's controller and sidecar
+    (one gate, two processes) share it."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, deployment: str | None = None):
+        r = registry or CollectorRegistry()
+        self.registry = r
+        if deployment is not None:
+            self.registry = CollectorRegistry(auto_describe=False)
+            self.registry.register(Labelled(r, {"deployment": deployment}))
         self.resident_bytes = Gauge("gate_resident_bytes", "GPU memory used by resident tenants (not the TTS pod).", registry=r)
         self.own_bytes = Gauge("gate_own_bytes", "GPU memory used by the TTS Deployment's own pods.", registry=r)
         self.free_bytes = Gauge("gate_free_bytes", "Total minus residents: what the card offers the TTS pod.", registry=r)

@@ -204,16 +204,27 @@ class FakeKubeAPI(LoopbackServer):
         }
 
     def add_service(
-        self, namespace: str, name: str, port: int, endpoints: list[tuple[str, str, int, str, bool]], port_name: str = "metrics"
+        self,
+        namespace: str,
+        name: str,
+        port: int,
+        endpoints: list[tuple[str, str, int, str, bool]],
+        port_name: str = "metrics",
+        more_ports: dict[str, int] | None = None,
     ) -> None:
         """A Service on `port` and its EndpointSlices: `endpoints` are (node, address, target port,
         pod, ready), one per DaemonSet pod; pods on different target ports (loopback doubles) get
-        a slice each, as the controller groups endpoints by their port set."""
+        a slice each, as the controller groups endpoints by their port set. `more_ports` (name ->
+        port, the target the same) are the Service's other ports, in every slice too."""
+        others = [{"name": n, "port": p, "protocol": "TCP", "targetPort": p} for n, p in (more_ports or {}).items()]
         self.services[(namespace, name)] = {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": name, "namespace": namespace, "resourceVersion": self._next_rv()},
-            "spec": {"ports": [{"name": port_name, "port": port, "protocol": "TCP", "targetPort": port_name}], "type": "ClusterIP"},
+            "spec": {
+                "ports": [{"name": port_name, "port": port, "protocol": "TCP", "targetPort": port_name}, *others],
+                "type": "ClusterIP",
+            },
         }
         by_port: dict[int, list[dict[str, Any]]] = {}
         for node, address, target, pod, ready in endpoints:
@@ -239,7 +250,10 @@ class FakeKubeAPI(LoopbackServer):
                     "resourceVersion": self._next_rv(),
                 },
                 "addressType": "IPv4",
-                "ports": [{"name": port_name, "port": target, "protocol": "TCP"}],
+                "ports": [
+                    {"name": port_name, "port": target, "protocol": "TCP"},
+                    *({k: o[k] for k in ("name", "port", "protocol")} for o in others),
+                ],
                 "endpoints": listed,
             }
             for n, (target, listed) in enumerate(sorted(by_port.items()))

@@ -166,3 +166,79 @@ def test_the_gauge_the_over_budget_alert_reads_follows_the_gates_state():
     assert gauge(barred, policy.decide_down(barred)) == "0.0"
     # With no window, 12 hours after the last over-budget yield the night is over.
     assert gauge(barred, policy.Decision("tick", policy.Reason.COOLING_DOWN, "x"), night + timedelta(hours=12)) == "0.0"
+
+
+def card_b_fires(series: str, values: tuple[str, str], alert: tuple[str, str, str], annotations: dict[str, str]) -> dict:
+    """A promtool test: `series` from card node-a's gate and node-b's (their values), and at
+    eval time the alert (name, severity) firing for node-b alone, labelled with its Deployment."""
+    eval_time, name, severity = alert
+    return {
+        "interval": "2m",
+        "input_series": [
+            {"series": f'{series}{{namespace="tts",deployment="tts-{card}",pod="tts-{card}-5c8d7f9b6-q4w2n"}}', "values": value}
+            for card, value in zip(("node-a", "node-b"), values, strict=True)
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": eval_time,
+                "alertname": name,
+                "exp_alerts": [
+                    {"exp_labels": {"severity": severity, "namespace": "tts", "deployment": "tts-node-b"}, "exp_annotations": annotations}
+                ],
+            }
+        ],
+    }
+
+
+def test_each_cards_gate_alerts_alone_and_says_which(tmp_path):
+    """Two cards' gates in one namespace: card b's blind gate fires card b's alert, labelled with its
+    Deployment, and card a's stays quiet (a sum over the namespace would fire both, or neither);
+    so do card b's two failed parks tonight against card a's one."""
+    values = {**UNIT_TEST_VALUES, "cards": {"node-a": {"node": "gpu-node-a"}, "node-b": {"node": "gpu-node-b"}}}
+    rule_text = rule_file(values)
+    assert [g["name"] for g in yaml.safe_load(rule_text)["groups"]] == ["tts-gate-node-a", "tts-gate-node-b", "tts-server"]
+    (tmp_path / "alerts.yml").write_text(rule_text)
+    blind = card_b_fires(
+        "gate_blind",
+        ("0x10", "1x10"),
+        ("13m", "TTSGateBlind", "warning"),
+        {
+            "summary": "The tts gate has been blind for 10 minutes",
+            "description": "Its last observations of the card could not be read or trusted, "
+            "so it cannot tell whether residents need the memory.",
+            "runbook": "Check the metrics source the gate reads (gate.metricsUrl; for gpu-pod-exporter, "
+            "that nvidia-smi works on the node): kubectl -n tts logs deploy/tts-node-b -c gate",
+        },
+    )
+    failing = card_b_fires(
+        "gate_park_failures_tonight",
+        ("1x10", "2x10"),
+        ("10m", "TTSGateParksFailing", "warning"),
+        {
+            "summary": "Parking the TTS server keeps failing: 2 failed parks or unparks tonight",
+            "description": "Each failure (refused, failed, past gate.park.timeout, unreachable, a residue past "
+            "gate.park.residue, a parked server that lost its state) scaled the server to 0 as a plain yield "
+            "does, so the residents were served; but every return costs a pod start and a model load again.",
+            "runbook": "kubectl -n tts get events --field-selector reason=YieldParkFailed (and YieldResidue) "
+            "names each failure; the server's side: kubectl -n tts logs deploy/tts-node-b -c server | grep "
+            "tts_layer. Turn parking off meanwhile: --set gate.park.enabled=false",
+        },
+    )
+    (tmp_path / "cards_test.yaml").write_text(
+        yaml.safe_dump({"rule_files": ["alerts.yml"], "evaluation_interval": "1m", "tests": [blind, failing]})
+    )
+    result = promtool("test", "rules", "cards_test.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_gate_series_a_cards_alerts_read_is_its_own_gates():
+    """Each card's group reads the gate's series (the park failures and a try's end included) with
+    its own Deployment's matcher, every one of them: a selector without it would read every gate
+    of the namespace."""
+    values = {**UNIT_TEST_VALUES, "cards": {"node-a": {"node": "gpu-node-a"}, "node-b": {"node": "gpu-node-b"}}}
+    groups = {g["name"]: g["rules"] for g in yaml.safe_load(rule_file(values))["groups"]}
+    for card in ("node-a", "node-b"):
+        exprs = "\n".join(rule["expr"] for rule in groups[f"tts-gate-{card}"])
+        selectors = re.findall(r"\b(gate_[a-z_]+)\{([^}]*)\}", exprs)
+        assert {"gate_park_failures_tonight", "gate_try_until_timestamp_seconds"} <= {name for name, _ in selectors}
+        assert [(name, m) for name, m in selectors if f'deployment="tts-{card}"' not in m] == []

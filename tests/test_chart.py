@@ -181,10 +181,11 @@ def test_an_inline_nfs_volume_is_the_one_restricted_exception():
     assert violations(pod_spec(deployment)) == ["volume data is of a restricted type ['nfs']"]
 
 
-def test_rbac_has_no_wildcards_no_secrets_and_no_cluster_scope():
-    objects = documents(render(scenario_values(CHART / "ci" / "everything-values.yaml")))
+@pytest.mark.parametrize("scenario", ["everything-values.yaml", "two-cards-values.yaml"])
+def test_rbac_has_no_wildcards_no_secrets_and_no_cluster_scope(scenario):
+    objects = documents(render(scenario_values(CHART / "ci" / scenario)))
     assert not by_kind(objects, "ClusterRole") and not by_kind(objects, "ClusterRoleBinding")
-    for rule in one(objects, "Role")["rules"]:
+    for rule in [rule for role in by_kind(objects, "Role") for rule in role["rules"]]:
         for field in ("apiGroups", "resources", "verbs", "resourceNames"):
             assert "*" not in rule.get(field, [])
         assert "secrets" not in rule["resources"]
@@ -194,9 +195,9 @@ def test_rbac_has_no_wildcards_no_secrets_and_no_cluster_scope():
 def test_no_gate_credential_can_change_the_server_pod_template(scenario):
     """Only the scale subresource is writable: patch or update on `deployments` itself could
     rewrite the GPU workload's image, command or volumes."""
-    role = one(documents(render(scenario_values(scenario))), "Role")
+    roles = by_kind(documents(render(scenario_values(scenario))), "Role")
     writes = {"create", "update", "patch", "delete", "deletecollection", "*"}
-    for rule in role["rules"]:
+    for rule in [rule for role in roles for rule in role["rules"]]:
         if "apps" in rule["apiGroups"] and "deployments" in rule["resources"]:
             assert not writes & set(rule["verbs"]), rule
         if set(rule["verbs"]) & writes:
@@ -206,9 +207,12 @@ def test_no_gate_credential_can_change_the_server_pod_template(scenario):
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
 def test_only_the_server_pod_joins_the_server_service(scenario):
     """The gate's pods (controller, CronJobs, test) never carry the Service's selector: the seed's
-    Job pods that did lingered as NotReady endpoints."""
+    Job pods that did lingered as NotReady endpoints. With cards, every card's server does, and
+    only they: one Service for the clients (each card's control Service, component
+    server-control, selects its own server alone: tests/test_chart_cards.py)."""
     objects = documents(render(scenario_values(scenario)))
-    selector = one(objects, "Service")["spec"]["selector"]
+    [service] = [s for s in by_kind(objects, "Service") if s["metadata"]["labels"]["app.kubernetes.io/component"] == "server"]
+    selector = service["spec"]["selector"]
     joined = []
     for obj in objects:
         spec = pod_spec(obj)
@@ -218,7 +222,11 @@ def test_only_the_server_pod_joins_the_server_service(scenario):
         labels = template["metadata"]["labels"]
         if all(labels.get(k) == v for k, v in selector.items()):
             joined.append(obj["metadata"]["name"])
-    assert joined == ["chatterbox-tts"]
+    servers = [
+        d["metadata"]["name"] for d in by_kind(objects, "Deployment") if d["metadata"]["labels"]["app.kubernetes.io/component"] == "server"
+    ]
+    cards = scenario_values(scenario).get("cards") or {}
+    assert joined == servers == ([f"tts-{name}" for name in sorted(cards)] if cards else ["chatterbox-tts"])
 
 
 # -- the schema refuses bad values, naming the key -------------------------------------------------

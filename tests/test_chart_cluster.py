@@ -44,11 +44,11 @@ def named(kind: str, name: str, **metadata: Any) -> dict[str, Any]:
     return {"kind": kind, "metadata": {"name": name, **metadata}}
 
 
-def server(release: str, replicas: int) -> dict[str, Any]:
+def server(release: str, replicas: int, name: str = "chatterbox-tts") -> dict[str, Any]:
     annotations = {"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": "tts"}
     return {
         "kind": "Deployment",
-        "metadata": {"name": "chatterbox-tts", "namespace": "tts", "annotations": annotations},
+        "metadata": {"name": name, "namespace": "tts", "annotations": annotations},
         "spec": {"replicas": replicas},
     }
 
@@ -222,6 +222,41 @@ def test_an_upgrade_keeps_the_replicas_the_gate_set(scratch, replicas):
     (a fixed 0 would evict a bake in progress; see server-deployment.yaml)."""
     rendered = install(scratch, [*SEED_CLUSTER, server("tts", replicas)], upgrade=True)
     assert one(documents(rendered), "Deployment", "chatterbox-tts")["spec"]["replicas"] == replicas
+
+
+def test_cards_install_on_the_seeds_cluster_and_an_upgrade_keeps_each_cards_replicas(scratch):
+    """Each card's server renders its own live count: card a holds its card, card b does not."""
+    values = yaml.safe_load((CHART / "ci" / "two-cards-values.yaml").read_text())
+    rendered = install(scratch, SEED_CLUSTER, values)
+    assert "NOT CHECKED" not in rendered["tts/templates/NOTES.txt"]
+    cluster = [*SEED_CLUSTER, server("tts", 1, "tts-node-a"), server("tts", 0, "tts-node-b")]
+    objects = documents(install(scratch, cluster, values, upgrade=True))
+    assert [one(objects, "Deployment", f"tts-{card}")["spec"]["replicas"] for card in ("node-a", "node-b")] == [1, 0]
+
+
+def test_a_cards_deployment_another_release_owns_is_refused_naming_the_card(scratch):
+    values = yaml.safe_load((CHART / "ci" / "two-cards-values.yaml").read_text())
+    assert refusal(scratch, [*SEED_CLUSTER, server("tts-other", 0, "tts-node-b")], values) == (
+        'cards.node-b: Deployment "tts-node-b" in namespace tts belongs to release "tts-other"; '
+        "rename the card, or install this release under another name"
+    )
+
+
+def test_cards_on_several_nodes_refuse_an_existing_claim_only_one_node_can_mount(scratch):
+    values = {
+        **yaml.safe_load((CHART / "ci" / "two-cards-values.yaml").read_text()),
+        "persistence": {"type": "existingClaim", "existingClaim": "chatterbox-data"},
+    }
+
+    def claim(*modes: str) -> dict[str, Any]:
+        return {**named("PersistentVolumeClaim", "chatterbox-data", namespace="tts"), "spec": {"accessModes": list(modes)}}
+
+    assert refusal(scratch, [*SEED_CLUSTER, claim("ReadWriteOnce")], values) == (
+        'persistence.existingClaim: PersistentVolumeClaim "chatterbox-data" is ReadWriteOnce, not ReadWriteMany, so the cards\' '
+        "servers on nodes gpu-node-a, gpu-node-b cannot all mount it; give it ReadWriteMany, or write persistence.type: pvc "
+        "with accessModes [ReadWriteOnce] (a claim per card)"
+    )
+    install(scratch, [*SEED_CLUSTER, claim("ReadWriteMany")], values)
 
 
 def test_offline_nothing_is_checked_and_notes_say_what(scratch):

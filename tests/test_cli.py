@@ -308,12 +308,12 @@ def test_watch_yields_serves_metrics_and_stops_cleanly_on_sigterm(env, kubeapi, 
         for _ in range(100):
             try:
                 metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
-                if 'gate_decisions_total{command="guard",reason="holding"}' in metrics:
+                if 'gate_decisions_total{command="guard",deployment="chatterbox-tts",reason="holding"}' in metrics:
                     break
             except OSError:
                 pass
             time.sleep(0.05)
-        assert "gate_free_bytes 9.185525760e+09" in metrics or "gate_free_bytes 9.18552576e+09" in metrics
+        assert re.search(r'^gate_free_bytes\{deployment="chatterbox-tts"\} 9\.185525760?e\+09$', metrics, re.M), metrics
         assert kubeapi.replicas() == 1
         exporter.serve("", status=500)  # the exporter dies: the sidecar must yield
         for _ in range(100):

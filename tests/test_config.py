@@ -262,8 +262,16 @@ def leaves(values: dict[str, Any], prefix: str = "") -> list[str]:
     return keys
 
 
-def server_template(values: dict) -> str:
-    return yaml.safe_dump(one(documents(render(values)), "Deployment", "chatterbox-tts")["spec"]["template"], sort_keys=True)
+# The gate's card shapes the server pod too: its node pins it (kubernetes.io/hostname); its GPU is
+# pinned only through DRA (the ResourceClaimTemplate's selector, never the pod's template), and read
+# only with a source that names GPUs, so a device is tried on such a base.
+PINS_THE_SERVER = {"card.node": "the node the server is pinned to"}
+DEVICE_BASE = {"gate": {"source": "dcgm", "metricsUrl": "http://dcgm.gpu-operator.svc:9400/metrics", "total": ""}, "dra": {"enabled": True}}
+
+
+def server_template(values: dict, kube_version: str = "1.27") -> str:
+    rendered = render(values, kube_version=kube_version)
+    return yaml.safe_dump(one(documents(rendered), "Deployment", "chatterbox-tts")["spec"]["template"], sort_keys=True)
 
 
 def test_every_value_under_gate_has_a_change_to_try():
@@ -281,11 +289,15 @@ def test_changing_a_gate_value_leaves_the_server_pod_template_byte_identical(key
     for parent in parents:
         node = node.setdefault(parent, {})
     node[leaf] = value
-    changed = server_template({"gate": overrides})
-    if key in SHAPES_THE_SIDECAR:
-        assert changed != server_template({}), f"{key} is listed as shaping the sidecar but changes nothing"
+    if key == "card.device":
+        changed = server_template({**DEVICE_BASE, "gate": {**DEVICE_BASE["gate"], **overrides}}, "1.34")
+        unchanged = server_template(DEVICE_BASE, "1.34")
     else:
-        assert changed == server_template({}), key
+        changed, unchanged = server_template({"gate": overrides}), server_template({})
+    if key in SHAPES_THE_SIDECAR or key in PINS_THE_SERVER:
+        assert changed != unchanged, f"{key} is listed as shaping the server pod but changes nothing"
+    else:
+        assert changed == unchanged, key
 
 
 # -- the loops re-read the file -------------------------------------------------------------------
@@ -383,19 +395,20 @@ def test_a_running_loop_takes_a_rewritten_file_on_its_next_iteration_and_keeps_a
         cwd=ROOT,
     )
     try:
-        wait_for(lambda: "gate_floor_bytes 6.442450944e+09" in scrape(port) or "gate_floor_bytes 9.663676416e+09" in scrape(port), "a run")
+        wait_for(
+            lambda: re.search(r'^gate_floor_bytes\{deployment="chatterbox-tts"\} (6\.442450944|9\.663676416)e\+09$', scrape(port), re.M),
+            "a run",
+        )
         assert kubeapi.replicas() == (1 if holding else 0)
         mount.write(sealed("floor: 6GB\n"))  # refused: the loop goes on with the floor it has
-        wait_for(lambda: "gate_config_valid 0.0" in scrape(port), "the refusal")
-        assert (
-            f"gate_floor_bytes {float(gate_settings.parse({**gate_settings.defaults(), 'floor': first}, {}, None).values['floor']):.9e}"
-            in scrape(port)
-        )
+        wait_for(lambda: 'gate_config_valid{deployment="chatterbox-tts"} 0.0' in scrape(port), "the refusal")
+        kept = float(gate_settings.parse({**gate_settings.defaults(), "floor": first}, {}, None).values["floor"])
+        assert f'gate_floor_bytes{{deployment="chatterbox-tts"}} {kept:.9e}' in scrape(port)
         assert kubeapi.replicas() == (1 if holding else 0)
         assert [e["reason"] for e in kubeapi.events if e["reason"] == "ConfigRefused"] == ["ConfigRefused"]
         mount.write(base_document(exporter.url, floor=then))
         wait_for(lambda: kubeapi.replicas() == (0 if holding else 1), "the new floor's decision")
-        assert "gate_config_valid 1.0" in scrape(port)
+        assert 'gate_config_valid{deployment="chatterbox-tts"} 1.0' in scrape(port)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=10)
     finally:

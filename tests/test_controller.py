@@ -104,12 +104,12 @@ def test_the_controller_serves_metrics_and_healthz_while_it_loops(env, kubeapi, 
     runner.start()
     try:
         health = get_when_up(f"http://127.0.0.1:{port}/healthz")
-        metrics = get_when_up(f"http://127.0.0.1:{port}/metrics", until="gate_demand_queued 3.0")
+        metrics = get_when_up(f"http://127.0.0.1:{port}/metrics", until='gate_demand_queued{deployment="chatterbox-tts"} 3.0')
     finally:
         runner.join(timeout=10)
     assert health == "ok\n"
-    assert "gate_demand_queued 3.0" in metrics
-    assert 'gate_decisions_total{command="preflight",reason="entered"} 1.0' in metrics
+    assert 'gate_demand_queued{deployment="chatterbox-tts"} 3.0' in metrics  # every series names the gate's Deployment
+    assert 'gate_decisions_total{command="preflight",deployment="chatterbox-tts",reason="entered"} 1.0' in metrics
     assert "gate_last_run_timestamp_seconds" in metrics
 
 

@@ -57,9 +57,12 @@ def panels(board: dict) -> list[dict]:
 
 
 def targets(board: dict) -> Iterator[tuple[str, str]]:
+    """Each panel's queries as Grafana sends them: its own variables, and the gate chosen (the
+    `gate` variable's default, the first gate's server)."""
+    [gate] = [v for v in board["templating"]["list"] if v["name"] == "gate"]
     for panel in panels(board):
         for target in panel["targets"]:
-            expr = target["expr"]
+            expr = target["expr"].replace("$gate", gate["current"]["value"])
             for variable, value in GRAFANA_VARIABLES.items():
                 expr = expr.replace(variable, value)
             yield panel["title"], expr
@@ -77,7 +80,11 @@ def held_night_series() -> list[Series]:
         key = (name, tuple(sorted(labels.items())))
         extra.setdefault(key, Series(name, labels)).samples.append((when.timestamp(), float(value)))
 
-    sidecar = {"namespace": "tts", "pod": SERVER_POD, "job": "kubernetes-pods"}
+    # The gate's series carry the Deployment it scales (gate/telemetry.py); another gate in the
+    # namespace (another release's, or another card's) holds its card all night, blind: no panel
+    # of this gate's may count it.
+    sidecar = {"namespace": "tts", "deployment": "chatterbox-tts", "pod": SERVER_POD, "job": "kubernetes-pods"}
+    other = {"namespace": "tts", "deployment": "narrator", "pod": "narrator-5d4c8b7f6-q2w9z", "job": "kubernetes-pods"}
     # The server's own metrics (the image's layer), through the Service's annotations.
     layer = {"namespace": "tts", "service": "chatterbox-tts", "job": "kubernetes-service-endpoints", "instance": "10.0.0.7:9403"}
     made = {"audio": 0.0, "synthesis": 0.0, "chunks": 0, "requests": 0}
@@ -90,6 +97,12 @@ def held_night_series() -> list[Series]:
         held = ENTERED <= t < WINDOW_END
         add("kube_deployment_spec_replicas", deployment, t, 1 if held else 0)
         add("kube_deployment_status_replicas_ready", deployment, t, 1 if READY <= t < WINDOW_END else 0)
+        add("kube_deployment_spec_replicas", {**ksm, "deployment": "narrator"}, t, 3)
+        add("kube_deployment_status_replicas_ready", {**ksm, "deployment": "narrator"}, t, 3)
+        for name, value in (("gate_total_bytes", 24564 * MIB), ("gate_floor_bytes", 9 * GIB), ("gate_blind", 1), ("gate_replicas", 3)):
+            add(name, other, t, value)
+        add("gate_decisions_total", {**other, "command": "guard", "reason": "blind"}, t, 1000 * (t - trace.start).total_seconds())
+        add("gate_demand_queued", other, t, 99)
         # The gate's CronJobs in the window: window-up at 02:00, guard every 5 minutes; each pod
         # is listed for the 4 minutes it lingers.
         for cronjob, every in (("tts-window-up", 24 * 60), ("tts-guard", 5)):
@@ -321,7 +334,19 @@ def test_selectors_follow_the_values():
     _, board = dashboard(values)
     exprs = " ".join(e for _, e in targets(board))
     assert 'gpu_pod_memory_used_bytes{job="gpu"}' in exprs
-    assert 'gpu_pod_memory_used_bytes{job="gpu",namespace="tts"}' in exprs
+    assert 'gpu_pod_memory_used_bytes{job="gpu",namespace="tts",pod=~"chatterbox-tts-[a-z0-9]+-[a-z0-9]+"}' in exprs
     assert 'kube_deployment_spec_replicas{job="kube-state-metrics",namespace="tts",deployment="chatterbox-tts"}' in exprs
+
+
+def test_the_gate_variable_lists_every_cards_gate():
+    """With cards the dashboard shows one gate at a time: the variable offers each card's server,
+    the first chosen, and the Job panel counts every card's CronJobs by name."""
+    cards = {"cards": {"node-a": {"node": "gpu-a"}, "node-b": {"node": "gpu-b"}}}
+    _, board = dashboard({**VALUES, **cards})
+    [gate] = [v for v in board["templating"]["list"] if v["name"] == "gate"]
+    assert (gate["query"], gate["current"]["value"]) == ("tts-node-a,tts-node-b", "tts-node-a")
+    exprs = dict(targets(board))
+    assert 'gate_blind{namespace="tts",deployment="tts-node-a"}' in exprs["Gate blind"]
+    assert "tts-node-b-guard" in exprs["Gate Job pods per hour"]
     rendered = yaml.safe_dump(board)
     assert "@" not in "".join(re.findall(r"@[A-Z_]+@", rendered))

@@ -495,3 +495,24 @@ def test_the_loops_metrics_count_parks_their_seconds_and_failures():
     metrics.record(failed, settings(), 1020.0)
     assert value("gate_park_failures_total", {"op": "park"}) == 1 and value("gate_park_failures_tonight") == 1
     assert value("gate_parked") == 0 and value("gate_parked_seconds_total") == 20
+
+
+def test_a_cards_loop_labels_every_park_series_with_its_deployment():
+    """With cards several gates share a namespace: the park series (the histogram's buckets
+    included) carry the card's Deployment like every other gate series, and keep their type."""
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from gate.telemetry import WatchMetrics
+
+    metrics = WatchMetrics(deployment="tts-node-b")
+    parked, *_ = run(10, 4.5, SERVING)
+    metrics.record(parked, settings(), 1000.0)
+    families = {f.name: f for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
+    assert families["gate_park_duration_seconds"].type == "histogram"
+    samples = [s for f in families.values() for s in f.samples]
+    assert [s.name for s in samples if s.labels.get("deployment") != "tts-node-b"] == []
+    names = {s.name for s in samples}
+    assert {"gate_parked", "gate_parks_total", "gate_park_failures_tonight", "gate_try_until_timestamp_seconds"} <= names
+    bucket = [s for s in samples if s.name == "gate_park_duration_seconds_bucket" and s.labels["le"] == "0.5"]
+    assert [(s.labels, s.value) for s in bucket] == [({"deployment": "tts-node-b", "op": "park", "le": "0.5"}, 1.0)]

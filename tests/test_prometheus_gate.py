@@ -193,7 +193,8 @@ def card_series(source: str, night: str) -> tuple[list[Series], Trace]:
     """What Prometheus holds of samples/cards/<night>.csv: each card's exporter series with their
     labels as the exporter writes them (dcgm-exporter's `gpu`, `UUID`, `Hostname`;
     nvidia_gpu_exporter's `uuid`, and the `node` the scrape adds), and the gate's `gate_replicas`
-    as its controller's pod is scraped (`namespace`, `pod`)."""
+    as its controller's pod is scraped (`namespace`, `pod`, and the `deployment` every gate's series
+    carry), beside another card's gate's."""
     series: list[Series] = []
     first = None
     for device in ("0", "1"):
@@ -219,7 +220,11 @@ def card_series(source: str, night: str) -> tuple[list[Series], Trace]:
             series.append(Series("nvidia_smi_compute_apps", labels, counted))
         if device == "0":
             recorded = [(s.time.timestamp(), s.replicas) for s in trace.snapshots if s.replicas is not None]
-            series.append(Series("gate_replicas", {"namespace": "tts", "pod": "chatterbox-tts-gate-7d9f8b6c5d-x2k4p"}, recorded))
+            gate = {"namespace": "tts", "deployment": "chatterbox-tts", "pod": "chatterbox-tts-gate-7d9f8b6c5d-x2k4p"}
+            series.append(Series("gate_replicas", gate, recorded))
+            # Another card's gate in the namespace, holding its card all night: never ours.
+            other = {"namespace": "tts", "deployment": "tts-node-b", "pod": "tts-node-b-gate-5c8d7f9b6-q4w2n"}
+            series.append(Series("gate_replicas", other, [(t, 1) for t, _ in recorded]))
     assert first is not None
     return series, first
 

@@ -121,8 +121,9 @@ def pod_discovery(pod: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def gate_metrics() -> Iterator[FakeExporter]:
-    """The gate's own exposition (gate/telemetry.py), served on loopback."""
-    metrics = WatchMetrics()
+    """The gate's own exposition (gate/telemetry.py), served on loopback, as the sidecar of the
+    Deployment chatterbox-tts serves it."""
+    metrics = WatchMetrics(deployment="chatterbox-tts")
     metrics.free_bytes.set(9 * 2**30)
     metrics.floor_bytes.set(6 * 2**30)
     metrics.last_run.set(time.time())
@@ -162,18 +163,20 @@ def test_the_owners_prometheus_scrapes_the_annotated_server_pod(tmp_path, gate_m
         "relabel_configs": KUBERNETES_PODS_RELABELLING,
     }
     with PromServer(tmp_path / "prometheus", scrape_configs=[job]) as server:
-        [free] = server.wait_for('gate_free_bytes{namespace="tts"}', timeout=30)
+        [free] = server.wait_for('gate_free_bytes{namespace="tts",deployment="chatterbox-tts"}', timeout=30)
         assert free["metric"] == {
             "__name__": "gate_free_bytes",
             "namespace": "tts",
+            "deployment": "chatterbox-tts",
             "pod": POD,
             "job": "kubernetes-pods",
             "instance": f"127.0.0.1:{port}",
             **{sanitized(k): v for k, v in template["metadata"]["labels"].items()},
         }
         assert float(free["value"][1]) == 9 * 2**30
-        # The dashboard's free-memory panel and the breach alert select {namespace="tts"}.
-        [headroom] = server.query('max(gate_free_bytes{namespace="tts"}) - max(gate_floor_bytes{namespace="tts"})')
+        # The dashboard's free-memory panel and the breach alert select the gate by its Deployment.
+        gate = 'namespace="tts",deployment="chatterbox-tts"'
+        [headroom] = server.query(f"max(gate_free_bytes{{{gate}}}) - max(gate_floor_bytes{{{gate}}})")
         assert float(headroom["value"][1]) == 3 * 2**30
         # Scraped once, though both containers' ports are discovered.
         assert len(server.query('up{job="kubernetes-pods"}')) == 1

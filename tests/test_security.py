@@ -21,11 +21,24 @@ SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
 CHECKOV = str(ROOT / os.environ.get("CHECKOV", ".venv-scan/bin/checkov"))  # relative to the repository
 
 
+# Beside the ci scenarios: two cards on one node, each server's GPU pinned through DRA (its API
+# is Kubernetes 1.34's, which the ci scenarios' oldest Kubernetes has not).
+DRA = {
+    "gate": {"source": "dcgm", "metricsUrl": "http://nvidia-dcgm-exporter.gpu-operator.svc:9400/metrics", "total": ""},
+    "dra": {"enabled": True},
+    "cards": {
+        "gpu-0": {"node": "gpu-node-a", "device": "GPU-6d5c0ac5-74d7-3130-46f1-e93ed57f469a"},
+        "gpu-1": {"node": "gpu-node-a", "device": "GPU-7e6d1bd6-85e8-4241-57a2-fa4fe68a570b"},
+    },
+}
+RENDERS = [(p.name, yaml.safe_load(p.read_text()) or {}, "1.27") for p in SCENARIOS] + [("two cards on one node with DRA", DRA, "1.34")]
+
+
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
-def test_checkov_finds_nothing_beyond_the_justified_skips(scenario, tmp_path):
+@pytest.mark.parametrize(("values", "kube"), [r[1:] for r in RENDERS], ids=[r[0] for r in RENDERS])
+def test_checkov_finds_nothing_beyond_the_justified_skips(values, kube, tmp_path):
     assert Path(CHECKOV).exists(), f"checkov is not installed at {CHECKOV}: `make test` installs it into .venv-scan"
-    rendered = render(yaml.safe_load(scenario.read_text()) or {})
+    rendered = render(values, kube_version=kube)
     for path, text in rendered.items():
         if not path.endswith("NOTES.txt") and text.strip():
             (tmp_path / path.replace("/", "_")).write_text(text)

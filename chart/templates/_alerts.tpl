@@ -15,24 +15,60 @@ whether the server is on the card, so an alert about a missing gate does not nee
 {{- join "," (compact .) -}}
 {{- end }}
 
-{{/* tts.metrics.gateJobs: a regex of the scheduled gate CronJobs' Job names, <CronJob>-<minute since the epoch>. */}}
+{{/*
+tts.metrics.gateJobs: a regex of the scheduled gate CronJobs' Job names, <CronJob>-<minute since
+the epoch>: a card's (its context), or every card's (the release's).
+*/}}
 {{- define "tts.metrics.gateJobs" -}}
+{{- printf "(%s)-[0-9]+" (include "tts.perCard" (dict "root" . "template" "tts.metrics.gateJobNames" "separator" "|")) -}}
+{{- end }}
+
+{{/* tts.metrics.gateJobNames: one card's scheduled CronJobs, joined by |. */}}
+{{- define "tts.metrics.gateJobNames" -}}
 {{- $names := list -}}
 {{- range $job := list "window-up" "guard" "window-down" }}
 {{- $names = append $names (include "tts.cronJobName" (dict "root" $ "job" $job)) }}
 {{- end }}
-{{- printf "(%s)-[0-9]+" (join "|" $names) -}}
+{{- join "|" $names -}}
 {{- end }}
 
-{{/* tts.metrics.alertLabels: severity plus metrics.alerts.labels; (dict "root" $ "severity" "warning"). */}}
+{{/*
+tts.metrics.alertLabels: severity, the gate's namespace and Deployment (the server it scales; not on
+the cards' shared server alert), plus metrics.alerts.labels; (dict "root" $ "severity" "warning").
+*/}}
 {{- define "tts.metrics.alertLabels" -}}
 severity: {{ .severity }}
+namespace: {{ .root.Release.Namespace }}
+{{- if or .root.Card (not .root.Values.cards) }}
+deployment: {{ include "tts.serverName" .root }}
+{{- end }}
 {{- with .root.Values.metrics.alerts.labels }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
 
+{{/*
+tts.alertRules: the `groups:` document: one group per gate (tts.alertGroup; the one card's is
+tts-gate, a card's tts-gate-<card>), each reading its own gate's series and its own server's, so no
+alert sums several gates of a namespace (cards, or releases sharing it). With cards, the server
+processes' alert is one group of its own (tts-server): it reads every server by instance.
+*/}}
 {{- define "tts.alertRules" -}}
+groups:
+{{- include "tts.perCard" (dict "root" . "template" "tts.alertGroup" "separator" "\n") }}
+{{- if .Values.cards }}
+  - name: tts-server
+    rules:
+      {{- include "tts.alertServerSlowing" . | nindent 6 }}
+{{- end }}
+{{- end }}
+
+{{/*
+tts.alertGroup: one gate's alerts; call with its card's context. Its gate's series carry the
+Deployment it scales (`deployment`, gate/telemetry.py) and every alert carries that and the
+namespace as labels, so two gates' alerts are never one to Alertmanager.
+*/}}
+{{- define "tts.alertGroup" -}}
 {{- $m := .Values.metrics -}}
 {{- /* Demand is on when the gate probes a queue (gate.demand.url); its idle-after is the gate's own. */ -}}
 {{- $demand := .Values.gate.demand.url -}}
@@ -40,7 +76,7 @@ severity: {{ .severity }}
 {{- if regexMatch "^[0-9]+$" $idleAfter }}{{ $idleAfter = printf "%ss" $idleAfter }}{{ end -}}
 {{- $a := $m.alerts -}}
 {{- $ns := .Release.Namespace -}}
-{{- $gate := printf "namespace=%q" $ns -}}
+{{- $gate := printf "namespace=%q,deployment=%q" $ns (include "tts.serverName" .) -}}
 {{- $ksm := include "tts.metrics.matchers" (list $m.kubeStateMetricsSelector (printf "namespace=%q" $ns)) -}}
 {{- $server := printf "%s,deployment=%q" $ksm (include "tts.serverName" .) -}}
 {{- $cron := .Values.gate.cronJobs -}}
@@ -52,9 +88,8 @@ severity: {{ .severity }}
 gauge is its end, so a gate that went away stops vouching for it by then at the latest. */}}
 {{- $trying := printf "max(gate_try_until_timestamp_seconds{%s}) > time()" $gate -}}
 {{- /* The over-budget rule's numbers are the gate's (gate/policy.py, via files/gate-constants.json). */ -}}
-{{- $constants := include "tts.gateConstants" . | fromJson -}}
-groups:
-  - name: tts-gate
+{{- $constants := include "tts.gateConstants" . | fromJson }}
+  - name: {{ ternary (printf "tts-gate-%s" (.Card | default dict).name) "tts-gate" (not (empty .Card)) }}
     rules:
       - alert: TTSGateBlind
         expr: max(gate_blind{ {{- $gate -}} }) == 1
@@ -170,24 +205,9 @@ groups:
           summary: "A tts gate refused its settings file: {{ "{{" }} $labels.pod {{ "}}" }}"
           description: "The changed gate.yaml failed validation, so the gate runs on with its last good settings: the change is not in force."
           runbook: "kubectl -n {{ $ns }} get cm {{ include "tts.gateConfigName" . }} -o jsonpath='{.data.gate\\.yaml}' | gate check-config - (it names the key and what it expects)"
-      - alert: TTSServerSlowing
-        # The server's own metrics (the image's layer), per process: the real-time factor of the
-        # last 30 minutes against the median of the process's first chunks. Only with at least a
-        # minute of audio made in those 30 minutes, so a few short chunks decide nothing.
-        expr: |
-          (
-            sum by (namespace, instance) (increase(tts_server_synthesis_seconds_sum{ {{- $gate -}} }[30m]))
-              / sum by (namespace, instance) (increase(tts_server_audio_seconds_total{ {{- $gate -}} }[30m]))
-          )
-            / max by (namespace, instance) (tts_server_realtime_factor_baseline{ {{- $gate -}} }) > {{ $a.slowdownRatio }}
-            and on (namespace, instance) sum by (namespace, instance) (increase(tts_server_audio_seconds_total{ {{- $gate -}} }[30m])) > 60
-        for: 10m
-        labels:
-          {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 10 }}
-        annotations:
-          summary: "The TTS server has slowed down: {{ "{{" }} $value | humanize {{ "}}" }} times its first chunks' real-time factor"
-          description: "Over the last 30 minutes it took {{ "{{" }} $value | humanize {{ "}}" }} times as long per second of audio as when the process started (bound {{ $a.slowdownRatio }}): the night bakes that much less narration."
-          runbook: "Check the hooks on the model and the host memory (tts_server_model_hooks, tts_server_host_memory_bytes) and tts_server_fix_applied; kubectl -n {{ $ns }} logs {{ $deploy }} -c server | grep tts_layer. A restart (kubectl -n {{ $ns }} rollout restart {{ $deploy }}) starts a fresh process."
+      {{- if not .Card }}
+      {{- include "tts.alertServerSlowing" . | nindent 6 }}
+      {{- end }}
       - alert: TTSGateParksFailing
         # The count lives in the gate's Lease (every mechanism's failures, until the window ends):
         # the controller serves it, so a failure whose scale to 0 took the sidecar with it shows.
@@ -211,4 +231,41 @@ groups:
           summary: "A tts gate job failed: {{ "{{" }} $labels.job_name {{ "}}" }}"
           description: "Exit statuses: 3 blind, 4 API unavailable, 5 denied (RBAC), 6 not found, 7 rejected; docs/operating.md#exit-statuses lists them."
           runbook: "kubectl -n {{ $ns }} logs job/{{ "{{" }} $labels.job_name {{ "}}" }}"
+{{- end }}
+
+{{/*
+tts.alertServerSlowing: the server processes' slowdown, from the server's own metrics (the
+image's layer), per process (`instance`): they name no gate, so with cards it is one rule for every
+server (group tts-server), not one per gate.
+*/}}
+{{- define "tts.alertServerSlowing" -}}
+{{- $a := .Values.metrics.alerts -}}
+{{- $ns := .Release.Namespace -}}
+{{- $gate := printf "namespace=%q" $ns -}}
+{{- $deploy := printf "deploy/%s" (include "tts.serverName" .) -}}
+{{- $logs := printf "kubectl -n %s logs %s -c server" $ns $deploy -}}
+{{- $restart := printf "kubectl -n %s rollout restart %s" $ns $deploy -}}
+{{- if .Values.cards -}}
+{{- $servers := printf "app.kubernetes.io/instance=%s,app.kubernetes.io/component=server" .Release.Name -}}
+{{- $logs = printf "kubectl -n %s logs -l %s -c server --prefix (the pod at {{ $labels.instance }})" $ns $servers -}}
+{{- $restart = printf "kubectl -n %s delete pod <the pod at {{ $labels.instance }}>" $ns -}}
+{{- end -}}
+- alert: TTSServerSlowing
+  # The server's own metrics (the image's layer), per process: the real-time factor of the
+  # last 30 minutes against the median of the process's first chunks. Only with at least a
+  # minute of audio made in those 30 minutes, so a few short chunks decide nothing.
+  expr: |
+    (
+      sum by (namespace, instance) (increase(tts_server_synthesis_seconds_sum{ {{- $gate -}} }[30m]))
+        / sum by (namespace, instance) (increase(tts_server_audio_seconds_total{ {{- $gate -}} }[30m]))
+    )
+      / max by (namespace, instance) (tts_server_realtime_factor_baseline{ {{- $gate -}} }) > {{ $a.slowdownRatio }}
+      and on (namespace, instance) sum by (namespace, instance) (increase(tts_server_audio_seconds_total{ {{- $gate -}} }[30m])) > 60
+  for: 10m
+  labels:
+    {{- include "tts.metrics.alertLabels" (dict "root" . "severity" "warning") | nindent 4 }}
+  annotations:
+    summary: "The TTS server has slowed down: {{ "{{" }} $value | humanize {{ "}}" }} times its first chunks' real-time factor"
+    description: "Over the last 30 minutes it took {{ "{{" }} $value | humanize {{ "}}" }} times as long per second of audio as when the process started (bound {{ $a.slowdownRatio }}): the night bakes that much less narration."
+    runbook: "Check the hooks on the model and the host memory (tts_server_model_hooks, tts_server_host_memory_bytes) and tts_server_fix_applied; {{ $logs }} | grep tts_layer. A restart ({{ $restart }}) starts a fresh process."
 {{- end }}

@@ -1,4 +1,14 @@
 {{/*
+tts.checks: every refusal of one card (call with its context: templates/_cards.tpl), the values'
+and the cluster's; the cards together are tts.cardChecks'.
+*/}}
+{{- define "tts.checks" -}}
+{{- include "tts.valueChecks" . -}}
+{{- include "tts.cardDeviceChecks" . -}}
+{{- include "tts.clusterChecks" (dict "root" . "facts" (include "tts.clusterFacts" . | fromJson)) -}}
+{{- end }}
+
+{{/*
 tts.valueChecks: refusals no schema can express, at render time (helm template and install alike),
 each one line naming the value. Called from templates/validation/checks.yaml alone, which Helm
 renders first, so every refusal names that file and no other (the gate's own containers and the
@@ -126,6 +136,15 @@ so nothing is scheduled until the gate scales it at 02:00. Offline it checks not
 {{- if and (eq $v.persistence.type "existingClaim") (not $f.claim) }}
 {{- fail (printf "persistence.existingClaim: PersistentVolumeClaim %q does not exist in namespace %s; create it first or set persistence.type" $v.persistence.existingClaim .root.Release.Namespace) }}
 {{- end }}
+{{- /* Cards share an existing claim: on several nodes only a ReadWriteMany one mounts on all. */ -}}
+{{- if and .root.Card (eq $v.persistence.type "existingClaim") $f.claim (not (has "ReadWriteMany" (dig "spec" "accessModes" (list) $f.claim))) }}
+{{- $nodes := list -}}
+{{- range $name, $card := $v.cards }}{{ $nodes = append $nodes (toString $card.node) }}{{ end -}}
+{{- $nodes = $nodes | uniq | sortAlpha -}}
+{{- if gt (len $nodes) 1 }}
+{{- fail (printf "persistence.existingClaim: PersistentVolumeClaim %q is %s, not ReadWriteMany, so the cards' servers on nodes %s cannot all mount it; give it ReadWriteMany, or write persistence.type: pvc with accessModes [ReadWriteOnce] (a claim per card)" $v.persistence.existingClaim (join ", " (dig "spec" "accessModes" (list) $f.claim)) (join ", " $nodes)) }}
+{{- end }}
+{{- end }}
 {{- /* The chart's own claim: checked only before it exists (its class cannot change after). */ -}}
 {{- if and (eq $v.persistence.type "pvc") (not $f.claim) }}
 {{- $classes := dict -}}
@@ -161,6 +180,9 @@ so nothing is scheduled until the gate scales it at 02:00. Offline it checks not
 {{- with $f.server }}
 {{- $owner := dig "metadata" "annotations" "meta.helm.sh/release-name" "" . -}}
 {{- if and $owner (ne $owner $.root.Release.Name) }}
+{{- if $.root.Card }}
+{{- fail (printf "cards.%s: Deployment %q in namespace %s belongs to release %q; rename the card, or install this release under another name" $.root.Card.name $v.server.name $.root.Release.Namespace $owner) }}
+{{- end }}
 {{- fail (printf "server.name: Deployment %q in namespace %s belongs to release %q; set server.name to another name for this release" $v.server.name $.root.Release.Namespace $owner) }}
 {{- end }}
 {{- end }}
@@ -176,9 +198,16 @@ tts.uncheckedNotes: for NOTES.txt, what was not checked because the chart was re
 {{- with .Values.server.runtimeClassName }}{{ $unchecked = append $unchecked (printf "RuntimeClass %s exists (server.runtimeClassName)" .) }}{{ end -}}
 {{- if eq .Values.persistence.type "pvc" }}{{ $unchecked = append $unchecked (printf "StorageClass %s exists and can give %s (persistence.storageClass)" (.Values.persistence.storageClass | default "(the default)") (join ", " .Values.persistence.accessModes)) }}{{ end -}}
 {{- if eq .Values.persistence.type "existingClaim" }}{{ $unchecked = append $unchecked (printf "PersistentVolumeClaim %s exists (persistence.existingClaim)" .Values.persistence.existingClaim) }}{{ end -}}
-{{- $unchecked = append $unchecked (printf "no other release owns deploy/%s (server.name)" (include "tts.serverName" .)) -}}
-{{- range (include "tts.sourceServices" . | fromJsonArray) }}{{ $unchecked = append $unchecked (printf "Service %s exists in namespace %s (%s)" .name .namespace .key) }}{{ end -}}
+{{- range (include "tts.gateServers" . | fromJsonArray) }}{{ $unchecked = append $unchecked (printf "no other release owns deploy/%s (%s)" . (ternary "its card" "server.name" (not (empty $.Values.cards)))) }}{{ end -}}
+{{- range (include "tts.perCard" (dict "root" . "template" "tts.uncheckedSources" "separator" "\n") | splitList "\n" | uniq) }}{{ $unchecked = append $unchecked . }}{{ end -}}
 {{- range $unchecked }}
   - {{ . }}
 {{- end }}
+{{- end }}
+
+{{/* tts.uncheckedSources: one card's source Services, one line each, for tts.uncheckedNotes. */}}
+{{- define "tts.uncheckedSources" -}}
+{{- $lines := list -}}
+{{- range (include "tts.sourceServices" . | fromJsonArray) }}{{ $lines = append $lines (printf "Service %s exists in namespace %s (%s)" .name .namespace .key) }}{{ end -}}
+{{- join "\n" $lines -}}
 {{- end }}

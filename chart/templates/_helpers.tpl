@@ -68,12 +68,17 @@ tts.chart: name and version for the helm.sh/chart label (`+` is not allowed in l
 
 {{/*
 tts.selectorLabels: name and instance only; call with (dict "root" $ "component" "...").
-The component is part of the selector so the CronJobs' pods never join the Service.
+The component is part of the selector so the CronJobs' pods never join the Service. A card's
+objects (a root with .Card: templates/_cards.tpl) add tts.gate/card, so no card's Deployment
+selects another's pods; the Service, selecting none, routes to every card's server.
 */}}
 {{- define "tts.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "tts.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
+{{- with .root.Card }}
+tts.gate/card: {{ .name }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -169,11 +174,14 @@ tts.gateImage: the gate image.
 {{- end }}
 
 {{/*
-tts.claimName: the /data claim, the chart's own or an existing one.
+tts.claimName: the /data claim, the chart's own or an existing one; a card's is the one the cards
+share (ReadWriteMany) or its own (tts.claimPerCard).
 */}}
 {{- define "tts.claimName" -}}
 {{- if eq .Values.persistence.type "existingClaim" }}
 {{- .Values.persistence.existingClaim }}
+{{- else if and .Card .Card.sharedClaim }}
+{{- .Card.sharedClaim }}
 {{- else }}
 {{- printf "%s-data" (include "tts.serverName" .) }}
 {{- end }}

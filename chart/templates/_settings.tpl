@@ -46,6 +46,34 @@ choices and bound are the schema's, which Helm checks before any template runs.
 {{- if and (eq $gate.source "prometheus") (hasSuffix "/metrics" (trimSuffix "/" $gate.metricsUrl)) }}
 {{- fail (printf "gate.metricsUrl: %q is an exporter's /metrics, not the Prometheus base URL gate.source prometheus reads; write http://prometheus-server.monitoring.svc:80" $gate.metricsUrl) }}
 {{- end }}
+{{- include "tts.gateCardChecks" . -}}
+{{- end }}
+
+{{/*
+tts.gateCardChecks: the card (gate.card: node, device) readable with the sources chosen, as the gate
+checks it (gate/settings/meaning.py's `_card_readable`): a device only with a source whose answers
+name the GPU; a node, with a source whose answers name none, only through a URL that names the
+exporter's Service (the gate reads its pod on that node). In a card's context the card is named.
+*/}}
+{{- define "tts.gateCardChecks" -}}
+{{- $gate := .Values.gate -}}
+{{- $table := include "tts.gateSettingsTable" . | fromJson -}}
+{{- $card := ternary (printf "cards.%s: " (.Card | default dict).name) "" (not (empty .Card)) -}}
+{{- $device := toString $gate.card.device -}}
+{{- $node := toString $gate.card.node -}}
+{{- $services := dict -}}
+{{- range (include "tts.sourceServices" . | fromJsonArray) }}{{ $_ := set $services .key true }}{{ end -}}
+{{- range $pair := list (list "gate.source" $gate.source "gate.metricsUrl" $gate.metricsUrl) (list "gate.device.source" $gate.device.source "gate.device.url" $gate.device.url) }}
+{{- $key := index $pair 0 }}{{ $name := index $pair 1 | toString }}{{ $urlKey := index $pair 2 }}{{ $url := index $pair 3 | toString -}}
+{{- if $name }}
+{{- if and $device (not (has $name $table.deviceLabellingSources)) }}
+{{- fail (printf "%sgate.card.device: %q with %s %q: its answers name no GPU, so it cannot tell this card from the node's others; on a node with several GPUs write %s: dcgm or nvidia_gpu_exporter" $card $device $key $name $key) }}
+{{- end }}
+{{- if and $node (has $name $table.scrapedSources) (not (has $name $table.nodeLabellingSources)) (not (hasKey $services $urlKey)) }}
+{{- fail (printf "%s%s: %q names no Service, and %s %q's answers name no node: with gate.card.node %s the gate reads the exporter at its pod on that node, found through its Service; write http://<service>.<namespace>.svc:<port>/metrics" $card $urlKey $url $key $name $node) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*

@@ -252,7 +252,8 @@ PromReplicasQuery = Annotated[
     typer.Option(
         "--prometheus-replicas-query",
         metavar="PROMQL",
-        help="With a device-level --source: the server's replicas as the gate recorded them [max(gate_replicas{namespace=...})].",
+        help="With a device-level --source: the server's replicas as its gate recorded them "
+        "[max(gate_replicas{namespace=...,deployment=...})].",
     ),
 ]
 ReplayNamespace = Annotated[str, typer.Option("--namespace", envvar="GATE_NAMESPACE", metavar="NAME", help="The TTS release's namespace.")]

@@ -173,7 +173,7 @@ def replay(
         prometheus_range = PrometheusRange(
             prometheus, start, end, step, prometheus_query, prometheus_up_query, node_label=parsed["prometheus.nodeLabel"]
         )
-        loaded = load_traces(traces, prometheus_range, card, namespace)
+        loaded = load_traces(traces, prometheus_range, card, namespace, deployment)
         results = scenario.run(replayed, loaded, [p.value for p in chosen])
         if actions_out:
             scenario.write_actions(results, actions_out, compare)
@@ -242,7 +242,7 @@ def measure(
             prometheus_replicas_query,
             prometheus_node_label,
         )
-        [trace] = load_traces(traces, prometheus_range, card, namespace)
+        [trace] = load_traces(traces, prometheus_range, card, namespace, deployment)
         # A device-level night (no pod named in it, or a --source that names none; or no pod of the
         # server's in it but the gate's record of its replicas) is measured by the card's rise; one
         # with the server's pods, by those.

@@ -6,19 +6,22 @@ choices, its bound, its description. The templates keep only what a schema canno
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from gate.settings import patterns
 from gate.settings.document import API_VERSION
-from gate.settings.table import DEVICE_ALIASES, SETTINGS, Kind, Setting
-from gate.sources import DEVICE_SOURCE_NAMES
+from gate.settings.table import BY_KEY, DEVICE_ALIASES, SETTINGS, Kind, Setting
+from gate.sources import ALIASES, DEVICE_SOURCE_NAMES, EXPORTERS, Exporter
 
 SCHEMA_COMMENT = "generated from gate/settings' table by `make settings`"
 
 
 def chart_table() -> dict[str, Any]:
     """files/gate-settings.json: the document's apiVersion, its keys (top-level, then by group)
-    and the device-level sources the templates' cross-field checks name (their old names too)."""
+    and the sources as the templates' cross-field checks and RBAC need them (their old names
+    too): device-level, whose answers name the node, name the GPU, and read from an exporter's own
+    /metrics (which the gate reads at its pod on the card's node)."""
     keys = [s.key for s in SETTINGS if "." not in s.key]
     groups: dict[str, list[str]] = {}
     for setting in SETTINGS:
@@ -31,7 +34,16 @@ def chart_table() -> dict[str, Any]:
         "keys": keys,
         "groups": groups,
         "deviceLevelSources": [*DEVICE_SOURCE_NAMES, *DEVICE_ALIASES],
+        "nodeLabellingSources": _names(lambda e: e.labels_node),
+        "deviceLabellingSources": _names(lambda e: e.labels_device),
+        "scrapedSources": _names(lambda e: e.scraped),
     }
+
+
+def _names(which: Callable[[Exporter], bool]) -> list[str]:
+    """The sources `which` holds for, each by its name and then its old names."""
+    chosen = [e.name for e in EXPORTERS if which(e)]
+    return [*chosen, *(alias for alias, name in ALIASES.items() if name in chosen)]
 
 
 def schema_node(setting: Setting) -> dict[str, Any]:
@@ -67,7 +79,27 @@ def schema_with_settings(schema: dict[str, Any]) -> dict[str, Any]:
             _require(gate, part)
         node["properties"][leaf] = schema_node(setting)
         _require(node, leaf)
+    if "cards" in schema["properties"]:
+        _card_schema(schema["properties"]["cards"]["additionalProperties"])
     return schema
+
+
+def _card_schema(card: dict[str, Any]) -> None:
+    """One entry of the chart's `cards`: its node (required) and device by the rules of card.node
+    and card.device, and under `gate` any of the table's settings but the card's own, each by its
+    rule and none required (what a card leaves out is gate.*'s)."""
+    card["properties"]["node"] = {**schema_node(BY_KEY["card.node"]), "minLength": 1}
+    card["properties"]["device"] = schema_node(BY_KEY["card.device"])
+    gate: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
+    for setting in SETTINGS:
+        *parents, leaf = setting.key.split(".")
+        if parents == ["card"]:
+            continue
+        node = gate
+        for part in parents:
+            node = node["properties"].setdefault(part, {"type": "object", "additionalProperties": False, "properties": {}})
+        node["properties"][leaf] = schema_node(setting)
+    card["properties"]["gate"] = gate
 
 
 def _require(node: dict[str, Any], key: str) -> None:
