@@ -194,3 +194,24 @@ See server-deployment.yaml for why the chart renders the live count.
 {{- define "tts.liveReplicas" -}}
 {{- if and . .spec }}{{ .spec.replicas | default 0 | int }}{{ else }}0{{ end }}
 {{- end }}
+
+{{/*
+tts.namespacePeer: a NetworkPolicy peer, every pod of the namespace named (the argument).
+*/}}
+{{- define "tts.namespacePeer" -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ . | quote }}
+{{- end }}
+
+{{/*
+tts.monitoringIngress: a NetworkPolicy ingress rule admitting the monitoring namespace's scrapes to
+one port; call with (dict "port" "metrics" "namespace" .Values.networkPolicy.monitoringNamespace).
+*/}}
+{{- define "tts.monitoringIngress" -}}
+- ports:
+    - port: {{ .port }}
+      protocol: TCP
+  from:
+    {{- include "tts.namespacePeer" .namespace | nindent 4 }}
+{{- end }}
