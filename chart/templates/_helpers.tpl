@@ -215,3 +215,20 @@ one port; call with (dict "port" "metrics" "namespace" .Values.networkPolicy.mon
   from:
     {{- include "tts.namespacePeer" .namespace | nindent 4 }}
 {{- end }}
+
+{{/*
+tts.ingressPolicy: a NetworkPolicy's head: its metadata and the one component's pods it governs,
+for ingress only (the caller writes the `ingress:` rules); call with (dict "root" $ "name" "..."
+"component" "server").
+*/}}
+{{- define "tts.ingressPolicy" -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+{{ include "tts.metadata" (dict "root" .root "name" .name "component" .component) }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "tts.selectorLabels" (dict "root" .root "component" .component) | nindent 6 }}
+  policyTypes:
+    - Ingress
+{{- end }}
