@@ -194,3 +194,41 @@ See server-deployment.yaml for why the chart renders the live count.
 {{- define "tts.liveReplicas" -}}
 {{- if and . .spec }}{{ .spec.replicas | default 0 | int }}{{ else }}0{{ end }}
 {{- end }}
+
+{{/*
+tts.namespacePeer: a NetworkPolicy peer, every pod of the namespace named (the argument).
+*/}}
+{{- define "tts.namespacePeer" -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ . | quote }}
+{{- end }}
+
+{{/*
+tts.monitoringIngress: a NetworkPolicy ingress rule admitting the monitoring namespace's scrapes to
+one port; call with (dict "port" "metrics" "namespace" .Values.networkPolicy.monitoringNamespace).
+*/}}
+{{- define "tts.monitoringIngress" -}}
+- ports:
+    - port: {{ .port }}
+      protocol: TCP
+  from:
+    {{- include "tts.namespacePeer" .namespace | nindent 4 }}
+{{- end }}
+
+{{/*
+tts.ingressPolicy: a NetworkPolicy's head: its metadata and the one component's pods it governs,
+for ingress only (the caller writes the `ingress:` rules); call with (dict "root" $ "name" "..."
+"component" "server").
+*/}}
+{{- define "tts.ingressPolicy" -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+{{ include "tts.metadata" (dict "root" .root "name" .name "component" .component) }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "tts.selectorLabels" (dict "root" .root "component" .component) | nindent 6 }}
+  policyTypes:
+    - Ingress
+{{- end }}

@@ -26,13 +26,23 @@ metrics.scrapeAnnotations says. "none" for none.
 {{- end -}}
 {{- end }}
 
+{{/*
+tts.metrics.serverAnnotations: the annotations for one place of the server's, its pod template or
+its Service; call with (dict "root" $ "place" "pod"). The sidecar's port where it is scraped
+there, else the server's own where tts.metrics.serverPlace puts it there.
+*/}}
+{{- define "tts.metrics.serverAnnotations" -}}
+{{- $values := .root.Values -}}
+{{- if and $values.gate.sidecar.enabled (eq $values.metrics.scrapeAnnotations .place) }}
+{{ include "tts.metrics.annotations" $values.gate.sidecar.metricsPort }}
+{{- else if eq (include "tts.metrics.serverPlace" .root) .place }}
+{{ include "tts.metrics.annotations" $values.server.metricsPort }}
+{{- end }}
+{{- end }}
+
 {{/* tts.metrics.podAnnotations: for the server pod template's annotations. */}}
 {{- define "tts.metrics.podAnnotations" -}}
-{{- if and .Values.gate.sidecar.enabled (eq .Values.metrics.scrapeAnnotations "pod") }}
-{{ include "tts.metrics.annotations" .Values.gate.sidecar.metricsPort }}
-{{- else if eq (include "tts.metrics.serverPlace" .) "pod" }}
-{{ include "tts.metrics.annotations" .Values.server.metricsPort }}
-{{- end }}
+{{- include "tts.metrics.serverAnnotations" (dict "root" . "place" "pod") -}}
 {{- end }}
 
 {{/*
@@ -48,9 +58,5 @@ scrapeAnnotations pod or service its pod carries them; none leaves it unannotate
 
 {{/* tts.metrics.serviceAnnotations: for the server Service's annotations. */}}
 {{- define "tts.metrics.serviceAnnotations" -}}
-{{- if and .Values.gate.sidecar.enabled (eq .Values.metrics.scrapeAnnotations "service") }}
-{{ include "tts.metrics.annotations" .Values.gate.sidecar.metricsPort }}
-{{- else if eq (include "tts.metrics.serverPlace" .) "service" }}
-{{ include "tts.metrics.annotations" .Values.server.metricsPort }}
-{{- end }}
+{{- include "tts.metrics.serverAnnotations" (dict "root" . "place" "service") -}}
 {{- end }}
