@@ -138,7 +138,7 @@ class View:
     source_unattributed_bytes: int = 0
     # How far this process's wall clock moved against its monotonic clock since its previous
     # look, past the caller's tolerance (one interval); 0: none seen, or no previous look. A jump
-    # makes every stored timer restart as a wake would (see `gate.policy.decisions`).
+    # makes every stored timer restart as a wake would (see `gate.policy.rules.timer_restart`).
     clock_jump_seconds: float = 0.0
     # A try in force (`gate try`): its end, until which `in_window` holds at any hour (`open_try`).
     try_until: datetime | None = None
@@ -351,3 +351,28 @@ def has_parked_room(view: View, settings: Settings, residue_bytes: int) -> bool:
 def has_room(view: View, settings: Settings, margin_bytes: int = 0) -> bool:
     free = view.free_bytes
     return free is not None and free >= settings.floor_bytes + margin_bytes
+
+
+__all__ = [
+    "DEVICE_IDLE_SLACK_BYTES",
+    "SERVER_PHASES",
+    "Blind",
+    "Demand",
+    "DeviceReading",
+    "Observation",
+    "ParkReport",
+    "PodUsage",
+    "Reading",
+    "ServerState",
+    "View",
+    "assess",
+    "has_parked_room",
+    "has_room",
+    "headroom_bytes",
+    "is_own",
+    "open_try",
+    "own_pod_pattern",
+    "parked_residue_bound",
+    "parked_settled",
+    "residue_counted",
+]

@@ -64,3 +64,10 @@ class Settings:
     # false pauses the gate (the settings' switch; the Lease's is `GateState.paused`).
     enabled: bool = True
     park: ParkSettings | None = None  # None: no parking, every give-back scales to 0
+
+
+__all__ = [
+    "DemandSettings",
+    "ParkSettings",
+    "Settings",
+]

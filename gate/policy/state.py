@@ -2,8 +2,8 @@
 and how two writers' changes merge (`merge_state`) so that neither undoes the other's work.
 
 Every timestamp here is a wall-clock instant written by some run of the gate (the controller, a
-CronJob, the sidecar), so none is trusted blindly: see `gate.policy.decisions` for the checks
-(one in the future, or a clock that jumped, restarts the timer it measures).
+CronJob, the sidecar), so none is trusted blindly: see `gate.policy.rules` (`timer_restart`) for
+the checks (one in the future, or a clock that jumped, restarts the timer it measures).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class GateState:
     over_budget_at: datetime | None = None
     generation: int | None = None  # the Deployment's metadata.generation as read
     entry_generation: int | None = None
-    # The yield was carried out but never written: see `from_annotations`.
+    # The yield was carried out but never written: see `_unrecorded_yield`.
     yield_unrecorded: bool = False
     paused: bool = False  # the Lease's pause switch is on (`gate pause`), or unreadable
     # The pause annotation's value when it is neither on nor off: it pauses (see `read_switch`).
@@ -127,58 +127,25 @@ class GateState:
 
     @classmethod
     def from_annotations(cls, replicas: int, annotations: Mapping[str, str], generation: int | None = None) -> GateState:
-        """Read the state annotations; an unreadable one is ignored (treated as absent).
-
-        An entry recorded, no replicas and no yield recorded: if the Deployment has been scaled
-        since the entry (its generation moved on), the card was held and given back by a run that
-        could not write its yield (killed, or the API failed between the two writes). It reads
-        as a yield at the entry's time, so the cool-down applies as it would have. If the
-        generation has not moved, the entry's intent was written and never carried out: it is
-        ignored, and the next preflight decides as if it had never been written.
-        """
-
-        def instant(key: str) -> datetime | None:
-            try:
-                return parse_instant(annotations[key]) if key in annotations else None
-            except ValueError:
-                return None
-
-        def count(key: str) -> int | None:
-            text = annotations.get(key, "")
-            return int(text) if text.isascii() and text.isdigit() else None
-
-        def seconds(key: str) -> float | None:
-            text = annotations.get(key, "")
-            try:
-                value = float(text) if text.isascii() and text.replace(".", "", 1).isdigit() else None
-            except ValueError:
-                return None
-            return value if value is not None and value < 1e6 else None
-
-        yielded_at, entered_at = instant(YIELDED_AT), instant(ENTERED_AT)
-        entry_generation = count(ENTRY_GENERATION)
-        streak = count(YIELD_STREAK)
-        over_budget_at = instant(OVER_BUDGET_AT)
+        """Read the state annotations; an unreadable one is ignored (treated as absent). An entry
+        whose yield was carried out but never written reads as a yield (`_unrecorded_yield`)."""
+        read = _AnnotationReader(annotations)
+        entered_at, entry_generation = read.instant(ENTERED_AT), read.count(ENTRY_GENERATION)
+        yielded_at, streak, unrecorded = _unrecorded_yield(
+            replicas, entered_at, read.instant(YIELDED_AT), read.count(YIELD_STREAK), generation, entry_generation
+        )
+        over_budget_at = read.instant(OVER_BUDGET_AT)
         # A count without its time could never expire (no window ends a demand-only night): none.
-        over_budget = (count(OVER_BUDGET_YIELDS) or 0) if over_budget_at is not None else 0
-        unrecorded = False
+        over_budget = (read.count(OVER_BUDGET_YIELDS) or 0) if over_budget_at is not None else 0
         switch = read_switch(annotations.get(PAUSED))
-        try_until = instant(TRY_UNTIL)
-        if replicas < 1 and entered_at is not None and yielded_at is None:
-            # Without both generations the entry's fate is unknown: a yield is the safe reading.
-            moved = generation is None or entry_generation is None or generation > entry_generation
-            if moved:
-                # The hold's length is unknown: count it as cut short, as the recorded yield would
-                # have after a short hold (after a long one, this errs on the residents' side).
-                yielded_at, unrecorded = entered_at, True
-                streak = (streak or 0) + 1
+        try_until = read.instant(TRY_UNTIL)
         return cls(
             replicas=replicas,
             yielded_at=yielded_at,
-            room_since=instant(ROOM_SINCE),
+            room_since=read.instant(ROOM_SINCE),
             entered_at=entered_at,
-            entry_unattributed_bytes=count(ENTRY_UNATTRIBUTED),
-            idle_since=instant(IDLE_SINCE),
+            entry_unattributed_bytes=read.count(ENTRY_UNATTRIBUTED),
+            idle_since=read.instant(IDLE_SINCE),
             yield_streak=streak if streak else None,
             over_budget_yields=over_budget,
             over_budget_at=over_budget_at,
@@ -187,17 +154,69 @@ class GateState:
             yield_unrecorded=unrecorded,
             paused=switch is not False,
             pause_unreadable=annotations[PAUSED] if switch is None else None,
-            parked_at=instant(PARKED_AT),
-            unparked_at=instant(UNPARKED_AT),
-            parks=count(PARKS) or 0,
-            unparks=count(UNPARKS) or 0,
-            park_failures=count(PARK_FAILURES) or 0,
-            parked_seconds=count(PARKED_SECONDS) or 0,
-            last_park_seconds=seconds(LAST_PARK_SECONDS),
-            last_unpark_seconds=seconds(LAST_UNPARK_SECONDS),
+            parked_at=read.instant(PARKED_AT),
+            unparked_at=read.instant(UNPARKED_AT),
+            parks=read.count(PARKS) or 0,
+            unparks=read.count(UNPARKS) or 0,
+            park_failures=read.count(PARK_FAILURES) or 0,
+            parked_seconds=read.count(PARKED_SECONDS) or 0,
+            last_park_seconds=read.seconds(LAST_PARK_SECONDS),
+            last_unpark_seconds=read.seconds(LAST_UNPARK_SECONDS),
             try_until=try_until,
             try_unreadable=annotations[TRY_UNTIL] if TRY_UNTIL in annotations and try_until is None else None,
         )
+
+
+@dataclass(frozen=True)
+class _AnnotationReader:
+    """One annotation's value as an instant, a count or seconds; unreadable reads as absent (None)."""
+
+    annotations: Mapping[str, str]
+
+    def instant(self, key: str) -> datetime | None:
+        try:
+            return parse_instant(self.annotations[key]) if key in self.annotations else None
+        except ValueError:
+            return None
+
+    def count(self, key: str) -> int | None:
+        text = self.annotations.get(key, "")
+        return int(text) if text.isascii() and text.isdigit() else None
+
+    def seconds(self, key: str) -> float | None:
+        text = self.annotations.get(key, "")
+        try:
+            value = float(text) if text.isascii() and text.replace(".", "", 1).isdigit() else None
+        except ValueError:
+            return None
+        return value if value is not None and value < 1e6 else None
+
+
+def _unrecorded_yield(
+    replicas: int,
+    entered_at: datetime | None,
+    yielded_at: datetime | None,
+    streak: int | None,
+    generation: int | None,
+    entry_generation: int | None,
+) -> tuple[datetime | None, int | None, bool]:
+    """The yield and the streak as read, and whether the yield was never written.
+
+    An entry recorded, no replicas and no yield recorded: if the Deployment has been scaled
+    since the entry (its generation moved on), the card was held and given back by a run that
+    could not write its yield (killed, or the API failed between the two writes). It reads
+    as a yield at the entry's time, so the cool-down applies as it would have. If the
+    generation has not moved, the entry's intent was written and never carried out: it is
+    ignored, and the next preflight decides as if it had never been written.
+    """
+    if replicas < 1 and entered_at is not None and yielded_at is None:
+        # Without both generations the entry's fate is unknown: a yield is the safe reading.
+        moved = generation is None or entry_generation is None or generation > entry_generation
+        if moved:
+            # The hold's length is unknown: count it as cut short, as the recorded yield would
+            # have after a short hold (after a long one, this errs on the residents' side).
+            return entered_at, (streak or 0) + 1, True
+    return yielded_at, streak, False
 
 
 def read_switch(value: str | None) -> bool | None:
@@ -279,3 +298,40 @@ def night_cleared(state: GateState) -> dict[str, str | None]:
         LAST_UNPARK_SECONDS: state.last_unpark_seconds,
     }
     return {**cleared(state), **{key: None for key, value in {**night, **tonight_parks}.items() if value is not None}}
+
+
+__all__ = [
+    "COUNTS",
+    "ENTERED_AT",
+    "ENTRY_GENERATION",
+    "ENTRY_UNATTRIBUTED",
+    "IDLE_SINCE",
+    "INSTANTS",
+    "LAST_PARK_SECONDS",
+    "LAST_UNPARK_SECONDS",
+    "OVER_BUDGET_AT",
+    "OVER_BUDGET_YIELDS",
+    "PARKED_AT",
+    "PARKED_SECONDS",
+    "PARKS",
+    "PARK_FAILURES",
+    "PARK_KEYS",
+    "PAUSED",
+    "ROOM_SINCE",
+    "STATE_KEYS",
+    "SWITCH_OFF",
+    "SWITCH_ON",
+    "TRY_CLOCK_SLACK_SECONDS",
+    "TRY_LONGEST_SECONDS",
+    "TRY_UNTIL",
+    "UNPARKED_AT",
+    "UNPARKS",
+    "YIELDED_AT",
+    "YIELD_STREAK",
+    "GateState",
+    "cleared",
+    "merge_state",
+    "night_cleared",
+    "park_ended",
+    "read_switch",
+]
