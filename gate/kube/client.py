@@ -45,7 +45,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import requests
@@ -193,6 +193,11 @@ class KubeClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(self, method: str, path: str, what: str, kind: str, body: Any, content_type: str) -> dict[str, Any]:
+        headers, data = self._payload(body, content_type)
+        return _object(self._exchange(method, path, what, headers, data), what, kind)
+
+    def _payload(self, body: Any, content_type: str) -> tuple[dict[str, str], str | None]:
+        """The request's headers (the credentials, the body's type) and its body as JSON."""
         headers = {}
         token = self.config.bearer_token()
         if token:
@@ -201,8 +206,12 @@ class KubeClient:
         if body is not None:
             headers["Content-Type"] = content_type
             data = json.dumps(body)
-        server, seconds = self.config.server, self.timeout_seconds
-        deadline = _Deadline(seconds)
+        return headers, data
+
+    def _exchange(self, method: str, path: str, what: str, headers: dict[str, str], data: str | None) -> _Answer:
+        """One request and its whole answer under one deadline; every way the transport fails is
+        KubeUnavailable (`_transport_failure`)."""
+        deadline = _Deadline(self.timeout_seconds)
         status: int | None = None  # set once the status line and headers are in
         try:
             # verify and cert per request: set on the session, REQUESTS_CA_BUNDLE in the environment would win.
@@ -211,7 +220,7 @@ class KubeClient:
                 deadline,
                 self.session.request(
                     method,
-                    server + path,
+                    self.config.server + path,
                     data=data,
                     headers=headers,
                     timeout=deadline.remaining(),
@@ -229,32 +238,56 @@ class KubeClient:
         except KubeError:
             raise
         except Exception as exc:
-            if deadline.expired():
-                if status is None:
-                    raise KubeUnavailable(what, f"no answer from {server} within {seconds:g}s") from exc
-                raise KubeUnavailable(what, f"no complete answer from {server} within {seconds:g}s") from exc
-            if isinstance(exc, requests.exceptions.SSLError):
-                raise KubeUnavailable(what, f"TLS verification with {server} failed (wrong CA?)") from exc
-            if isinstance(exc, requests.exceptions.Timeout):
-                raise KubeUnavailable(what, f"no answer from {server} within {seconds:g}s") from exc
-            if status is None and isinstance(exc, requests.exceptions.ConnectionError) and _refused(exc):
-                raise KubeUnavailable(what, f"cannot connect to {server}") from exc
-            if not isinstance(exc, _TRANSPORT_ERRORS):
+            failure = self._transport_failure(exc, what, deadline, answered=status is not None)
+            if failure is None:
                 raise  # a bug of ours, not the API's: let it show
-            where = "before an answer" if status is None else "part-way through the answer"
-            raise KubeUnavailable(what, f"connection to {server} broken {where}: {_transport_cause(exc)}") from exc
-        if 200 <= status < 300:
-            try:
-                document = json.loads(raw)
-            except (ValueError, RecursionError) as exc:
-                raise KubeBadAnswer(what, f"HTTP {status} with a body that is not JSON") from exc
-            return _expect(document, kind, what, status)
-        raise error_class(status)(
-            what,
-            f"HTTP {status}: {_status_message(raw, reason)}",
-            status=status,
-            retry_after=retry_after_seconds(retry_after),
-        )
+            raise failure from exc
+        return _Answer(status, raw, reason, retry_after)
+
+    def _transport_failure(self, exc: Exception, what: str, deadline: _Deadline, answered: bool) -> KubeUnavailable | None:
+        """What a failed exchange is to the caller (`answered`: the status line and headers were
+        in); None for an exception no transport raises (a bug of ours)."""
+        server, seconds = self.config.server, self.timeout_seconds
+        if deadline.expired():
+            if not answered:
+                return KubeUnavailable(what, f"no answer from {server} within {seconds:g}s")
+            return KubeUnavailable(what, f"no complete answer from {server} within {seconds:g}s")
+        if isinstance(exc, requests.exceptions.SSLError):
+            return KubeUnavailable(what, f"TLS verification with {server} failed (wrong CA?)")
+        if isinstance(exc, requests.exceptions.Timeout):
+            return KubeUnavailable(what, f"no answer from {server} within {seconds:g}s")
+        if not answered and isinstance(exc, requests.exceptions.ConnectionError) and _refused(exc):
+            return KubeUnavailable(what, f"cannot connect to {server}")
+        if not isinstance(exc, _TRANSPORT_ERRORS):
+            return None
+        where = "before an answer" if not answered else "part-way through the answer"
+        return KubeUnavailable(what, f"connection to {server} broken {where}: {_transport_cause(exc)}")
+
+
+class _Answer(NamedTuple):
+    """An answer read whole: its status, its body (an error's cut at its cap), its reason phrase, its Retry-After."""
+
+    status: int
+    body: bytes
+    reason: str | None
+    retry_after: str | None
+
+
+def _object(answer: _Answer, what: str, kind: str) -> dict[str, Any]:
+    """A 2xx answer's object (`kind`, checked by `_expect`); any other status is its KubeError."""
+    status = answer.status
+    if 200 <= status < 300:
+        try:
+            document = json.loads(answer.body)
+        except (ValueError, RecursionError) as exc:
+            raise KubeBadAnswer(what, f"HTTP {status} with a body that is not JSON") from exc
+        return _expect(document, kind, what, status)
+    raise error_class(status)(
+        what,
+        f"HTTP {status}: {_status_message(answer.body, answer.reason)}",
+        status=status,
+        retry_after=retry_after_seconds(answer.retry_after),
+    )
 
 
 class _Deadline(Deadline):
