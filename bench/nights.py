@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -79,16 +80,9 @@ def night_rows(
     return rows
 
 
-def night(
-    name: str,
-    day: str,
-    episodes: Episodes,
-    begin: str = "01:30",
-    finish: str = "06:30",
-    outages: list[tuple[str, str]] = (),
-    seed: int = 1,
-) -> tuple[str, str]:
-    return name, to_csv(from_rows(night_rows(day, episodes, begin, finish, outages, seed), name))
+def night(name: str, day: str, episodes: Episodes, **shape: Any) -> tuple[str, str]:
+    """A sample night as its CSV: `night_rows` (`shape`: its keywords, begin, outages, seed...) named `name`."""
+    return name, to_csv(from_rows(night_rows(day, episodes, **shape), name))
 
 
 def nights() -> list[tuple[str, str]]:
@@ -279,28 +273,18 @@ def baked_cards() -> list[tuple[str, str]]:
 
 def main(directory: str) -> None:
     target = Path(directory)
-    target.mkdir(parents=True, exist_ok=True)
-    for name, text in nights():
-        (target / f"{name}.csv").write_text(text)
-        print(f"wrote {target / name}.csv")
-    for name, text in flappy():
-        (target / f"{name}.csv").write_text(text)
-        print(f"wrote {target / name}.csv")
-    queues = target.parent / "demand"
-    queues.mkdir(exist_ok=True)
-    for name, text in demand():
-        (queues / f"{name}.csv").write_text(text)
-        print(f"wrote {queues / name}.csv")
-    card_nights = target.parent / "cards"
-    card_nights.mkdir(exist_ok=True)
-    for name, text in two_cards() + baked_cards():
-        (card_nights / f"{name}.csv").write_text(text)
-        print(f"wrote {card_nights / name}.csv")
-    bakes = target.parent / "baked"
-    bakes.mkdir(exist_ok=True)
-    for name, text in baked():
-        (bakes / f"{name}.csv").write_text(text)
-        print(f"wrote {bakes / name}.csv")
+    samples = target.parent
+    folders = (
+        (target, nights() + flappy()),
+        (samples / "demand", demand()),
+        (samples / "cards", two_cards() + baked_cards()),
+        (samples / "baked", baked()),
+    )
+    for folder, files in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in files:
+            (folder / f"{name}.csv").write_text(text)
+            print(f"wrote {folder / name}.csv")
 
 
 if __name__ == "__main__":

@@ -36,8 +36,8 @@ Parking (warm standby) is a third action beside scaling, asked of the target's c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -321,14 +321,9 @@ def _carry_out(outcome: Outcome, settings: Settings, store: StateStore, target: 
     if replicas is None:
         return
     if replicas >= 1:
-        if not landed:
-            outcome.warnings.append("not taking the card: its intent could not be recorded (other writers kept changing the state)")
-            return
-        with veto.entering() if veto is not None else nullcontext(True) as allowed:
-            if not allowed:
-                outcome.warnings.append("not taking the card: the watchdog stepped in during this run")
-                return
-            _scale(outcome, target, replicas)
+        with _entry(outcome, veto, landed, "taking the card") as allowed:
+            if allowed:
+                _scale(outcome, target, replicas)
         return
     _scale(outcome, target, replicas)
     if not landed:
@@ -338,18 +333,29 @@ def _carry_out(outcome: Outcome, settings: Settings, store: StateStore, target: 
 def _unpark(outcome: Outcome, settings: Settings, store: StateStore, target: Target, veto: EntryVeto | None, landed: bool) -> None:
     """An unpark is an entry: only once its intent landed and while the watchdog allows it. A
     failed one is a scale to 0 at once, recorded after (merged over the intent it wrote)."""
-    if not landed:
-        outcome.warnings.append("not unparking: its intent could not be recorded (other writers kept changing the state)")
-        return
-    with veto.entering() if veto is not None else nullcontext(True) as allowed:
+    with _entry(outcome, veto, landed, "unparking") as allowed:
         if not allowed:
-            outcome.warnings.append("not unparking: the watchdog stepped in during this run")
             return
         _ask(outcome, settings, target)
         if outcome.decision.replicas != 0:
             return
         _scale(outcome, target, 0)
     _record_yield(outcome, store, outcome.written or outcome.stored, outcome.decision.annotations)
+
+
+@contextmanager
+def _entry(outcome: Outcome, veto: EntryVeto | None, landed: bool, doing: str) -> Iterator[bool]:
+    """Whether an entry (a scale up, an unpark) may go ahead: only once its intent landed, and
+    only while the watchdog allows it, held for the whole body. A refusal is a warning naming
+    what was not done (`doing`)."""
+    if not landed:
+        outcome.warnings.append(f"not {doing}: its intent could not be recorded (other writers kept changing the state)")
+        yield False
+        return
+    with veto.entering() if veto is not None else nullcontext(True) as allowed:
+        if not allowed:
+            outcome.warnings.append(f"not {doing}: the watchdog stepped in during this run")
+        yield allowed
 
 
 def _scale(outcome: Outcome, target: Target, replicas: int) -> None:

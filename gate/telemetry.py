@@ -3,7 +3,7 @@ its metrics port: the card as the gate sees it, its decisions, and when its loop
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
@@ -30,6 +30,22 @@ class Labelled(Collector):
             yield labelled
 
 
+class Families:
+    """Defines metric families in one registry: a name, its help text and its label names."""
+
+    def __init__(self, registry: CollectorRegistry):
+        self.registry = registry
+
+    def gauge(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Gauge:
+        return Gauge(name, documentation, labels, registry=self.registry)
+
+    def counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
+        return Counter(name, documentation, labels, registry=self.registry)
+
+    def histogram(self, name: str, documentation: str, labels: Sequence[str], buckets: Sequence[float]) -> Histogram:
+        return Histogram(name, documentation, labels, buckets=buckets, registry=self.registry)
+
+
 class WatchMetrics:
     """`registry` is what the metrics port serves. With `deployment`, every series carries
     `deployment="<name>"`, the Deployment the gate scales: several gates in one namespace (cards,
@@ -42,74 +58,82 @@ class WatchMetrics:
         if deployment is not None:
             self.registry = CollectorRegistry(auto_describe=False)
             self.registry.register(Labelled(r, {"deployment": deployment}))
-        self.resident_bytes = Gauge("gate_resident_bytes", "GPU memory used by resident tenants (not the TTS pod).", registry=r)
-        self.own_bytes = Gauge("gate_own_bytes", "GPU memory used by the TTS Deployment's own pods.", registry=r)
-        self.free_bytes = Gauge("gate_free_bytes", "Total minus residents: what the card offers the TTS pod.", registry=r)
-        self.floor_bytes = Gauge("gate_floor_bytes", "Free memory the gate requires to hold the card.", registry=r)
-        self.total_bytes = Gauge("gate_total_bytes", "The card's total memory as the gate uses it.", registry=r)
-        self.in_window = Gauge(
-            "gate_in_window", "1 when the last run fell inside the window, or a try (gate try) held it open.", registry=r
-        )
-        self.try_until = Gauge(
+        family = Families(r)
+        self._define_card(family)
+        self._define_last_run(family)
+        self._define_counts(family)
+        self._define_settings(family)
+        self._define_parking(family)
+        self._parked_since: float | None = None  # when this loop last saw the server parked
+
+    def _define_card(self, family: Families) -> None:
+        """The card as the last observation saw it, and the floor it was held to."""
+        self.resident_bytes = family.gauge("gate_resident_bytes", "GPU memory used by resident tenants (not the TTS pod).")
+        self.own_bytes = family.gauge("gate_own_bytes", "GPU memory used by the TTS Deployment's own pods.")
+        self.free_bytes = family.gauge("gate_free_bytes", "Total minus residents: what the card offers the TTS pod.")
+        self.floor_bytes = family.gauge("gate_floor_bytes", "Free memory the gate requires to hold the card.")
+        self.total_bytes = family.gauge("gate_total_bytes", "The card's total memory as the gate uses it.")
+
+    def _define_last_run(self, family: Families) -> None:
+        """What the last iteration saw and left: the window, sight, the replicas, the demand."""
+        self.in_window = family.gauge("gate_in_window", "1 when the last run fell inside the window, or a try (gate try) held it open.")
+        self.try_until = family.gauge(
             "gate_try_until_timestamp_seconds",
             "When the try in force (gate try) ends, as a Unix time; 0 with none. The window counts as open until then.",
-            registry=r,
         )
-        self.blind = Gauge("gate_blind", "1 when the last observation could not be read or trusted.", registry=r)
-        self.replicas = Gauge("gate_replicas", "Desired replicas of the TTS Deployment after the last run.", registry=r)
-        self.last_run = Gauge(
-            "gate_last_run_timestamp_seconds",
-            "When the loop last completed an iteration: read, decided, acted.",
-            registry=r,
+        self.blind = family.gauge("gate_blind", "1 when the last observation could not be read or trusted.")
+        self.replicas = family.gauge("gate_replicas", "Desired replicas of the TTS Deployment after the last run.")
+        self.last_run = family.gauge("gate_last_run_timestamp_seconds", "When the loop last completed an iteration: read, decided, acted.")
+        self.demand_queued = family.gauge(
+            "gate_demand_queued", "Work waiting as the demand probe last read it; NaN when the probe failed (no action)."
         )
-        self.demand_queued = Gauge(
-            "gate_demand_queued", "Work waiting as the demand probe last read it; NaN when the probe failed (no action).", registry=r
-        )
-        self.over_budget_yields = Gauge(
+        self.over_budget_yields = family.gauge(
             "gate_over_budget_yields",
             "Yields tonight because the server's own memory outgrew the floor (the gate's state); at 2 it stays off the card.",
-            registry=r,
         )
-        self.scrape_failures = Counter("gate_scrape_failures", "Observations that left the gate blind.", registry=r)
-        self.decisions = Counter("gate_decisions", "Decisions by command and reason.", ["command", "reason"], registry=r)
-        self.api_errors = Counter("gate_api_errors", "Kubernetes API calls that failed, by error kind.", ["kind"], registry=r)
-        self.iteration_errors = Counter(
-            "gate_iteration_errors", "Iterations that failed in an unexpected way (read as blind), by exception.", ["kind"], registry=r
+
+    def _define_counts(self, family: Families) -> None:
+        """Counted over the process's life: decisions, and what went wrong."""
+        self.scrape_failures = family.counter("gate_scrape_failures", "Observations that left the gate blind.")
+        self.decisions = family.counter("gate_decisions", "Decisions by command and reason.", ["command", "reason"])
+        self.api_errors = family.counter("gate_api_errors", "Kubernetes API calls that failed, by error kind.", ["kind"])
+        self.iteration_errors = family.counter(
+            "gate_iteration_errors", "Iterations that failed in an unexpected way (read as blind), by exception.", ["kind"]
         )
-        self.config_valid = Gauge(
+
+    def _define_settings(self, family: Families) -> None:
+        """The settings in use, and whether they pause the gate."""
+        self.config_valid = family.gauge(
             "gate_config_valid",
             "1 when the settings file, as last read, passed validation; 0 when it was refused (the last good settings stay).",
-            registry=r,
         )
-        self.config_info = Gauge(
-            "gate_config_info", "The settings in use: the hash of the file they came from ('' without --config).", ["hash"], registry=r
+        self.config_info = family.gauge(
+            "gate_config_info", "The settings in use: the hash of the file they came from ('' without --config).", ["hash"]
         )
-        self.paused = Gauge("gate_paused", "1 while the gate is paused (enabled: false, or gate pause on the Lease).", registry=r)
-        self.watchdog_yields = Counter(
-            "gate_watchdog_yields", "Times the card was given back outside the loop's decisions: a stalled or failed iteration.", registry=r
+        self.paused = family.gauge("gate_paused", "1 while the gate is paused (enabled: false, or gate pause on the Lease).")
+
+    def _define_parking(self, family: Families) -> None:
+        """The card given back outside the decisions (the watchdog), and parking: its state, its calls, its failures."""
+        self.watchdog_yields = family.counter(
+            "gate_watchdog_yields", "Times the card was given back outside the loop's decisions: a stalled or failed iteration."
         )
-        self.parked = Gauge("gate_parked", "1 while the server is parked (its model in host memory, a residue on the card).", registry=r)
-        self.parked_seconds = Counter(
-            "gate_parked_seconds", "Seconds this loop saw the server parked (summed over its iterations).", registry=r
-        )
-        self.parks = Counter("gate_parks", "Parks this loop asked that the server carried out.", registry=r)
-        self.unparks = Counter("gate_unparks", "Unparks this loop asked that the server carried out.", registry=r)
-        self.park_failures = Counter(
+        self.parked = family.gauge("gate_parked", "1 while the server is parked (its model in host memory, a residue on the card).")
+        self.parked_seconds = family.counter("gate_parked_seconds", "Seconds this loop saw the server parked (summed over its iterations).")
+        self.parks = family.counter("gate_parks", "Parks this loop asked that the server carried out.")
+        self.unparks = family.counter("gate_unparks", "Unparks this loop asked that the server carried out.")
+        self.park_failures = family.counter(
             "gate_park_failures",
             "Parks and unparks that failed (refused, failed, past park.timeout, unreachable, a residue past its setting) and "
             "parked servers whose state was lost (op=state): each scaled the server to 0.",
             ["op"],
-            registry=r,
         )
-        self.park_duration = Histogram(
-            "gate_park_duration_seconds", "Parks and unparks as the server timed them.", ["op"], buckets=PARK_BUCKETS, registry=r
+        self.park_duration = family.histogram(
+            "gate_park_duration_seconds", "Parks and unparks as the server timed them.", ["op"], buckets=PARK_BUCKETS
         )
-        self.park_failures_tonight = Gauge(
+        self.park_failures_tonight = family.gauge(
             "gate_park_failures_tonight",
             "Failed parks and unparks tonight, as the gate's state counts them (any mechanism's); the window's end clears it.",
-            registry=r,
         )
-        self._parked_since: float | None = None  # when this loop last saw the server parked
 
     def record_config(self, applied_hash: str | None, valid: bool) -> None:
         self.config_valid.set(1 if valid else 0)
@@ -167,18 +191,20 @@ class WatchMetrics:
 def over_budget_after(outcome: Outcome) -> int:
     """Tonight's over-budget yields once the run's decision is written: what the alert reads. The
     gauge lives in the controller too, so a yield the sidecar made (its pod then goes) still shows."""
-    changes = outcome.decision.annotations
-    if OVER_BUDGET_YIELDS in changes:
-        text = changes[OVER_BUDGET_YIELDS]
-        return int(text) if text is not None and text.isdigit() else 0
-    return over_budget_tonight(outcome.state, outcome.now)
+    return _count_after(outcome, OVER_BUDGET_YIELDS, over_budget_tonight(outcome.state, outcome.now))
 
 
 def park_failures_after(outcome: Outcome) -> int:
     """Tonight's failed parks and unparks once the run's decision is written: the alert reads it
     from the controller, which outlives a server pod (and its sidecar) that a failure scaled to 0."""
+    return _count_after(outcome, PARK_FAILURES, outcome.state.park_failures)
+
+
+def _count_after(outcome: Outcome, annotation: str, before: int) -> int:
+    """A count the decision may rewrite: its new value when it writes one (unset or unreadable
+    reads 0), else the count `before` the run."""
     changes = outcome.decision.annotations
-    if PARK_FAILURES in changes:
-        text = changes[PARK_FAILURES]
+    if annotation in changes:
+        text = changes[annotation]
         return int(text) if text is not None and text.isdigit() else 0
-    return outcome.state.park_failures
+    return before

@@ -52,8 +52,9 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from gate.kube.answers import Answer, api_object
 from gate.kube.config import ClusterConfig
-from gate.kube.errors import KubeBadAnswer, KubeError, KubeUnavailable, error_class
+from gate.kube.errors import KubeError, KubeUnavailable
 from gate.socket_deadline import Deadline
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -193,6 +194,11 @@ class KubeClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(self, method: str, path: str, what: str, kind: str, body: Any, content_type: str) -> dict[str, Any]:
+        headers, data = self._payload(body, content_type)
+        return api_object(self._exchange(method, path, what, headers, data), what, kind)
+
+    def _payload(self, body: Any, content_type: str) -> tuple[dict[str, str], str | None]:
+        """The request's headers (the credentials, the body's type) and its body as JSON."""
         headers = {}
         token = self.config.bearer_token()
         if token:
@@ -201,8 +207,12 @@ class KubeClient:
         if body is not None:
             headers["Content-Type"] = content_type
             data = json.dumps(body)
-        server, seconds = self.config.server, self.timeout_seconds
-        deadline = _Deadline(seconds)
+        return headers, data
+
+    def _exchange(self, method: str, path: str, what: str, headers: dict[str, str], data: str | None) -> Answer:
+        """One request and its whole answer under one deadline; every way the transport fails is
+        KubeUnavailable (`_transport_failure`)."""
+        deadline = _Deadline(self.timeout_seconds)
         status: int | None = None  # set once the status line and headers are in
         try:
             # verify and cert per request: set on the session, REQUESTS_CA_BUNDLE in the environment would win.
@@ -211,7 +221,7 @@ class KubeClient:
                 deadline,
                 self.session.request(
                     method,
-                    server + path,
+                    self.config.server + path,
                     data=data,
                     headers=headers,
                     timeout=deadline.remaining(),
@@ -224,37 +234,35 @@ class KubeClient:
                 status = answer.status_code
                 ok = 200 <= status < 300
                 raw = _read_body(answer, what, deadline, MAX_BODY_BYTES if ok else MAX_ERROR_BODY_BYTES, truncate=not ok)
-                retry_after = answer.headers.get("Retry-After")
+                retry_after = None if ok else retry_after_seconds(answer.headers.get("Retry-After"))  # an error's alone
                 reason = answer.reason
         except KubeError:
             raise
         except Exception as exc:
-            if deadline.expired():
-                if status is None:
-                    raise KubeUnavailable(what, f"no answer from {server} within {seconds:g}s") from exc
-                raise KubeUnavailable(what, f"no complete answer from {server} within {seconds:g}s") from exc
-            if isinstance(exc, requests.exceptions.SSLError):
-                raise KubeUnavailable(what, f"TLS verification with {server} failed (wrong CA?)") from exc
-            if isinstance(exc, requests.exceptions.Timeout):
-                raise KubeUnavailable(what, f"no answer from {server} within {seconds:g}s") from exc
-            if status is None and isinstance(exc, requests.exceptions.ConnectionError) and _refused(exc):
-                raise KubeUnavailable(what, f"cannot connect to {server}") from exc
-            if not isinstance(exc, _TRANSPORT_ERRORS):
+            failure = self._transport_failure(exc, what, deadline, answered=status is not None)
+            if failure is None:
                 raise  # a bug of ours, not the API's: let it show
-            where = "before an answer" if status is None else "part-way through the answer"
-            raise KubeUnavailable(what, f"connection to {server} broken {where}: {_transport_cause(exc)}") from exc
-        if 200 <= status < 300:
-            try:
-                document = json.loads(raw)
-            except (ValueError, RecursionError) as exc:
-                raise KubeBadAnswer(what, f"HTTP {status} with a body that is not JSON") from exc
-            return _expect(document, kind, what, status)
-        raise error_class(status)(
-            what,
-            f"HTTP {status}: {_status_message(raw, reason)}",
-            status=status,
-            retry_after=retry_after_seconds(retry_after),
-        )
+            raise failure from exc
+        return Answer(status, raw, reason, retry_after)
+
+    def _transport_failure(self, exc: Exception, what: str, deadline: _Deadline, answered: bool) -> KubeUnavailable | None:
+        """What a failed exchange is to the caller (`answered`: the status line and headers were
+        in); None for an exception no transport raises (a bug of ours)."""
+        server, seconds = self.config.server, self.timeout_seconds
+        if deadline.expired():
+            if not answered:
+                return KubeUnavailable(what, f"no answer from {server} within {seconds:g}s")
+            return KubeUnavailable(what, f"no complete answer from {server} within {seconds:g}s")
+        if isinstance(exc, requests.exceptions.SSLError):
+            return KubeUnavailable(what, f"TLS verification with {server} failed (wrong CA?)")
+        if isinstance(exc, requests.exceptions.Timeout):
+            return KubeUnavailable(what, f"no answer from {server} within {seconds:g}s")
+        if not answered and isinstance(exc, requests.exceptions.ConnectionError) and _refused(exc):
+            return KubeUnavailable(what, f"cannot connect to {server}")
+        if not isinstance(exc, _TRANSPORT_ERRORS):
+            return None
+        where = "before an answer" if not answered else "part-way through the answer"
+        return KubeUnavailable(what, f"connection to {server} broken {where}: {_transport_cause(exc)}")
 
 
 class _Deadline(Deadline):
@@ -392,65 +400,8 @@ def _transport_cause(exc: BaseException) -> str:
     return f"{type(innermost).__name__}: {text}" if text else type(innermost).__name__
 
 
-def _expect(document: Any, kind: str, what: str, status: int) -> dict[str, Any]:
-    """The object asked for, checked far enough that its readers cannot trip on its shape."""
-    if not isinstance(document, dict):
-        raise KubeBadAnswer(what, f"HTTP {status} with JSON {_json_type(document)} instead of {_a(kind)}")
-    if document.get("kind") != kind:
-        raise KubeBadAnswer(what, f"HTTP {status} with kind {_short(document.get('kind'))} instead of {_a(kind)}")
-    meta = document.get("metadata")
-    if not isinstance(meta, dict):
-        raise KubeBadAnswer(what, f"HTTP {status}: a {kind} without metadata")
-    annotations = meta.get("annotations")
-    if annotations is not None and not (isinstance(annotations, dict) and all(isinstance(v, str) for v in annotations.values())):
-        raise KubeBadAnswer(what, f"HTTP {status}: a {kind} whose metadata.annotations is not a map of strings")
-    if kind in ("Deployment", "Scale"):
-        spec = document.get("spec")
-        if not isinstance(spec, dict):
-            raise KubeBadAnswer(what, f"HTTP {status}: a {kind} without spec")
-        if "replicas" in spec and not _count(spec["replicas"]):
-            raise KubeBadAnswer(what, f"HTTP {status}: a {kind} with spec.replicas {_short(spec['replicas'])}, not a count")
-        status_part = document.get("status")
-        if status_part is not None and not isinstance(status_part, dict):
-            raise KubeBadAnswer(what, f"HTTP {status}: a {kind} whose status is not an object")
-        for key, value in (status_part or {}).items():
-            if key.endswith("eplicas") and value is not None and not _count(value):
-                raise KubeBadAnswer(what, f"HTTP {status}: a {kind} with status.{key} {_short(value)}, not a count")
-    return document
-
-
-def _a(kind: str) -> str:
-    return f"an {kind}" if kind[0] in "AEIOU" else f"a {kind}"
-
-
-def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(type(value), "a value")
-
-
-def _short(value: Any) -> str:
-    return json.dumps(value)[:64] if value is not None else "none"
-
-
 def _dry(dry_run: bool) -> str:
     return "?dryRun=All" if dry_run else ""
-
-
-def _status_message(body: bytes, reason: str | None) -> str:
-    """The `message` of a metav1.Status body, else the body itself cut to 256 characters."""
-    try:
-        status = json.loads(body)
-    except (ValueError, RecursionError):
-        status = None
-    if isinstance(status, dict) and status.get("kind") == "Status" and status.get("message"):
-        return " ".join(str(status["message"]).split())[:1024]
-    text = " ".join(body.decode("utf-8", errors="replace").split())
-    return text[:256] or reason or "no message"
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:

@@ -91,15 +91,7 @@ def default_config(policy_name: str, namespace: str = "tts") -> ReplayConfig:
         sidecar_interval_seconds=parsed["sidecar.interval"],
         controller_interval_seconds=parsed["controller.interval"],
     )
-    pod = PodModel(
-        peak_bytes=parse_size(defaults.TTS_PEAK),
-        start_seconds=parse_duration(defaults.TTS_START),
-        load_seconds=parse_duration(defaults.TTS_LOAD),
-        release_seconds=parse_duration(defaults.TTS_RELEASE),
-        residue_bytes=parse_size(defaults.TTS_RESIDUE),
-        park_seconds=parse_duration(defaults.TTS_PARK),
-        unpark_seconds=parse_duration(defaults.TTS_UNPARK),
-    )
+    pod = PodModel(peak_bytes=parse_size(defaults.TTS_PEAK), residue_bytes=parse_size(defaults.TTS_RESIDUE))
     exporter = ExporterModel(label_lag_seconds=parse_duration(defaults.EXPORTER_LAG))
     return ReplayConfig(policy_name, settings, schedules, pod, exporter, realtime_factor=float(defaults.REALTIME_FACTOR))
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field, replace
 
-from gate import policy
+from gate import defaults, policy
 from gate.cycle import Scale
 from gate.policy import Blind, Demand, ParkReport, PodUsage, Reading, ServerState, Settings
 from gate.replay.clock import instant
 from gate.sources import EXPORTERS
 from gate.trace import Trace
+from gate.units import parse_duration
 
 # The simulated pod's name: a ReplicaSet pod of the Deployment, as the exporter would label it.
 POD_SUFFIX = "-6b7c9d8f5-h4j7k"
@@ -25,16 +26,18 @@ DEVICE_LEVEL = frozenset(e.name for e in EXPORTERS if not e.per_pod)
 
 @dataclass(frozen=True)
 class PodModel:
+    """The TTS pod: its peak memory and its timings, those by default `gate replay`'s simulated server's (gate/defaults.py)."""
+
     peak_bytes: int
-    start_seconds: float = 45
-    load_seconds: float = 60
-    release_seconds: float = 5
-    # Parked: what the server keeps on the card, and how long a park (asked to the model off the
-    # card; the card's memory is the peak's until then) and an unpark (asked to serving; counted
-    # at the peak from the moment it is asked) take.
+    start_seconds: float = parse_duration(defaults.TTS_START)
+    load_seconds: float = parse_duration(defaults.TTS_LOAD)
+    release_seconds: float = parse_duration(defaults.TTS_RELEASE)
+    # Parked: what the server keeps on the card (none by default: a pod that never parks), and
+    # how long a park (asked to the model off the card; the card's memory is the peak's until
+    # then) and an unpark (asked to serving; counted at the peak from the moment it is asked) take.
     residue_bytes: int = 0
-    park_seconds: float = 3
-    unpark_seconds: float = 5
+    park_seconds: float = parse_duration(defaults.TTS_PARK)
+    unpark_seconds: float = parse_duration(defaults.TTS_UNPARK)
 
 
 @dataclass(frozen=True)

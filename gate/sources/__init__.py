@@ -170,9 +170,7 @@ def service_of(url: str) -> tuple[str, str, int] | None:
 
 
 class Source(Protocol):
-    name: str
-    # Whether the source reports the device's total memory (else GATE_TOTAL is required).
-    provides_total: bool
+    name: str  # the registry's (`EXPORTERS`), which says what its answers can say
 
     def read(self) -> Reading: ...
 

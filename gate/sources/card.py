@@ -20,13 +20,13 @@ with several cards when the settings do not say which is blind too, with the set
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from gate.formats import normalize_uuid
 from gate.sources import Card, SourceError
-from gate.sources.exposition import Sample
+from gate.sources.exposition import Exposition, Sample
 
 T = TypeVar("T")
 
@@ -60,6 +60,35 @@ def dcgm_card(labels: Mapping[str, str], answered_on: str | None = None) -> Seri
         uuid=normalize_uuid(uuid) if uuid else None,
         index=labels.get("gpu"),
     )
+
+
+def nvidia_gpu_exporter_card(labels: Mapping[str, str], index_of: Mapping[str, str], answered_on: str | None = None) -> SeriesCard:
+    """The exporter's `uuid`, its index by that uuid (`index_of`: what its index families say),
+    and the node whose pod answered (its series name none)."""
+    uuid = normalize_uuid(labels["uuid"]) if "uuid" in labels else None
+    return SeriesCard(node=answered_on, uuid=uuid, index=index_of.get(uuid or ""))
+
+
+def watched_series(
+    parsed: Exposition,
+    families: Sequence[str],
+    card_of: Callable[[Mapping[str, str]], SeriesCard],
+    card: Card,
+    where: str,
+    exporter: str,
+    named: str,
+) -> dict[str, list[Sample]]:
+    """The watched card's samples of `families`, by family: each series put with the card its
+    labels name (`card_of`, as `exporter` writes them), then that card chosen (`choose`).
+    SourceError when the answer has no series in any of them (the message names `named`)."""
+    groups: dict[SeriesCard, dict[str, list[Sample]]] = {}
+    for family in families:
+        for sample in parsed.samples.get(family, []):
+            groups.setdefault(card_of(sample.labels), {}).setdefault(family, []).append(sample)
+    ours = choose(groups, card, where, exporter)
+    if ours is None:
+        raise SourceError(f"metrics from {where}: {named} has no samples (no GPU seen by the exporter)")
+    return ours
 
 
 def matches(series: SeriesCard, card: Card) -> bool:

@@ -11,16 +11,17 @@ builds), the GPU in `gpu` (index) and `UUID`. Only the watched card's series cou
 from __future__ import annotations
 
 from gate.formats import normalize_uuid
-from gate.policy import DeviceReading, Reading
-from gate.sources import ANY_CARD, Card, SourceError, as_reading, exposition
-from gate.sources.card import SeriesCard, choose, dcgm_card, is_index, one_value
-from gate.sources.exposition import Budget, Sample
-from gate.sources.scrape import ScrapedSource
+from gate.policy import DeviceReading
+from gate.sources import ANY_CARD, Card, SourceError, exposition
+from gate.sources.card import dcgm_card, is_index, one_value, watched_series
+from gate.sources.exposition import Budget
+from gate.sources.scrape import DeviceScrapedSource
 
 FREE = "DCGM_FI_DEV_FB_FREE"
 USED = "DCGM_FI_DEV_FB_USED"
 RESERVED = "DCGM_FI_DEV_FB_RESERVED"  # absent from older dcgm-exporter releases
 FAMILIES = (FREE, USED, RESERVED)
+REQUIRED = (FREE, USED)
 MIB = 2**20
 # No GPU has 16 TiB of memory; a total past this means the figures are bytes, not MiB.
 MAX_PLAUSIBLE_MIB = 16 * 2**20
@@ -30,15 +31,8 @@ def parse_device(
     body: bytes, where: str, card: Card = ANY_CARD, answered_on: str | None = None, budget: Budget | None = None
 ) -> DeviceReading:
     parsed = exposition.parse(body, where, FAMILIES, budget)
-    parsed.require(FREE, where)
-    parsed.require(USED, where)
-    groups: dict[SeriesCard, dict[str, list[Sample]]] = {}
-    for family in FAMILIES:
-        for sample in parsed.samples.get(family, []):
-            groups.setdefault(dcgm_card(sample.labels, answered_on), {}).setdefault(family, []).append(sample)
-    ours = choose(groups, card, where, "dcgm-exporter")
-    if ours is None:
-        raise SourceError(f"metrics from {where}: {USED} has no samples (no GPU seen by the exporter)")
+    parsed.require_all(REQUIRED, where)
+    ours = watched_series(parsed, FAMILIES, lambda labels: dcgm_card(labels, answered_on), card, where, "dcgm-exporter", USED)
     free = one_value(ours.get(FREE, []), where, FREE)
     used = one_value(ours.get(USED, []), where, USED)
     reserved = one_value(ours.get(RESERVED, []), where, RESERVED) if RESERVED in parsed.families else 0.0
@@ -53,15 +47,12 @@ def parse_device(
     )
 
 
-def parse(body: bytes, where: str, card: Card = ANY_CARD, answered_on: str | None = None, budget: Budget | None = None) -> Reading:
-    return as_reading(parse_device(body, where, card, answered_on, budget))
-
-
-class Source(ScrapedSource):
+class Source(DeviceScrapedSource):
     name = "dcgm"
-    provides_total = True
-    parse = staticmethod(parse)
     parse_device = staticmethod(parse_device)
+
+
+parse = Source.parse  # read alone: all it sees held is unattributed
 
 
 def _matchers(card: Card) -> list[str]:

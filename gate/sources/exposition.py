@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -72,6 +72,11 @@ class Exposition:
         if name not in self.families:
             raise SourceError(f"metrics from {where}: no {name} family in the answer")
         return self.samples.get(name, [])
+
+    def require_all(self, names: Sequence[str], where: str) -> None:
+        """Each family there, samples or not; the first missing (in `names`' order) is blindness."""
+        for name in names:
+            self.require(name, where)
 
 
 def parse(body: bytes, where: str, families: Collection[str] | None = None, budget: Budget | None = None) -> Exposition:

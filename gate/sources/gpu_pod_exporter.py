@@ -45,5 +45,4 @@ def parse(body: bytes, where: str, card: Card = ANY_CARD, answered_on: str | Non
 
 class Source(ScrapedSource):
     name = "gpu-pod-exporter"
-    provides_total = False
     parse = staticmethod(parse)

@@ -12,11 +12,11 @@ answered is known. (This source was called `nvidia-smi`; that name still works, 
 from __future__ import annotations
 
 from gate.formats import normalize_uuid
-from gate.policy import DeviceReading, Reading
-from gate.sources import ANY_CARD, Card, SourceError, as_reading, exposition
-from gate.sources.card import DEVICE, SeriesCard, choose, is_index, one_value
-from gate.sources.exposition import Budget, Sample
-from gate.sources.scrape import ScrapedSource
+from gate.policy import DeviceReading
+from gate.sources import ANY_CARD, Card, SourceError, exposition
+from gate.sources.card import DEVICE, is_index, nvidia_gpu_exporter_card, one_value, watched_series
+from gate.sources.exposition import Budget
+from gate.sources.scrape import DeviceScrapedSource
 
 TOTAL = "nvidia_smi_memory_total_bytes"
 FREE = "nvidia_smi_memory_free_bytes"
@@ -26,6 +26,7 @@ INFO = "nvidia_smi_gpu_info"  # labelled index and uuid
 # Per card, with --collect.compute-apps: how many processes hold a compute context (gate measure).
 PROCESSES = "nvidia_smi_compute_apps"
 FAMILIES = (TOTAL, FREE, USED, INDEX, INFO)
+REQUIRED = (TOTAL, FREE)  # older releases have no USED
 # A GPU with less than 64 MiB is not a GPU; such a total means the figures are MiB, not bytes.
 MIN_PLAUSIBLE_TOTAL = 64 * 2**20
 
@@ -46,22 +47,21 @@ def parse_device(
     body: bytes, where: str, card: Card = ANY_CARD, answered_on: str | None = None, budget: Budget | None = None
 ) -> DeviceReading:
     parsed = exposition.parse(body, where, FAMILIES, budget)
-    parsed.require(TOTAL, where)
-    parsed.require(FREE, where)
+    parsed.require_all(REQUIRED, where)
     index_of = indices(parsed)
     if card.device is not None and is_index(card.device) and not index_of and parsed.samples.get(TOTAL):
         raise SourceError(
             f"metrics from {where}: the answer maps no GPU index to a uuid (no {INDEX} or {INFO}): set {DEVICE} to the GPU's UUID"
         )
-    groups: dict[SeriesCard, dict[str, list[Sample]]] = {}
-    for family in (TOTAL, FREE, USED):
-        for sample in parsed.samples.get(family, []):
-            uuid = normalize_uuid(sample.labels["uuid"]) if "uuid" in sample.labels else None
-            key = SeriesCard(node=answered_on, uuid=uuid, index=index_of.get(uuid or ""))
-            groups.setdefault(key, {}).setdefault(family, []).append(sample)
-    ours = choose(groups, card, where, "nvidia_gpu_exporter")
-    if ours is None:
-        raise SourceError(f"metrics from {where}: {TOTAL} has no samples (no GPU seen by the exporter)")
+    ours = watched_series(
+        parsed,
+        (TOTAL, FREE, USED),
+        lambda labels: nvidia_gpu_exporter_card(labels, index_of, answered_on),
+        card,
+        where,
+        "nvidia_gpu_exporter",
+        TOTAL,
+    )
     total = one_value(ours.get(TOTAL, []), where, TOTAL)
     free = one_value(ours.get(FREE, []), where, FREE)
     if total < MIN_PLAUSIBLE_TOTAL:
@@ -79,15 +79,12 @@ def parse_device(
     )
 
 
-def parse(body: bytes, where: str, card: Card = ANY_CARD, answered_on: str | None = None, budget: Budget | None = None) -> Reading:
-    return as_reading(parse_device(body, where, card, answered_on, budget))
-
-
-class Source(ScrapedSource):
+class Source(DeviceScrapedSource):
     name = "nvidia_gpu_exporter"
-    provides_total = True
-    parse = staticmethod(parse)
     parse_device = staticmethod(parse_device)
+
+
+parse = Source.parse  # read alone: all it sees held is unattributed
 
 
 def range_queries(card: Card, node_label: str = "node") -> tuple[str, str | None]:

@@ -185,7 +185,6 @@ def check_up(body: bytes, where: str, query: str, budget: Budget | None = None) 
 
 class Source:
     name = "prometheus"
-    provides_total = False
 
     def __init__(self, config: SourceConfig):
         self.config = config

@@ -18,11 +18,12 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from gate.policy import DeviceReading, Reading
 from gate.socket_deadline import Deadline
-from gate.sources import SourceConfig, SourceError, exporter
+from gate.sources import ANY_CARD, Card, SourceConfig, SourceError, as_reading, exporter
 from gate.sources.exposition import Budget
 
 _CHUNK = 64 * 1024
@@ -40,7 +41,6 @@ class ScrapedSource:
     fetch and the parse."""
 
     name: str
-    provides_total: bool
     parse: Callable[..., Reading]
     parse_device: Callable[..., DeviceReading]  # device-level exporters only
 
@@ -78,6 +78,15 @@ class ScrapedSource:
         return body, where, budget, target.node
 
 
+class DeviceScrapedSource(ScrapedSource):
+    """A device-level exporter's source: `parse_device` reads the card's figures; read alone
+    (`parse`, `read`), all that is held on the card is unattributed (`as_reading`)."""
+
+    @classmethod
+    def parse(cls, body: bytes, where: str, card: Card = ANY_CARD, answered_on: str | None = None, budget: Budget | None = None) -> Reading:
+        return as_reading(cls.parse_device(body, where, card, answered_on, budget))
+
+
 def fetch(
     url: str,
     timeout_seconds: float,
@@ -112,9 +121,31 @@ def exchange(
     `what` and the host (a status outside `ok`, when given, is one too, before its body is read).
     Never raises anything else; never takes longer than `timeout_seconds` (plus the time to
     notice it ran out), or than what is left of `budget`. `connect_to`: as `fetch`'s."""
-    host = host_of(url)
-    label = f"{what} from {host}"
+    label = f"{what} from {host_of(url)}"
     deadline = budget.at if budget is not None else time.monotonic() + timeout_seconds
+    request = _request(method, url, headers, body, label)
+    if time.monotonic() >= deadline:
+        raise SourceError(f"{label}: no complete answer within {timeout_seconds:g}s")
+    connect_host, connect_port = connect_to or (request.hostname, request.port)
+    sock = _connect(connect_host, connect_port, deadline, label, timeout_seconds)
+    return _answer(sock, request, Deadline(deadline - time.monotonic()), label, timeout_seconds, max_bytes, ok)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What one exchange sends, and to which host and port (the URL's: its Host header and TLS name)."""
+
+    method: str
+    scheme: str
+    hostname: str
+    port: int
+    target: str  # the path and the query
+    headers: dict[str, str]
+    body: bytes | None
+
+
+def _request(method: str, url: str, headers: dict[str, str] | None, body: bytes | None, label: str) -> _Request:
+    """The request `url` names; SourceError (`label`: what, from which host) for one it cannot name."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SourceError(f"{label}: {url!r} is not an http:// or https:// URL")
@@ -123,39 +154,31 @@ def exchange(
     except ValueError as exc:
         raise SourceError(f"{label}: {url!r} has no valid port") from exc
     target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-    if time.monotonic() >= deadline:
-        raise SourceError(f"{label}: no complete answer within {timeout_seconds:g}s")
-    connect_host, connect_port = connect_to or (parts.hostname, port)
-    sock = _connect(connect_host, connect_port, deadline, label, timeout_seconds)
-    cutoff = Deadline(deadline - time.monotonic())
+    return _Request(method, parts.scheme, parts.hostname, port, target, headers or {}, body)
+
+
+def _answer(
+    sock: socket.socket, request: _Request, cutoff: Deadline, label: str, timeout_seconds: float, max_bytes: int, ok: tuple[int, ...] | None
+) -> tuple[int, str, bytes]:
+    """Send `request` on the connected socket and read its answer, all before `cutoff`, which
+    shuts the socket down when it runs out: (status, reason, body), or SourceError (`label`:
+    what, from which host). The socket is closed whatever happens."""
     phase = "connection"
     answer: http.client.HTTPResponse | None = None
     try:
         with cutoff:
             cutoff.watch(sock)
-            if parts.scheme == "https":
+            if request.scheme == "https":
                 context = ssl.create_default_context()
-                sock = context.wrap_socket(sock, server_hostname=parts.hostname)
+                sock = context.wrap_socket(sock, server_hostname=request.hostname)
                 cutoff.watch(sock)
-            connection = http.client.HTTPConnection(parts.hostname, port, timeout=cutoff.remaining())
-            connection.sock = sock
-            connection.putrequest(method, target, skip_accept_encoding=True)
-            sent = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity", "Connection": "close", **(headers or {})}
-            if body is not None:
-                sent["Content-Length"] = str(len(body))
-            for name, value in sent.items():
-                connection.putheader(name, value)
-            connection.endheaders(body)
+            connection = _send(sock, request, cutoff)
             phase = "answer"
             answer = connection.getresponse()
             if ok is not None and answer.status not in ok:
                 raise SourceError(f"{label}: HTTP {answer.status} {answer.reason or ''}".rstrip())
             phase = "complete answer"
-            received = bytearray()
-            while chunk := answer.read(_CHUNK):
-                received.extend(chunk)
-                if len(received) > max_bytes:
-                    raise SourceError(f"{label}: answer larger than {max_bytes} bytes, refused")
+            received = _body(answer, max_bytes, label)
     except SourceError:
         raise
     except Exception as exc:  # whatever the transport raises: a reset, a broken chunk, TLS, a cut socket
@@ -168,7 +191,32 @@ def exchange(
         sock.close()
     if cutoff.fired:  # the body ended because the socket was shut down: it may be cut short
         raise SourceError(f"{label}: no complete answer within {timeout_seconds:g}s")
-    return answer.status, answer.reason or "", bytes(received)
+    return answer.status, answer.reason or "", received
+
+
+def _body(answer: http.client.HTTPResponse, max_bytes: int, label: str) -> bytes:
+    """The answer's body, refused past `max_bytes`."""
+    received = bytearray()
+    while chunk := answer.read(_CHUNK):
+        received.extend(chunk)
+        if len(received) > max_bytes:
+            raise SourceError(f"{label}: answer larger than {max_bytes} bytes, refused")
+    return bytes(received)
+
+
+def _send(sock: socket.socket, request: _Request, cutoff: Deadline) -> http.client.HTTPConnection:
+    """The request, sent on the connected socket by the standard library's client: identity
+    encoding only, the connection closed after the answer."""
+    connection = http.client.HTTPConnection(request.hostname, request.port, timeout=cutoff.remaining())
+    connection.sock = sock
+    connection.putrequest(request.method, request.target, skip_accept_encoding=True)
+    sent = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity", "Connection": "close", **request.headers}
+    if request.body is not None:
+        sent["Content-Length"] = str(len(request.body))
+    for name, value in sent.items():
+        connection.putheader(name, value)
+    connection.endheaders(request.body)
+    return connection
 
 
 def _connect(hostname: str, port: int, deadline: float, label: str, timeout_seconds: float) -> socket.socket:
