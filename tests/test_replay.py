@@ -183,8 +183,10 @@ def test_the_summary_agrees_with_the_actions_file(tmp_path):
 
 # The sample nights' runs, once for the module: the targets' tests and the design document's
 # tables read the same results (each run replays every night in every shape). One xdist worker
-# runs every test that reads them, so they are computed once in a parallel run too.
-BENCHMARK = pytest.mark.xdist_group("benchmark")
+# runs every test that reads them, so they are computed once in a parallel run too. The first such
+# test carries the runs' whole cost (a minute idle, more on a loaded machine): its own timeout.
+def BENCHMARK(test):
+    return pytest.mark.timeout(600)(pytest.mark.xdist_group("benchmark")(test))
 
 
 @pytest.fixture(scope="module")
