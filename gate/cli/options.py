@@ -10,6 +10,8 @@ one-line refusal, not Click's usage error.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +20,7 @@ import typer
 
 from gate import defaults
 from gate import settings as gate_settings
+from gate.recorded import PrometheusRange
 from gate.scenario import PolicyChoice
 
 
@@ -72,6 +75,15 @@ Output = Annotated[
 ]
 Now = Annotated[str | None, typer.Option(envvar="GATE_NOW", metavar="TIME", hidden=True, help="Evaluate as if at this RFC 3339 instant.")]
 Debug = Annotated[bool, typer.Option("--debug", envvar="GATE_DEBUG", help="Print a traceback on internal errors.")]
+
+
+@dataclass(frozen=True)
+class Group:
+    """Options declared once, as the parameters of `build`, for every command that takes them:
+    a command's parameter whose default is the group stands for them (`--help` lists them in its
+    place) and receives what `build` makes of their values (`command.with_groups`)."""
+
+    build: Callable[..., Any]
 
 
 def _parameter(name: str, annotation: Any, default: Any) -> inspect.Parameter:
@@ -231,9 +243,24 @@ Start = Annotated[str | None, typer.Option(metavar="TIME", help="--prometheus: R
 End = Annotated[str | None, typer.Option(metavar="TIME", help="--prometheus: RFC 3339 end of the range.")]
 Step = Annotated[str, typer.Option(metavar="DURATION", help="--prometheus: resolution of the range (the exporter's refresh).")]
 PromQuery = setting_option(gate_settings.BY_KEY["prometheus.query"])
+PromUpQuery = setting_option(gate_settings.BY_KEY["prometheus.upQuery"])
+
+
+def prometheus_range(
+    prometheus: PrometheusUrl = None,
+    start: Start = None,
+    end: End = None,
+    step: Step = "15s",
+    prometheus_query: PromQuery = None,
+    prometheus_up_query: PromUpQuery = None,
+) -> PrometheusRange:
+    """--prometheus and its range: where replay and measure read their night instead of trace files."""
+    return PrometheusRange(prometheus, start, end, step, prometheus_query, prometheus_up_query)
+
+
+PROMETHEUS_RANGE = Group(prometheus_range)
 # measure prints the observed peak beside the floor the gate runs with (the server's budget).
 MeasureFloor = setting_option(gate_settings.BY_KEY["floor"])
-PromUpQuery = setting_option(gate_settings.BY_KEY["prometheus.upQuery"])
 # measure and replay read one card of a night (a cards trace, or Prometheus by the exporter's labels).
 CardNode = setting_option(gate_settings.BY_KEY["card.node"])
 CardDevice = setting_option(gate_settings.BY_KEY["card.device"])
