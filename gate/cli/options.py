@@ -45,14 +45,13 @@ def setting_default(setting: gate_settings.Setting) -> Any:
 
 # -- the options every command may share -----------------------------------------------------------
 
-Namespace = Annotated[
-    str | None,
-    typer.Option(
-        envvar="GATE_NAMESPACE",
-        metavar="NAME",
-        help="Namespace of the TTS Deployment [default: the pod's own, or the kubeconfig context's].",
-    ),
-]
+
+def _namespace_option(kind: Any, help: str) -> Any:
+    """--namespace (GATE_NAMESPACE): the live commands' (none: found) and the recorded nights' (the release's)."""
+    return Annotated[kind, typer.Option("--namespace", envvar="GATE_NAMESPACE", metavar="NAME", help=help)]
+
+
+Namespace = _namespace_option(str | None, "Namespace of the TTS Deployment [default: the pod's own, or the kubeconfig context's].")
 Deployment = Annotated[str, typer.Option(envvar="GATE_DEPLOYMENT", metavar="NAME", help="The TTS Deployment the gate scales.")]
 Config = Annotated[
     str | None,
@@ -139,39 +138,24 @@ def _interval_option(key: str) -> Any:
 SidecarInterval = _interval_option("sidecar.interval")
 ControllerInterval = _interval_option("controller.interval")
 WatchOpt = Annotated[bool, typer.Option("--watch", envvar="GATE_WATCH", help="Keep guarding until SIGTERM (the sidecar).")]
-ControlUrl = Annotated[
+
+
+def _loop_option(kind: Any, envvar: str, metavar: str, help: str) -> Any:
+    """An option of the loops' alone (run, and guard --watch), its help saying so."""
+    return Annotated[kind, typer.Option(envvar=envvar, metavar=metavar, help=f"run, guard --watch: {help}")]
+
+
+ControlUrl = _loop_option(
     str | None,
-    typer.Option(
-        envvar="GATE_CONTROL_URL",
-        metavar="URL",
-        help="run, guard --watch: the server's control port, for park.enabled (the chart sets it: the Service "
-        "<server>-control for the controller, 127.0.0.1 for the sidecar) [none: this loop never parks].",
-    ),
-]
-ControlTokenFile = Annotated[
-    str,
-    typer.Option(envvar="GATE_CONTROL_TOKEN_FILE", metavar="FILE", help="run, guard --watch: the control port's token (read each call)."),
-]
-MetricsPort = Annotated[
-    int,
-    typer.Option(envvar="GATE_METRICS_PORT", metavar="PORT", help="run, guard --watch: port serving /metrics and /healthz (0: none)."),
-]
-Iterations = Annotated[
-    int,
-    typer.Option(
-        envvar="GATE_ITERATIONS",
-        metavar="N",
-        help="run, guard --watch: stop after this many checks (0: until SIGTERM).",
-    ),
-]
-MetricsAddress = Annotated[
-    str,
-    typer.Option(
-        envvar="GATE_METRICS_ADDRESS",
-        metavar="ADDRESS",
-        help="run, guard --watch: address the metrics port binds.",
-    ),
-]
+    "GATE_CONTROL_URL",
+    "URL",
+    "the server's control port, for park.enabled (the chart sets it: the Service <server>-control for the controller, "
+    "127.0.0.1 for the sidecar) [none: this loop never parks].",
+)
+ControlTokenFile = _loop_option(str, "GATE_CONTROL_TOKEN_FILE", "FILE", "the control port's token (read each call).")
+MetricsPort = _loop_option(int, "GATE_METRICS_PORT", "PORT", "port serving /metrics and /healthz (0: none).")
+Iterations = _loop_option(int, "GATE_ITERATIONS", "N", "stop after this many checks (0: until SIGTERM).")
+MetricsAddress = _loop_option(str, "GATE_METRICS_ADDRESS", "ADDRESS", "address the metrics port binds.")
 
 # -- try ------------------------------------------------------------------------------------------
 
@@ -283,7 +267,7 @@ PromReplicasQuery = Annotated[
         "[max(gate_replicas{namespace=...,deployment=...})].",
     ),
 ]
-ReplayNamespace = Annotated[str, typer.Option("--namespace", envvar="GATE_NAMESPACE", metavar="NAME", help="The TTS release's namespace.")]
+ReplayNamespace = _namespace_option(str, "The TTS release's namespace.")
 PolicyName = Annotated[
     str,
     typer.Option(
