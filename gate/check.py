@@ -110,55 +110,68 @@ def check_server(
     accepts a model on the CPU, as the startup probe does with server.allowCpu; `synthesize`: a
     synthesis must be seen (no skip)."""
     base = server_url.rstrip("/")
-    model: dict = {}
-    info: requests.Response | None
     try:
         info = requests.get(f"{base}/api/model-info", timeout=timeout_seconds)
     except requests.exceptions.ReadTimeout:
-        busy = f"{base} took the connection but gave no answer within {timeout_seconds:g}s: busy synthesizing"
         if not synthesize:
+            busy = f"{base} took the connection but gave no answer within {timeout_seconds:g}s: busy synthesizing"
             return CheckResult("server", True, f"{busy}, not checked", skipped=True)
-        info = None  # asked to synthesize: the phrase waits its turn below
+        # Asked to synthesize: the phrase waits its turn. The device is the startup probe's word
+        # (it refuses a model off the GPU).
+        return _check_synthesis(base, voice, phrase, synth_timeout_seconds, "model ? on its device unchecked (busy at first)")
     except requests.exceptions.RequestException as exc:
-        why = _unanswered(exc)
-        if wanted == 0:
-            down = (
-                f"{base} is not answering ({why}) and the Deployment is at 0 replicas: the server is down "
-                "(the gate holds no card now: outside the window, no room, paused, or it yielded the GPU)"
-            )
-            if synthesize:
-                return CheckResult(
-                    "server",
-                    False,
-                    f"asked to synthesize, but {down}; run helm test again while the gate holds the card (gate status says why not)",
-                    ExitStatus.SERVER,
-                )
-            unchecked = f"{down}; synthesis not checked (testFramework.synthesize makes this a failure)"
-            return CheckResult("server", True, unchecked, skipped=True)
-        wants = f"the Deployment wants {wanted} replica(s)" if wanted else "the Deployment's replicas could not be read"
-        return CheckResult(
-            "server",
-            False,
-            f"{wants} but {base} does not answer ({why}): the pod is starting, failing, or has no ready endpoint",
-            ExitStatus.SERVER,
-        )
-    if info is not None:
-        try:
-            model = info.json()
-        except ValueError:
-            model = {}
-        if info.status_code != 200 or not model.get("loaded"):
-            unloaded = f"{base}/api/model-info: HTTP {info.status_code}, model not loaded (see the server's log)"
-            return CheckResult("server", False, unloaded, ExitStatus.SERVER)
-    # Busy at first, the device is the startup probe's word (it refuses a model off the GPU).
-    device = str(model.get("device", "")) if info is not None else "its device unchecked (busy at first)"
-    if info is not None and not device.startswith("cuda") and not (allow_cpu and device == "cpu"):
+        return _not_answering(base, _unanswered(exc), wanted, synthesize)
+    model = _model_info(info)
+    if info.status_code != 200 or not model.get("loaded"):
+        unloaded = f"{base}/api/model-info: HTTP {info.status_code}, model not loaded (see the server's log)"
+        return CheckResult("server", False, unloaded, ExitStatus.SERVER)
+    device = str(model.get("device", ""))
+    if not device.startswith("cuda") and not (allow_cpu and device == "cpu"):
         return CheckResult(
             "server",
             False,
             f"the model loaded on {device or 'an unknown device'}, not the GPU (cuda fell back?)",
             ExitStatus.SERVER,
         )
+    return _check_synthesis(base, voice, phrase, synth_timeout_seconds, f"model {model.get('type', '?')} on {device}")
+
+
+def _model_info(info: requests.Response) -> dict:
+    """/api/model-info's answer; {} when it is not JSON."""
+    try:
+        return info.json()
+    except ValueError:
+        return {}
+
+
+def _not_answering(base: str, why: str, wanted: int | None, synthesize: bool) -> CheckResult:
+    """A server that does not answer: down as it should be at 0 replicas (skipped, unless a
+    synthesis was asked for), else a failure."""
+    if wanted == 0:
+        down = (
+            f"{base} is not answering ({why}) and the Deployment is at 0 replicas: the server is down "
+            "(the gate holds no card now: outside the window, no room, paused, or it yielded the GPU)"
+        )
+        if synthesize:
+            return CheckResult(
+                "server",
+                False,
+                f"asked to synthesize, but {down}; run helm test again while the gate holds the card (gate status says why not)",
+                ExitStatus.SERVER,
+            )
+        unchecked = f"{down}; synthesis not checked (testFramework.synthesize makes this a failure)"
+        return CheckResult("server", True, unchecked, skipped=True)
+    wants = f"the Deployment wants {wanted} replica(s)" if wanted else "the Deployment's replicas could not be read"
+    return CheckResult(
+        "server",
+        False,
+        f"{wants} but {base} does not answer ({why}): the pod is starting, failing, or has no ready endpoint",
+        ExitStatus.SERVER,
+    )
+
+
+def _check_synthesis(base: str, voice: str, phrase: str, synth_timeout_seconds: float, model: str) -> CheckResult:
+    """`POST /v1/audio/speech` must turn the phrase into WAV audio; `model` says what answered."""
     body = {"model": "chatterbox", "input": phrase, "voice": voice, "response_format": "wav"}
     try:
         speech = requests.post(f"{base}/v1/audio/speech", json=body, timeout=synth_timeout_seconds)
@@ -181,7 +194,7 @@ def check_server(
     audio = speech.content
     if len(audio) < 44 or audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
         return CheckResult("server", False, f"POST /v1/audio/speech answered {len(audio)} bytes that are not WAV", ExitStatus.SERVER)
-    return CheckResult("server", True, f"model {model.get('type', '?')} on {device}; {len(audio)} bytes of WAV for {phrase!r}")
+    return CheckResult("server", True, f"{model}; {len(audio)} bytes of WAV for {phrase!r}")
 
 
 def run_checks(

@@ -228,33 +228,32 @@ def _span(trace: Trace, entered: datetime, left: datetime | None) -> Span:
         return Span(entered, left, baseline, rise, problem=problem)
     assert back is not None
     drift = max(spread_before, spread_after, abs(back - baseline))
+    return Span(entered, left, baseline, rise, drift, _residents_moved(baseline, back) or _processes_changed(before, held, after))
+
+
+def _residents_moved(baseline: int, back: int) -> str:
+    """Why the card's use after the exit is not its baseline before the entry; "" when it is."""
     if abs(back - baseline) > TOLERANCE_BYTES:
-        return Span(
-            entered,
-            left,
-            baseline,
-            rise,
-            drift,
-            f"after the exit the card held {format_size(back)}, not its baseline {format_size(baseline)}: the residents moved",
-        )
+        return f"after the exit the card held {format_size(back)}, not its baseline {format_size(baseline)}: the residents moved"
+    return ""
+
+
+def _processes_changed(before: list[Snapshot], held: list[Snapshot], after: list[Snapshot]) -> str:
+    """Why the card's compute processes say a resident started or stopped one (the same count
+    before and after, at most the server's one more while it held the card); "" when they do not,
+    or were not recorded."""
     counted_before, counted_after, counted_held = _processes(before), _processes(after), _processes(held)
-    if counted_before or counted_held or counted_after:
-        if len(counted_before) != 1 or counted_after != counted_before:
-            return Span(
-                entered, left, baseline, rise, drift, f"compute processes {sorted(counted_before)} before, {sorted(counted_after)} after"
-            )
-        [count] = counted_before
-        if not counted_held <= {count, count + 1}:
-            return Span(
-                entered,
-                left,
-                baseline,
-                rise,
-                drift,
-                f"compute processes went from {count} to {sorted(counted_held)} while the server held the card: "
-                "a resident started or stopped one",
-            )
-    return Span(entered, left, baseline, rise, drift)
+    if not (counted_before or counted_held or counted_after):
+        return ""
+    if len(counted_before) != 1 or counted_after != counted_before:
+        return f"compute processes {sorted(counted_before)} before, {sorted(counted_after)} after"
+    [count] = counted_before
+    if not counted_held <= {count, count + 1}:
+        return (
+            f"compute processes went from {count} to {sorted(counted_held)} while the server held the card: "
+            "a resident started or stopped one"
+        )
+    return ""
 
 
 def holds(trace: Trace) -> list[tuple[datetime, datetime | None]]:

@@ -59,19 +59,17 @@ class Request:
     needs_total: bool = True
 
 
+# The shared options a request carries as the command line gave them (the others are parsed).
+_AS_GIVEN = ("namespace", "deployment", "config", "kubeconfig", "context", "dry_run", "debug")
+
+
 def request(raw: Mapping[str, Any], given: Mapping[str, tuple[Any, gate_settings.Origin]], needs_total: bool = True) -> Request:
     """The command line's shared options (`raw`, by parameter) and its settings (`given`, by key,
     with their origin), parsed; InvalidValue naming each bad one."""
     return Request(
-        namespace=raw["namespace"],
-        deployment=raw["deployment"],
-        config=raw["config"],
-        kubeconfig=raw["kubeconfig"],
-        context=raw["context"],
-        dry_run=raw["dry_run"],
+        **{name: raw[name] for name in _AS_GIVEN},
         output=choice(raw["output"], gate_settings.Format, "output format"),
         now=parse_instant(raw["now"]) if raw["now"] else None,
-        debug=raw["debug"],
         given=gate_settings.parse_values(given),
         needs_total=needs_total,
     )
@@ -162,15 +160,7 @@ def build(
     return Options(
         settings=gate_settings.policy_settings(parsed, namespace, req.deployment),
         source_name=parsed["source"],
-        source_config=SourceConfig(
-            url=parsed["metricsUrl"],
-            timeout_seconds=timeout,
-            query=parsed["prometheus.query"],
-            up_query=parsed["prometheus.upQuery"],
-            sampled_query=parsed["prometheus.sampledQuery"],
-            node_label=parsed["prometheus.nodeLabel"],
-            card=card,
-        ),
+        source_config=_metrics_source(parsed, timeout, card),
         device_source_name=parsed["device.source"],
         device_source_config=SourceConfig(url=parsed["device.url"], timeout_seconds=timeout, card=card)
         if parsed["device.source"]
@@ -188,6 +178,19 @@ def build(
         settled=settled,
         parsed=parsed,
         refused=refused,
+    )
+
+
+def _metrics_source(parsed: Mapping[str, Any], timeout: float, card: Card) -> SourceConfig:
+    """The metrics source's config: its URL, the card it reads and, for Prometheus, its queries."""
+    return SourceConfig(
+        url=parsed["metricsUrl"],
+        timeout_seconds=timeout,
+        query=parsed["prometheus.query"],
+        up_query=parsed["prometheus.upQuery"],
+        sampled_query=parsed["prometheus.sampledQuery"],
+        node_label=parsed["prometheus.nodeLabel"],
+        card=card,
     )
 
 

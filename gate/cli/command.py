@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import typer
 
 from gate import settings as gate_settings
-from gate.cli.options import COMMON, SETTING_PARAMS
+from gate.cli.options import COMMON, SETTING_PARAMS, Group
 from gate.kube.errors import KubeError
 from gate.options import Options, obtain, request
 from gate.sources import SourceError, deprecation
@@ -102,6 +102,30 @@ def given_settings(ctx: typer.Context, names: dict[str, str], values: dict[str, 
         if origin is not None:
             given[key] = (values[param], origin)
     return given
+
+
+def with_groups(command: Callable[..., None]) -> Callable[..., None]:
+    """`command` as Typer reads it: each parameter whose default is a `Group` replaced, in its
+    place, by the group's options; the command receives what the group builds of them."""
+    declared = inspect.signature(command, eval_str=True).parameters
+    groups = {name: p.default for name, p in declared.items() if isinstance(p.default, Group)}
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        for name, group in groups.items():
+            options = inspect.signature(group.build).parameters
+            kwargs[name] = group.build(**{option: kwargs.pop(option) for option in options})
+        command(*args, **kwargs)
+
+    parameters = [
+        option
+        for name, p in declared.items()
+        for option in (inspect.signature(groups[name].build, eval_str=True).parameters.values() if name in groups else [p])
+    ]
+    wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    del wrapper.__wrapped__  # Typer must read the options, not the groups
+    return wrapper
 
 
 def with_settings(command: Callable[..., None], names: tuple[str, ...]) -> Callable[..., None]:

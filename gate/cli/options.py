@@ -10,6 +10,8 @@ one-line refusal, not Click's usage error.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +20,7 @@ import typer
 
 from gate import defaults
 from gate import settings as gate_settings
+from gate.recorded import PrometheusRange
 from gate.scenario import PolicyChoice
 
 
@@ -42,14 +45,13 @@ def setting_default(setting: gate_settings.Setting) -> Any:
 
 # -- the options every command may share -----------------------------------------------------------
 
-Namespace = Annotated[
-    str | None,
-    typer.Option(
-        envvar="GATE_NAMESPACE",
-        metavar="NAME",
-        help="Namespace of the TTS Deployment [default: the pod's own, or the kubeconfig context's].",
-    ),
-]
+
+def _namespace_option(kind: Any, help: str) -> Any:
+    """--namespace (GATE_NAMESPACE): the live commands' (none: found) and the recorded nights' (the release's)."""
+    return Annotated[kind, typer.Option("--namespace", envvar="GATE_NAMESPACE", metavar="NAME", help=help)]
+
+
+Namespace = _namespace_option(str | None, "Namespace of the TTS Deployment [default: the pod's own, or the kubeconfig context's].")
 Deployment = Annotated[str, typer.Option(envvar="GATE_DEPLOYMENT", metavar="NAME", help="The TTS Deployment the gate scales.")]
 Config = Annotated[
     str | None,
@@ -72,6 +74,15 @@ Output = Annotated[
 ]
 Now = Annotated[str | None, typer.Option(envvar="GATE_NOW", metavar="TIME", hidden=True, help="Evaluate as if at this RFC 3339 instant.")]
 Debug = Annotated[bool, typer.Option("--debug", envvar="GATE_DEBUG", help="Print a traceback on internal errors.")]
+
+
+@dataclass(frozen=True)
+class Group:
+    """Options declared once, as the parameters of `build`, for every command that takes them:
+    a command's parameter whose default is the group stands for them (`--help` lists them in its
+    place) and receives what `build` makes of their values (`command.with_groups`)."""
+
+    build: Callable[..., Any]
 
 
 def _parameter(name: str, annotation: Any, default: Any) -> inspect.Parameter:
@@ -127,39 +138,24 @@ def _interval_option(key: str) -> Any:
 SidecarInterval = _interval_option("sidecar.interval")
 ControllerInterval = _interval_option("controller.interval")
 WatchOpt = Annotated[bool, typer.Option("--watch", envvar="GATE_WATCH", help="Keep guarding until SIGTERM (the sidecar).")]
-ControlUrl = Annotated[
+
+
+def _loop_option(kind: Any, envvar: str, metavar: str, help: str) -> Any:
+    """An option of the loops' alone (run, and guard --watch), its help saying so."""
+    return Annotated[kind, typer.Option(envvar=envvar, metavar=metavar, help=f"run, guard --watch: {help}")]
+
+
+ControlUrl = _loop_option(
     str | None,
-    typer.Option(
-        envvar="GATE_CONTROL_URL",
-        metavar="URL",
-        help="run, guard --watch: the server's control port, for park.enabled (the chart sets it: the Service "
-        "<server>-control for the controller, 127.0.0.1 for the sidecar) [none: this loop never parks].",
-    ),
-]
-ControlTokenFile = Annotated[
-    str,
-    typer.Option(envvar="GATE_CONTROL_TOKEN_FILE", metavar="FILE", help="run, guard --watch: the control port's token (read each call)."),
-]
-MetricsPort = Annotated[
-    int,
-    typer.Option(envvar="GATE_METRICS_PORT", metavar="PORT", help="run, guard --watch: port serving /metrics and /healthz (0: none)."),
-]
-Iterations = Annotated[
-    int,
-    typer.Option(
-        envvar="GATE_ITERATIONS",
-        metavar="N",
-        help="run, guard --watch: stop after this many checks (0: until SIGTERM).",
-    ),
-]
-MetricsAddress = Annotated[
-    str,
-    typer.Option(
-        envvar="GATE_METRICS_ADDRESS",
-        metavar="ADDRESS",
-        help="run, guard --watch: address the metrics port binds.",
-    ),
-]
+    "GATE_CONTROL_URL",
+    "URL",
+    "the server's control port, for park.enabled (the chart sets it: the Service <server>-control for the controller, "
+    "127.0.0.1 for the sidecar) [none: this loop never parks].",
+)
+ControlTokenFile = _loop_option(str, "GATE_CONTROL_TOKEN_FILE", "FILE", "the control port's token (read each call).")
+MetricsPort = _loop_option(int, "GATE_METRICS_PORT", "PORT", "port serving /metrics and /healthz (0: none).")
+Iterations = _loop_option(int, "GATE_ITERATIONS", "N", "stop after this many checks (0: until SIGTERM).")
+MetricsAddress = _loop_option(str, "GATE_METRICS_ADDRESS", "ADDRESS", "address the metrics port binds.")
 
 # -- try ------------------------------------------------------------------------------------------
 
@@ -231,9 +227,24 @@ Start = Annotated[str | None, typer.Option(metavar="TIME", help="--prometheus: R
 End = Annotated[str | None, typer.Option(metavar="TIME", help="--prometheus: RFC 3339 end of the range.")]
 Step = Annotated[str, typer.Option(metavar="DURATION", help="--prometheus: resolution of the range (the exporter's refresh).")]
 PromQuery = setting_option(gate_settings.BY_KEY["prometheus.query"])
+PromUpQuery = setting_option(gate_settings.BY_KEY["prometheus.upQuery"])
+
+
+def prometheus_range(
+    prometheus: PrometheusUrl = None,
+    start: Start = None,
+    end: End = None,
+    step: Step = "15s",
+    prometheus_query: PromQuery = None,
+    prometheus_up_query: PromUpQuery = None,
+) -> PrometheusRange:
+    """--prometheus and its range: where replay and measure read their night instead of trace files."""
+    return PrometheusRange(prometheus, start, end, step, prometheus_query, prometheus_up_query)
+
+
+PROMETHEUS_RANGE = Group(prometheus_range)
 # measure prints the observed peak beside the floor the gate runs with (the server's budget).
 MeasureFloor = setting_option(gate_settings.BY_KEY["floor"])
-PromUpQuery = setting_option(gate_settings.BY_KEY["prometheus.upQuery"])
 # measure and replay read one card of a night (a cards trace, or Prometheus by the exporter's labels).
 CardNode = setting_option(gate_settings.BY_KEY["card.node"])
 CardDevice = setting_option(gate_settings.BY_KEY["card.device"])
@@ -256,7 +267,7 @@ PromReplicasQuery = Annotated[
         "[max(gate_replicas{namespace=...,deployment=...})].",
     ),
 ]
-ReplayNamespace = Annotated[str, typer.Option("--namespace", envvar="GATE_NAMESPACE", metavar="NAME", help="The TTS release's namespace.")]
+ReplayNamespace = _namespace_option(str, "The TTS release's namespace.")
 PolicyName = Annotated[
     str,
     typer.Option(

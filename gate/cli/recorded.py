@@ -3,14 +3,16 @@ and `measure` (the server's real GPU memory, and the floor to set). Neither chan
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import typer
 
 from gate import defaults, policy, report, scenario
 from gate import settings as gate_settings
-from gate.cli.command import echo_json, fail, given_settings, run_reporting_errors, warn_deprecated, with_settings
+from gate.cli.command import echo_json, fail, given_settings, run_reporting_errors, warn_deprecated, with_groups, with_settings
 from gate.cli.options import (
+    PROMETHEUS_RANGE,
     SETTING_PARAMS,
     ActionsOut,
     CardDevice,
@@ -20,8 +22,8 @@ from gate.cli.options import (
     DemandFile,
     Deployment,
     EmptyAnswer,
-    End,
     ExporterLag,
+    Group,
     GuardSchedule,
     Headroom,
     MeasureFloor,
@@ -30,19 +32,14 @@ from gate.cli.options import (
     PausedSpans,
     PlotFile,
     PolicyName,
-    PrometheusUrl,
     PromNodeLabel,
-    PromQuery,
     PromReplicasQuery,
-    PromUpQuery,
     RealtimeFactor,
     ReentrySchedule,
     Release,
     ReplayControllerInterval,
     ReplayNamespace,
     ReplaySidecarInterval,
-    Start,
-    Step,
     Traces,
     TtsLoad,
     TtsPark,
@@ -60,6 +57,7 @@ from gate.recorded import PrometheusRange, load_traces
 from gate.scenario import PolicyChoice
 from gate.sources import Card, Exporter, exporter
 from gate.status import ExitStatus
+from gate.trace import Trace
 from gate.units import InvalidValue, parse_floor, parse_size
 
 # The settings `gate replay` replays, as the live commands take them (and --config).
@@ -91,14 +89,17 @@ REPLAYED = (
 )
 
 
-def replay(
-    ctx: typer.Context,
-    traces: Traces = None,
-    policy_name: PolicyName = PolicyChoice.GATE.value,
-    compare: Compare = False,
-    actions_out: ActionsOut = None,
-    plot: PlotFile = None,
-    output: Output = "text",
+@dataclass(frozen=True)
+class Simulated:
+    """What `gate replay` simulates, as given: the pod, the exporter, the spans and the CronJobs
+    (`scenario.Model`), and the loops' intervals (None: the settings')."""
+
+    model: scenario.Model
+    sidecar_interval: str | None
+    controller_interval: str | None
+
+
+def simulated(
     namespace: ReplayNamespace = "tts",
     deployment: Deployment = defaults.DEPLOYMENT,
     tts_peak: TtsPeak = defaults.TTS_PEAK,
@@ -116,15 +117,48 @@ def replay(
     empty_answer: EmptyAnswer = None,
     paused: PausedSpans = None,
     window_up_schedule: WindowUpSchedule = None,
-    reentry_schedule: ReentrySchedule = "",
+    reentry_schedule: ReentrySchedule = "",  # none: the chart has had no re-entry CronJob since its first release
     guard_schedule: GuardSchedule = None,
     window_down_schedule: WindowDownSchedule = None,
-    prometheus: PrometheusUrl = None,
-    start: Start = None,
-    end: End = None,
-    step: Step = "15s",
-    prometheus_query: PromQuery = None,
-    prometheus_up_query: PromUpQuery = None,
+) -> Simulated:
+    """`gate replay`'s own options, in the order `--help` lists them."""
+    model = scenario.Model(
+        namespace,
+        deployment,
+        tts_peak,
+        tts_start,
+        tts_load,
+        tts_release,
+        demand_file,
+        exporter_lag,
+        empty_answer or [],
+        paused or [],
+        window_up_schedule,
+        reentry_schedule,
+        guard_schedule,
+        window_down_schedule,
+        tts_residue=tts_residue,
+        tts_park=tts_park,
+        tts_unpark=tts_unpark,
+        realtime_factor=rtf,
+    )
+    return Simulated(model, sidecar_interval, controller_interval)
+
+
+SIMULATED = Group(simulated)
+
+
+@with_groups
+def replay(
+    ctx: typer.Context,
+    traces: Traces = None,
+    policy_name: PolicyName = PolicyChoice.GATE.value,
+    compare: Compare = False,
+    actions_out: ActionsOut = None,
+    plot: PlotFile = None,
+    output: Output = gate_settings.Format.TEXT.value,
+    simulation: Simulated = SIMULATED,
+    night_range: PrometheusRange = PROMETHEUS_RANGE,
     debug: Debug = False,
     **given: Any,
 ) -> None:
@@ -139,41 +173,11 @@ def replay(
     def body() -> None:
         output_format = choice(output, gate_settings.Format, "output format")
         chosen = [PolicyChoice.SEED, PolicyChoice.GATE] if compare else [choice(policy_name, PolicyChoice, "policy")]
-        document = gate_settings.load(given["config"]) if given.get("config") else None
-        names = {p: SETTING_PARAMS[p].key for p in REPLAYED if p in SETTING_PARAMS}
-        flags = given_settings(
-            ctx,
-            {**names, "sidecar_interval": "sidecar.interval", "controller_interval": "controller.interval"},
-            {**given, "sidecar_interval": sidecar_interval, "controller_interval": controller_interval},
-        )
-        model = scenario.Model(
-            namespace,
-            deployment,
-            tts_peak,
-            tts_start,
-            tts_load,
-            tts_release,
-            demand_file,
-            exporter_lag,
-            empty_answer or [],
-            paused or [],
-            window_up_schedule,
-            reentry_schedule,
-            guard_schedule,
-            window_down_schedule,
-            tts_residue=tts_residue,
-            tts_park=tts_park,
-            tts_unpark=tts_unpark,
-            realtime_factor=rtf,
-        )
-        replayed = scenario.build(flags, document, model)
-        warn_deprecated(gate_settings.resolve(flags, document).values)
-        parsed = replayed.parsed
+        replayed = _scenario(ctx, simulation, given)
+        parsed, model = replayed.parsed, simulation.model
         card = Card(parsed["card.node"], parsed["card.device"])
-        prometheus_range = PrometheusRange(
-            prometheus, start, end, step, prometheus_query, prometheus_up_query, node_label=parsed["prometheus.nodeLabel"]
-        )
-        loaded = load_traces(traces, prometheus_range, card, namespace, deployment)
+        prometheus = replace(night_range, node_label=parsed["prometheus.nodeLabel"])
+        loaded = load_traces(traces, prometheus, card, model.namespace, model.deployment)
         results = scenario.run(replayed, loaded, [p.value for p in chosen])
         if actions_out:
             scenario.write_actions(results, actions_out, compare)
@@ -192,6 +196,22 @@ def replay(
 with_settings(replay, REPLAYED)
 
 
+def _scenario(ctx: typer.Context, simulation: Simulated, given: dict[str, Any]) -> scenario.Scenario:
+    """What the replay replays: the settings a flag or a variable gave (the loops' intervals
+    among them) over --config's, and what it simulates; an old source name warned of once."""
+    document = gate_settings.load(given["config"]) if given.get("config") else None
+    names = {p: SETTING_PARAMS[p].key for p in REPLAYED if p in SETTING_PARAMS}
+    flags = given_settings(
+        ctx,
+        {**names, "sidecar_interval": "sidecar.interval", "controller_interval": "controller.interval"},
+        {**given, "sidecar_interval": simulation.sidecar_interval, "controller_interval": simulation.controller_interval},
+    )
+    replayed = scenario.build(flags, document, simulation.model)
+    warn_deprecated(gate_settings.resolve(flags, document).values)
+    return replayed
+
+
+@with_groups
 def measure(
     traces: Traces = None,
     namespace: ReplayNamespace = "tts",
@@ -199,16 +219,11 @@ def measure(
     headroom: Headroom = "2GiB",
     floor: MeasureFloor = gate_settings.BY_KEY["floor"].default,  # type: ignore[assignment]
     release: Release = "tts",
-    output: Output = "text",
+    output: Output = gate_settings.Format.TEXT.value,
     source: MeasureSource = gate_settings.BY_KEY["source"].default,  # type: ignore[assignment]
     card_node: CardNode = None,
     card_device: CardDevice = None,
-    prometheus: PrometheusUrl = None,
-    start: Start = None,
-    end: End = None,
-    step: Step = "15s",
-    prometheus_query: PromQuery = None,
-    prometheus_up_query: PromUpQuery = None,
+    night_range: PrometheusRange = PROMETHEUS_RANGE,
     prometheus_replicas_query: PromReplicasQuery = None,
     prometheus_node_label: PromNodeLabel = gate_settings.BY_KEY["prometheus.nodeLabel"].default,  # type: ignore[assignment]
     debug: Debug = False,
@@ -222,8 +237,6 @@ def measure(
     which the residents were known steady, and the line sets gate.ownPeak too."""
 
     def body() -> None:
-        from gate.measure import NothingToMeasure, card_report_json, card_report_text, measure, measure_card, report_json, report_text
-
         output_format = choice(output, gate_settings.Format, "output format")
         settings = Settings(namespace=namespace, deployment=deployment, floor_bytes=parse_floor(floor, None))
         if traces and len(traces) > 1:
@@ -231,41 +244,41 @@ def measure(
         card = card_of(card_node, card_device)
         found = exporter_named(source)
         warn_deprecated({"source": source})
-        prometheus_range = PrometheusRange(
-            prometheus,
-            start,
-            end,
-            step,
-            prometheus_query,
-            prometheus_up_query,
-            found.name,
-            prometheus_replicas_query,
-            prometheus_node_label,
-        )
-        [trace] = load_traces(traces, prometheus_range, card, namespace, deployment)
-        # A device-level night (no pod named in it, or a --source that names none; or no pod of the
-        # server's in it but the gate's record of its replicas) is measured by the card's rise; one
-        # with the server's pods, by those.
-        pods = [p for s in trace.snapshots for p in s.pods]
-        recorded = any(s.replicas is not None for s in trace.snapshots)
-        per_card = not found.per_pod or not any(p.pod for p in pods) or (recorded and not any(policy.is_own(p, settings) for p in pods))
-        try:
-            if per_card:
-                measured = measure_card(trace, parse_size(headroom))
-                if output_format == "json":
-                    echo_json(card_report_json(measured, release, namespace, settings.floor_bytes))
-                else:
-                    typer.echo(card_report_text(measured, release, namespace, settings.floor_bytes))
-                return
-            result = measure(trace, settings, parse_size(headroom))
-        except NothingToMeasure as exc:
-            fail(str(exc), ExitStatus.NOTHING_TO_MEASURE)
-        if output_format == "json":
-            echo_json(report_json(result, release, namespace, settings.floor_bytes))
-        else:
-            typer.echo(report_text(result, release, namespace, settings.floor_bytes))
+        prometheus = replace(night_range, source=found.name, replicas_query=prometheus_replicas_query, node_label=prometheus_node_label)
+        [trace] = load_traces(traces, prometheus, card, namespace, deployment)
+        _print_measured(trace, settings, headroom, found.per_pod and _names_the_server(trace, settings), release, output_format)
 
     run_reporting_errors(body, debug)
+
+
+def _names_the_server(trace: Trace, settings: Settings) -> bool:
+    """Whether a night read by a per-pod source is measured by the server's pods: not when it
+    names no pod, nor when it names none of the server's but has the gate's record of its
+    replicas (then it is measured by the card's rise, as a device-level night is)."""
+    pods = [p for s in trace.snapshots for p in s.pods]
+    recorded = any(s.replicas is not None for s in trace.snapshots)
+    return any(p.pod for p in pods) and not (recorded and not any(policy.is_own(p, settings) for p in pods))
+
+
+def _print_measured(trace: Trace, settings: Settings, headroom: str, by_pods: bool, release: str, output_format: str) -> None:
+    """The night measured by the server's pods (`by_pods`) or by the card's rise, printed as asked."""
+    from gate.measure import NothingToMeasure, card_report_json, card_report_text, measure, measure_card, report_json, report_text
+
+    where = (release, settings.namespace, settings.floor_bytes)
+    as_json = output_format == "json"
+    try:
+        if by_pods:
+            measured = measure(trace, settings, parse_size(headroom))
+            shown = report_json(measured, *where) if as_json else report_text(measured, *where)
+        else:
+            on_the_card = measure_card(trace, parse_size(headroom))
+            shown = card_report_json(on_the_card, *where) if as_json else card_report_text(on_the_card, *where)
+    except NothingToMeasure as exc:
+        fail(str(exc), ExitStatus.NOTHING_TO_MEASURE)
+    if as_json:
+        echo_json(shown)
+    else:
+        typer.echo(shown)
 
 
 def card_of(node: str | None, device: str | None) -> Card:

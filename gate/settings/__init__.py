@@ -70,19 +70,8 @@ from gate.settings.meaning import (
     settle,
     shown,
 )
-from gate.settings.table import (
-    BY_KEY,
-    EXPECTED,
-    SETTINGS,
-    SHARED,
-    DeviceSourceName,
-    Format,
-    Kind,
-    Origin,
-    Setting,
-    SourceName,
-    defaults,
-)
+from gate.settings.row import EXPECTED, DeviceSourceName, Format, Kind, Origin, Setting, SourceName
+from gate.settings.table import BY_KEY, SETTINGS, SHARED, defaults
 
 __all__ = [
     "API_VERSION",

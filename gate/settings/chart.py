@@ -11,7 +11,8 @@ from typing import Any
 
 from gate.settings import patterns
 from gate.settings.document import API_VERSION
-from gate.settings.table import BY_KEY, DEVICE_ALIASES, SETTINGS, Kind, Setting
+from gate.settings.row import DEVICE_ALIASES, Kind, Setting
+from gate.settings.table import BY_KEY, SETTINGS
 from gate.sources import ALIASES, DEVICE_SOURCE_NAMES, EXPORTERS, Exporter
 
 SCHEMA_COMMENT = "generated from gate/settings' table by `make settings`"

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gate.settings.meaning import Given, InvalidSettings, Problem, parse_values, settle, shown
-from gate.settings.table import BY_KEY, Origin
+from gate.settings.row import Origin
+from gate.settings.table import BY_KEY
 from gate.units import InvalidValue
 
 API_VERSION = "tts.gate/v1"

@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 
 from gate import formats, policy
 from gate.settings import patterns
+from gate.settings.row import EXPECTED, Kind, Origin, Setting, SourceName
 from gate.settings.suggest import suggest
-from gate.settings.table import BY_KEY, EXPECTED, SETTINGS, Kind, Origin, Setting, SourceName, defaults
+from gate.settings.table import BY_KEY, SETTINGS, defaults
 from gate.sources import ALIASES, DEVICE_SOURCE_NAMES, exporter, provides_total, service_of
 from gate.units import InvalidValue, format_size, parse_duration, parse_size, parse_timezone, parse_window
 

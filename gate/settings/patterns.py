@@ -13,7 +13,7 @@ every ceiling within what the runtime honours (a wait, a datetime, a 64-bit coun
 from __future__ import annotations
 
 from gate import formats
-from gate.settings.table import Kind, Setting
+from gate.settings.row import Kind, Setting
 from gate.units import parse_duration, parse_size
 
 URL = r"^https?://.+"

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from gate.settings.patterns import DURATION_UNITS, SIZE_UNITS
-from gate.settings.table import Kind, Setting
+from gate.settings.row import Kind, Setting
 
 _SIZE_WORD = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT])(?:i?B?|i?b?)?\s*$", re.IGNORECASE)
 _DURATION_WORDS = {

@@ -1,122 +1,11 @@
-"""The table: every setting of the gate, once (see the package's docstring for what follows from it)."""
+"""The table: every setting of the gate, once (see the package's docstring for what follows from it;
+what a row is: `row`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any
-
 from gate import formats
-from gate.sources import ALIASES, DEVICE_SOURCE_NAMES, SOURCE_NAMES
-
-
-class Kind(StrEnum):
-    SIZE = "size"
-    DURATION = "duration"
-    WINDOW = "window"
-    TIMEZONE = "timezone"
-    URL = "url"
-    TEXT = "text"
-    BOOL = "bool"
-    CHOICE = "choice"
-
-
-class Origin(StrEnum):
-    """Where an effective value came from, in `resolve`'s order of precedence (last wins)."""
-
-    DEFAULT = "default"
-    FILE = "file"
-    VARIABLE = "variable"
-    FLAG = "flag"
-
-
-class SourceName(StrEnum):
-    GPU_POD_EXPORTER = "gpu-pod-exporter"
-    DCGM = "dcgm"
-    NVIDIA_GPU_EXPORTER = "nvidia_gpu_exporter"
-    PROMETHEUS = "prometheus"
-
-
-class DeviceSourceName(StrEnum):
-    DCGM = "dcgm"
-    NVIDIA_GPU_EXPORTER = "nvidia_gpu_exporter"
-
-
-class Format(StrEnum):
-    TEXT = "text"
-    JSON = "json"
-
-
-# The sources' names are their one registry's (gate.sources.EXPORTERS), old names included.
-assert tuple(SourceName) == SOURCE_NAMES and tuple(DeviceSourceName) == DEVICE_SOURCE_NAMES
-DEVICE_ALIASES = tuple(alias for alias, name in ALIASES.items() if name in DEVICE_SOURCE_NAMES)
-
-# What each kind is, as a refusal says it ("... is not <expected>; write <example>").
-EXPECTED = {
-    Kind.SIZE: "a size with a binary unit",
-    Kind.DURATION: "a duration",
-    Kind.WINDOW: "a window HH:MM-HH:MM on a 24-hour clock",
-    Kind.TIMEZONE: "an IANA time zone",
-    Kind.URL: "an http:// or https:// URL",
-    Kind.TEXT: "text",
-    Kind.BOOL: "true or false",
-    Kind.CHOICE: "one of the choices",
-}
-
-
-@dataclass(frozen=True)
-class Setting:
-    key: str  # in the document, and under `gate` in the chart's values
-    param: str  # the command line's parameter name
-    env: str
-    flag: str  # "--floor"; a boolean's "--on/--off"
-    kind: Kind
-    default: str | bool
-    help: str
-    example: str  # a value that works, for refusals
-    metavar: str = ""
-    choices: tuple[str, ...] = ()
-    old_names: tuple[str, ...] = ()  # a choice's former names: accepted, read as the new one, logged at start
-    empty: str | None = None  # what "" means (it is refused when None); the command line's word for it
-    positive: bool = False  # a duration or size that must be above zero
-    label: str = ""  # how the gate's one-line refusals name it ("demand idle-after")
-    # Which commands read it: "card" (preflight, guard, run, status, check), "cluster" (every
-    # live command), "log" (the loops), "run" or "guard" (one loop's own), "replay".
-    group: str = "card"
-    # The chart's default where it differs on purpose (the pods log JSON; a terminal reads text).
-    chart_default: str | bool | None = None
-    # A size's or a duration's bound: what it is meant for at most. Each number in a value may
-    # have as many integer digits as the bound has in that unit, at most four parts (bounds.py);
-    # the gate and the chart's schema share that one pattern.
-    bound: str | None = None
-    whole: bool = False  # a duration in whole units only (no fractions)
-    # Free text's own form, where it has one (a node name, a label name): the gate's rule and the
-    # schema's pattern; `form` says it in a refusal ("a Kubernetes node name"), `longest` caps it.
-    pattern: str | None = None
-    form: str = ""
-    longest: int | None = None
-
-    @property
-    def name(self) -> str:
-        return self.label or self.key
-
-    @property
-    def chart_value(self) -> str | bool:
-        return self.default if self.chart_default is None else self.chart_default
-
-
-def _size(key: str, param: str, env: str, default: str, help: str, **extra: Any) -> Setting:
-    extra.setdefault("example", default)
-    extra.setdefault("bound", "1TiB")  # more than any card has
-    return Setting(key, param, env, "--" + param.replace("_", "-"), Kind.SIZE, default, help, metavar="SIZE", **extra)
-
-
-def _duration(key: str, param: str, env: str, default: str, help: str, **extra: Any) -> Setting:
-    extra.setdefault("example", "10s, 5m or 1m30s")
-    return Setting(
-        key, param, env, extra.pop("flag", "--" + param.replace("_", "-")), Kind.DURATION, default, help, metavar="DURATION", **extra
-    )
-
+from gate.settings.row import DEVICE_ALIASES, DeviceSourceName, Format, Kind, Setting, SourceName, duration_setting, size_setting
+from gate.sources import ALIASES
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -154,7 +43,7 @@ SETTINGS: tuple[Setting, ...] = (
         "URL",
         label="metrics URL",
     ),
-    _size(
+    size_setting(
         "floor",
         "floor",
         "GATE_FLOOR",
@@ -162,7 +51,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Free GPU memory the TTS pod needs: its measured peak plus headroom (6GiB, 6144MiB).",
         positive=True,
     ),
-    _size(
+    size_setting(
         "total",
         "total",
         "GATE_TOTAL",
@@ -195,7 +84,7 @@ SETTINGS: tuple[Setting, ...] = (
         "ZONE",
         label="time zone",
     ),
-    _duration(
+    duration_setting(
         "cooldown",
         "cooldown",
         "GATE_COOLDOWN",
@@ -203,7 +92,7 @@ SETTINGS: tuple[Setting, ...] = (
         "After a yield, how long the card must show room before re-entry: after an isolated wake (it doubles while wakes repeat).",
         bound="24h",
     ),
-    _duration(
+    duration_setting(
         "cooldownMax",
         "cooldown_max",
         "GATE_COOLDOWN_MAX",
@@ -212,8 +101,10 @@ SETTINGS: tuple[Setting, ...] = (
         label="cooldown max",
         bound="24h",
     ),
-    _size("hysteresis", "hysteresis", "GATE_HYSTERESIS", "512MiB", "After a yield, re-entry needs this much free memory above the floor."),
-    _duration(
+    size_setting(
+        "hysteresis", "hysteresis", "GATE_HYSTERESIS", "512MiB", "After a yield, re-entry needs this much free memory above the floor."
+    ),
+    duration_setting(
         "maxAge",
         "max_age",
         "GATE_MAX_AGE",
@@ -295,7 +186,7 @@ SETTINGS: tuple[Setting, ...] = (
         pattern=formats.DEVICE,
         form="the GPU's UUID (GPU-6d5c0ac5-74d7-3130-46f1-e93ed57f469a) or its index (0)",
     ),
-    _duration(
+    duration_setting(
         "startupGrace",
         "startup_grace",
         "GATE_STARTUP_GRACE",
@@ -303,7 +194,7 @@ SETTINGS: tuple[Setting, ...] = (
         "After entry, how long unlabelled new memory (up to the floor) is presumed the server's own while the exporter catches up.",
         bound="1h",
     ),
-    _size(
+    size_setting(
         "ownPeak",
         "own_peak",
         "GATE_OWN_PEAK",
@@ -311,7 +202,7 @@ SETTINGS: tuple[Setting, ...] = (
         "The server's measured GPU peak (gate measure); with dcgm or nvidia_gpu_exporter alone, growth since entry up to "
         "this is presumed its own.",
     ),
-    _duration(
+    duration_setting(
         "timeout",
         "timeout",
         "GATE_TIMEOUT",
@@ -336,7 +227,7 @@ SETTINGS: tuple[Setting, ...] = (
         group="log",
         chart_default=Format.JSON.value,
     ),
-    _duration(
+    duration_setting(
         "entryMargin",
         "entry_margin",
         "GATE_ENTRY_MARGIN",
@@ -369,7 +260,7 @@ SETTINGS: tuple[Setting, ...] = (
         "NAME",
         label="demand field",
     ),
-    _duration(
+    duration_setting(
         "demand.idleAfter",
         "demand_idle_after",
         "GATE_DEMAND_IDLE_AFTER",
@@ -457,7 +348,7 @@ SETTINGS: tuple[Setting, ...] = (
         "true",
         label="park",
     ),
-    _size(
+    size_setting(
         "park.residue",
         "park_residue",
         "GATE_PARK_RESIDUE",
@@ -467,7 +358,7 @@ SETTINGS: tuple[Setting, ...] = (
         label="park residue",
         bound="64GiB",
     ),
-    _duration(
+    duration_setting(
         "park.maxParked",
         "park_max_parked",
         "GATE_PARK_MAX_PARKED",
@@ -478,7 +369,7 @@ SETTINGS: tuple[Setting, ...] = (
         label="park max-parked",
         bound="24h",
     ),
-    _duration(
+    duration_setting(
         "park.timeout",
         "park_timeout",
         "GATE_PARK_TIMEOUT",
@@ -488,7 +379,7 @@ SETTINGS: tuple[Setting, ...] = (
         label="park timeout",
         bound="1m",
     ),
-    _duration(
+    duration_setting(
         "park.cooldown",
         "park_cooldown",
         "GATE_PARK_COOLDOWN",
@@ -497,7 +388,7 @@ SETTINGS: tuple[Setting, ...] = (
         label="park cooldown",
         bound="24h",
     ),
-    _duration(
+    duration_setting(
         "controller.interval",
         "interval",
         "GATE_INTERVAL",
@@ -509,7 +400,7 @@ SETTINGS: tuple[Setting, ...] = (
         group="run",
         bound="1h",
     ),
-    _duration(
+    duration_setting(
         "sidecar.interval",
         "interval",
         "GATE_INTERVAL",
