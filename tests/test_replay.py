@@ -181,25 +181,27 @@ def test_the_summary_agrees_with_the_actions_file(tmp_path):
     assert summary["entries"] == sum(1 for a in actions if a["replicas"] == 1)
 
 
-# The sample nights' runs, once for the module: the targets' tests and the design document's
-# tables read the same results (each run replays every night in every shape). One xdist worker
-# runs every test that reads them, so they are computed once in a parallel run too. The first such
-# test carries the runs' whole cost (a minute idle, more on a loaded machine): its own timeout.
+# The sample nights' runs, once for the session: the targets' tests and the design document's
+# tables read the same results (each run replays every night in every shape). Session-scoped, as
+# a worker that runs another module's tests between two of these would drop a module's fixture and
+# run it again; one xdist worker runs every test that reads them, so they are computed once in a
+# parallel run too. The first such test carries the runs' cost (a minute idle, more on a loaded
+# machine): its own timeout.
 def BENCHMARK(test):
     return pytest.mark.timeout(600)(pytest.mark.xdist_group("benchmark")(test))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shapes_rows() -> list[bench.Row]:
     return bench.run(bench.NIGHTS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def exporter_rows() -> list[bench.ExporterRow]:
     return bench.run_exporter_modes(bench.NIGHTS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demand_rows() -> list[bench.DemandRow]:
     return bench.run_demand(bench.DEMAND_NIGHTS)
 

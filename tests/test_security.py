@@ -34,7 +34,7 @@ DRA = {
 RENDERS = [(p.name, yaml.safe_load(p.read_text()) or {}, "1.27") for p in SCENARIOS] + [("two cards on one node with DRA", DRA, "1.34")]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def checkov_report(tmp_path_factory) -> dict:
     """One checkov run over every scenario's render, each in a folder of its own: checkov's start
     (loading its policies, ~5 s) is most of a run, so one run costs what one scenario did."""
