@@ -55,7 +55,8 @@ def checkov_report(tmp_path_factory) -> dict:
     report = json.loads(result.stdout)
     reports = report if isinstance(report, list) else [report]
     assert all(r["summary"]["parsing_errors"] == 0 for r in reports)
-    return {"checks": [c | {"outcome": outcome} for r in reports for outcome in ("passed", "failed") for c in r["results"][f"{outcome}_checks"]]}
+    outcomes = ("passed", "failed")
+    return {"checks": [c | {"outcome": outcome} for r in reports for outcome in outcomes for c in r["results"][f"{outcome}_checks"]]}
 
 
 @pytest.mark.timeout(600)
