@@ -7,7 +7,7 @@ at its end, `down` ends it, `status` and the Events say so, a pause wins."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from gatedoc import document
@@ -258,7 +258,11 @@ def test_operatings_recipes_each_way_there_and_back_do_what_they_say(env, kubeap
     assert command, annotate
     value = subprocess.run(shlex.split(command.group(1)), capture_output=True, text=True, check=True).stdout.strip()
     kubeapi.set_state({policy.TRY_UNTIL: value})
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    real_now = datetime.now(UTC)
+    now = real_now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # A window the real clock is far from (inside it, its end would end the try first: a run in
+    # the window's last minutes would read "window-ending").
+    env = {**env, "GATE_TIMEZONE": "UTC", "GATE_WINDOW": f"{real_now + timedelta(hours=2):%H:%M}-{real_now + timedelta(hours=3):%H:%M}"}
     status = gate(env, "status", now=now)
     assert re.search(r"^try +until \S+ \(1[45]m[0-9]{2}s left\)", status.stdout, re.M), status.stdout
     assert decision(gate(env, "preflight", now=now)) in ("entered", "already-up")
