@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import fcntl
+import os
+import pickle
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -23,6 +27,25 @@ def exporter() -> Iterator[FakeExporter]:
 def kubeapi() -> Iterator[FakeKubeAPI]:
     with FakeKubeAPI() as server:
         yield server
+
+
+T = TypeVar("T")
+
+
+def made_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[], T]) -> T:
+    """`make()` once for the whole run, whichever xdist worker asks first (the others wait for it
+    and read what it wrote): for results that cost a minute, which every worker would otherwise
+    make again. The run's own folder holds it (the workers' temporary folders are inside it), so
+    nothing outlives the run; a run without workers just makes it."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return make()
+    folder = tmp_path_factory.getbasetemp().parent
+    made = folder / f"{name}.pickle"
+    with (folder / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not made.exists():
+            made.write_bytes(pickle.dumps(make()))
+        return pickle.loads(made.read_bytes())
 
 
 NIGHT = "2026-11-12T02:30:00Z"  # 02:30 GMT, inside the default window

@@ -26,6 +26,8 @@ from gate.units import InvalidValue, parse_duration, parse_timezone, parse_windo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
+from conftest import made_once  # noqa: E402
+
 import bench  # noqa: E402
 
 GiB = 2**30
@@ -181,29 +183,26 @@ def test_the_summary_agrees_with_the_actions_file(tmp_path):
     assert summary["entries"] == sum(1 for a in actions if a["replicas"] == 1)
 
 
-# The sample nights' runs, once for the session: the targets' tests and the design document's
-# tables read the same results (each run replays every night in every shape). Session-scoped, as
-# a worker that runs another module's tests between two of these would drop a module's fixture and
-# run it again; one xdist worker runs every test that reads them, so they are computed once in a
-# parallel run too. The first such test carries the runs' cost (a minute idle, more on a loaded
-# machine): its own timeout.
-def BENCHMARK(test):
-    return pytest.mark.timeout(600)(pytest.mark.xdist_group("benchmark")(test))
+# The sample nights' runs, once for the run: the targets' tests and the design document's tables
+# read the same results (each run replays every night in every shape), made once across the xdist
+# workers (conftest.made_once). A test that makes them, or waits for another worker to, carries
+# their cost (a minute idle, more on a loaded machine): its own timeout.
+BENCHMARK = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="session")
-def shapes_rows() -> list[bench.Row]:
-    return bench.run(bench.NIGHTS)
+def shapes_rows(tmp_path_factory) -> list[bench.Row]:
+    return made_once(tmp_path_factory, "benchmark-shapes", lambda: bench.run(bench.NIGHTS))
 
 
 @pytest.fixture(scope="session")
-def exporter_rows() -> list[bench.ExporterRow]:
-    return bench.run_exporter_modes(bench.NIGHTS)
+def exporter_rows(tmp_path_factory) -> list[bench.ExporterRow]:
+    return made_once(tmp_path_factory, "benchmark-exporter", lambda: bench.run_exporter_modes(bench.NIGHTS))
 
 
 @pytest.fixture(scope="session")
-def demand_rows() -> list[bench.DemandRow]:
-    return bench.run_demand(bench.DEMAND_NIGHTS)
+def demand_rows(tmp_path_factory) -> list[bench.DemandRow]:
+    return made_once(tmp_path_factory, "benchmark-demand", lambda: bench.run_demand(bench.DEMAND_NIGHTS))
 
 
 @BENCHMARK

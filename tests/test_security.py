@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import made_once
 from helm import CHART, render
 from typer.testing import CliRunner
 
@@ -36,10 +37,14 @@ RENDERS = [(p.name, yaml.safe_load(p.read_text()) or {}, "1.27") for p in SCENAR
 
 @pytest.fixture(scope="session")
 def checkov_report(tmp_path_factory) -> dict:
-    """One checkov run over every scenario's render, each in a folder of its own: checkov's start
-    (loading its policies, ~5 s) is most of a run, so one run costs what one scenario did."""
+    """One checkov run over every scenario's render, each in a folder of its own, for the whole
+    run (conftest.made_once): checkov's start (loading its policies, ~5 s) is most of a run, so one
+    run costs what one scenario did."""
     assert Path(CHECKOV).exists(), f"checkov is not installed at {CHECKOV}: `make test` installs it into .venv-scan"
-    root = tmp_path_factory.mktemp("checkov")
+    return made_once(tmp_path_factory, "checkov", lambda: run_checkov(tmp_path_factory.mktemp("checkov")))
+
+
+def run_checkov(root: Path) -> dict:
     for index, (_, values, kube) in enumerate(RENDERS):
         folder = root / f"scenario-{index}"
         folder.mkdir()
@@ -60,7 +65,6 @@ def checkov_report(tmp_path_factory) -> dict:
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.xdist_group("checkov")  # one worker runs them all, so checkov runs once
 @pytest.mark.parametrize("index", range(len(RENDERS)), ids=[r[0] for r in RENDERS])
 def test_checkov_finds_nothing_beyond_the_justified_skips(index, checkov_report):
     checks = [c for c in checkov_report["checks"] if c["file_path"].startswith(f"/scenario-{index}/")]
