@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,19 @@ CHART = Path(__file__).resolve().parent.parent / "chart"
 # kubernetes-validate ships schemas for.
 OLDEST_KUBE = "1.27"
 NEWEST_KUBE = "1.37"
+
+
+# Charts as earlier commits had them, for the upgrade tests: kept in the tree, because a checkout
+# without history (a shallow CI clone) cannot `git archive` them. Each made by
+# `git archive --format=tar.gz -o tests/fixtures/charts/chart-at-<commit>.tar.gz <commit> chart`.
+EARLIER_CHARTS = Path(__file__).resolve().parent / "fixtures" / "charts"
+
+
+def earlier_chart(commit: str, directory: Path) -> Path:
+    """The chart at `commit` (its short name in EARLIER_CHARTS), unpacked into `directory`."""
+    with tarfile.open(EARLIER_CHARTS / f"chart-at-{commit}.tar.gz") as archive:
+        archive.extractall(directory, filter="data")
+    return directory / "chart"
 
 
 @functools.cache

@@ -6,18 +6,15 @@ cannot be pinned is refused in one line; DRA pins a GPU by its UUID."""
 from __future__ import annotations
 
 import copy
-import io
 import json
 import re
-import subprocess
-import tarfile
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
-from helm import CHART, NEWEST_KUBE, by_kind, documents, gate_settings, one, render
+from helm import CHART, NEWEST_KUBE, by_kind, documents, earlier_chart, gate_settings, one, render
 from helm_python.errors import HelmError, HelmValuesError
 from pss import pod_spec, violations
 from typer.testing import CliRunner
@@ -26,12 +23,12 @@ from gate.cli import app
 
 ROOT = CHART.parent
 SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
-# The chart before several cards: main's chart as this branch last merged it (7e7917f, chart
-# 0.5.0 with parking and gate try), the release a single-card install upgrades from; it must find
-# every object under its name, unchanged. Not the branch's first base (cc1a5ad, 8dc1562 with its
-# schema restored): main has moved since, and comparing against it would count main's own changes
-# (the control token's volume, TTSGateParksFailing) as the cards'. Move it on each merge of main.
-BEFORE_CARDS = "7e7917fb4591d96ff0327ee2e51010681b91dbed"
+# The chart before several cards: main's chart at 7e7917f (chart 0.5.0 with parking and gate
+# try), the chart a single-card install upgrades from; it must find every object under its name,
+# unchanged. Not the first base of the cards' work (cc1a5ad): main moved on after it, and comparing
+# against it would count main's own changes (the control token's volume, TTSGateParksFailing) as
+# the cards'. Kept as tests/fixtures/charts/chart-at-7e7917f.tar.gz (helm.earlier_chart).
+BEFORE_CARDS = "7e7917f"
 DCGM = {"source": "dcgm", "metricsUrl": "http://nvidia-dcgm-exporter.gpu-operator.svc:9400/metrics", "total": ""}
 UUID_A, UUID_B = "GPU-6d5c0ac5-74d7-3130-46f1-e93ed57f469a", "GPU-7e6d1bd6-85e8-4241-57a2-fa4fe68a570b"
 PLACE = "execution error at (tts/templates/validation/checks.yaml:"
@@ -47,13 +44,8 @@ def keyed(objects: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str,
 
 @pytest.fixture(scope="session")
 def chart_before_cards(tmp_path_factory) -> Path:
-    """The chart at BEFORE_CARDS, from git."""
-    where = tmp_path_factory.mktemp("before-cards")
-    archive = subprocess.run(["git", "archive", BEFORE_CARDS, "chart"], cwd=ROOT, capture_output=True, check=False)
-    assert archive.returncode == 0, f"the chart before cards ({BEFORE_CARDS}) is not in this clone's history: {archive.stderr.decode()}"
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(where, filter="data")
-    return where / "chart"
+    """The chart at BEFORE_CARDS."""
+    return earlier_chart(BEFORE_CARDS, tmp_path_factory.mktemp("before-cards"))
 
 
 @pytest.fixture(scope="session")

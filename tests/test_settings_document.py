@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import subprocess
-import tarfile
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +18,7 @@ import jsonschema
 import pytest
 import yaml
 from gatedoc import document, sealed
-from helm import CHART, documents, one, render
+from helm import CHART, documents, earlier_chart, one, render
 from helm_python.errors import HelmError
 from typer.testing import CliRunner
 
@@ -295,19 +293,12 @@ def test_the_loops_watch_holds_no_callback():
 # -- an upgrade renders the same settings ------------------------------------------------------------
 
 # The last release before the settings became one subtree with a seal (main at the time).
-BEFORE = "acdcdef2214bd16746070eefbf7bed166a21559e"
+BEFORE = "acdcdef"
 
 
 @pytest.fixture(scope="module")
 def chart_before(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("chart-before")
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", BEFORE, "chart"], capture_output=True, check=False)
-    assert archive.returncode == 0, f"needs the repository's history (git fetch --unshallow): {archive.stderr.decode()}"
-    archive_path = directory / "chart.tar"
-    archive_path.write_bytes(archive.stdout)
-    with tarfile.open(archive_path) as tar:
-        tar.extractall(directory, filter="data")
-    return directory / "chart"
+    return earlier_chart(BEFORE, tmp_path_factory.mktemp("chart-before"))
 
 
 # Settings added since that release: an old values file renders them at their defaults.
