@@ -43,8 +43,10 @@ def made_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callabl
     made = folder / f"{name}.pickle"
     with (folder / f"{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not made.exists():
-            made.write_bytes(pickle.dumps(make()))
+        if not made.exists():  # written whole or not at all: a worker cut off mid-write leaves nothing
+            partial = made.with_suffix(".partial")
+            partial.write_bytes(pickle.dumps(make()))
+            partial.replace(made)
         return pickle.loads(made.read_bytes())
 
 
