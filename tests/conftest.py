@@ -52,6 +52,19 @@ def made_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callabl
 
 NIGHT = "2026-11-12T02:30:00Z"  # 02:30 GMT, inside the default window
 
+# The command line's shared options at their defaults, as gate.options.request takes them.
+SHARED_OPTIONS = {
+    "namespace": "tts",
+    "deployment": "chatterbox-tts",
+    "config": None,
+    "kubeconfig": None,
+    "context": None,
+    "dry_run": False,
+    "output": "text",
+    "now": None,
+    "debug": False,
+}
+
 
 def live_env(kubeapi: FakeKubeAPI, exporter: FakeExporter, directory: Path) -> dict[str, str]:
     """The live commands' environment against these doubles, at 02:30 on a November night (the

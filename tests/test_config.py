@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import SHARED_OPTIONS
 from gatedoc import assert_refused_at_render, document, sealed
 from helm import CHART, documents, one, render
 from helm_python.errors import HelmError
@@ -523,7 +524,7 @@ def test_a_reload_that_meets_any_surprise_refuses_the_file_and_never_raises(tmp_
 
     path = tmp_path / "gate.yaml"
     path.write_text(sealed("floor: 6GiB\n"))
-    req = gate_options.request(RAW, {})
+    req = gate_options.request(SHARED_OPTIONS, {})
     watch = gate_options.obtain(replace(req, config=str(path)), cluster_needed=False).watch
     assert watch is not None and watch.valid
     path.write_bytes(sealed("floor: 6GiB\n").encode().replace(b"6GiB", b"\xff\xfe"))
@@ -538,17 +539,3 @@ def test_a_reload_that_meets_any_surprise_refuses_the_file_and_never_raises(tmp_
     surprise = watch.poll()
     assert surprise is not None and surprise.options is None and "RuntimeError: a bug" in (surprise.problem or "")
     assert watch.poll() is None  # the same file again: nothing new
-
-
-# The command line's shared options at their defaults, as gate.options.request takes them.
-RAW = {
-    "namespace": "tts",
-    "deployment": "chatterbox-tts",
-    "config": None,
-    "kubeconfig": None,
-    "context": None,
-    "dry_run": False,
-    "output": "text",
-    "now": None,
-    "debug": False,
-}

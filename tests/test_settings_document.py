@@ -17,6 +17,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from conftest import SHARED_OPTIONS
 from gatedoc import document, sealed
 from helm import CHART, documents, earlier_chart, one, render
 from helm_python.errors import HelmError
@@ -267,17 +268,7 @@ def test_each_value_is_parsed_once(tmp_path, monkeypatch):
     monkeypatch.setattr(meaning, "_parse", lambda setting, text: calls.append(setting.key) or real(setting, text))
     path = tmp_path / "gate.yaml"
     path.write_text(document(floor="7GiB", window="22:00-04:00", **{"demand.url": "http://q.svc/queue"}))
-    raw = {
-        "namespace": "tts",
-        "deployment": "chatterbox-tts",
-        "config": str(path),
-        "kubeconfig": None,
-        "context": None,
-        "dry_run": False,
-        "output": "text",
-        "now": None,
-        "debug": False,
-    }
+    raw = {**SHARED_OPTIONS, "config": str(path)}
     options = gate_options.obtain(gate_options.request(raw, {"floor": ("8GiB", Origin.FLAG)}), cluster_needed=False)
     assert sorted(calls) == ["demand.url", "floor", "floor", "window"]  # the file's three, the flag's one
     assert options.settings.floor_bytes == 8 * 2**30 and options.settled.origins["window"] == Origin.FILE
