@@ -70,11 +70,18 @@ def require_deployment(options: Options, nothing: str) -> None:
         )
 
 
+def lease_target(settings: policy.Settings) -> tuple[str, dict[str, str]]:
+    """The Lease a pause or a try is written on, and its Deployment: as a sentence says them, and
+    as the JSON output names them."""
+    namespace, deployment, lease = settings.namespace, settings.deployment, lease_name(settings)
+    where = f"Lease {namespace}/{lease} (Deployment {namespace}/{deployment})"
+    return where, {"namespace": namespace, "deployment": deployment, "lease": lease}
+
+
 def switch(options: Options, paused: bool) -> None:
     """Set or clear the switch on the Lease of a Deployment that exists; say what was found,
     what changed, and where."""
     settings, kube = options.settings, options.kube()
-    namespace, deployment, lease = settings.namespace, settings.deployment, lease_name(settings)
     verb = "paused" if paused else "resumed"
     require_deployment(options, f"nothing {verb}")
     found = store_for(kube, settings).read().annotations.get(policy.PAUSED)
@@ -83,15 +90,13 @@ def switch(options: Options, paused: bool) -> None:
     if changed:
         write_state(kube, settings, {policy.PAUSED: "true" if paused else None}, dry_run=options.dry_run)
     still = list(policy.paused_by(None, settings))
-    where = f"Lease {namespace}/{lease} (Deployment {namespace}/{deployment})"
+    where, target = lease_target(settings)
     if options.output == "json":
         echo_json(
             {
                 "paused": paused or bool(still),
                 "changed": changed,
-                "namespace": namespace,
-                "deployment": deployment,
-                "lease": lease,
+                **target,
                 "found": found,
                 "paused_by": still,
                 "dry_run": options.dry_run,
@@ -134,15 +139,13 @@ def try_window(options: Options, duration: TryFor = None, end: TryEnd = False) -
     if changed:
         write_state(kube, settings, {policy.TRY_UNTIL: until}, dry_run=options.dry_run)
     paused = list(policy.paused_by(policy.GateState.from_annotations(0, annotations), settings))
-    where = f"Lease {settings.namespace}/{lease_name(settings)} (Deployment {settings.namespace}/{settings.deployment})"
+    where, target = lease_target(settings)
     if options.output == "json":
         echo_json(
             {
                 "try_until": until,
                 "changed": changed,
-                "namespace": settings.namespace,
-                "deployment": settings.deployment,
-                "lease": lease_name(settings),
+                **target,
                 "found": found,
                 "paused_by": paused,
                 "dry_run": options.dry_run,
