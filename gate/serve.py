@@ -7,7 +7,8 @@ probe: a connection lives at most `connection_seconds` (a client that sends noth
 its request, is cut off then by a reaper that shuts its socket down; each read and write also
 times out), and at most `max_connections` are served at once. A new connection beyond the cap
 takes the place of the oldest one still waiting for its request, so idle clients cannot lock out
-the kubelet's probe; when every connection is busy answering, the new one is closed at once.
+the kubelet's probe; when every connection is busy answering, or the threads of those cut off
+have not finished yet, the new one is closed at once.
 Threads: at most 2 × `max_connections` handlers (those served and those cut off but not yet
 finished), the reaper and the accept loop.
 """
@@ -65,13 +66,7 @@ class _BoundedServer(ThreadingHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._lock:
-            served = [c for c in self._connections.values() if not c.cut]
-            if len(served) >= self.max_connections:
-                waiting = [c for c in served if c.waiting]
-                if waiting:
-                    self._cut(min(waiting, key=lambda c: c.deadline))
-                    served = [c for c in served if not c.cut]
-            admit = len(served) < self.max_connections and len(self._connections) < 2 * self.max_connections
+            admit = self._make_room()
             if admit:
                 self._connections[request] = _Connection(request, time.monotonic() + self.connection_seconds)
         if not admit:
@@ -82,6 +77,21 @@ class _BoundedServer(ThreadingHTTPServer):
         except Exception:
             self._forget(request)
             raise
+
+    def _make_room(self) -> bool:
+        """Whether a new connection is admitted; at the cap, the oldest waiting one is cut for it.
+        While the threads of those cut earlier still run (2 × the cap), none is cut: the new one is
+        refused, rather than losing an old one and the new one too."""
+        if len(self._connections) >= 2 * self.max_connections:
+            return False
+        served = [c for c in self._connections.values() if not c.cut]
+        if len(served) < self.max_connections:
+            return True
+        waiting = [c for c in served if c.waiting]
+        if not waiting:
+            return False
+        self._cut(min(waiting, key=lambda c: c.deadline))
+        return True
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:

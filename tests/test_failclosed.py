@@ -362,7 +362,7 @@ def test_a_lease_deleted_before_a_yields_record_is_created_again_and_the_loop_go
         exporter.serve(CROWDED)
         api.set_state(ENTERED)
         api.faults.append(Fault("PATCH", "/scale$", then_serve=True, meanwhile=api.delete_state))
-        loop = Controller(env_for(api, exporter, tmp_path, GATE_TIMEOUT="0.5s"), "--interval", "0.05s", "--iterations", "30")
+        loop = Controller(env_for(api, exporter, tmp_path, GATE_TIMEOUT="0.5s"), "--interval", "0.05s", "--iterations", "60")
         until(lambda: api.replicas() == 0 and policy.YIELDED_AT in api.state())
         assert api.calls("POST") and api.state()[policy.YIELD_STREAK] == "1"  # the Lease, created again with the yield
         api.scale_by_hand(1)
@@ -451,7 +451,10 @@ def test_a_wall_clock_jump_mid_cool_down_restarts_it(tmp_path, monkeypatch):
         entered = time.monotonic() - room
         result = loop.finish()
     assert entered >= 3.0, f"entered {entered:.2f}s after room returned, inside the 3 s cool-down: {result.stderr}"
-    assert [json.loads(line)["reason"] for line in result.stderr.splitlines() if line.startswith("{")] == [
+    # The yield logs "no-room" and, if a tick runs before the test serves room, the preflight's
+    # "no-room" again (its decision is another command's): repeats collapse.
+    reasons = [json.loads(line)["reason"] for line in result.stderr.splitlines() if line.startswith("{")]
+    assert [reason for i, reason in enumerate(reasons) if i == 0 or reason != reasons[i - 1]] == [
         "no-room",
         "cooling-down",
         "entered",

@@ -3,6 +3,7 @@ threads without bound or lock the kubelet's probe out."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -11,7 +12,7 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry, Gauge
 
-from gate.serve import GateServer
+from gate.serve import GateServer, _Connection
 
 CAP = 4
 
@@ -41,8 +42,9 @@ def idle_connection(port: int) -> socket.socket:
     return sock
 
 
-def closed_by_server(sock: socket.socket) -> bool:
+def closed_by_server(sock: socket.socket, wait: float = 10.0) -> bool:
     """Whether the server has closed this connection (a read ends instead of waiting)."""
+    sock.settimeout(wait)
     try:
         return sock.recv(1024) == b""
     except ConnectionResetError:
@@ -67,17 +69,42 @@ def test_idle_connections_above_the_cap_neither_starve_healthz_nor_grow_threads(
     before = threading.active_count()
     idle = [idle_connection(server.port) for _ in range(5 * CAP)]
     try:
-        # Each connection beyond the cap took the place of the oldest idle one.
-        assert wait_until(lambda: server.connection_count() <= CAP)
+        # Each connection beyond the cap took the place of an idle one (the oldest, unless the
+        # threads of those cut before it had not ended yet: then it was refused): the server holds
+        # at most the cap of them, and its cut threads end.
+        def settled() -> bool:
+            return server.connection_count() <= CAP and sum(not closed_by_server(sock, wait=0.01) for sock in idle) <= CAP
+
+        assert wait_until(settled)
         assert threading.active_count() <= before + 2 * CAP
         health = requests.get(f"http://127.0.0.1:{server.port}/healthz", timeout=10)
         assert (health.status_code, health.text) == (200, "ok\n")
         metrics = requests.get(f"http://127.0.0.1:{server.port}/metrics", timeout=10)
         assert "tts_gate_test_value 7.0" in metrics.text
-        assert sum(closed_by_server(sock) for sock in idle[: 4 * CAP]) == 4 * CAP  # the oldest were let go
     finally:
         for sock in idle:
             sock.close()
+
+
+def test_while_the_cut_ones_threads_run_a_new_connection_is_refused_and_no_other_is_cut():
+    """At twice the cap (the cap served, the cap cut off and finishing), a new connection is
+    closed at once; cutting a waiting one for it as well would lose two connections for none."""
+    pairs = [socket.socketpair() for _ in range(CAP)]
+    with serving(connection_seconds=60.0) as served, contextlib.ExitStack() as closing:
+        for pair in pairs:
+            closing.enter_context(pair[0])
+            closing.enter_context(pair[1])
+        bounded = served._server
+        with bounded._lock:
+            bounded._connections = {object(): _Connection(None, 0.0, cut=True) for _ in range(CAP)}
+            waiting = [_Connection(ours, float(i)) for i, (ours, _) in enumerate(pairs)]
+            bounded._connections.update({object(): c for c in waiting})
+            assert not bounded._make_room()
+            assert not any(c.cut for c in waiting)
+            bounded._connections.pop(next(iter(bounded._connections)))  # one cut thread has ended
+            assert bounded._make_room()
+            assert [c.cut for c in waiting] == [True] + [False] * (CAP - 1)  # the oldest waiting one
+            bounded._connections = {}
 
 
 @pytest.mark.timeout(30)
