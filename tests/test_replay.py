@@ -17,7 +17,9 @@ from gate.cli import app
 from gate.cron import fire_times, parse_cron
 from gate.measure import NothingToMeasure, measure
 from gate.policy import PodUsage, Settings
-from gate.replay import PodModel, ReplayConfig, Schedules, replay
+from gate.replay import PodModel, ReplayConfig, Schedules, night_of, replay
+from gate.replay.clock import instant
+from gate.replay.ledger import LocalMinutes
 from gate.report import REPLAY_COLUMNS
 from gate.settings import BY_KEY
 from gate.status import ExitStatus
@@ -285,6 +287,26 @@ def test_the_chart_schedules_keep_out_of_the_dst_hour():
         defaults.WINDOW_DOWN_SCHEDULE,
     ):
         assert 1 not in parse_cron(schedule).hours
+
+
+@pytest.mark.parametrize(
+    ("zone", "window", "first"),
+    [
+        ("Europe/London", "00:30-01:30", datetime(2026, 3, 28, 23, tzinfo=UTC)),  # its end in the skipped hour
+        ("Europe/London", "01:00-01:30", datetime(2026, 10, 24, 23, tzinfo=UTC)),  # inside twice, the repeated hour
+        ("Asia/Kathmandu", "23:50-00:20", datetime(2026, 11, 12, 17, tzinfo=UTC)),  # +05:45, wrapping midnight
+        ("Africa/Monrovia", "23:00-01:30", datetime(1972, 1, 6, 22, tzinfo=UTC)),  # -00:44:30 until 1972, then UTC
+    ],
+)
+def test_the_ledgers_minute_by_minute_clock_agrees_with_the_second_by_second_one(zone, window, first):
+    """The ledger asks the night and the window once a UTC minute: on the nights the clocks
+    change, in a zone of whole-minute offsets and in one whose offset had seconds, every second
+    of four hours reads as the window's own arithmetic says."""
+    parsed = parse_window(window, parse_timezone(zone))
+    local = LocalMinutes(parsed)
+    start = int(first.timestamp())
+    for t in range(start, start + 4 * 3600):
+        assert local(t) == (night_of(t, parsed), parsed.contains(instant(t))), instant(t)
 
 
 @pytest.mark.parametrize("text", ["* * * *", "61 * * * *", "* 24 * * *", "0 2 * * MON", "*/0 * * * *", "5-1 * * * *"])

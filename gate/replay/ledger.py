@@ -133,6 +133,35 @@ def night_of(t: int, window: Window) -> date:
     return local.date() if local >= start else local.date() - timedelta(days=1)
 
 
+class LocalMinutes:
+    """`night_of` and `Window.contains` for second t, worked out once a UTC minute (the replay
+    asks every second): both change only on whole local minutes, since a window's edges are
+    HH:MM, and a UTC minute is one local minute where its UTC offset is whole minutes and the
+    same at both its ends (every zone since 1972). Any other minute is worked out second by
+    second."""
+
+    def __init__(self, window: Window):
+        self.window = window
+        self.whole_minutes = all(edge.second == 0 and edge.microsecond == 0 for edge in (window.start, window.end))
+        self.minute: int | None = None
+        self.answer: tuple[date, bool] | None = None  # the whole minute's (night, inside), when it has one
+
+    def __call__(self, t: int) -> tuple[date, bool]:
+        minute = t // 60
+        if minute != self.minute:
+            self.minute = minute
+            self.answer = self._whole_minute(minute * 60) if self.whole_minutes else None
+        if self.answer is None:
+            return night_of(t, self.window), self.window.contains(instant(t))
+        return self.answer
+
+    def _whole_minute(self, first: int) -> tuple[date, bool] | None:
+        offset = instant(first).astimezone(self.window.tz).utcoffset()
+        if offset is None or offset.total_seconds() % 60 or instant(first + 59).astimezone(self.window.tz).utcoffset() != offset:
+            return None
+        return night_of(first, self.window), self.window.contains(instant(first))
+
+
 class Ledger:
     """The nights' accounts, kept second by second from what the loop hands it."""
 
@@ -149,9 +178,10 @@ class Ledger:
         self.previous_queued: int | None = None
         # Bake seconds by (night, life, stretch of serving), in the order they were baked.
         self.stretches: dict[tuple[date, int, int], int] = defaultdict(int)
+        self.local = LocalMinutes(window)
 
     def night(self, t: int) -> NightSummary:
-        key = night_of(t, self.window)
+        key = self.local(t)[0]
         if key not in self.nights:
             self.nights[key] = NightSummary(key.isoformat(), self.policy)
         return self.nights[key]
@@ -195,7 +225,7 @@ class Ledger:
         room = self.total_bytes - self.residents >= self.floor_bytes
         own = world.own_bytes(t)
         holds = own > 0
-        in_window = self.window.contains(instant(t))
+        night, in_window = self.local(t)
         queued = world.queued(t)
         if queued == 0 and (self.previous_queued or 0) > 0:  # the queue drained: an empty stretch begins
             self.night(t).empty_stretches += 1
@@ -211,7 +241,7 @@ class Ledger:
                 stretch = world.baking(t)
                 if stretch is not None:
                     summary.bake_seconds += 1
-                    self.stretches[(night_of(t, self.window), *stretch)] += 1
+                    self.stretches[(night, *stretch)] += 1
             if holds and world.parked(t):
                 summary.parked_seconds += 1
                 pod = world.pod
