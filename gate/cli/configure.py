@@ -78,6 +78,12 @@ def lease_target(settings: policy.Settings) -> tuple[str, dict[str, str]]:
     return where, {"namespace": namespace, "deployment": deployment, "lease": lease}
 
 
+def echo_lease_change(options: Options, change: dict[str, Any], target: dict[str, str], found: str | None, paused_by: list[str]) -> None:
+    """The JSON answer of the commands that write the Lease (pause, resume, try): the change, the
+    Lease and its Deployment (`lease_target`), what the Lease held before, what pauses the gate still."""
+    echo_json({**change, **target, "found": found, "paused_by": paused_by, "dry_run": options.dry_run})
+
+
 def switch(options: Options, paused: bool) -> None:
     """Set or clear the switch on the Lease of a Deployment that exists; say what was found,
     what changed, and where."""
@@ -92,16 +98,7 @@ def switch(options: Options, paused: bool) -> None:
     still = list(policy.paused_by(None, settings))
     where, target = lease_target(settings)
     if options.output == "json":
-        echo_json(
-            {
-                "paused": paused or bool(still),
-                "changed": changed,
-                **target,
-                "found": found,
-                "paused_by": still,
-                "dry_run": options.dry_run,
-            }
-        )
+        echo_lease_change(options, {"paused": paused or bool(still), "changed": changed}, target, found, still)
         return
     prefix = "[dry run] " if options.dry_run else ""
     if not changed:
@@ -141,16 +138,7 @@ def try_window(options: Options, duration: TryFor = None, end: TryEnd = False) -
     paused = list(policy.paused_by(policy.GateState.from_annotations(0, annotations), settings))
     where, target = lease_target(settings)
     if options.output == "json":
-        echo_json(
-            {
-                "try_until": until,
-                "changed": changed,
-                **target,
-                "found": found,
-                "paused_by": paused,
-                "dry_run": options.dry_run,
-            }
-        )
+        echo_lease_change(options, {"try_until": until, "changed": changed}, target, found, paused)
         return
     prefix = "[dry run] " if options.dry_run else ""
     was = _try_found(found, now)
